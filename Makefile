@@ -1,0 +1,34 @@
+# A thin layer over CMake (as Neovim has): the two commands of the README.
+#   make demo   install dependencies, build, run the demo deployment
+#   make test   install dependencies, build, run every test with ctest
+#   make bench  run the benchmarks (tests/bench/), not part of `make test`
+#   make asan   the tests again, built with ASan + LeakSanitizer + UBSan
+BUILD ?= build
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+CMAKE_FLAGS ?=
+
+.PHONY: all deps build test demo bench asan clean
+
+all: build
+
+deps:
+	@vendor/install-deps
+
+build: deps
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS) >/dev/null
+	@cmake --build $(BUILD) -j $(JOBS)
+
+test: build
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+demo: build
+	$(BUILD)/slipway demo $(DEMO_ARGS)
+
+bench: build
+	tests/bench/run $(BUILD)/slipway
+
+asan:
+	$(MAKE) test BUILD=build-asan CMAKE_FLAGS=-DSLIPWAY_SANITIZE=ON
+
+clean:
+	rm -rf build build-asan

@@ -1,0 +1,250 @@
+/*
+ * error.c -- structured errors and the one place secrets are redacted.
+ *
+ * Lua API (slipway.core, wrapped by slipway.errors / slipway.env / slipway.log):
+ *   err = core.error(code, message [, fields])  a structured error (not raised)
+ *   core.raise(code, message [, fields])        raise one, with file:line of the caller
+ *   core.is_error(v)                            true for a structured error
+ *   core.secret(value)                          register a secret; returns value
+ *   s = core.redact(s)                          s with every secret as "***"
+ *   core.where(level)                           "file:line:" of a user frame
+ */
+#include "slipway.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ERROR_MT "slipway.error"
+
+typedef struct {
+  char *s;
+  size_t len;
+} secret;
+
+static secret *secrets;
+static size_t nsecrets, capsecrets;
+
+void *sw_xmalloc(lua_State *L, size_t n) {
+  void *p = malloc(n ? n : 1);
+  if (p == NULL) luaL_error(L, "not enough memory");
+  return p;
+}
+
+/* ---- secrets ------------------------------------------------------------ */
+
+void sw_secret_add(const char *s, size_t len) {
+  if (len == 0) return;
+  for (size_t i = 0; i < nsecrets; i++)
+    if (secrets[i].len == len && memcmp(secrets[i].s, s, len) == 0) return;
+  if (nsecrets == capsecrets) {
+    size_t cap = capsecrets ? capsecrets * 2 : 8;
+    secret *p = realloc(secrets, cap * sizeof *p);
+    if (p == NULL) abort();  /* cannot promise redaction: stop, loudly */
+    secrets = p;
+    capsecrets = cap;
+  }
+  char *copy = malloc(len);
+  if (copy == NULL) abort();
+  memcpy(copy, s, len);
+  /* keep longest first, so a secret containing another is masked whole */
+  size_t i = nsecrets++;
+  while (i > 0 && secrets[i - 1].len < len) { secrets[i] = secrets[i - 1]; i--; }
+  secrets[i].s = copy;
+  secrets[i].len = len;
+}
+
+void sw_redact_push(lua_State *L, const char *s, size_t len) {
+  luaL_Buffer b;
+  size_t i = 0, start = 0;
+  if (nsecrets == 0) { lua_pushlstring(L, s, len); return; }
+  luaL_buffinit(L, &b);
+  while (i < len) {
+    size_t k;
+    for (k = 0; k < nsecrets; k++) {
+      const secret *x = &secrets[k];
+      if (x->len <= len - i && s[i] == x->s[0] && memcmp(s + i, x->s, x->len) == 0)
+        break;
+    }
+    if (k < nsecrets) {
+      luaL_addlstring(&b, s + start, i - start);
+      luaL_addstring(&b, "***");
+      i += secrets[k].len;
+      start = i;
+    } else {
+      i++;
+    }
+  }
+  luaL_addlstring(&b, s + start, len - start);
+  luaL_pushresult(&b);
+}
+
+static void free_secrets(void) {
+  for (size_t i = 0; i < nsecrets; i++) free(secrets[i].s);
+  free(secrets);
+  secrets = NULL;
+  nsecrets = capsecrets = 0;
+}
+
+/* ---- structured errors -------------------------------------------------- */
+
+/* "file:line: " of the first frame outside slipway's own library. */
+static void push_where(lua_State *L, int level) {
+  lua_Debug ar;
+  int first = -1;
+  for (int lv = level; lua_getstack(L, lv, &ar); lv++) {
+    if (!lua_getinfo(L, "Sl", &ar) || ar.currentline <= 0) continue;
+    if (first < 0) first = lv;
+    if (strncmp(ar.source, "=[slipway]", 10) != 0) {
+      lua_pushfstring(L, "%s:%d: ", ar.short_src, ar.currentline);
+      return;
+    }
+  }
+  if (first >= 0 && lua_getstack(L, first, &ar) && lua_getinfo(L, "Sl", &ar)) {
+    lua_pushfstring(L, "%s:%d: ", ar.short_src, ar.currentline);
+    return;
+  }
+  lua_pushliteral(L, "");
+}
+
+static void push_error_v(lua_State *L, const char *code, int where,
+                         const char *fmt, va_list ap) {
+  char buf[1024];
+  vsnprintf(buf, sizeof buf, fmt, ap);
+  lua_createtable(L, 0, 3);
+  if (where) {
+    push_where(L, 1);
+    sw_redact_push(L, buf, strlen(buf));
+    lua_concat(L, 2);
+  } else {
+    sw_redact_push(L, buf, strlen(buf));
+  }
+  lua_setfield(L, -2, "message");
+  lua_pushstring(L, code);
+  lua_setfield(L, -2, "code");
+  luaL_setmetatable(L, ERROR_MT);
+}
+
+void sw_error_push(lua_State *L, const char *code, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  push_error_v(L, code, 0, fmt, ap);
+  va_end(ap);
+}
+
+int sw_raise(lua_State *L, const char *code, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  push_error_v(L, code, 1, fmt, ap);
+  va_end(ap);
+  return lua_error(L);
+}
+
+int sw_raise_uv(lua_State *L, int uverr, const char *fmt, ...) {
+  char buf[900];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(buf, sizeof buf, fmt, ap);
+  va_end(ap);
+  return sw_raise(L, uv_err_name(uverr), "%s: %s", buf, uv_strerror(uverr));
+}
+
+/* err = core.error(code, message [, fields]) */
+static int l_error(lua_State *L) {
+  size_t len;
+  const char *code = luaL_checkstring(L, 1);
+  const char *msg = luaL_checklstring(L, 2, &len);
+  lua_createtable(L, 0, 4);
+  if (lua_istable(L, 3)) {
+    lua_pushnil(L);
+    while (lua_next(L, 3)) {
+      lua_pushvalue(L, -2);
+      lua_insert(L, -2);
+      lua_settable(L, -4);
+    }
+  }
+  sw_redact_push(L, msg, len);
+  lua_setfield(L, -2, "message");
+  lua_pushstring(L, code);
+  lua_setfield(L, -2, "code");
+  luaL_setmetatable(L, ERROR_MT);
+  return 1;
+}
+
+/* core.raise(code, message [, fields [, level]]) */
+static int l_raise(lua_State *L) {
+  int level = (int)luaL_optinteger(L, 4, 1);
+  lua_settop(L, 3);
+  l_error(L);
+  push_where(L, level);
+  lua_getfield(L, -2, "message");
+  lua_concat(L, 2);
+  lua_setfield(L, -2, "message");
+  return lua_error(L);
+}
+
+static int l_is_error(lua_State *L) {
+  int r = 0;
+  if (lua_getmetatable(L, 1)) {
+    luaL_getmetatable(L, ERROR_MT);
+    r = lua_rawequal(L, -1, -2);
+  }
+  lua_pushboolean(L, r);
+  return 1;
+}
+
+static int l_secret(lua_State *L) {
+  size_t len;
+  const char *s = luaL_checklstring(L, 1, &len);
+  sw_secret_add(s, len);
+  lua_settop(L, 1);
+  return 1;
+}
+
+static int l_redact(lua_State *L) {
+  size_t len;
+  const char *s = luaL_checklstring(L, 1, &len);
+  sw_redact_push(L, s, len);
+  return 1;
+}
+
+static int l_where(lua_State *L) {
+  push_where(L, (int)luaL_optinteger(L, 1, 1) + 1);
+  return 1;
+}
+
+static int error_tostring(lua_State *L) {
+  lua_getfield(L, 1, "message");
+  if (!lua_isstring(L, -1)) lua_pushliteral(L, "(error without a message)");
+  return 1;
+}
+
+static int secrets_gc(lua_State *L) {
+  (void)L;
+  free_secrets();
+  return 0;
+}
+
+int luaopen_slipway_core(lua_State *L) {
+  static const luaL_Reg fns[] = {
+    {"error", l_error}, {"raise", l_raise}, {"is_error", l_is_error},
+    {"secret", l_secret}, {"redact", l_redact}, {"where", l_where},
+    {NULL, NULL}};
+  if (luaL_newmetatable(L, ERROR_MT)) {
+    lua_pushcfunction(L, error_tostring);
+    lua_setfield(L, -2, "__tostring");
+    lua_pushliteral(L, "slipway.error");
+    lua_setfield(L, -2, "__name");
+  }
+  lua_pop(L, 1);
+  luaL_newlib(L, fns);
+  /* free the secret list when the state closes */
+  lua_newuserdatauv(L, 1, 0);
+  lua_createtable(L, 0, 1);
+  lua_pushcfunction(L, secrets_gc);
+  lua_setfield(L, -2, "__gc");
+  lua_setmetatable(L, -2);
+  lua_setfield(L, -2, "_secrets");
+  return 1;
+}

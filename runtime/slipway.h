@@ -1,0 +1,142 @@
+/*
+ * slipway.h -- what the files of the C host share.
+ *
+ * Private to runtime/: nothing here is a public C API. Each binding is one
+ * file (proc.c, http.c, yaml.c, fs.c, ...) exposing one luaopen_ function; the
+ * scheduler (sched.c) owns the loop and the tasks; error.c owns the error
+ * convention and redaction of secrets.
+ *
+ * THE YIELD RECIPE -- every C function that waits on libuv follows it:
+ *
+ *   1. sw_check_yieldable(L, "proc.run")   raise a clear error where the caller
+ *                                          cannot yield (no task, a metamethod,
+ *                                          a require'd chunk's top level, ...)
+ *   2. try the operation synchronously where it can finish at once
+ *   3. allocate the operation with a sw_wait embedded in it; set wait.cancel
+ *      (stop the timer / kill the process / remove the transfer) and
+ *      wait.push (push the results onto the task's stack)
+ *   4. start the libuv work, then  return sw_wait_yield(L, &op->wait);
+ *   5. when the work completes (in a libuv callback, never a curl/yaml one):
+ *      sw_wait_done(&op->wait) -- the scheduler resumes the task from its one
+ *      run queue, and the continuation calls wait.push.
+ *
+ * Cancellation: sw_task_cancel calls wait.cancel once; the operation must then
+ * never call sw_wait_done for that wait (or may: done after cancel is ignored).
+ * The task is resumed with the cancellation error raised inside it, so its
+ * to-be-closed variables and pcall-based cleanup run. After push or cancel the
+ * scheduler no longer touches the sw_wait: free it in the libuv close
+ * callback, never before.
+ */
+#ifndef SLIPWAY_H
+#define SLIPWAY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <lua.h>
+#include <lauxlib.h>
+#include <uv.h>
+
+#define SLIPWAY_VERSION "0.1.0"
+
+/* ---- the loop and the scheduler (sched.c) ------------------------------ */
+
+typedef struct sw_task sw_task;
+typedef struct sw_wait sw_wait;
+
+struct sw_wait {
+  sw_task *task;                          /* NULL once done or cancelled */
+  void (*cancel)(sw_wait *w);             /* stop the pending operation */
+  int (*push)(lua_State *L, sw_wait *w);  /* push results, return count */
+};
+
+/* The process-wide loop; created by sw_sched_init. */
+uv_loop_t *sw_loop(void);
+
+/* Main state (for callbacks that need the registry, never to run Lua). */
+lua_State *sw_main_state(void);
+
+/* Raise "NAME: cannot wait here (...)" unless L is a task that may yield. */
+void sw_check_yieldable(lua_State *L, const char *name);
+
+/* The task running L (NULL when L is not a task). */
+sw_task *sw_current_task(lua_State *L);
+
+/* Park the current task on w and yield; resumes via w->push. */
+int sw_wait_yield(lua_State *L, sw_wait *w);
+
+/* The operation behind w finished: queue its task for resumption. */
+void sw_wait_done(sw_wait *w);
+
+/* Start/stop the scheduler; run the loop until the main task ends. */
+int sw_sched_init(lua_State *L);
+int sw_sched_run(lua_State *L, int nargs, int *status);
+void sw_sched_shutdown(lua_State *L);
+
+/* Cancel every task (SIGINT/SIGTERM, os.exit). */
+void sw_sched_cancel_all(void);
+
+/* Hooks for modules that own long-lived things outside tasks (children,
+ * servers, the curl multi handle). on_signal runs when slipway receives
+ * SIGINT/SIGTERM (and with SIGKILL on a second SIGINT) so that proc can
+ * forward it to child process groups; at_shutdown runs once every task has
+ * ended, before the loop is closed: close your handles there. */
+void sw_on_signal(void (*fn)(int signum));
+void sw_at_shutdown(void (*fn)(void *arg), void *arg);
+
+/* False once the loop is closed: a __gc must not touch libuv then. */
+int sw_loop_alive(void);
+
+/* Monotonic clock in seconds. */
+double sw_now(void);
+
+/* ---- errors and secrets (error.c) -------------------------------------- */
+
+/*
+ * The error convention (docs/errors.md):
+ *   misuse of an API        -> luaL_argerror / luaL_error (plain string)
+ *   a failure of the world  -> sw_raise: a structured error, a table with
+ *                              metatable "slipway.error": {message=, code=,
+ *                              op=, ...}; tostring() gives the message.
+ * `code` is a short stable word ("ENOENT", "timeout", "exit", "http", ...).
+ */
+
+/* Push a new structured error {message, code} (message redacted). */
+void sw_error_push(lua_State *L, const char *code, const char *fmt, ...);
+
+/* Push and raise it, with the caller's file:line in front of the message. */
+int sw_raise(lua_State *L, const char *code, const char *fmt, ...);
+
+/* Like sw_raise for an errno / libuv error number: code is its name. */
+int sw_raise_uv(lua_State *L, int uverr, const char *fmt, ...);
+
+/* Register a secret value: from now on it is masked in every output. */
+void sw_secret_add(const char *s, size_t len);
+
+/* Push s with every registered secret replaced by "***". */
+void sw_redact_push(lua_State *L, const char *s, size_t len);
+
+/* Allocation that raises "not enough memory" on failure. */
+void *sw_xmalloc(lua_State *L, size_t n);
+
+/* luaopen functions of the bindings (one file each). */
+int luaopen_slipway_task_core(lua_State *L);  /* sched.c */
+int luaopen_slipway_core(lua_State *L);       /* error.c: errors, secrets */
+int luaopen_slipway_fs_core(lua_State *L);    /* fs.c */
+int luaopen_slipway_proc_core(lua_State *L);  /* proc.c */
+int luaopen_slipway_http_core(lua_State *L);  /* http.c */
+int luaopen_slipway_server_core(lua_State *L);/* server.c */
+int luaopen_slipway_yaml_core(lua_State *L);  /* yaml.c */
+int luaopen_slipway_json_core(lua_State *L);  /* json.c: lua-cjson */
+
+/* ---- embedded Lua library (generated embedded.c, loader in main.c) ----- */
+
+typedef struct {
+  const char *name;          /* module name, e.g. "slipway.log" */
+  const unsigned char *src;  /* source text */
+  size_t len;
+} sw_embedded;
+
+extern const sw_embedded sw_embedded_modules[];  /* ends with {NULL} */
+
+#endif

@@ -1,0 +1,139 @@
+-- The scheduler: ordering, results, errors, cancellation, timeouts.
+local T = require "slipway.testing"
+local task = require "slipway.task"
+
+T.test("spawned tasks run in order of readiness", function()
+  local log = {}
+  local a = task.spawn(function() task.sleep(0.03); log[#log + 1] = "a" end)
+  local b = task.spawn(function() task.sleep(0.01); log[#log + 1] = "b" end)
+  local c = task.spawn(function() log[#log + 1] = "c" end)
+  a:wait(); b:wait(); c:wait()
+  T.eq(log, {"c", "b", "a"})
+end)
+
+T.test("wait returns ok and results like coroutine.resume", function()
+  local t = task.spawn(function(x, y) return x + y, "s", nil end, 1, 2)
+  local r = table.pack(t:wait())
+  T.eq(r.n, 4)
+  T.eq(r[1], true); T.eq(r[2], 3); T.eq(r[3], "s"); T.eq(r[4], nil)
+  -- waiting again gives the same results
+  T.eq(select(2, t:wait()), 3)
+end)
+
+T.test("a child's error stays in the child until waited for", function()
+  local t = task.spawn(function() error("child broke") end)
+  task.sleep(0.01)
+  T.eq(t:status(), "failed")
+  local ok, err = t:wait()
+  T.falsy(ok)
+  T.match(tostring(err), "child broke")
+  T.raises(function() t:join() end, "child broke")
+end)
+
+T.test("the main task may yield at top level (no wrapper needed)", function()
+  local t0 = task.now()
+  task.sleep(0.02)
+  T.truthy(task.now() - t0 >= 0.019)
+end)
+
+T.test("cancel runs to-be-closed variables and pcall cleanup", function()
+  local closed, cleaned = false, false
+  local t = task.spawn(function()
+    local guard <close> = setmetatable({}, {__close = function() closed = true end})
+    local ok, err = pcall(task.sleep, 10)
+    cleaned = not ok and err.code == "cancelled"
+    error(err, 0)
+  end)
+  task.sleep(0.01)
+  T.eq(t:status(), "waiting")
+  local t0 = task.now()
+  t:cancel()
+  local ok, err = t:wait()
+  T.falsy(ok)
+  T.eq(err.code, "cancelled")
+  T.eq(t:status(), "cancelled")
+  T.truthy(closed, "to-be-closed ran")
+  T.truthy(cleaned, "pcall saw the cancellation")
+  T.truthy(task.now() - t0 < 1, "cancelled at once, not after the sleep")
+end)
+
+T.test("cancelling a task before it starts never runs it", function()
+  local ran = false
+  local t = task.spawn(function() ran = true end)
+  t:cancel()
+  local ok, err = t:wait()
+  T.falsy(ok); T.eq(err.code, "cancelled"); T.falsy(ran)
+end)
+
+T.test("a cancelled sleep is never resumed later", function()
+  local resumed = 0
+  local t = task.spawn(function() task.sleep(0.05); resumed = resumed + 1 end)
+  task.sleep(0.01)
+  t:cancel()
+  t:wait()
+  task.sleep(0.1)
+  T.eq(resumed, 0)
+end)
+
+T.test("all: results in order; first error cancels the rest", function()
+  local r = task.all{
+    function() task.sleep(0.02); return "x" end,
+    function() return "y" end,
+  }
+  T.eq(r, {"x", "y"})
+  local slow_finished = false
+  local t0 = task.now()
+  T.raises(function()
+    task.all{
+      function() task.sleep(5); slow_finished = true end,
+      function() task.sleep(0.01); error("fast failure") end,
+    }
+  end, "fast failure")
+  T.truthy(task.now() - t0 < 1)
+  T.falsy(slow_finished)
+end)
+
+T.test("any returns the first success; race the first to end", function()
+  local i, v = task.any{
+    function() error("no") end,
+    function() task.sleep(0.02); return "late" end,
+    function() task.sleep(0.01); return "early" end,
+  }
+  T.eq(i, 3); T.eq(v, "early")
+  T.raises(function() task.any{function() error("a") end, function() error("b") end} end, "[ab]")
+  local j = task.race{function() task.sleep(1) end, function() return 1 end}
+  T.eq(j, 2)
+end)
+
+T.test("timeout raises code timeout and cancels the work", function()
+  local finished = false
+  local err = T.raises(function()
+    task.timeout(0.02, function() task.sleep(1); finished = true end)
+  end, "timed out after 0.02 s")
+  T.eq(err.code, "timeout")
+  T.falsy(finished)
+  T.eq(task.timeout(1, function(a) return a end, 7), 7)
+end)
+
+T.test("waiting where Lua cannot yield is a clear error", function()
+  T.raises(function()
+    table.sort({3, 2, 1}, function(a, b) task.sleep(0); return a < b end)
+  end, "cannot wait here: the caller cannot yield")
+  local co = coroutine.wrap(function() task.sleep(0) end)
+  T.raises(co, "not in a slipway task")
+end)
+
+T.test("many tasks: 10,000 spawned and joined", function()
+  local ts = {}
+  for i = 1, 10000 do ts[i] = task.spawn(function(x) task.yield(); return x end, i) end
+  local sum = 0
+  for i = 1, 10000 do sum = sum + select(2, ts[i]:wait()) end
+  T.eq(sum, 10000 * 10001 // 2)
+end)
+
+T.test("a plain coroutine.yield in a task acts like yield()", function()
+  local t = task.spawn(function() coroutine.yield(); return "after" end)
+  T.eq(select(2, t:wait()), "after")
+end)
+
+T.run()
