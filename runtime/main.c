@@ -36,21 +36,25 @@ static const luaL_Reg c_modules[] = {
   {"slipway.json.core", luaopen_slipway_json_core},
   {NULL, NULL}};
 
-static const sw_embedded *find_embedded(const char *name) {
-  for (const sw_embedded *m = sw_embedded_modules; m->name; m++)
-    if (strcmp(m->name, name) == 0) return m;
+const sw_embedded *sw_embedded_find(const char *path) {
+  for (const sw_embedded *m = sw_embedded_files; m->path; m++)
+    if (strcmp(m->path, path) == 0) return m;
   return NULL;
 }
 
 /* searcher: modules compiled into the binary (scripts/) */
 static int search_embedded(lua_State *L) {
   const char *name = luaL_checkstring(L, 1);
-  const sw_embedded *m = find_embedded(name);
+  const sw_embedded *m;
+  luaL_gsub(L, name, ".", "/");
+  const char *base = lua_tostring(L, -1);
+  m = sw_embedded_find(lua_pushfstring(L, "%s.lua", base));
+  if (m == NULL) m = sw_embedded_find(lua_pushfstring(L, "%s/init.lua", base));
   if (m == NULL) {
     lua_pushfstring(L, "no embedded module '%s'", name);
     return 1;
   }
-  const char *chunk = lua_pushfstring(L, "=[slipway]/%s", name);
+  const char *chunk = lua_pushfstring(L, "=[slipway]/%s", m->path);
   if (luaL_loadbufferx(L, (const char *)m->src, m->len, chunk, "t") != LUA_OK)
     return luaL_error(L, "error loading embedded module '%s':\n\t%s", name,
                       lua_tostring(L, -1));

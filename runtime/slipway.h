@@ -132,11 +132,14 @@ int luaopen_slipway_json_core(lua_State *L);  /* json.c: lua-cjson */
 /* ---- embedded Lua library (generated embedded.c, loader in main.c) ----- */
 
 typedef struct {
-  const char *name;          /* module name, e.g. "slipway.log" */
-  const unsigned char *src;  /* source text */
+  const char *path;          /* below scripts/, e.g. "slipway/log.lua" */
+  const unsigned char *src;  /* contents (NUL-terminated too) */
   size_t len;
 } sw_embedded;
 
-extern const sw_embedded sw_embedded_modules[];  /* ends with {NULL} */
+extern const sw_embedded sw_embedded_files[];  /* ends with {NULL} */
+
+/* The embedded file at path, or NULL. */
+const sw_embedded *sw_embedded_find(const char *path);
 
 #endif
