@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <lualib.h>
@@ -172,6 +173,8 @@ static void set_runtime(lua_State *L, const char *script) {
   lua_setfield(L, -2, "version");
   lua_pushstring(L, progname);
   lua_setfield(L, -2, "argv0");
+  lua_newtable(L);  /* filled by slipway.cli.parse_global */
+  lua_setfield(L, -2, "options");
   if (script) {
     lua_pushstring(L, script);
     lua_setfield(L, -2, "script");
@@ -200,10 +203,35 @@ static void usage(FILE *f) {
           progname, progname, progname, progname, progname, progname, progname);
 }
 
+/* A path (has a slash or ends in .lua) or an existing regular file; a
+ * directory named like a command (deploy/, test/) must not shadow it. */
 static int is_file_arg(const char *a) {
   size_t n = strlen(a);
+  struct stat st;
   return strchr(a, '/') != NULL || (n > 4 && strcmp(a + n - 4, ".lua") == 0) ||
-         access(a, F_OK) == 0;
+         (stat(a, &st) == 0 && S_ISREG(st.st_mode));
+}
+
+/* Global options (slipway.cli documents them) may come before any form. */
+static int is_global_opt(const char *a) {
+  return strncmp(a, "--log-format=", 13) == 0 || strncmp(a, "--log-level=", 12) == 0 ||
+         strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0 || strcmp(a, "-q") == 0 ||
+         strcmp(a, "--quiet") == 0 || strcmp(a, "--no-color") == 0;
+}
+
+/* Hand argv[1..n] to slipway.cli's parser, which fills runtime.options. */
+static void parse_global_opts(lua_State *L, char **argv, int n) {
+  lua_getglobal(L, "require");
+  lua_pushliteral(L, "slipway.cli");
+  lua_call(L, 1, 1);
+  lua_getfield(L, -1, "parse_global");
+  lua_createtable(L, n, 0);
+  for (int k = 1; k <= n; k++) {
+    lua_pushstring(L, argv[k]);
+    lua_rawseti(L, -2, k);
+  }
+  lua_call(L, 1, 0);
+  lua_pop(L, 1);
 }
 
 static int pmain(lua_State *L) {
@@ -212,6 +240,8 @@ static int pmain(lua_State *L) {
   char **argv = a->argv;
   const char *code = NULL, *script = NULL, *command = NULL;
   int first_arg;
+
+  while (i < argc && is_global_opt(argv[i])) i++;
 
   if (i < argc && strcmp(argv[i], "-e") == 0) {
     if (i + 1 >= argc) {
@@ -260,6 +290,7 @@ static int pmain(lua_State *L) {
 
   create_arg(L, argv, argc, script ? first_arg - 1 : (code ? first_arg - 1 : 0));
   int st;
+  if (!command && i > 1) parse_global_opts(L, argv, i - 1);
   if (code) st = luaL_loadbuffer(L, code, strlen(code), "=(command line)");
   else if (script) st = luaL_loadfilex(L, script, "t");
   else {
@@ -291,16 +322,19 @@ static int pmain(lua_State *L) {
 int main(int argc, char **argv) {
   args a = {argc, argv, 0};
   lua_State *L;
-  if (argc > 1 && (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-v") == 0)) {
+  /* -v alone is the version (as lua -v); before a file or command, verbose */
+  if (argc > 1 && (strcmp(argv[1], "--version") == 0 ||
+                   (strcmp(argv[1], "-v") == 0 && argc == 2))) {
     printf("slipway %s (%s, libuv %s)\n", SLIPWAY_VERSION, LUA_RELEASE,
            uv_version_string());
     return 0;
   }
+  /* the list of commands comes from the Lua side; hargv must outlive pmain */
+  char *hargv[] = {argv[0], "help", NULL};
   if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) &&
       argc == 2) {
     usage(stdout);
-    /* the list of commands comes from the Lua side */
-    char *hargv[] = {argv[0], "help", NULL};
+    fflush(stdout);
     a.argc = 2;
     a.argv = hargv;
   }

@@ -53,6 +53,9 @@ local function run_file(path, ...)
   return fn(...)
 end
 
+--- Parse the global options at the front of args into runtime.options;
+-- returns the rest. main.c also calls it for `slipway OPTS -e CODE` and
+-- `slipway OPTS FILE`.
 local function parse_global(args)
   local opts = runtime.options or {}
   runtime.options = opts
@@ -70,6 +73,8 @@ local function parse_global(args)
   end
   return table.move(args, i, #args, 1, {})
 end
+
+M.parse_global = parse_global
 
 function M.main(...)
   local args = parse_global({...})
