@@ -18,6 +18,8 @@
  *   dir = tempdir(base, keep)          mkdtemp; removed at shutdown unless keep
  *   lk = lock(path, note)              flock(LOCK_EX|LOCK_NB); or false, holder
  *   lk:unlock()                        also __close and __gc
+ *   b = isatty(fd)                     for slipway.log: colour on a terminal
+ *   t = wallclock()                    seconds since the epoch, with fractions
  */
 #include "slipway.h"
 
@@ -475,12 +477,27 @@ static int l_held(lua_State *L) {
   return 1;
 }
 
+/* ---- small helpers for slipway.log ------------------------------------ */
+
+static int l_isatty(lua_State *L) {
+  lua_pushboolean(L, isatty((int)luaL_checkinteger(L, 1)));
+  return 1;
+}
+
+static int l_wallclock(lua_State *L) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  lua_pushnumber(L, (lua_Number)ts.tv_sec + ts.tv_nsec / 1e9);
+  return 1;
+}
+
 int luaopen_slipway_fs_core(lua_State *L) {
   static const luaL_Reg fns[] = {
     {"read", l_read}, {"write", l_write}, {"append", l_append},
     {"stat", l_stat}, {"list", l_list}, {"glob", l_glob},
     {"mkdir", l_mkdir}, {"remove", l_remove}, {"tempdir", l_tempdir},
-    {"lock", l_lock}, {NULL, NULL}};
+    {"lock", l_lock}, {"isatty", l_isatty}, {"wallclock", l_wallclock},
+    {NULL, NULL}};
   static const luaL_Reg lock_meth[] = {
     {"unlock", l_unlock}, {"held", l_held}, {NULL, NULL}};
   file_umask = umask(0);

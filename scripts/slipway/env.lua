@@ -40,15 +40,19 @@ function M.require(name, why)
   return v
 end
 
---- env.secret(name [, why]) -> the value, like env.require, and registers
--- it as a secret: from then on it is shown as *** in every output slipway
--- produces (logs, errors, tracebacks, print, echoed commands, journals).
-function M.secret(name, why)
+--- env.secret(name [, why | {why =, optional = true}]) -> the value, like
+-- env.require, and registers it as a secret: from then on it is shown as
+-- *** in every output slipway produces (logs, errors, tracebacks, print,
+-- echoed commands, journals). With optional, an unset or empty variable
+-- gives nil instead of an error.
+function M.secret(name, opts)
   check_name(name, "secret")
+  if type(opts) ~= "table" then opts = {why = opts} end
   local v = os.getenv(name)
   if v == nil or v == "" then
+    if opts.optional then return nil end
     sw.raise("env", string.format("environment variable %s is %s%s", name,
-      v == nil and "not set" or "empty", why and " (" .. why .. ")" or ""),
+      v == nil and "not set" or "empty", opts.why and " (" .. opts.why .. ")" or ""),
       {name = name})
   end
   return sw.secret(v)
