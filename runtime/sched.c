@@ -416,6 +416,13 @@ static sw_task *spawn(lua_State *L, int fnidx, int nargs) {
   return t;
 }
 
+/* For C modules that start tasks themselves (server.c: one per request). */
+sw_task *sw_spawn(lua_State *L, int fnidx, int nargs) {
+  return spawn(L, lua_absindex(L, fnidx), nargs);
+}
+
+void sw_task_cancel(sw_task *t) { cancel_task(t); }
+
 static int l_spawn(lua_State *L) {
   luaL_checktype(L, 1, LUA_TFUNCTION);
   spawn(L, 1, lua_gettop(L) - 1);

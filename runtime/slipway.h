@@ -73,6 +73,14 @@ int sw_sched_init(lua_State *L);
 int sw_sched_run(lua_State *L, int nargs, int *status);
 void sw_sched_shutdown(lua_State *L);
 
+/* Spawn fn (at fnidx, its nargs arguments above it) as a new task started on
+ * the next loop turn; pushes the task object and returns the task. Keep a
+ * reference to the pushed object for as long as you keep the pointer. */
+sw_task *sw_spawn(lua_State *L, int fnidx, int nargs);
+
+/* Cancel t (see Cancellation above); a no-op once t has ended. */
+void sw_task_cancel(sw_task *t);
+
 /* Cancel every task (SIGINT/SIGTERM, os.exit). */
 void sw_sched_cancel_all(void);
 
