@@ -120,7 +120,9 @@ end
 -- Shell patterns of glob(3): *, ?, [abc], {a,b}, ~. No "**".
 function M.glob(pattern)
   check_path(pattern, "glob")
-  return (check("glob", pattern, core.glob(pattern)))
+  local paths = check("glob", pattern, core.glob(pattern))
+  table.sort(paths)  -- glob(3) keeps brace alternatives in the order given
+  return paths
 end
 
 --- fs.mkdir(path [, {mode = 0755}]): create path and missing parents

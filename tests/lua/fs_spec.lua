@@ -1,0 +1,358 @@
+-- slipway.fs: real files in a private temp directory.
+local T = require "slipway.testing"
+local fs = require "slipway.fs"
+local task = require "slipway.task"
+local sw = require "slipway.core"
+local cmd = require "slipway_cmd"
+
+local root = fs.tempdir()
+local n = 0
+local function dir()
+  n = n + 1
+  local d = root .. "/t" .. n
+  fs.mkdir(d)
+  return d
+end
+
+local is_root = (io.popen("id -u"):read("l") == "0")
+
+local function sh(line)
+  local ok = os.execute(line .. " >/dev/null 2>&1")
+  return ok == true
+end
+
+T.test("write then read, binary safe, no temp file left", function()
+  local d = dir()
+  local data = "a\0b\nc" .. string.rep("x", 100000)
+  fs.write(d .. "/f", data)
+  T.eq(fs.read(d .. "/f"), data)
+  T.eq(fs.list(d), {"f"})
+  fs.write(d .. "/f", "")
+  T.eq(fs.read(d .. "/f"), "")
+end)
+
+T.test("write sets the mode, and a rewrite keeps it", function()
+  local d = dir()
+  fs.write(d .. "/s", "x", {mode = tonumber("600", 8)})
+  T.eq(fs.stat(d .. "/s").mode, tonumber("600", 8))
+  fs.write(d .. "/s", "y")
+  T.eq(fs.stat(d .. "/s").mode, tonumber("600", 8))
+  fs.write(d .. "/x", "#!/bin/sh\n", {mode = tonumber("755", 8)})
+  fs.write(d .. "/x", "#!/bin/sh\nexit 0\n")
+  T.eq(fs.stat(d .. "/x").mode, tonumber("755", 8))
+end)
+
+T.test("write through a symlink replaces the target, keeps the link", function()
+  local d = dir()
+  fs.write(d .. "/real", "old")
+  T.truthy(sh("ln -s real " .. cmd.q(d .. "/link")))
+  fs.write(d .. "/link", "new")
+  T.eq(fs.stat(d .. "/link", {follow = false}).type, "link")
+  T.eq(fs.read(d .. "/real"), "new")
+end)
+
+T.test("a reader never sees a half-written file", function()
+  local d = dir()
+  local a, b = string.rep("a", 300000), string.rep("b", 300000)
+  fs.write(d .. "/f", a)
+  local writer = task.spawn(function()
+    for i = 1, 20 do fs.write(d .. "/f", i % 2 == 0 and a or b); task.yield() end
+  end)
+  for _ = 1, 20 do
+    local s = fs.read(d .. "/f")
+    T.truthy(s == a or s == b, "whole old or whole new contents")
+    task.yield()
+  end
+  writer:join()
+end)
+
+T.test("write into a read-only directory fails and leaves the old file", function()
+  local d = dir()
+  local ro = d .. "/ro"
+  fs.mkdir(ro)
+  fs.write(ro .. "/f", "old")
+  local undo
+  if is_root then
+    -- root ignores permission bits: use a read-only mount instead
+    if not sh("mount -t tmpfs -o size=64k tmpfs " .. cmd.q(ro)) then
+      T.skip("running as root and cannot mount a tmpfs to make a read-only directory")
+    end
+    fs.write(ro .. "/f", "old")
+    T.truthy(sh("mount -o remount,ro " .. cmd.q(ro)), "remount read-only")
+    undo = function() sh("umount " .. cmd.q(ro)) end
+  else
+    T.truthy(sh("chmod 555 " .. cmd.q(ro)))
+    undo = function() sh("chmod 755 " .. cmd.q(ro)) end
+  end
+  local ok, err = pcall(fs.write, ro .. "/f", "new")
+  local listing = fs.list(ro)
+  local content = fs.read(ro .. "/f")
+  undo()
+  T.falsy(ok)
+  T.truthy(sw.is_error(err), "a structured error")
+  T.truthy(err.code == "EROFS" or err.code == "EACCES", "code " .. tostring(err.code))
+  T.eq(err.path, ro .. "/f")
+  T.match(err.message, "fs_spec.lua:%d+: fs.write: cannot write " .. ro:gsub("%p", "%%%0") .. "/f")
+  T.eq(content, "old")
+  T.eq(listing, {"f"}, "no temp file left behind")
+end)
+
+T.test("a full disk (ENOSPC) leaves the old file intact", function()
+  local d = dir()
+  local mnt = d .. "/small"
+  fs.mkdir(mnt)
+  if not sh("mount -t tmpfs -o size=64k tmpfs " .. cmd.q(mnt)) then
+    T.skip("cannot mount a 64k tmpfs here (needs root): ENOSPC not tested")
+  end
+  local ok, err = pcall(function()
+    fs.write(mnt .. "/state.json", "{\"old\": true}\n")
+    fs.write(mnt .. "/state.json", string.rep("z", 200 * 1024))
+  end)
+  local content = fs.read(mnt .. "/state.json")
+  local listing = fs.list(mnt)
+  local aok, aerr = pcall(fs.append, mnt .. "/journal", string.rep("j", 200 * 1024))
+  sh("umount " .. cmd.q(mnt))
+  T.falsy(ok)
+  T.eq(err.code, "ENOSPC")
+  T.match(err.message, "state.json: No space left on device")
+  T.eq(content, "{\"old\": true}\n")
+  T.eq(listing, {"state.json"}, "the temp file was removed")
+  T.falsy(aok)
+  T.eq(aerr.code, "ENOSPC")
+end)
+
+T.test("append adds at the end, creates the file, masks secrets", function()
+  local d = dir()
+  fs.append(d .. "/j", "one\n")
+  fs.append(d .. "/j", "two\n", {sync = true})
+  T.eq(fs.read(d .. "/j"), "one\ntwo\n")
+  sw.secret("fs-spec-secret-value")
+  fs.append(d .. "/j", "token=fs-spec-secret-value\n")
+  fs.append(d .. "/raw", "fs-spec-secret-value", {redact = false})
+  T.eq(fs.read(d .. "/j"), "one\ntwo\ntoken=***\n")
+  T.eq(fs.read(d .. "/raw"), "fs-spec-secret-value")
+  fs.write(d .. "/report", "token fs-spec-secret-value", {redact = true})
+  T.eq(fs.read(d .. "/report"), "token ***")
+end)
+
+T.test("appends from two processes interleave by whole lines", function()
+  local d = dir()
+  local script = d .. "/app.lua"
+  fs.write(script, [[
+    local fs = require "slipway.fs"
+    for i = 1, 200 do fs.append(arg[1], arg[2] .. string.rep("x", 100) .. "\n") end
+  ]])
+  local p1, h1 = cmd.start({script, d .. "/j", "A"})
+  local p2, h2 = cmd.start({script, d .. "/j", "B"})
+  T.truthy(p1 and p2)
+  h1:close(); h2:close()
+  local count = {A = 0, B = 0}
+  for line in fs.read(d .. "/j"):gmatch("[^\n]+") do
+    T.eq(#line, 101)
+    count[line:sub(1, 1)] = count[line:sub(1, 1)] + 1
+  end
+  T.eq(count, {A = 200, B = 200})
+end)
+
+T.test("exists, stat, isdir/isfile", function()
+  local d = dir()
+  T.falsy(fs.exists(d .. "/nope"))
+  fs.write(d .. "/f", "12345")
+  T.truthy(fs.exists(d .. "/f"))
+  local st = fs.stat(d .. "/f")
+  T.eq(st.type, "file"); T.eq(st.size, 5)
+  T.truthy(math.abs(st.mtime - os.time()) < 100)
+  T.eq(fs.stat(d).type, "directory")
+  T.truthy(fs.isdir(d)); T.falsy(fs.isdir(d .. "/f"))
+  T.truthy(fs.isfile(d .. "/f")); T.falsy(fs.isfile(d))
+  sh("ln -s nowhere " .. cmd.q(d .. "/broken"))
+  T.falsy(fs.exists(d .. "/broken"))
+  T.eq(fs.stat(d .. "/broken", {follow = false}).type, "link")
+  local err = T.raises(function() fs.stat(d .. "/nope") end)
+  T.eq(err.code, "ENOENT")
+  T.eq(err.op, "stat")
+  T.match(err.message, "^.-fs_spec.lua:%d+: fs.stat: cannot stat .*/nope: No such file")
+end)
+
+T.test("list is sorted; glob expands patterns and braces", function()
+  local d = dir()
+  for _, name in ipairs{"b.yaml", "a.yaml", "c.txt", ".hidden"} do fs.write(d .. "/" .. name, "") end
+  fs.mkdir(d .. "/sub")
+  T.eq(fs.list(d), {".hidden", "a.yaml", "b.yaml", "c.txt", "sub"})
+  T.eq(fs.glob(d .. "/*.yaml"), {d .. "/a.yaml", d .. "/b.yaml"})
+  T.eq(fs.glob(d .. "/{c.txt,a.yaml}"), {d .. "/a.yaml", d .. "/c.txt"})
+  T.eq(fs.glob(d .. "/*.nothing"), {})
+  T.eq(T.raises(function() fs.list(d .. "/a.yaml") end).code, "ENOTDIR")
+end)
+
+T.test("mkdir -p, and its errors", function()
+  local d = dir()
+  fs.mkdir(d .. "/a/b//c/")
+  T.truthy(fs.isdir(d .. "/a/b/c"))
+  fs.mkdir(d .. "/a/b/c")  -- exists: fine
+  fs.write(d .. "/file", "")
+  local err = T.raises(function() fs.mkdir(d .. "/file/x") end)
+  T.eq(err.code, "ENOTDIR")
+  T.eq(T.raises(function() fs.mkdir(d .. "/file") end).code, "ENOTDIR")
+  fs.mkdir(d .. "/m", {mode = tonumber("700", 8)})
+  T.eq(fs.stat(d .. "/m").mode, tonumber("700", 8))
+end)
+
+T.test("remove: files, empty dirs, recursive trees; never follows links", function()
+  local d = dir()
+  fs.mkdir(d .. "/keep")
+  fs.write(d .. "/keep/precious", "p")
+  fs.mkdir(d .. "/tree/x/y")
+  fs.write(d .. "/tree/x/y/f", "")
+  fs.write(d .. "/tree/g", "")
+  sh("ln -s ../keep " .. cmd.q(d .. "/tree/link"))
+  T.eq(T.raises(function() fs.remove(d .. "/tree") end).code, "ENOTEMPTY")
+  fs.remove(d .. "/tree", {recursive = true})
+  T.falsy(fs.exists(d .. "/tree"))
+  T.eq(fs.read(d .. "/keep/precious"), "p", "the link's target survived")
+  fs.remove(d .. "/keep/precious")
+  fs.remove(d .. "/keep")
+  T.eq(fs.list(d), {})
+  T.eq(T.raises(function() fs.remove(d .. "/gone") end).code, "ENOENT")
+  fs.remove(d .. "/gone", {missing_ok = true})
+end)
+
+T.test("misuse raises a plain error naming the argument", function()
+  T.raises(function() fs.read(nil) end, "bad argument #1 to 'read' %(path expected, got nil%)")
+  T.raises(function() fs.write("x", 42) end, "bad argument #2 to 'write'")
+  T.raises(function() fs.lock("x", {wait = -1}) end, "wait must be")
+end)
+
+T.test("tempdir is private and removed at exit unless kept", function()
+  local d = dir()
+  local script = d .. "/t.lua"
+  fs.write(script, [[
+    local fs = require "slipway.fs"
+    local a = fs.tempdir({dir = arg[1]})
+    local b = fs.tempdir({dir = arg[1], keep = true})
+    fs.mkdir(a .. "/deep/er")
+    fs.write(a .. "/deep/er/f", "x")
+    print(a) print(b)
+    print(string.format("%o", fs.stat(a).mode))
+  ]])
+  local r = cmd.run({script, d})
+  T.eq(r.code, 0, r.stderr)
+  local a, b, mode = r.stdout:match("^(%S+)\n(%S+)\n(%d+)\n$")
+  T.truthy(a, r.stdout)
+  T.eq(mode, "700")
+  T.falsy(fs.exists(a), "removed at exit")
+  T.truthy(fs.isdir(b), "kept")
+  -- also after an error ends the script
+  fs.write(script, [[
+    local fs = require "slipway.fs"
+    print(fs.tempdir({dir = arg[1]}))
+    error("boom")
+  ]])
+  r = cmd.run({script, d})
+  T.eq(r.code, 1)
+  T.falsy(fs.exists(r.stdout:match("%S+")))
+end)
+
+T.test("lock: a second lock in this process reports the holder", function()
+  local d = dir()
+  local lk = fs.lock(d .. "/lock", {note = "deploy staging"})
+  T.truthy(lk:held())
+  local err = T.raises(function() fs.lock(d .. "/lock") end)
+  T.eq(err.code, "locked")
+  T.eq(err.path, d .. "/lock")
+  T.eq(type(err.holder.pid), "number")
+  T.eq(err.holder.note, "deploy staging")
+  T.truthy(math.abs(err.holder.since - os.time()) < 100)
+  T.match(err.message, "fs_spec.lua:%d+: fs.lock: .*/lock is locked by pid %d+ on .* since %d%d%d%d%-")
+  T.match(err.message, "%(deploy staging%)")
+  T.eq(lk:unlock(), true)
+  T.eq(lk:unlock(), false)
+  local lk2 = fs.lock(d .. "/lock")
+  lk2:unlock()
+end)
+
+T.test("lock with wait gets it once released; <close> releases", function()
+  local d = dir()
+  local first = fs.lock(d .. "/lock")
+  task.spawn(function() task.sleep(0.2); first:unlock() end)
+  local t0 = task.now()
+  do
+    local lk <close> = fs.lock(d .. "/lock", {wait = 5})
+    T.truthy(task.now() - t0 >= 0.15)
+    T.truthy(lk:held())
+  end
+  local lk3 = fs.lock(d .. "/lock")  -- free again after the scope
+  lk3:unlock()
+  local busy = fs.lock(d .. "/lock")
+  t0 = task.now()
+  local err = T.raises(function() fs.lock(d .. "/lock", {wait = 0.3}) end)
+  T.eq(err.code, "locked")
+  T.match(err.message, "gave up after 0.3 s")
+  T.truthy(task.now() - t0 >= 0.29)
+  busy:unlock()
+end)
+
+T.test("lock contention between two slipway processes", function()
+  local d = dir()
+  local script = d .. "/holder.lua"
+  fs.write(script, [[
+    local fs = require "slipway.fs"
+    local task = require "slipway.task"
+    local lk = fs.lock(arg[1], {note = "holder process"})
+    fs.write(arg[2], "ready")
+    task.sleep(tonumber(arg[3]))
+    lk:unlock()
+  ]])
+  local pid, h = cmd.start({script, d .. "/lock", d .. "/ready", "0.6"})
+  for _ = 1, 200 do
+    if fs.exists(d .. "/ready") then break end
+    task.sleep(0.02)
+  end
+  T.truthy(fs.exists(d .. "/ready"), "the holder started")
+  local err = T.raises(function() fs.lock(d .. "/lock") end)
+  T.eq(err.code, "locked")
+  T.eq(err.holder.pid, pid)
+  T.eq(err.holder.note, "holder process")
+  -- and a second real process sees the same
+  local r = cmd.run({"-e", [[
+    local ok, e = pcall(require("slipway.fs").lock, arg[1])
+    print(e.code, e.holder.pid)
+  ]], d .. "/lock"})
+  T.eq(r.stdout, "locked\t" .. pid .. "\n")
+  local lk = fs.lock(d .. "/lock", {wait = 10})
+  T.truthy(lk:held())
+  lk:unlock()
+  h:close()
+end)
+
+T.test("a holder killed with SIGKILL releases the lock", function()
+  local d = dir()
+  local script = d .. "/holder.lua"
+  fs.write(script, [[
+    local fs = require "slipway.fs"
+    local lk = fs.lock(arg[1])
+    fs.write(arg[2], "ready")
+    require("slipway.task").sleep(30)
+  ]])
+  local pid, h = cmd.start({script, d .. "/lock", d .. "/ready"})
+  for _ = 1, 200 do
+    if fs.exists(d .. "/ready") then break end
+    task.sleep(0.02)
+  end
+  T.eq(T.raises(function() fs.lock(d .. "/lock") end).holder.pid, pid)
+  os.execute("kill -9 " .. pid)
+  h:close()
+  local lk = fs.lock(d .. "/lock", {wait = 5})
+  T.truthy(lk:held())
+  lk:unlock()
+end)
+
+T.test("path helpers", function()
+  T.eq(fs.join("a", "b", "c.yaml"), "a/b/c.yaml")
+  T.eq(fs.join("a/", "/abs", "x"), "/abs/x")
+  T.eq(fs.dirname("/a/b/c"), "/a/b"); T.eq(fs.dirname("c"), "."); T.eq(fs.dirname("/c"), "/")
+  T.eq(fs.dirname("/"), "/")
+  T.eq(fs.basename("/a/b/c.yaml"), "c.yaml"); T.eq(fs.basename("a/b/"), "b")
+end)
+
+T.run()
