@@ -1,0 +1,223 @@
+-- slipway.log: formats, levels, sinks, steps, redaction; the command-line
+-- options through the real binary, and colour on a real terminal (script(1)).
+local T = require "slipway.testing"
+local log = require "slipway.log"
+local json = require "slipway.json"
+local fs = require "slipway.fs"
+local task = require "slipway.task"
+local cmd = require "slipway_cmd"
+
+local dir = fs.tempdir()
+local n = 0
+
+-- Run fn with the log written to a file in the given settings; return the text.
+local function capture(settings, fn)
+  n = n + 1
+  local path = dir .. "/log" .. n
+  local f = assert(io.open(path, "w"))
+  log.reset()
+  local c = {stream = f, human = false, color = false, format = "text", level = "info"}
+  for k, v in pairs(settings) do c[k] = v end
+  log.configure(c)
+  local ok, err = pcall(fn)
+  f:close()
+  log.reset()
+  log.configure({stream = false})  -- keep the test output clean
+  if not ok then error(err, 0) end
+  return fs.read(path)
+end
+
+local function lines(s)
+  local out = {}
+  for l in s:gmatch("[^\n]+") do out[#out + 1] = l end
+  return out
+end
+
+T.test("plain text lines: UTC timestamp, level, message, fields", function()
+  local out = capture({}, function()
+    log.info("deploying %s to %s", "chart", "staging")
+    log.warn("retrying", {attempt = 2, reason = "http 503"})
+    log.error("failed: %s", require("slipway.core").error("exit", "helm exited 1"))
+  end)
+  local l = lines(out)
+  T.eq(#l, 3)
+  T.match(l[1], "^%d%d%d%d%-%d%d%-%d%dT%d%d:%d%d:%d%d%.%d%d%dZ INFO  deploying chart to staging$")
+  T.match(l[2], "Z WARN  retrying attempt=2 reason=\"http 503\"$")
+  T.match(l[3], "Z ERROR failed: helm exited 1$")
+  T.nomatch(out, "\27", "no escape codes")
+end)
+
+T.test("levels: below the threshold nothing is written", function()
+  local out = capture({level = "warn"}, function()
+    log.debug("d"); log.info("i"); log.warn("w"); log.error("e")
+    T.falsy(log.enabled("info")); T.truthy(log.enabled("error"))
+  end)
+  T.eq(#lines(out), 2)
+  out = capture({level = "debug"}, function() log.debug("d %d", 1) end)
+  T.match(out, "DEBUG d 1")
+  T.raises(function() log.configure({level = "loud"}) end, "unknown level")
+  T.raises(function() log.write("loud", "x") end, "unknown level")
+end)
+
+T.test("messages: no format without arguments, bad formats do not raise", function()
+  local out = capture({}, function()
+    log.info("100% done")
+    log.info("%d items", "not a number")
+    log.info("tables %s %s", {}, "x")  -- a table not in last place is shown
+  end)
+  local l = lines(out)
+  T.match(l[1], "INFO  100%% done$")
+  T.match(l[2], "log format error")
+  T.match(l[3], "tables table: 0x%x+ x$")
+end)
+
+T.test("json lines: one valid object per line, fields included", function()
+  local out = capture({format = "json"}, function()
+    log.info("hello %s", "world", {env = "prod", n = 3, ok = true})
+    log.warn("second")
+  end)
+  local l = lines(out)
+  T.eq(#l, 2)
+  local a = json.decode(l[1])
+  T.eq(a.level, "info"); T.eq(a.message, "hello world")
+  T.eq(a.env, "prod"); T.eq(a.n, 3); T.eq(a.ok, true)
+  T.match(a.time, "^%d%d%d%d%-%d%d%-%d%dT[%d:.]+Z$")
+  T.eq(json.decode(l[2]).level, "warn")
+end)
+
+T.test("secrets are masked in lines, fields and sink records", function()
+  log.secret("hunter2-log-secret")
+  local got
+  local remove = log.add_sink(function(rec) got = rec end)
+  local text = capture({}, function()
+    log.info("password is hunter2-log-secret", {token = "Bearer hunter2-log-secret"})
+  end)
+  local js = capture({format = "json"}, function()
+    log.warn("again %s", "hunter2-log-secret", {nested = {deep = "hunter2-log-secret"}})
+  end)
+  remove()
+  T.nomatch(text, "hunter2", "text")
+  T.match(text, "password is %*%*%* token=\"Bearer %*%*%*\"")
+  T.nomatch(js, "hunter2", "json")
+  T.eq(json.decode(js).nested.deep, "***")
+  T.eq(got.message, "again ***")
+  T.eq(got.fields.nested.deep, "***")
+  T.raises(function() log.secret(42) end, "string expected")
+end)
+
+T.test("sinks get records; remove unsubscribes; a failing sink is dropped", function()
+  local recs = {}
+  local remove = log.add_sink(function(r) recs[#recs + 1] = r end)
+  local bad_calls = 0
+  log.add_sink(function() bad_calls = bad_calls + 1; error("sink broke") end)
+  capture({level = "info"}, function()
+    log.debug("not passed on")
+    log.info("one", {k = "v"})
+    log.error("two")
+  end)
+  remove()
+  capture({}, function() log.info("after remove") end)
+  T.eq(#recs, 2)
+  T.eq(recs[1].level, "info"); T.eq(recs[1].message, "one"); T.eq(recs[1].fields.k, "v")
+  T.eq(type(recs[1].time), "number")
+  T.eq(recs[2].level, "error")
+  T.eq(bad_calls, 1, "removed after its first error")
+end)
+
+T.test("steps log start and end with a duration", function()
+  local recs = {}
+  local remove = log.add_sink(function(r) recs[#recs + 1] = r end)
+  local out = capture({}, function()
+    local s = log.step("helm upgrade", {env = "staging"})
+    task.sleep(0.05)
+    local d = s:done({revision = 7})
+    T.truthy(d >= 0.04)
+    s:fail("ignored: already done")
+    local f = log.step("tests")
+    f:fail(require("slipway.core").error("exit", "3 checks failed"))
+    do
+      local c <close> = log.step("scoped")
+    end
+    pcall(function()
+      local c <close> = log.step("scoped-error")
+      error("inside", 0)
+    end)
+  end)
+  remove()
+  local l = lines(out)
+  T.eq(#l, 8, out)
+  T.match(l[1], "INFO  helm upgrade env=staging status=start step=\"helm upgrade\"$")
+  T.match(l[2], "INFO  helm upgrade %(%d+ ms%) duration=0%.0%d+ env=staging revision=7 status=done")
+  T.match(l[4], "ERROR tests %(%d+ ms%): 3 checks failed duration=")
+  T.match(l[6], "INFO  scoped %(%d+ ms%) duration=.* status=done")
+  T.match(l[8], "ERROR scoped%-error %(%d+ ms%): inside duration=.* status=failed")
+  T.eq(recs[2].fields.status, "done")
+  T.eq(recs[2].fields.step, "helm upgrade")
+  T.truthy(recs[2].fields.duration >= 0.04)
+  T.eq(recs[4].fields.error, "3 checks failed")
+end)
+
+T.test("human lines on a terminal: colour, step marks; NO_COLOR", function()
+  local out = capture({human = true, color = true}, function()
+    log.warn("careful")
+    log.step("build"):done()
+  end)
+  T.match(out, "^%d%d:%d%d:%d%d \27%[33mwarn \27%[0m careful\n")
+  T.match(out, "\27%[32m✓\27%[0m build %(%d+ ms%)")
+  out = capture({human = true, color = false}, function() log.warn("careful") end)
+  T.match(out, "^%d%d:%d%d:%d%d warn  careful\n$")
+end)
+
+-- ---- the real binary ----
+
+local script = dir .. "/logs.lua"
+fs.write(script, [[
+  local log = require "slipway.log"
+  log.debug("dbg")
+  log.info("inf")
+  log.warn("wrn")
+]])
+
+T.test("--log-format=json and SLIPWAY_LOG_FORMAT select JSON on stderr", function()
+  for _, args in ipairs{{"--log-format=json", script}, {script}} do
+    local r = cmd.run(args, {env = #args == 1 and {SLIPWAY_LOG_FORMAT = "json"} or nil})
+    T.eq(r.code, 0, r.stderr)
+    T.eq(r.stdout, "")
+    local l = lines(r.stderr)
+    T.eq(#l, 2, r.stderr)
+    T.eq(json.decode(l[1]).message, "inf")
+    T.eq(json.decode(l[2]).level, "warn")
+  end
+  local r = cmd.run({"--log-format=json", "-e", "require('slipway.log').info('from -e')"})
+  T.eq(r.code, 0, r.stderr)
+  T.eq(json.decode(r.stderr).message, "from -e")
+end)
+
+T.test("-v, -q, --log-level and SLIPWAY_LOG_LEVEL set the threshold", function()
+  T.eq(#lines(cmd.run({"-v", script}).stderr), 3)
+  T.eq(#lines(cmd.run({"-q", script}).stderr), 1)
+  T.eq(#lines(cmd.run({"--log-level=warn", script}).stderr), 1)
+  T.eq(#lines(cmd.run({script}, {env = {SLIPWAY_LOG_LEVEL = "debug"}}).stderr), 3)
+  T.match(cmd.run({script}).stderr, "^%d%d%d%d%-[^\n]+ INFO  inf\n")
+end)
+
+T.test("a terminal gets colour unless NO_COLOR or --no-color", function()
+  if not os.execute("command -v script >/dev/null 2>&1") then
+    T.skip("script(1) is not installed: no pseudo-terminal to test with")
+  end
+  local function on_tty(prefix, args)
+    local inner = prefix .. " " .. cmd.q(cmd.bin) .. " " .. args .. " " .. cmd.q(script)
+    local h = io.popen("env -u NO_COLOR script -qec " .. cmd.q(inner) .. " /dev/null 2>&1")
+    local s = h:read("a")
+    h:close()
+    return s
+  end
+  local coloured = on_tty("", "")
+  T.match(coloured, "\27%[36minfo \27%[0m inf")
+  T.match(coloured, "^%d%d:%d%d:%d%d ")
+  T.nomatch(on_tty("NO_COLOR=1", ""), "\27%[")
+  T.match(on_tty("NO_COLOR=1", ""), "info  inf")
+  T.nomatch(on_tty("", "--no-color"), "\27%[")
+end)
+
+T.run()
