@@ -1,0 +1,612 @@
+--- slipway.drivers.kubernetes: deploy an environment to a Kubernetes cluster
+-- with helm and kubectl, the way mybinder.org's CI does (docs/kubernetes.md).
+--
+--   deploy:  helm dependency update CHART
+--            helm upgrade --install --cleanup-on-fail --create-namespace
+--                 --namespace NS RELEASE CHART -f V1 -f V2 ...   (no --wait:
+--                 a cancelled --wait skipped cleanup and left "already
+--                 exists" errors on the next upgrade)
+--            kubectl get deployments,daemonsets -o name --namespace NS
+--            kubectl rollout status --timeout=10m --watch KIND/NAME ...
+--                 for every workload, concurrently
+--   lock:    a ConfigMap "slipway-lock-RELEASE" in the namespace, created
+--            with `kubectl create configmap` (atomic on the API server), its
+--            data holding the holder and the expiry; --break-lock logged.
+--   render:  helm template (read-only, runs in a dry run too), Secret data
+--            masked; rendered: helm get manifest (what is deployed now).
+--   status:  helm status -o json.   stop: helm uninstall.
+--
+-- Options (the `kubernetes:` block of an environment in slipway.yaml):
+--   helm, kubectl          commands (default "helm", "kubectl", found on PATH)
+--   rollout_timeout        for kubectl rollout status (default "10m")
+--   lock_ttl               seconds a lock stays valid (default 7200)
+--   dependency_update      run `helm dependency update` first (default true)
+--   extra_args             more arguments for helm upgrade (list)
+--   env                    extra environment for helm and kubectl (a map:
+--                          KUBECONFIG, HELM_CACHE_HOME, ...)
+-- env.namespace and env.release default to the environment's name;
+-- env.context becomes --kube-context / --context.
+local core = require "slipway.core"
+local task = require "slipway.task"
+local json = require "slipway.json"
+
+local M = {}
+
+M.HELM_BUSY = "another operation (install/upgrade/rollback) is in progress"
+
+-- ---- settings --------------------------------------------------------------
+
+local function opt(env, name, default)
+  local o = env.options or {}
+  if o[name] == nil then return default end
+  return o[name]
+end
+
+--- The resolved settings of env: {helm, kubectl, namespace, release, chart,
+-- values, context, rollout_timeout, lock_ttl, lock_name}.
+function M.settings(env)
+  local release = env.release or env.name
+  local s = {
+    helm = opt(env, "helm", "helm"),
+    kubectl = opt(env, "kubectl", "kubectl"),
+    namespace = env.namespace or env.name,
+    release = release,
+    chart = env.chart,
+    values = env.values or {},
+    context = env.context,
+    rollout_timeout = tostring(opt(env, "rollout_timeout", "10m")),
+    lock_ttl = tonumber(opt(env, "lock_ttl", 7200)),
+    lock_name = "slipway-lock-" .. release,
+    dependency_update = opt(env, "dependency_update", true),
+    extra_args = opt(env, "extra_args", {}),
+    env = opt(env, "env", nil),
+  }
+  if type(s.chart) ~= "string" or s.chart == "" then
+    core.raise("manifest", "environment '" .. tostring(env.name) .. "': the kubernetes driver needs `chart`")
+  end
+  return s
+end
+
+local function helm(s, ...)
+  local argv = {s.helm, ...}
+  if s.context then argv[#argv + 1] = "--kube-context=" .. s.context end
+  return argv
+end
+
+local function kubectl(s, ...)
+  local argv = {s.kubectl, ...}
+  if s.context then argv[#argv + 1] = "--context=" .. s.context end
+  argv[#argv + 1] = "--namespace=" .. s.namespace
+  return argv
+end
+
+local function values_args(s, argv)
+  for _, v in ipairs(s.values) do
+    argv[#argv + 1] = "-f"
+    argv[#argv + 1] = v
+  end
+  return argv
+end
+
+-- ctx:run with the driver's environment added
+local function run(ctx, s, argv, opts)
+  opts = opts or {}
+  if s.env then opts.env = s.env end
+  return ctx:run(argv, opts)
+end
+
+local function trim(x) return (tostring(x or ""):gsub("^%s+", ""):gsub("%s+$", "")) end
+
+-- a failed command as a structured error naming the command and its stderr
+local function failed(code, what, res, fields)
+  local f = fields or {}
+  f.stderr = res and trim(res.stderr) or nil
+  f.exit = res and res.code or nil
+  local msg = what
+  if f.stderr and f.stderr ~= "" then msg = msg .. ": " .. f.stderr end
+  return core.error(code, msg, f)
+end
+
+-- ---- secrets in rendered manifests -----------------------------------------
+
+local function b64decode(s)
+  local alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+  s = s:gsub("[^%w%+/=]", "")
+  if #s % 4 ~= 0 then return nil end
+  local out = {}
+  for i = 1, #s, 4 do
+    local n, pad = 0, 0
+    for j = i, i + 3 do
+      local c = s:sub(j, j)
+      local v
+      if c == "=" then v = 0; pad = pad + 1 else v = alphabet:find(c, 1, true) - 1 end
+      n = n * 64 + v
+    end
+    local bytes = string.char((n >> 16) & 255, (n >> 8) & 255, n & 255)
+    out[#out + 1] = bytes:sub(1, 3 - pad)
+  end
+  return table.concat(out)
+end
+
+local function unquote(v)
+  local q = v:match('^"(.*)"$') or v:match("^'(.*)'$")
+  return q or v
+end
+
+--- Mask the values of every Secret's `data` and `stringData` in a stream of
+-- rendered manifests (helm template / helm get manifest output). Each value
+-- becomes '<masked #N>': N numbers the distinct values seen for that secret
+-- key in `memo` (share one memo between the before and after renders, so a
+-- changed secret shows as a changed line and an unchanged one does not; the
+-- value itself never appears). Every value is also registered as a secret
+-- (core.secret), with its base64 decoding for `data`, so it is redacted from
+-- logs and errors. Returns the masked text.
+function M.mask_secrets(text, memo)
+  memo = memo or {}
+  local out = {}
+  local lines = {}
+  for l in (text:sub(-1) == "\n" and text or text .. "\n"):gmatch("(.-)\n") do lines[#lines + 1] = l end
+  -- split into documents
+  local docs, cur = {}, {}
+  for _, l in ipairs(lines) do
+    if l:match("^%-%-%-") then
+      docs[#docs + 1] = cur
+      cur = {l}
+    else
+      cur[#cur + 1] = l
+    end
+  end
+  docs[#docs + 1] = cur
+
+  local function token(secret, key, value, encoded)
+    if #value >= 4 then core.secret(value) end
+    if encoded then
+      local d = b64decode(value)
+      if d and #d >= 4 then core.secret(d) end
+    end
+    local slot = secret .. "\0" .. key
+    local seen = memo[slot]
+    if not seen then seen = {}; memo[slot] = seen end
+    for i, v in ipairs(seen) do if v == value then return i end end
+    seen[#seen + 1] = value
+    return #seen
+  end
+
+  for _, doc in ipairs(docs) do
+    local is_secret, name = false, "?"
+    local in_meta = false
+    for _, l in ipairs(doc) do
+      if l:match("^kind:%s*[\"']?Secret[\"']?%s*$") then is_secret = true end
+      if l:match("^metadata:%s*$") then in_meta = true
+      elseif l:match("^%S") then in_meta = false
+      elseif in_meta and l:match("^  name:%s*") then name = unquote(trim(l:match("^  name:%s*(.-)%s*$"))) end
+    end
+    if not is_secret then
+      for _, l in ipairs(doc) do out[#out + 1] = l end
+    else
+      local i = 1
+      local section = nil   -- "data" or "stringData" while inside one
+      while i <= #doc do
+        local l = doc[i]
+        local top = l:match("^([%w_]+):")
+        if top then
+          section = (top == "data" or top == "stringData") and top or nil
+          -- a flow map on the same line ("data: {a: b}") is masked whole
+          if section and not l:match("^[%w_]+:%s*$") and not l:match("^[%w_]+:%s*#") then
+            out[#out + 1] = top .. ": '<masked>'"
+            core.secret(trim(l:match("^[%w_]+:%s*(.*)$")))
+            section = nil
+          else
+            out[#out + 1] = l
+          end
+          i = i + 1
+        elseif section and l:match("^%s+[^%s#]") then
+          local indent, key, rest = l:match("^(%s+)([^:]+):%s*(.-)%s*$")
+          if not key then
+            out[#out + 1] = indent and (indent .. "'<masked>'") or "  '<masked>'"
+            i = i + 1
+          else
+            local value
+            if rest:match("^[|>]") then
+              -- block scalar: the following lines indented deeper
+              local body = {}
+              i = i + 1
+              while i <= #doc and (doc[i]:match("^%s*$") or #(doc[i]:match("^(%s*)")) > #indent) do
+                body[#body + 1] = doc[i]
+                i = i + 1
+              end
+              while #body > 0 and body[#body]:match("^%s*$") do
+                table.remove(body)
+                i = i - 1
+              end
+              for _, b in ipairs(body) do
+                local t = trim(b)
+                if #t >= 8 then core.secret(t) end
+              end
+              value = table.concat(body, "\n")
+            else
+              value = unquote(rest)
+              i = i + 1
+            end
+            local n = token(name, key, value, section == "data")
+            out[#out + 1] = string.format("%s%s: '<masked #%d>'", indent, key, n)
+          end
+        else
+          out[#out + 1] = l
+          i = i + 1
+        end
+      end
+    end
+  end
+  return table.concat(out, "\n"):gsub("\n*$", "\n")
+end
+
+-- one memo per context, so that before and after share their numbering
+local memos = setmetatable({}, {__mode = "k"})
+local function memo_of(ctx)
+  local m = memos[ctx]
+  if not m then m = {}; memos[ctx] = m end
+  return m
+end
+
+-- ---- dependencies ----------------------------------------------------------
+
+-- `helm dependency update` once per chart and context. It downloads the
+-- chart's dependencies into CHART/charts (a build cache, like `make`'s
+-- outputs) and changes nothing in any cluster, so it also runs in a dry run:
+-- helm template needs it, and a dry run must not break on a missing result.
+local deps_done = setmetatable({}, {__mode = "k"})
+local function dependencies(ctx, s)
+  if not s.dependency_update then return end
+  local done = deps_done[ctx]
+  if not done then done = {}; deps_done[ctx] = done end
+  if done[s.chart] then return end
+  local res = run(ctx, s, {s.helm, "dependency", "update", s.chart}, {readonly = true, check = false})
+  if res.code ~= 0 then
+    error(failed("deploy", "helm dependency update " .. s.chart .. " failed", res), 0)
+  end
+  done[s.chart] = true
+end
+M.dependencies = function(ctx, env) return dependencies(ctx, M.settings(env)) end
+
+-- ---- render ----------------------------------------------------------------
+
+--- driver.render(ctx, env) -> the manifests `helm template` renders for env,
+-- Secret data masked. Read-only: runs in a dry run.
+function M.render(ctx, env)
+  local s = M.settings(env)
+  dependencies(ctx, s)
+  local argv = values_args(s, helm(s, "template", s.release, s.chart, "--namespace", s.namespace))
+  local res = run(ctx, s, argv, {readonly = true, check = false})
+  if res.code ~= 0 then
+    error(failed("deploy", "helm template of " .. env.name .. " failed", res), 0)
+  end
+  return M.mask_secrets(res.stdout, memo_of(ctx))
+end
+
+--- kubernetes.lint(ctx, env) -> helm lint's output; raises code "deploy"
+-- when the chart with env's values does not lint. Read-only.
+function M.lint(ctx, env)
+  local s = M.settings(env)
+  dependencies(ctx, s)
+  local res = run(ctx, s, values_args(s, {s.helm, "lint", s.chart}), {readonly = true, check = false})
+  if res.code ~= 0 then
+    error(failed("deploy", "helm lint of " .. env.name .. " failed", res, {output = res.stdout}), 0)
+  end
+  return res.stdout
+end
+
+--- driver.rendered(ctx, env) -> what is deployed now (helm get manifest),
+-- Secret data masked; nil when the release does not exist.
+function M.rendered(ctx, env)
+  local s = M.settings(env)
+  local res = run(ctx, s, helm(s, "get", "manifest", s.release, "--namespace", s.namespace),
+    {readonly = true, check = false})
+  if res.code ~= 0 then
+    if (res.stderr or ""):find("not found", 1, true) then return nil end
+    error(failed("deploy", "helm get manifest " .. s.release .. " failed", res), 0)
+  end
+  return M.mask_secrets(res.stdout, memo_of(ctx))
+end
+
+-- ---- deploy ----------------------------------------------------------------
+
+local function busy_error(s, res)
+  return failed("deploy", string.format(
+    "helm upgrade of release '%s' in namespace '%s' failed: Helm says %s.\n" ..
+    "  What to do: slipway holds the deploy lock, so this is not another slipway deploy.\n" ..
+    "  1. See whether someone runs helm by hand: helm history %s --namespace %s --max 5\n" ..
+    "  2. If the last revision stays 'pending-upgrade'/'pending-install' with nobody\n" ..
+    "     deploying (a killed helm), restore it to its last deployed revision:\n" ..
+    "       helm rollback %s <REVISION> --namespace %s\n" ..
+    "     (this only clears Helm's stuck state; code changes are still reverted with git)\n" ..
+    "  3. Run the deploy again.",
+    s.release, s.namespace, M.HELM_BUSY, s.release, s.namespace, s.release, s.namespace), res,
+    {reason = "helm_busy", release = s.release, namespace = s.namespace})
+end
+
+--- The workloads of the namespace (`kubectl get deployments,daemonsets -o
+-- name`): a list like {"deployment.apps/hub", "daemonset.apps/cleaner"}.
+function M.workloads(ctx, env)
+  local s = M.settings(env)
+  local res = run(ctx, s, kubectl(s, "get", "deployments,daemonsets", "-o", "name"),
+    {readonly = true, check = false})
+  if res.code ~= 0 then
+    error(failed("deploy", "kubectl get deployments,daemonsets in " .. s.namespace .. " failed", res), 0)
+  end
+  local list = {}
+  for l in res.stdout:gmatch("[^\n]+") do
+    l = trim(l)
+    if l ~= "" then list[#list + 1] = l end
+  end
+  return list
+end
+
+--- Wait for every workload's rollout, concurrently (kubectl rollout status
+-- --timeout --watch). Returns the list of results {name, ok, seconds,
+-- output}; raises code "timeout" (a rollout timed out) or "deploy" naming
+-- every workload that did not roll out.
+function M.wait_rollouts(ctx, env, workloads)
+  local s = M.settings(env)
+  local tasks = {}
+  for i, w in ipairs(workloads) do
+    tasks[i] = task.spawn(function()
+      local t0 = task.now()
+      local res = run(ctx, s, kubectl(s, "rollout", "status", "--timeout=" .. s.rollout_timeout, "--watch", w),
+        {readonly = true, check = false})
+      return {name = w, ok = res.code == 0, seconds = task.now() - t0,
+              output = trim(res.stdout), stderr = trim(res.stderr),
+              timed_out = (res.stderr or ""):find("timed out", 1, true) ~= nil}
+    end)
+  end
+  local results, bad, timed_out = {}, {}, false
+  for i, t in ipairs(tasks) do
+    local ok, r = t:wait()
+    if not ok then r = {name = workloads[i], ok = false, stderr = tostring(type(r) == "table" and r.message or r)} end
+    results[i] = r
+    if not r.ok then
+      bad[#bad + 1] = r.name .. ": " .. (r.stderr ~= "" and r.stderr or r.output)
+      timed_out = timed_out or r.timed_out
+    end
+  end
+  if #bad > 0 then
+    core.raise(timed_out and "timeout" or "deploy", string.format(
+      "rollout of %d of %d workloads in namespace '%s' did not finish (timeout %s):\n  %s",
+      #bad, #workloads, s.namespace, s.rollout_timeout, table.concat(bad, "\n  ")),
+      {workloads = results, namespace = s.namespace})
+  end
+  return results
+end
+
+local function versions_of(ctx, env)
+  local versions = {}
+  local ok, envs = pcall(require, "slipway.environments")
+  if ok and type(envs) == "table" and envs.versions and ctx.manifest then
+    local ok2, v = pcall(envs.versions, ctx.manifest)
+    if ok2 and type(v) == "table" then for k, x in pairs(v) do versions[k] = x end end
+  end
+  return versions
+end
+
+--- driver.deploy(ctx, env) -> {revision, versions, detail = {release,
+-- namespace, workloads}}. In a dry run: the read-only commands run (helm
+-- dependency update, helm template for the diff), the rest are planned.
+function M.deploy(ctx, env)
+  local s = M.settings(env)
+  dependencies(ctx, s)
+  local argv = helm(s, "upgrade", "--install", "--cleanup-on-fail", "--create-namespace",
+    "--namespace", s.namespace, s.release, s.chart)
+  values_args(s, argv)
+  for _, a in ipairs(s.extra_args) do argv[#argv + 1] = a end
+  local res = run(ctx, s, argv, {check = false})
+  local versions = versions_of(ctx, env)
+  if res.planned then
+    ctx:plan(string.format("wait for every deployment and daemonset of namespace %s to roll out (timeout %s each)",
+      s.namespace, s.rollout_timeout))
+    return {revision = nil, versions = versions, planned = true,
+            detail = {release = s.release, namespace = s.namespace}}
+  end
+  if res.code ~= 0 then
+    if (res.stderr or ""):find(M.HELM_BUSY, 1, true) then error(busy_error(s, res), 0) end
+    error(failed("deploy", string.format("helm upgrade of release '%s' in namespace '%s' failed",
+      s.release, s.namespace), res, {release = s.release, namespace = s.namespace}), 0)
+  end
+  local revision = tonumber(res.stdout:match("REVISION:%s*(%d+)"))
+  local workloads = M.workloads(ctx, env)
+  local results = M.wait_rollouts(ctx, env, workloads)
+  return {revision = revision, versions = versions,
+          detail = {release = s.release, namespace = s.namespace, workloads = results}}
+end
+
+-- ---- status ----------------------------------------------------------------
+
+local function parse_time(t)
+  if type(t) ~= "string" then return nil end
+  local y, mo, d, h, mi, sec = t:match("^(%d+)-(%d+)-(%d+)T(%d+):(%d+):(%d+)")
+  if not y then return nil end
+  -- UTC: os.time takes local time; correct by the offset of the epoch
+  local lt = os.time{year = tonumber(y), month = tonumber(mo), day = tonumber(d),
+                     hour = tonumber(h), min = tonumber(mi), sec = tonumber(sec), isdst = false}
+  local off = os.time(os.date("!*t", 0)) - os.time(os.date("*t", 0))
+  local tz = t:match("([%+%-]%d%d):?(%d%d)$")
+  local secs = lt - off
+  if tz then
+    local sign, hh, mm = t:match("([%+%-])(%d%d):?(%d%d)$")
+    local o = (tonumber(hh) * 3600 + tonumber(mm) * 60) * (sign == "+" and 1 or -1)
+    secs = secs - o
+  end
+  return secs
+end
+M.parse_time = parse_time
+
+--- driver.status(ctx, env) -> {running, revision, versions, since, detail}
+-- from `helm status RELEASE -o json`.
+function M.status(ctx, env)
+  local s = M.settings(env)
+  local res = run(ctx, s, helm(s, "status", s.release, "--namespace", s.namespace, "-o", "json"),
+    {readonly = true, check = false})
+  if res.code ~= 0 then
+    if (res.stderr or ""):find("not found", 1, true) then
+      return {running = false, detail = {release = s.release, namespace = s.namespace}}
+    end
+    error(failed("status", "helm status " .. s.release .. " failed", res), 0)
+  end
+  local st = json.decode(res.stdout, {name = "helm status " .. s.release})
+  local info = st.info or {}
+  local chart = st.chart and st.chart.metadata or {}
+  return {
+    running = info.status == "deployed",
+    revision = tonumber(st.version),
+    versions = {chart = chart.version, app = chart.appVersion},
+    since = parse_time(info.last_deployed),
+    url = env.url,
+    detail = {release = s.release, namespace = s.namespace, status = info.status,
+              description = info.description},
+  }
+end
+
+-- ---- stop ------------------------------------------------------------------
+
+--- driver.stop(ctx, env): helm uninstall the release; nothing installed is
+-- not an error.
+function M.stop(ctx, env)
+  local s = M.settings(env)
+  local res = run(ctx, s, helm(s, "uninstall", s.release, "--namespace", s.namespace), {check = false})
+  if res.code ~= 0 and not (res.stderr or ""):find("not found", 1, true) then
+    error(failed("stop", "helm uninstall " .. s.release .. " failed", res), 0)
+  end
+end
+
+-- ---- the deploy lock --------------------------------------------------------
+
+local function whoami()
+  local ok, journal = pcall(require, "slipway.journal")
+  if ok and journal.whoami then return journal.whoami() end
+  return {user = os.getenv("USER") or "unknown", host = os.getenv("HOSTNAME") or "unknown"}
+end
+
+local function iso(t) return os.date("!%Y-%m-%dT%H:%M:%SZ", t) end
+
+-- the lock ConfigMap's data, or nil when there is none
+local function read_lock(ctx, s)
+  local res = run(ctx, s, kubectl(s, "get", "configmap", s.lock_name, "-o", "json", "--ignore-not-found"),
+    {readonly = true, check = false})
+  if res.code ~= 0 then
+    error(failed("lock", "kubectl get configmap " .. s.lock_name .. " failed", res), 0)
+  end
+  if trim(res.stdout) == "" then return nil end
+  local obj = json.decode(res.stdout, {name = "configmap " .. s.lock_name})
+  local d = obj.data or {}
+  return {user = d.user, host = d.host, pid = tonumber(d.pid), since = d.since,
+          expires = tonumber(d.expires), run_id = d.run_id, command = d.command,
+          token = d.token, env = d.env}
+end
+
+local function holder_text(h)
+  return string.format("%s@%s (pid %s, run %s, %s since %s, expires %s)", tostring(h.user),
+    tostring(h.host), tostring(h.pid), tostring(h.run_id), tostring(h.command),
+    tostring(h.since), h.expires and iso(h.expires) or "?")
+end
+M.holder_text = holder_text
+
+local Lock = {}
+Lock.__index = Lock
+
+--- lock:unlock(): delete the lock ConfigMap if it is still ours.
+function Lock:unlock()
+  if self.released then return end
+  self.released = true
+  if self.noop then return end
+  local cur = read_lock(self.ctx, self.s)
+  if not cur or cur.token ~= self.token then
+    self.ctx:log("warn", "deploy lock %s/%s was taken over meanwhile%s; leaving it", self.s.namespace,
+      self.s.lock_name, cur and (" by " .. holder_text(cur)) or "")
+    return
+  end
+  run(self.ctx, self.s, kubectl(self.s, "delete", "configmap", self.s.lock_name, "--ignore-not-found"), {check = false})
+end
+Lock.__close = Lock.unlock
+
+local function create_lock(ctx, s, env)
+  local me = whoami()
+  local now = os.time()
+  local token = string.format("%08x%08x", math.random(0, 0x7fffffff), math.random(0, 0x7fffffff))
+  local data = {
+    user = me.user, host = me.host, pid = me.pid and tostring(me.pid) or "",
+    since = iso(now), expires = tostring(now + s.lock_ttl),
+    run_id = ctx.run_id or "", command = ctx.command or "deploy", env = env.name, token = token,
+  }
+  local argv = kubectl(s, "create", "configmap", s.lock_name)
+  for _, k in ipairs{"user", "host", "pid", "since", "expires", "run_id", "command", "env", "token"} do
+    argv[#argv + 1] = "--from-literal=" .. k .. "=" .. data[k]
+  end
+  local res = run(ctx, s, argv, {check = false})
+  if res.code == 0 then return token end
+  local err = res.stderr or ""
+  if err:find("namespaces \"" .. s.namespace .. "\" not found", 1, true) then
+    -- first deploy: create the namespace helm would create, then retry
+    local r = run(ctx, s, kubectl(s, "create", "namespace", s.namespace), {check = false})
+    if r.code ~= 0 and not (r.stderr or ""):find("already exists", 1, true) then
+      error(failed("lock", "kubectl create namespace " .. s.namespace .. " failed", r), 0)
+    end
+    res = run(ctx, s, argv, {check = false})
+    if res.code == 0 then return token end
+    err = res.stderr or ""
+  end
+  if err:find("already exists", 1, true) or err:find("AlreadyExists", 1, true) then return nil end
+  error(failed("lock", "kubectl create configmap " .. s.lock_name .. " failed", res), 0)
+end
+
+--- driver.lock(ctx, env, {break_lock =, wait =}) -> lock with :unlock().
+-- Busy: raises code "locked" with holder = {user, host, pid, since, run_id,
+-- command, expires}. An expired lock (older than lock_ttl) is taken over
+-- with a warning; break_lock takes over any lock, logged and journalled.
+function M.lock(ctx, env, opts)
+  opts = opts or {}
+  local s = M.settings(env)
+  if ctx.dry_run then
+    local cur = read_lock(ctx, s)
+    if cur and not (cur.expires and cur.expires < os.time()) and not opts.break_lock then
+      ctx:plan("wait for the deploy lock " .. s.namespace .. "/" .. s.lock_name ..
+        ", held by " .. holder_text(cur))
+    end
+    ctx:plan("take the deploy lock: kubectl create configmap " .. s.lock_name .. " --namespace=" .. s.namespace)
+    return setmetatable({noop = true, ctx = ctx, s = s}, Lock)
+  end
+  local deadline = opts.wait and (task.now() + opts.wait) or nil
+  local broke = false
+  while true do
+    local token = create_lock(ctx, s, env)
+    if token then
+      ctx:log("info", "deploy lock %s/%s taken", s.namespace, s.lock_name)
+      return setmetatable({ctx = ctx, s = s, token = token, name = s.lock_name,
+                           namespace = s.namespace}, Lock)
+    end
+    local cur = read_lock(ctx, s)
+    if cur then
+      local expired = cur.expires and cur.expires < os.time()
+      if (opts.break_lock or expired) and not broke then
+        broke = true
+        ctx:log("warn", "%s the deploy lock %s/%s held by %s",
+          opts.break_lock and "--break-lock: breaking" or "taking over the expired", s.namespace,
+          s.lock_name, holder_text(cur))
+        if ctx.journal then
+          ctx.journal:record{type = "driver", driver = "kubernetes", action = "break_lock",
+                             env = env.name, namespace = s.namespace, lock = s.lock_name,
+                             holder = cur, expired = expired or nil, forced = opts.break_lock or nil}
+        end
+        run(ctx, s, kubectl(s, "delete", "configmap", s.lock_name, "--ignore-not-found"), {check = false})
+      elseif deadline and task.now() < deadline then
+        task.sleep(math.min(2, math.max(0.05, deadline - task.now())))
+      else
+        core.raise("locked", string.format(
+          "environment '%s' is locked: ConfigMap %s/%s is held by %s; wait, or pass --break-lock if that deploy is gone",
+          env.name, s.namespace, s.lock_name, holder_text(cur)), {holder = cur})
+      end
+    end
+    -- no lock object (deleted meanwhile): try again shortly
+    if not cur then task.sleep(0.05) end
+  end
+end
+
+return M

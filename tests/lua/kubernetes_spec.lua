@@ -1,0 +1,337 @@
+-- The kubernetes driver: the real helm for `dependency update`, `template`
+-- and `lint` of a mybinder-like chart that depends on the real BinderHub
+-- chart (served on 127.0.0.1), and the recording stand-in (tests/standin/)
+-- on PATH as `kubectl` and `helm` for the commands that need a cluster.
+local T = require "slipway.testing"
+local fs = require "slipway.fs"
+local json = require "slipway.json"
+local task = require "slipway.task"
+local core = require "slipway.core"
+local playbook = require "slipway.playbook"
+local k8s = require "slipway.drivers.kubernetes"
+local S = require "standin"
+
+local HELM, why = S.helm()
+local need_helm = HELM and nil or ("no real helm: " .. tostring(why))
+
+-- one chart repository server and one dependency-updated deployment copy
+-- shared by the tests (helm dependency update runs once per context)
+local shared
+local function setup()
+  if shared then return shared end
+  local k = S.new()
+  local url, stop = S.chart_repo(HELM, k.env)
+  local dir = S.deployment(url)
+  shared = {url = url, stop = stop, dir = dir}
+  return shared
+end
+
+local function env_for(dir, k, extra)
+  local e = {
+    name = "staging", driver = "kubernetes",
+    chart = dir .. "/mybinder",
+    values = {dir .. "/config/staging.yaml"},
+    options = {helm = k.helm, kubectl = k.kubectl, env = k.env, rollout_timeout = "10m"},
+  }
+  for key, v in pairs(extra or {}) do e[key] = v end
+  return e
+end
+
+local function context(dir, opts)
+  opts = opts or {}
+  return playbook.context{root = dir, no_manifest = true, dry_run = opts.dry_run,
+                          command = "deploy", journal_path = dir .. "/journal-" .. (opts.name or "x") .. ".jsonl"}
+end
+
+local function joined(argv) return table.concat(argv, " ") end
+
+T.test("render: the real helm template of the chart and its BinderHub dependency, Secrets masked", function()
+  local sh = setup()
+  local k = S.new()
+  local ctx = context(sh.dir, {name = "render"})
+  local text = k8s.render(ctx, env_for(sh.dir, k))
+  -- the real chart's workloads are there
+  local kinds = {}
+  for kind in text:gmatch("\nkind: (%w+)") do kinds[kind] = (kinds[kind] or 0) + 1 end
+  T.eq(kinds.Deployment, 6, "deployments (4 from binderhub, 2 from the chart)")
+  T.eq(kinds.DaemonSet, 1)
+  T.eq(kinds.StatefulSet, 1)
+  T.eq(kinds.Secret, 3)
+  T.match(text, "name: binder\n")
+  T.match(text, "pod_quota: 20", "staging values applied")
+  -- no secret value survives, in any form
+  T.nomatch(text, "staging%-grafana%-key", "stringData value")
+  T.nomatch(text, "c3RhZ2luZy1ncmFmYW5hLWtleS1kby1ub3QtcHJpbnQ=", "data value (base64)")
+  T.nomatch(text, "MDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMQ==")
+  T.match(text, "grafana%-api%-key: '<masked #1>'")
+  T.match(text, "config.json: '<masked #1>'")
+  T.match(text, "hub.config.JupyterHub.cookie_secret: '<masked #1>'")
+  -- and the values are now redacted from anything printed or journalled
+  T.eq(core.redact("key=staging-grafana-key-do-not-print"), "key=***")
+  -- the commands: dependency update then template, both to the real helm
+  local helm_calls = k:argvs("helm")
+  T.eq(helm_calls[1], {"dependency", "update", sh.dir .. "/mybinder"})
+  T.eq(helm_calls[2], {"template", "staging", sh.dir .. "/mybinder", "--namespace", "staging",
+                       "-f", sh.dir .. "/config/staging.yaml"})
+  T.truthy(fs.exists(sh.dir .. "/mybinder/charts/binderhub-1.0.0-0.dev.git.3503.ha8a2e19.tgz"),
+    "dependency downloaded from the loopback chart repository")
+end, {skip = need_helm})
+
+T.test("lint: the real helm lint passes the chart, and fails a broken values file", function()
+  local sh = setup()
+  local k = S.new()
+  local ctx = context(sh.dir, {name = "lint"})
+  local out = k8s.lint(ctx, env_for(sh.dir, k))
+  T.match(out, "1 chart%(s%) linted, 0 chart%(s%) failed")
+  local bad = sh.dir .. "/config/broken.yaml"
+  fs.write(bad, "static:\n  replicas: [unclosed\n")
+  local err = T.raises(function()
+    k8s.lint(ctx, env_for(sh.dir, k, {values = {bad}}))
+  end)
+  T.eq(err.code, "deploy")
+  T.match(err.message, "helm lint of staging failed")
+end, {skip = need_helm})
+
+T.test("deploy: exact helm/kubectl argv, no --wait, every rollout watched concurrently", function()
+  local sh = setup()
+  local k = S.new{delay = 0.4}
+  local ctx = context(sh.dir, {name = "deploy"})
+  local env = env_for(sh.dir, k)
+  local t0 = task.now()
+  local r = k8s.deploy(ctx, env)
+  local took = task.now() - t0
+  T.eq(r.revision, 1)
+  local upgrades = k:argvs("helm", "upgrade")
+  T.eq(#upgrades, 1)
+  T.eq(upgrades[1], {"upgrade", "--install", "--cleanup-on-fail", "--create-namespace",
+                     "--namespace", "staging", "staging", sh.dir .. "/mybinder",
+                     "-f", sh.dir .. "/config/staging.yaml"})
+  T.nomatch(joined(upgrades[1]), "%-%-wait", "no --wait (field notes: a cancelled --wait skipped cleanup)")
+  T.eq(k:argvs("kubectl", "get"), {{"get", "deployments,daemonsets", "-o", "name", "--namespace=staging"}})
+  local rollouts = k:argvs("kubectl", "rollout")
+  T.eq(#rollouts, 7)
+  local seen = {}
+  for _, a in ipairs(rollouts) do
+    T.eq(#a, 6)
+    T.eq({a[1], a[2], a[3], a[4], a[6]}, {"rollout", "status", "--timeout=10m", "--watch", "--namespace=staging"})
+    seen[a[5]] = true
+  end
+  for _, w in ipairs{"deployment.apps/hub", "deployment.apps/binder", "deployment.apps/proxy",
+                     "deployment.apps/static", "deployment.apps/federation-redirect",
+                     "deployment.apps/user-scheduler", "daemonset.apps/staging-image-cleaner"} do
+    T.truthy(seen[w], "rollout status for " .. w)
+  end
+  -- 7 rollouts of 0.4 s each plus one upgrade of 0.4 s: sequential would be >= 3.2 s
+  T.truthy(took < 2.8, string.format("rollouts ran concurrently (took %.2f s)", took))
+  T.eq(#r.detail.workloads, 7)
+  -- the journal has every command
+  local cmds = 0
+  for _, rec in ipairs(ctx.journal.records) do if rec.type == "cmd" then cmds = cmds + 1 end end
+  T.truthy(cmds >= 9, "journalled commands: " .. cmds)
+  -- a second deploy is revision 2; status reads it back
+  k:set{delay = 0}
+  T.eq(k8s.deploy(ctx, env).revision, 2)
+  local st = k8s.status(ctx, env)
+  T.eq(st.running, true)
+  T.eq(st.revision, 2)
+  T.truthy(st.since and math.abs(st.since - os.time()) < 3600, "since parsed from last_deployed")
+end, {skip = need_helm})
+
+T.test("deploy: a rollout timeout raises code timeout naming the workload", function()
+  local sh = setup()
+  local k = S.new{outcome = "rollout-timeout:hub"}
+  local ctx = context(sh.dir, {name = "timeout"})
+  local err = T.raises(function() k8s.deploy(ctx, env_for(sh.dir, k)) end)
+  T.eq(err.code, "timeout")
+  T.match(err.message, "1 of 7 workloads")
+  T.match(err.message, "deployment.apps/hub: error: timed out waiting for the condition")
+  T.nomatch(err.message, "binder:", "only the failed one is named")
+  -- every rollout was still watched to its end
+  T.eq(#k:argvs("kubectl", "rollout"), 7)
+end, {skip = need_helm})
+
+T.test("deploy: Helm's 'another operation is in progress' is recognised and says what to do", function()
+  local sh = setup()
+  local k = S.new{outcome = "helm-busy"}
+  local ctx = context(sh.dir, {name = "busy"})
+  local err = T.raises(function() k8s.deploy(ctx, env_for(sh.dir, k)) end)
+  T.eq(err.code, "deploy")
+  T.eq(err.reason, "helm_busy")
+  T.match(err.message, "another operation %(install/upgrade/rollback%) is in progress")
+  T.match(err.message, "helm history staging %-%-namespace staging")
+  T.match(err.message, "helm rollback staging <REVISION> %-%-namespace staging")
+  -- no rollout was waited for after a failed upgrade
+  T.eq(#k:argvs("kubectl", "rollout"), 0)
+  -- any other helm failure is a plain deploy error with helm's message
+  k:set{outcome = "helm-fail"}
+  err = T.raises(function() k8s.deploy(ctx, env_for(sh.dir, k)) end)
+  T.eq(err.code, "deploy")
+  T.eq(err.reason, nil)
+  T.match(err.message, "nil pointer evaluating")
+end, {skip = need_helm})
+
+T.test("lock: a ConfigMap in the namespace; busy raises locked with the holder; --break-lock logged", function()
+  local k = S.new{helm = false}
+  local dir = fs.tempdir()
+  local env = env_for(dir, k, {chart = dir})
+  local ctx1 = context(dir, {name = "lock1"})
+  local lock = k8s.lock(ctx1, env, {})
+  local creates = k:argvs("kubectl", "create")
+  T.eq(#creates, 1)
+  T.eq({creates[1][1], creates[1][2], creates[1][3]}, {"create", "configmap", "slipway-lock-staging"})
+  T.truthy(joined(creates[1]):find("--namespace=staging", 1, true))
+  T.truthy(joined(creates[1]):find("--from-literal=run_id=" .. ctx1.run_id, 1, true))
+  -- a second deployer is refused, with who holds it
+  local ctx2 = context(dir, {name = "lock2"})
+  local err = T.raises(function() k8s.lock(ctx2, env, {}) end)
+  T.eq(err.code, "locked")
+  T.eq(err.holder.run_id, ctx1.run_id)
+  T.truthy(err.holder.pid)
+  T.match(err.message, "%-%-break%-lock")
+  -- waiting gives up after the wait
+  local t0 = task.now()
+  T.raises(function() k8s.lock(ctx2, env, {wait = 0.3}) end, "locked")
+  T.truthy(task.now() - t0 >= 0.25)
+  -- --break-lock takes it over, logged and journalled
+  local lock2 = k8s.lock(ctx2, env, {break_lock = true})
+  local broke
+  for _, r in ipairs(ctx2.journal.records) do
+    if r.type == "driver" and r.action == "break_lock" then broke = r end
+  end
+  T.truthy(broke, "break_lock journalled")
+  T.eq(broke.holder.run_id, ctx1.run_id)
+  local logged = false
+  for _, r in ipairs(ctx2.journal.records) do
+    if r.type == "log" and r.message:find("break%-lock: breaking") then logged = true end
+  end
+  T.truthy(logged, "break logged")
+  -- the old holder's unlock leaves the new holder's lock alone
+  lock:unlock()
+  T.raises(function() k8s.lock(context(dir, {name = "lock3"}), env, {}) end, "locked")
+  lock2:unlock()
+  local after = k8s.lock(context(dir, {name = "lock4"}), env, {})
+  after:unlock()
+  local deletes = k:argvs("kubectl", "delete")
+  T.eq(deletes[#deletes], {"delete", "configmap", "slipway-lock-staging", "--ignore-not-found", "--namespace=staging"})
+end)
+
+T.test("lock: an expired lock is taken over; a dry run only reads", function()
+  local k = S.new{helm = false}
+  local dir = fs.tempdir()
+  local env = env_for(dir, k, {chart = dir})
+  env.options.lock_ttl = -10   -- every lock is born expired
+  local old = k8s.lock(context(dir, {name = "e1"}), env, {})
+  local ctx = context(dir, {name = "e2"})
+  local new = k8s.lock(ctx, env, {})
+  local took = false
+  for _, r in ipairs(ctx.journal.records) do
+    if r.type == "driver" and r.action == "break_lock" and r.expired then took = true end
+  end
+  T.truthy(took, "expired lock taken over")
+  new:unlock(); old:unlock()
+  -- dry run: reads with kubectl get, creates nothing
+  k:clear()
+  local dctx = context(dir, {name = "dry", dry_run = true})
+  local l = k8s.lock(dctx, env, {})
+  l:unlock()
+  for _, c in ipairs(k:calls()) do T.eq(c.argv[1], "get", "dry-run lock only reads") end
+end)
+
+T.test("dry run: helm template before and after, unified diff with Secret data masked, no upgrade", function()
+  local sh = setup()
+  local k = S.new()
+  local dir = S.deployment(sh.url)
+  local env = env_for(dir, k)
+  -- deploy once for real (the stand-in keeps the release's manifest)
+  k8s.deploy(context(dir, {name = "first"}), env)
+  -- change a replica count and the secret
+  local cfg = dir .. "/config/staging.yaml"
+  fs.write(cfg, fs.read(cfg):gsub("staging%-grafana%-key%-do%-not%-print", "rotated-grafana-key-0001") ..
+    "static:\n  replicas: 3\n")
+  k:clear()
+  local ctx = context(dir, {name = "dry", dry_run = true})
+  local before = k8s.rendered(ctx, env)
+  local r = k8s.deploy(ctx, env)
+  local after = k8s.render(ctx, env)
+  T.eq(r.planned, true)
+  T.eq(r.revision, nil)
+  local diff = playbook.diff(before, after, "staging (deployed)", "staging (this commit)")
+  T.match(diff, "\n%-  replicas: 1\n%+  replicas: 3\n")
+  T.match(diff, "\n%-  grafana%-api%-key: '<masked #1>'\n%+  grafana%-api%-key: '<masked #2>'\n")
+  T.nomatch(diff, "rotated%-grafana", "new secret value")
+  T.nomatch(diff, "staging%-grafana", "old secret value")
+  T.nomatch(diff, "cookie_secret", "unchanged secrets are not in the diff")
+  -- nothing that changes the cluster ran
+  for _, c in ipairs(k:calls()) do
+    T.truthy(c.argv[1] == "get" or c.argv[1] == "template" or c.argv[1] == "dependency",
+      "dry run ran only read-only commands, got " .. joined(c.argv))
+  end
+  local planned
+  for _, rec in ipairs(ctx.journal.records) do
+    if rec.type == "cmd" and rec.planned and rec.argv:find("helm upgrade", 1, true) then planned = rec end
+  end
+  T.truthy(planned, "the upgrade is a plan entry")
+end, {skip = need_helm})
+
+T.test("status and stop: nothing deployed is not an error; stop is idempotent", function()
+  local k = S.new{helm = false}
+  local dir = fs.tempdir()
+  local env = env_for(dir, k, {chart = dir})
+  local ctx = context(dir, {name = "st"})
+  T.eq(k8s.status(ctx, env).running, false)
+  k8s.stop(ctx, env)
+  k8s.stop(ctx, env)
+  T.eq(#k:argvs("helm", "uninstall"), 2)
+end)
+
+T.test("mask_secrets: block scalars, quoted values, flow maps; non-Secrets untouched", function()
+  local text = table.concat({
+    "---",
+    "# Source: x/templates/cm.yaml",
+    "kind: ConfigMap",
+    "metadata:",
+    "  name: cm",
+    "data:",
+    "  password: not-a-secret-in-a-configmap",
+    "---",
+    "kind: Secret",
+    "metadata:",
+    "  name: s1",
+    "stringData:",
+    "  script: |",
+    "    line one with hunter2-secret",
+    "",
+    "    line three",
+    "  plain: \"quoted-secret-value\"",
+    "type: Opaque",
+    "---",
+    "apiVersion: v1",
+    "kind: Secret",
+    "metadata:",
+    "  name: s2",
+    "data: {a: c2VjcmV0LXZhbHVlLXR3bw==}",
+  }, "\n") .. "\n"
+  local memo = {}
+  local m = k8s.mask_secrets(text, memo)
+  T.match(m, "password: not%-a%-secret%-in%-a%-configmap")
+  T.match(m, "  script: '<masked #1>'\n  plain: '<masked #1>'\ntype: Opaque")
+  T.match(m, "data: '<masked>'")
+  T.nomatch(m, "hunter2")
+  T.nomatch(m, "quoted%-secret")
+  T.nomatch(m, "c2VjcmV0")
+  -- the same memo numbers a changed value #2, an unchanged one stays #1
+  local m2 = k8s.mask_secrets(text:gsub("quoted%-secret%-value", "other-secret-value"), memo)
+  T.match(m2, "plain: '<masked #2>'")
+  T.match(m2, "script: '<masked #1>'")
+end)
+
+T.test("the loopback chart repository stops cleanly", function()
+  if not shared then T.skip("not started") end
+  shared.stop()
+  local ok = pcall(require("slipway.proc").run, {"sh", "-c", "exec 3<>/dev/tcp/127.0.0.1/" ..
+    shared.url:match(":(%d+)/") .. " 2>/dev/null"}, {check = true, timeout = 5})
+  shared = nil
+  T.truthy(true, ok and "port still open (slow close)" or "closed")
+end, {skip = need_helm})
+
+T.run()
