@@ -1,0 +1,136 @@
+--- Real HTTP servers on 127.0.0.1 for the http tests: the misbehaving
+-- Python fixture (tests/fixtures/http/server.py), nginx with a temporary
+-- configuration, and a self-signed certificate made with the openssl CLI.
+--
+--   local H = require "httptest"
+--   local srv = H.fixture()            -- srv.url, srv.blackhole, srv:stop()
+--   local ng = H.nginx(root)           -- ng.url, ng:stop()
+--   local cert, key = H.selfsigned(dir)
+--
+-- Commands run as argv lists (each argument quoted), blocking: they only
+-- start daemons that detach, so the wait is short.
+local H = {}
+
+local SRC = os.getenv("SLIPWAY_SRC") or "."
+
+local function quote(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+
+--- Run argv (a list), return true when it exits 0; output to /dev/null
+-- unless keep_output.
+function H.run(argv, keep_output)
+  local parts = {}
+  for i, a in ipairs(argv) do parts[i] = quote(a) end
+  local cmd = table.concat(parts, " ")
+  if not keep_output then cmd = cmd .. " >/dev/null 2>&1" end
+  local ok = os.execute(cmd)
+  return ok == true
+end
+
+function H.pid()
+  local f = assert(io.open("/proc/self/stat"))
+  local pid = f:read("n")
+  f:close()
+  return pid
+end
+
+function H.tmpdir()
+  local p = io.popen("mktemp -d /tmp/slipway-http-XXXXXX")
+  local d = p:read("l")
+  p:close()
+  return d
+end
+
+function H.read(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+function H.write(path, s)
+  local f = assert(io.open(path, "wb"))
+  f:write(s)
+  f:close()
+end
+
+local function kill(pid, sig)
+  H.run({"kill", "-" .. (sig or "TERM"), tostring(pid)})
+end
+
+--- Start the Python fixture; opts.tls = {cert, key}.
+function H.fixture(opts)
+  opts = opts or {}
+  local dir = H.tmpdir()
+  local pf = dir .. "/port"
+  local argv = {"python3", SRC .. "/tests/fixtures/http/server.py", "--port-file", pf,
+                "--watch", tostring(H.pid())}
+  if opts.tls then
+    argv[#argv + 1] = "--tls"; argv[#argv + 1] = opts.tls[1]; argv[#argv + 1] = opts.tls[2]
+  end
+  assert(H.run(argv, true), "the fixture server did not start")
+  local port, bh, pid = assert(H.read(pf)):match("(%d+) (%d+) (%d+)")
+  local scheme = opts.tls and "https" or "http"
+  local srv = {port = tonumber(port), pid = tonumber(pid), dir = dir,
+    url = scheme .. "://127.0.0.1:" .. port,
+    other = scheme .. "://localhost:" .. port,  -- the same server, another host name
+    blackhole = "http://127.0.0.1:" .. bh}
+  function srv:stop()
+    kill(self.pid)
+    H.run({"rm", "-rf", self.dir})
+  end
+  return srv
+end
+
+--- Start nginx serving root on a free port; returns {url, port, stop}.
+function H.nginx(root, opts)
+  opts = opts or {}
+  local prefix = H.tmpdir()
+  for attempt = 1, 20 do
+    local port = 20000 + math.random(0, 40000)
+    local conf = prefix .. "/nginx.conf"
+    H.write(conf, table.concat({
+      "daemon on;",
+      "worker_processes " .. (opts.workers or 1) .. ";",
+      "pid " .. prefix .. "/nginx.pid;",
+      "error_log " .. prefix .. "/error.log;",
+      "user root;",
+      "worker_rlimit_nofile 8192;",
+      "events { worker_connections 4096; }",
+      "http {",
+      "  access_log off;",
+      "  client_body_temp_path " .. prefix .. "/body;",
+      "  proxy_temp_path " .. prefix .. "/proxy;",
+      "  keepalive_requests 100000;",
+      "  server {",
+      "    listen 127.0.0.1:" .. port .. " backlog=4096;",
+      "    root " .. root .. ";",
+      "  }",
+      "}", ""}, "\n"))
+    if H.run({"nginx", "-p", prefix, "-c", conf}) then
+      local ng = {url = "http://127.0.0.1:" .. port, port = port, prefix = prefix}
+      function ng:stop()
+        local pid = H.read(self.prefix .. "/nginx.pid")
+        if pid then kill(pid:match("%d+"), "QUIT") end
+        for _ = 1, 100 do
+          if not H.read(self.prefix .. "/nginx.pid") then break end
+          os.execute("sleep 0.02")
+        end
+        H.run({"rm", "-rf", self.prefix})
+      end
+      return ng
+    end
+  end
+  error("nginx did not start (see " .. prefix .. "/error.log)")
+end
+
+--- A self-signed certificate for 127.0.0.1 and localhost: cert, key paths.
+function H.selfsigned(dir)
+  local cert, key = dir .. "/cert.pem", dir .. "/key.pem"
+  assert(H.run({"openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+    "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+    "-keyout", key, "-out", cert}), "openssl could not make a certificate")
+  return cert, key
+end
+
+return H
