@@ -85,9 +85,15 @@ function M.main(...)
     if which and builtin[which] == nil then
       local mod = load_cmd(which)
       if mod then io.stdout:write(mod.usage or mod.summary or which, "\n"); return end
+      io.stderr:write("slipway: unknown command '", which, "'\n")
+      M.help(io.stderr)
+      os.exit(2)
+    end
+    if cmd == nil then  -- misuse: the help goes to stderr
+      M.help(io.stderr)
+      os.exit(2)
     end
     M.help()
-    if cmd == nil then os.exit(2) end
     return
   end
   if cmd == "run" then
