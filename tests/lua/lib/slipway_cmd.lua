@@ -31,7 +31,7 @@ local function tmpname()
   return p
 end
 
---- run(args [, {env = {}, stdin = "text", bin = path}]) -> {code, stdout, stderr}
+--- run(args [, {env = {}, stdin = "text", bin = path, cwd = dir}]) -> {code, stdout, stderr}
 function M.run(args, opts)
   opts = opts or {}
   local errf, inf = tmpname(), tmpname()
@@ -39,6 +39,7 @@ function M.run(args, opts)
   f:write(opts.stdin or "")
   f:close()
   local line = cmdline(args, opts) .. " <" .. M.q(inf) .. " 2>" .. M.q(errf)
+  if opts.cwd then line = "cd " .. M.q(opts.cwd) .. " && " .. line end
   local h = assert(io.popen(line, "r"))
   local out = h:read("a")
   local ok, how, code = h:close()

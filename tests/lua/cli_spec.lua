@@ -1,0 +1,151 @@
+-- The command line of the real binary: forms, `arg`, global options, exit
+-- codes and what an uncaught error prints.
+local T = require "slipway.testing"
+local fs = require "slipway.fs"
+local cmd = require "slipway_cmd"
+
+local dir = fs.tempdir()
+local function script(name, text)
+  local p = dir .. "/" .. name
+  fs.write(p, text)
+  return p
+end
+
+T.test("--version and -v alone print the version", function()
+  for _, a in ipairs{"--version", "-v"} do
+    local r = cmd.run({a})
+    T.eq(r.code, 0)
+    T.match(r.stdout, "^slipway %d+%.%d+%.%d+ %(Lua 5%.4%.%d+, libuv %d+%.%d+%.%d+%)\n$")
+  end
+end)
+
+T.test("--help shows the usage and lists the commands", function()
+  local r = cmd.run({"--help"})
+  T.eq(r.code, 0, r.stderr)
+  T.match(r.stdout, "usage: slipway FILE %[ARGS%.%.%.%]")
+  T.match(r.stdout, "slipway %-e CODE")
+  T.match(r.stdout, "Commands:\n  run ")
+  T.match(r.stdout, "\n  help ")
+  T.match(r.stdout, "%-%-log%-format=text|json")
+  T.eq(cmd.run({"help"}).code, 0)
+  T.eq(cmd.run({"-h"}).code, 0)
+end)
+
+T.test("-e runs code; arguments go to ... and arg", function()
+  local r = cmd.run({"-e", "print(select('#', ...), arg[1], arg[2], arg[-1], ...)", "a", "b c"})
+  T.eq(r.code, 0, r.stderr)
+  T.eq(r.stdout, "2\ta\tb c\t-e\ta\tb c\n")
+end)
+
+T.test("FILE and run FILE: arg as lua.c builds it", function()
+  local p = script("args.lua", "print(arg[0], arg[1], arg[2], #arg, arg[-1] ~= nil, ...)")
+  local r = cmd.run({p, "x", "y"})
+  T.eq(r.code, 0, r.stderr)
+  T.eq(r.stdout, p .. "\tx\ty\t2\ttrue\tx\ty\n")
+  r = cmd.run({"run", p, "x"})
+  T.eq(r.stdout, p .. "\tx\tnil\t1\ttrue\tx\n")
+  T.eq(r.stdout, p .. "\tx\tnil\t1\ttrue\tx\n")
+  T.eq(cmd.run({"run", p}).stdout, p .. "\tnil\tnil\t0\ttrue\n")
+end)
+
+T.test("a script's own directory is searched for its modules", function()
+  script("helper_mod.lua", "return {v = 42}")
+  local p = script("uses.lua", "print(require('helper_mod').v)")
+  local r = cmd.run({p})
+  T.eq(r.stdout, "42\n", r.stderr)
+end)
+
+T.test("global options work before -e, FILE and run", function()
+  local p = script("opts.lua", "local o = require('slipway.runtime').options print(o.log_format, o.log_level, o.no_color, ...)")
+  local r = cmd.run({"--log-format=json", "-e", "local o = require('slipway.runtime').options print(o.log_format, ...)", "z"})
+  T.eq(r.code, 0, r.stderr)
+  T.eq(r.stdout, "json\tz\n")
+  r = cmd.run({"--log-format=json", "-v", "--no-color", p, "1"})
+  T.eq(r.stdout, "json\tdebug\ttrue\t1\n", r.stderr)
+  r = cmd.run({"-q", "run", p})
+  T.eq(r.stdout, "nil\twarn\tnil\n", r.stderr)
+  r = cmd.run({p})
+  T.eq(r.stdout, "nil\tnil\tnil\n", r.stderr)
+end)
+
+T.test("exit 1 for a script error, with file:line and a traceback", function()
+  local p = script("boom.lua", "local function inner()\n  error('it broke')\nend\ninner()\n")
+  local r = cmd.run({p})
+  T.eq(r.code, 1)
+  T.eq(r.stdout, "")
+  T.match(r.stderr, "^slipway: " .. p:gsub("%p", "%%%0") .. ":2: it broke\nstack traceback:\n")
+  T.match(r.stderr, "boom%.lua:2: in local 'inner'")
+  T.match(r.stderr, "boom%.lua:4: in main chunk")
+  -- a structured error prints its message
+  r = cmd.run({"-e", "require('slipway.core').raise('http', 'the server said no')"})
+  T.eq(r.code, 1)
+  T.match(r.stderr, "^slipway: %(command line%):1: the server said no\n")
+  -- a syntax error names file:line
+  p = script("syntax.lua", "local x = \n")
+  r = cmd.run({p})
+  T.eq(r.code, 1)
+  T.match(r.stderr, "syntax%.lua:2: unexpected symbol near <eof>")
+  -- an error in a task waited for with join
+  r = cmd.run({"-e", "require('slipway.task').spawn(function() error('in child') end):join()"})
+  T.eq(r.code, 1)
+  T.match(r.stderr, "in child")
+end)
+
+T.test("exit 2 for misuse of the command line", function()
+  local cases = {
+    {{}, "Commands:"},
+    {{"-e"}, "'%-e' needs an argument"},
+    {{"run"}, "'run' needs a FILE"},
+    {{"no-such-command"}, "unknown command 'no%-such%-command'"},
+    {{"help", "no-such-command"}, "unknown command"},
+    {{dir .. "/missing.lua"}, "cannot open .*missing%.lua"},
+    {{"run", dir .. "/missing.lua"}, "cannot open .*missing%.lua"},
+  }
+  for _, c in ipairs(cases) do
+    local r = cmd.run(c[1])
+    T.eq(r.code, 2, table.concat(c[1], " ") .. ": " .. r.stderr)
+    T.match(r.stderr, c[2], table.concat(c[1], " "))
+  end
+end)
+
+T.test("a directory named like a command does not shadow it", function()
+  fs.mkdir(dir .. "/repo/help")
+  local r = cmd.run({"help"}, {cwd = dir .. "/repo"})
+  T.eq(r.code, 0, r.stderr)
+  T.match(r.stdout, "Commands:")
+end)
+
+T.test("os.exit: status, booleans, cleanup runs first", function()
+  T.eq(cmd.run({"-e", "os.exit(3)"}).code, 3)
+  T.eq(cmd.run({"-e", "os.exit(true)"}).code, 0)
+  T.eq(cmd.run({"-e", "os.exit(false)"}).code, 1)
+  local r = cmd.run({"-e", [[
+    local task = require "slipway.task"
+    local c <close> = setmetatable({}, {__close = function() print("main cleanup") end})
+    task.spawn(function()
+      local k <close> = setmetatable({}, {__close = function() print("child cleanup") end})
+      task.sleep(30)
+    end)
+    task.spawn(function() task.sleep(0.02); os.exit(7) end)
+    task.sleep(30)
+  ]]})
+  T.eq(r.code, 7)
+  T.match(r.stdout, "child cleanup")
+  T.match(r.stdout, "main cleanup")
+end)
+
+T.test("the main task ending ends the program; other tasks are cancelled", function()
+  local r = cmd.run({"-e", [[
+    local task = require "slipway.task"
+    task.spawn(function()
+      local ok, e = pcall(task.sleep, 30)
+      print("child:", e.code)
+    end)
+    task.sleep(0.01)
+    print("main done")
+  ]]})
+  T.eq(r.code, 0, r.stderr)
+  T.eq(r.stdout, "main done\nchild:\tcancelled\n")
+end)
+
+T.run()
