@@ -1,0 +1,57 @@
+--- slipway status: what runs where.
+local playbook = require "slipway.playbook"
+local deploy = require "slipway.deploy"
+local drivers = require "slipway.drivers"
+local journal = require "slipway.journal"
+
+return {
+  summary = "show what runs in each environment (driver status and last run)",
+  usage = [==[
+usage: slipway status [ENV...] [--json]
+
+For each environment: driver, running or not, revision, commit, versions,
+URL, and the last run that touched it. Read-only.]==],
+  run = function(argv)
+    local args = playbook.parse_args(argv, {})
+    local ok, ctx = pcall(function()
+      local c = playbook.context{args = args, dry_run = true, command = "status"}
+      deploy.setup(c)
+      return c
+    end)
+    if not ok then io.stderr:write("slipway status: ", playbook.errmsg(ctx), "\n"); return 2 end
+    local want = {}
+    for _, n in ipairs(args) do want[n] = true end
+    local rows = {}
+    local runs = journal.runs(ctx.state_dir, {limit = 200})
+    for _, env in ipairs(ctx.envs.list) do
+      if next(want) == nil or want[env.name] then
+        local okd, st = pcall(function() return drivers.of(env).status(ctx, env) end)
+        if not okd then st = {running = false, error = playbook.errmsg(st)} end
+        local last
+        for _, s in ipairs(runs) do
+          for _, e in ipairs(s.envs) do if e == env.name then last = s break end end
+          if last then break end
+        end
+        rows[#rows + 1] = {env = env.name, driver = env.driver, status = st, last = last and
+          {id = last.id, command = last.command, outcome = last.outcome} or nil,
+          experimental = env.experimental or nil}
+      end
+    end
+    if args.json then
+      local json = require "slipway.json"
+      for _, r in ipairs(rows) do io.stdout:write(json.encode(r), "\n") end
+      return 0
+    end
+    for _, r in ipairs(rows) do
+      local st = r.status
+      io.stdout:write(string.format("%-10s %-10s %-8s rev %-4s %-12s %-60s %s  last: %s\n",
+        r.env .. (r.experimental and "*" or ""), r.driver,
+        st.error and "error" or (st.running and "running" or "stopped"),
+        tostring(st.revision or "-"), st.sha and st.sha:sub(1, 12) or "-",
+        deploy.show_versions(st.versions), st.url or "-",
+        r.last and (r.last.id .. " " .. r.last.command .. " " .. tostring(r.last.outcome)) or "-"))
+      if st.error then io.stdout:write("           ", st.error, "\n") end
+    end
+    return 0
+  end,
+}

@@ -1,0 +1,263 @@
+--- slipway.journal: the record of every run, as JSON lines.
+--
+-- Each run writes one file, STATE_DIR/journal/RUN_ID.jsonl (STATE_DIR is
+-- `state_dir` of slipway.yaml, default `.slipway/` in the deployment
+-- repository, which git ignores). Every record is one JSON object on one line,
+-- redacted (registered secrets become "***"), appended and flushed before the
+-- run goes on, so a run killed at any moment (even `kill -9`) leaves a journal
+-- whose every complete line is valid JSON; readers skip a torn last line.
+--
+--   local j = journal.open(state_dir, {command = "deploy", args = {...},
+--                                      sha = "...", root = "..."})
+--   j:record{type = "step_start", step = "stage"}
+--   j:finish{ok = true, status = 0}
+--   journal.runs(state_dir)          --> summaries, newest first
+--   journal.read(path)               --> records (torn last line skipped)
+--
+-- Record types (field `type`; every record also has `run` and `ts`, the unix
+-- time with milliseconds): run (the first line: command, args, user, host,
+-- pid, cwd, sha, dirty, dry_run, resume_of), step_start, step_end (ok,
+-- duration, error, vars, attempts), cmd (argv redacted, cwd, code, duration,
+-- readonly, planned), http (method, url, status, duration, planned), write
+-- (path, planned), plan (text), state (env, before/after: versions, revision),
+-- deployed (env, sha, versions, revision), check (env, name, ok, detail,
+-- duration, attempts), tested (env, sha, versions, ok, failed), revert (from,
+-- to, commits, ok), log (level, message), run_end (ok, status, outcome,
+-- duration). docs/journal.md describes each field.
+local core = require "slipway.core"
+local json = require "slipway.json"
+
+local M = {}
+
+-- wall-clock seconds with milliseconds: os.time() at start plus the
+-- monotonic clock since (consistent within a run, +-1 s across runs)
+local task_ok, task_mod = pcall(require, "slipway.task")
+local wall0, mono0 = os.time(), task_ok and task_mod.now() or 0
+local function now()
+  if not task_ok then return os.time() end
+  return math.floor((wall0 + task_mod.now() - mono0) * 1000 + 0.5) / 1000
+end
+M.now = now
+
+local function read_first_line(path)
+  local f = io.open(path, "r")
+  if not f then return nil end
+  local l = f:read("l")
+  f:close()
+  return l
+end
+
+--- Who and where: {user, host, pid, cwd}.
+local function user_name()
+  local u = os.getenv("USER") or os.getenv("LOGNAME")
+  if u and u ~= "" then return u end
+  local f = io.open("/proc/self/status", "r")
+  local uid
+  if f then
+    for l in f:lines() do uid = uid or l:match("^Uid:%s+(%d+)") end
+    f:close()
+  end
+  local pw = uid and io.open("/etc/passwd", "r")
+  if pw then
+    for l in pw:lines() do
+      local name, id = l:match("^([^:]*):[^:]*:(%d+):")
+      if id == uid then pw:close(); return name end
+    end
+    pw:close()
+  end
+  return uid and ("uid " .. uid) or "unknown"
+end
+
+function M.whoami()
+  local stat = read_first_line("/proc/self/stat") or ""
+  return {
+    user = os.getenv("GITHUB_ACTOR") or user_name(),
+    host = read_first_line("/proc/sys/kernel/hostname") or os.getenv("HOSTNAME") or "unknown",
+    pid = tonumber(stat:match("^(%d+)")),
+    cwd = os.getenv("PWD"),
+    ci = os.getenv("CI") and (os.getenv("GITHUB_RUN_ID") or "yes") or nil,
+  }
+end
+
+--- A new run id: sortable by start time, unique enough across hosts.
+function M.new_id()
+  return os.date("!%Y%m%dT%H%M%SZ") .. "-" .. string.format("%04x", math.random(0, 0xffff))
+end
+
+--- The directory of the journals under state_dir.
+function M.dir(state_dir) return state_dir .. "/journal" end
+
+local Journal = {}
+Journal.__index = Journal
+
+local function mkdir_p(path)
+  local fs = require "slipway.fs"
+  fs.mkdir(path)
+end
+
+--- Open a new run's journal and write its first record. info: command, args,
+-- sha, dirty, dry_run, resume_of, playbook, and anything else worth keeping.
+-- opts.path writes to that file instead of STATE_DIR/journal/ID.jsonl;
+-- opts.memory keeps the records in memory only (dry runs that must not touch
+-- the state directory).
+function M.open(state_dir, info, opts)
+  opts = opts or {}
+  local id = info.id or M.new_id()
+  local self = setmetatable({id = id, records = {}, t0 = now()}, Journal)
+  if opts.memory then
+    self.memory = true
+  else
+    self.path = opts.path or (M.dir(state_dir) .. "/" .. id .. ".jsonl")
+    if not opts.path then mkdir_p(M.dir(state_dir)) end
+  end
+  local rec = {type = "run"}
+  for k, v in pairs(M.whoami()) do rec[k] = v end
+  for k, v in pairs(info) do if k ~= "id" then rec[k] = v end end
+  self:record(rec)
+  return self
+end
+
+--- Append one record (a table with `type`); adds `run` and `ts`, redacts,
+-- writes the line and flushes it. Returns the record as written.
+function Journal:record(rec)
+  rec.run = self.id
+  rec.ts = rec.ts or now()
+  local line = core.redact(json.encode(rec)) .. "\n"
+  self.records[#self.records + 1] = rec
+  if self.path then require("slipway.fs").append(self.path, line) end
+  return rec
+end
+
+--- The last run_end record: ok, status (exit status), outcome, summary.
+function Journal:finish(info)
+  local rec = {type = "run_end", duration = now() - self.t0}
+  for k, v in pairs(info or {}) do rec[k] = v end
+  self.finished = true
+  return self:record(rec)
+end
+
+--- Read a journal file: the list of records. A torn (incomplete) last line
+-- is skipped and reported as records.torn = true; any other bad line raises
+-- code "journal" naming file:line.
+function M.read(path)
+  local f, err = io.open(path, "r")
+  if not f then core.raise("ENOENT", "cannot read journal " .. path .. ": " .. tostring(err)) end
+  local text = f:read("a")
+  f:close()
+  local out = {}
+  local n = 0
+  local last_nl = text:sub(-1) == "\n"
+  local lines = {}
+  for l in text:gmatch("[^\n]+") do lines[#lines + 1] = l end
+  for i, l in ipairs(lines) do
+    n = n + 1
+    local ok, v = pcall(json.decode, l)
+    if ok and type(v) == "table" then
+      out[#out + 1] = v
+    elseif i == #lines and not last_nl then
+      out.torn = true
+    else
+      core.raise("journal", path .. ":" .. n .. ": not a JSON record")
+    end
+  end
+  return out
+end
+
+--- Summarise one journal's records: {id, command, args, user, host, sha,
+-- started, duration, ok, status, outcome, finished, envs, versions_before,
+-- versions_after, failed_step, path}. A run without run_end is "killed" (or
+-- still running when its pid is alive).
+function M.summary(records, path)
+  local s = {path = path, envs = {}, steps = {}}
+  local seen_env = {}
+  for _, r in ipairs(records) do
+    if r.type == "run" then
+      s.id, s.command, s.args, s.user, s.host, s.pid = r.run, r.command, r.args, r.user, r.host, r.pid
+      s.sha, s.started, s.dry_run, s.resume_of, s.playbook = r.sha, r.ts, r.dry_run, r.resume_of, r.playbook
+      s.dirty = r.dirty
+    elseif r.type == "step_end" then
+      s.steps[#s.steps + 1] = {name = r.step, ok = r.ok, duration = r.duration}
+      if not r.ok and not r.skipped then s.failed_step = s.failed_step or r.step end
+    elseif r.type == "state" and r.env and not seen_env[r.env] then
+      seen_env[r.env] = true
+      s.envs[#s.envs + 1] = r.env
+      s.versions_before = s.versions_before or (r.before and r.before.versions)
+    elseif (r.type == "tested" or r.type == "stopped") and r.env and not seen_env[r.env] then
+      seen_env[r.env] = true
+      s.envs[#s.envs + 1] = r.env
+    elseif r.type == "deployed" then
+      s.versions_after = r.versions
+      if r.env and not seen_env[r.env] then seen_env[r.env] = true; s.envs[#s.envs + 1] = r.env end
+    elseif r.type == "run_end" then
+      s.finished = true
+      s.ok, s.status, s.outcome, s.duration = r.ok, r.status, r.outcome, r.duration
+    end
+  end
+  if not s.finished then s.outcome = "unfinished" end
+  return s
+end
+
+--- Paths of every journal under state_dir, oldest first (ids sort by time).
+function M.paths(state_dir)
+  local fs = require "slipway.fs"
+  local dir = M.dir(state_dir)
+  if not fs.exists(dir) then return {} end
+  local out = {}
+  for _, name in ipairs(fs.list(dir)) do
+    if type(name) == "table" then name = name.name end
+    if name:match("%.jsonl$") then out[#out + 1] = dir .. "/" .. name end
+  end
+  table.sort(out)
+  return out
+end
+
+--- Summaries of every run, newest first. opts.env keeps the runs that touched
+-- that environment; opts.limit caps the list.
+function M.runs(state_dir, opts)
+  opts = opts or {}
+  local paths = M.paths(state_dir)
+  local out = {}
+  for i = #paths, 1, -1 do
+    local ok, recs = pcall(M.read, paths[i])
+    if ok then
+      local s = M.summary(recs, paths[i])
+      s.records = recs
+      local keep = true
+      if opts.env then
+        keep = false
+        for _, e in ipairs(s.envs) do if e == opts.env then keep = true end end
+        for _, r in ipairs(recs) do if r.env == opts.env then keep = true end end
+      end
+      if keep then out[#out + 1] = s end
+      if opts.limit and #out >= opts.limit then break end
+    end
+  end
+  return out
+end
+
+--- The records of run `id` (or of the newest run whose id starts with id).
+function M.find(state_dir, id)
+  local paths = M.paths(state_dir)
+  for i = #paths, 1, -1 do
+    local name = paths[i]:match("([^/]+)%.jsonl$")
+    if name == id or name:sub(1, #id) == id then
+      local recs = M.read(paths[i])
+      return M.summary(recs, paths[i]), recs
+    end
+  end
+  return nil
+end
+
+--- Scan every record of every run, newest first, and return the first record
+-- (and its run summary) for which pred(record) is true.
+function M.last(state_dir, pred)
+  for _, s in ipairs(M.runs(state_dir)) do
+    for i = #s.records, 1, -1 do
+      local r = s.records[i]
+      if pred(r, s) then return r, s end
+    end
+  end
+  return nil
+end
+
+return M
