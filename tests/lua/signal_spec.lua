@@ -1,0 +1,128 @@
+-- SIGINT/SIGTERM: a real slipway (env SLIPWAY_BIN) started with proc.spawn,
+-- signalled with its process group; its tasks' cleanup must run, its own
+-- children get the signal forwarded, and it exits 130/143.
+local T = require "slipway.testing"
+local fs = require "slipway.fs"
+local proc = require "slipway.proc"
+local task = require "slipway.task"
+
+local BIN = os.getenv("SLIPWAY_BIN") or "build/slipway"
+local dir = fs.tempdir()
+local n = 0
+
+local function wait_for(path, seconds)
+  local deadline = task.now() + (seconds or 10)
+  while task.now() < deadline do
+    if fs.exists(path) then return true end
+    task.sleep(0.01)
+  end
+  return false
+end
+
+-- Start `code` as a script in a fresh directory (arg[1] = that directory).
+local function start(code)
+  n = n + 1
+  local d = dir .. "/run" .. n
+  fs.mkdir(d)
+  fs.write(d .. "/script.lua", code)
+  local h = proc.spawn({BIN, d .. "/script.lua", d}, {echo = false, check = false})
+  return h, d
+end
+
+local SLEEPER = [[
+  local task = require "slipway.task"
+  local function mark(name) io.open(arg[1] .. "/" .. name, "w"):close() end
+  local child = task.spawn(function()
+    local c <close> = setmetatable({}, {__close = function() mark("child-cleanup") end})
+    task.sleep(60)
+  end)
+  local m <close> = setmetatable({}, {__close = function() mark("main-cleanup") end})
+  mark("ready")
+  task.sleep(60)
+  mark("not-cancelled")
+]]
+
+for _, case in ipairs{{"INT", 130}, {"TERM", 143}} do
+  local sig, want = case[1], case[2]
+  T.test("SIG" .. sig .. ": every task's cleanup runs, exit " .. want, function()
+    local h, d = start(SLEEPER)
+    T.truthy(wait_for(d .. "/ready"), "the script started")
+    local t0 = task.now()
+    h:kill(sig)
+    local r = h:wait()
+    T.eq(r.code, want, r.stderr)
+    T.truthy(fs.exists(d .. "/child-cleanup"), "child task's <close> ran")
+    T.truthy(fs.exists(d .. "/main-cleanup"), "main task's <close> ran")
+    T.falsy(fs.exists(d .. "/not-cancelled"))
+    T.truthy(task.now() - t0 < 5, "exited promptly")
+  end)
+end
+
+T.test("the signal is forwarded to child process groups", function()
+  local h, d = start([[
+    local proc = require "slipway.proc"
+    local dir = arg[1]
+    -- the child writes which signal it got; it runs in its own process group,
+    -- so only slipway's forwarding can reach it
+    proc.run({"sh", "-c", "trap 'echo TERM > got; kill $!; exit 0' TERM; trap 'echo INT > got; kill $!; exit 0' INT; " ..
+      ": > ready; sleep 30 & wait"}, {cwd = dir, echo = false})
+  ]])
+  T.truthy(wait_for(d .. "/ready"), "the grandchild started")
+  h:kill("TERM")
+  local r = h:wait()
+  T.eq(r.code, 143, r.stderr)
+  T.truthy(wait_for(d .. "/got", 5), "the child got a signal")
+  T.eq(fs.read(d .. "/got"), "TERM\n")
+  -- and SIGINT is forwarded as SIGINT
+  h, d = start([[
+    require("slipway.proc").run({"sh", "-c", "trap 'echo INT > got; kill $!; exit 0' INT; : > ready; sleep 30 & wait"},
+      {cwd = arg[1], echo = false})
+  ]])
+  T.truthy(wait_for(d .. "/ready"))
+  h:kill("INT")
+  r = h:wait()
+  T.eq(r.code, 130, r.stderr)
+  T.truthy(wait_for(d .. "/got", 5))
+  T.eq(fs.read(d .. "/got"), "INT\n")
+end)
+
+T.test("a second SIGINT exits at once, even while cleanup still runs", function()
+  local h, d = start([[
+    local task = require "slipway.task"
+    local function mark(name) io.open(arg[1] .. "/" .. name, "w"):close() end
+    mark("ready")
+    local ok, err = pcall(task.sleep, 60)
+    mark("cleanup-started")
+    task.sleep(30)          -- a slow cleanup (helm rolling back, say)
+    mark("cleanup-finished")
+  ]])
+  T.truthy(wait_for(d .. "/ready"))
+  h:kill("INT")
+  T.truthy(wait_for(d .. "/cleanup-started"), "the first SIGINT cancelled the task")
+  task.sleep(0.1)
+  local t0 = task.now()
+  h:kill("INT")
+  local r = h:wait()
+  T.eq(r.code, 130, r.stderr)
+  T.truthy(task.now() - t0 < 3, "did not wait for the cleanup")
+  T.falsy(fs.exists(d .. "/cleanup-finished"))
+end)
+
+T.test("a signal while nothing waits still exits 130", function()
+  local h, d = start([[
+    local task = require "slipway.task"
+    io.open(arg[1] .. "/ready", "w"):close()
+    local x = 0
+    local t0 = task.now()
+    while task.now() - t0 < 20 do  -- busy, yielding now and then
+      for i = 1, 1e5 do x = x + i end
+      task.yield()
+    end
+  ]])
+  T.truthy(wait_for(d .. "/ready"))
+  h:kill("INT")
+  local r = h:wait()
+  T.eq(r.code, 130, r.stderr)
+end)
+
+T.run()
