@@ -1,7 +1,1692 @@
-/* yaml.c -- placeholder until the binding lands (see its issue). */
+/*
+ * yaml.c -- slipway.yaml.core: libyaml bound two ways.
+ *
+ *   docs, err = core.load(text, opts)   every document of text as Lua values,
+ *                                       built straight from libyaml's events
+ *                                       (the fast path of yaml.load).
+ *   idx, err = core.index(text, opts)   a node index for lossless edits: every
+ *                                       node's kind, style, tag, anchor, value
+ *                                       and BYTE positions (libyaml counts
+ *                                       characters; converted as we go).
+ *   idx:count() idx:node(i) idx:children(i) idx:data(i, opts) idx:docs()
+ *   ok, i, j = core.compare(a, b, i0, i1, j1)   a and b equal outside a region
+ *   v = core.resolve(s, schema)         a plain scalar's value in a schema
+ *   b = core.plain_ok(s)                s may be written unquoted
+ *   s = core.quote(s)                   s as a double-quoted scalar
+ *   s = core.read_file(path)            core.write_file(path, data) (atomic)
+ *
+ * Errors of the input are returned as (nil, {problem=, line=, column=,
+ * byte=, ...}) to the Lua layer (scripts/slipway/yaml.lua), which names the
+ * file, shows the line with a caret and raises the structured error. Neither
+ * builder calls back into Lua code; a userdata with __gc owns the parser, so
+ * an error raised by the Lua API (memory) leaks nothing.
+ */
 #include "slipway.h"
 
-int luaopen_slipway_yaml_core(lua_State *L) {
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <yaml.h>
+
+enum { SCH_HELM, SCH_CORE, SCH_JSON, SCH_FAILSAFE };
+enum { R_STR, R_NULL, R_BOOL, R_INT, R_FLOAT, R_BIG };
+
+typedef struct {
+  int k;
+  int b;
+  lua_Integer i;
+  double d;
+} rval;
+
+#define NULLV() lua_pushlightuserdata(L, NULL) /* lua-cjson's null: yaml.null */
+
+/* ---- scalar resolution --------------------------------------------------- */
+
+static int word_in(const char *s, size_t n, const char *const *words) {
+  for (; *words; words++)
+    if (strlen(*words) == n && memcmp(*words, s, n) == 0) return 1;
+  return 0;
+}
+
+static const char *const null_words[] = {"~", "null", "Null", "NULL", NULL};
+static const char *const true11[] = {"y", "Y", "yes", "Yes", "YES", "true", "True",
+                                     "TRUE", "on", "On", "ON", NULL};
+static const char *const false11[] = {"n", "N", "no", "No", "NO", "false", "False",
+                                      "FALSE", "off", "Off", "OFF", NULL};
+static const char *const true12[] = {"true", "True", "TRUE", NULL};
+static const char *const false12[] = {"false", "False", "FALSE", NULL};
+static const char *const nan_words[] = {".nan", ".NaN", ".NAN", NULL};
+static const char *const inf_words[] = {".inf", ".Inf", ".INF", NULL};
+
+static int isdig(int c) { return c >= '0' && c <= '9'; }
+
+/* [-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)? */
+static int match_float(const char *s, size_t n, int sign) {
+  size_t i = 0, d = 0;
+  if (sign && i < n && (s[i] == '-' || s[i] == '+')) i++;
+  if (i < n && s[i] == '.') {
+    i++;
+    while (i < n && isdig(s[i])) i++, d++;
+    if (d == 0) return 0;
+  } else {
+    while (i < n && isdig(s[i])) i++, d++;
+    if (d == 0) return 0;
+    if (i < n && s[i] == '.') {
+      i++;
+      while (i < n && isdig(s[i])) i++;
+    }
+  }
+  if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+    i++;
+    d = 0;
+    if (i < n && (s[i] == '-' || s[i] == '+')) i++;
+    while (i < n && isdig(s[i])) i++, d++;
+    if (d == 0) return 0;
+  }
+  return i == n;
+}
+
+static int digit_val(int c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return 99;
+}
+
+/* digits of base in s[0..n): R_INT (into *out), R_BIG on overflow, R_STR if
+ * not a number */
+static int parse_digits(const char *s, size_t n, int base, int neg, lua_Integer *out) {
+  unsigned long long v = 0, lim = neg ? (unsigned long long)INT64_MAX + 1 : INT64_MAX;
+  int big = 0;
+  if (n == 0) return R_STR;
+  for (size_t i = 0; i < n; i++) {
+    int dv = digit_val((unsigned char)s[i]);
+    if (dv >= base) return R_STR;
+    if (!big) {
+      if (v > (lim - (unsigned)dv) / (unsigned)base) big = 1;
+      else v = v * (unsigned)base + (unsigned)dv;
+    }
+  }
+  if (big) return R_BIG;
+  *out = neg ? (lua_Integer)(0 - v) : (lua_Integer)v;
+  return R_INT;
+}
+
+static int set_float(const char *s, size_t n, rval *r) {
+  char buf[128];
+  if (n >= sizeof buf) return R_STR;
+  memcpy(buf, s, n);
+  buf[n] = 0;
+  r->d = strtod(buf, NULL);
+  return r->k = R_FLOAT;
+}
+
+/* YAML 1.1 as Helm's go-yaml v2 reads it */
+static int resolve_helm(const char *s, size_t n, rval *r) {
+  char buf[128];
+  size_t m = 0, i = 0;
+  int neg = 0, k;
+  if (n == 0 || word_in(s, n, null_words)) return r->k = R_NULL;
+  if (word_in(s, n, true11)) { r->b = 1; return r->k = R_BOOL; }
+  if (word_in(s, n, false11)) { r->b = 0; return r->k = R_BOOL; }
+  if (!(isdig(s[0]) || s[0] == '-' || s[0] == '+' || s[0] == '.')) return r->k = R_STR;
+  if (word_in(s, n, nan_words)) { r->d = NAN; return r->k = R_FLOAT; }
+  if (word_in(s, n, inf_words) || (n > 1 && s[0] == '+' && word_in(s + 1, n - 1, inf_words))) {
+    r->d = HUGE_VAL;
+    return r->k = R_FLOAT;
+  }
+  if (n > 1 && s[0] == '-' && word_in(s + 1, n - 1, inf_words)) {
+    r->d = -HUGE_VAL;
+    return r->k = R_FLOAT;
+  }
+  if (n >= sizeof buf) {
+    /* a very long run of digits: a number Helm would round */
+    for (i = 0; i < n; i++)
+      if (!isdig(s[i]) && s[i] != '_') return r->k = R_STR;
+    return r->k = R_BIG;
+  }
+  for (i = 0; i < n; i++)
+    if (s[i] != '_') buf[m++] = s[i];
+  i = 0;
+  if (i < m && (buf[i] == '+' || buf[i] == '-')) neg = buf[i++] == '-';
+  if (m - i > 2 && buf[i] == '0' && (buf[i + 1] == 'x' || buf[i + 1] == 'X'))
+    k = parse_digits(buf + i + 2, m - i - 2, 16, neg, &r->i);
+  else if (m - i > 2 && buf[i] == '0' && (buf[i + 1] == 'o' || buf[i + 1] == 'O'))
+    k = parse_digits(buf + i + 2, m - i - 2, 8, neg, &r->i);
+  else if (m - i > 2 && buf[i] == '0' && (buf[i + 1] == 'b' || buf[i + 1] == 'B'))
+    k = parse_digits(buf + i + 2, m - i - 2, 2, neg, &r->i);
+  else if (m - i > 1 && buf[i] == '0')
+    k = parse_digits(buf + i + 1, m - i - 1, 8, neg, &r->i);
+  else
+    k = parse_digits(buf + i, m - i, 10, neg, &r->i);
+  if (k != R_STR) return r->k = k;
+  if (match_float(buf, m, 1)) return set_float(buf, m, r);
+  return r->k = R_STR;
+}
+
+/* YAML 1.2 core schema */
+static int resolve_core(const char *s, size_t n, rval *r) {
+  int k;
+  if (n == 0 || word_in(s, n, null_words)) return r->k = R_NULL;
+  if (word_in(s, n, true12)) { r->b = 1; return r->k = R_BOOL; }
+  if (word_in(s, n, false12)) { r->b = 0; return r->k = R_BOOL; }
+  if (!(isdig(s[0]) || s[0] == '-' || s[0] == '+' || s[0] == '.')) return r->k = R_STR;
+  if (n > 2 && s[0] == '0' && s[1] == 'o') {
+    k = parse_digits(s + 2, n - 2, 8, 0, &r->i);
+    if (k != R_STR) return r->k = k;
+  }
+  if (n > 2 && s[0] == '0' && s[1] == 'x') {
+    k = parse_digits(s + 2, n - 2, 16, 0, &r->i);
+    if (k != R_STR) return r->k = k;
+  }
+  {
+    size_t i = 0;
+    int neg = 0;
+    if (s[0] == '-' || s[0] == '+') neg = s[i++] == '-';
+    k = parse_digits(s + i, n - i, 10, neg, &r->i);
+    if (k != R_STR) return r->k = k;
+  }
+  if (word_in(s, n, nan_words)) { r->d = NAN; return r->k = R_FLOAT; }
+  if (word_in(s, n, inf_words) || (n > 1 && s[0] == '+' && word_in(s + 1, n - 1, inf_words))) {
+    r->d = HUGE_VAL;
+    return r->k = R_FLOAT;
+  }
+  if (n > 1 && s[0] == '-' && word_in(s + 1, n - 1, inf_words)) {
+    r->d = -HUGE_VAL;
+    return r->k = R_FLOAT;
+  }
+  if (match_float(s, n, 1)) return set_float(s, n, r);
+  return r->k = R_STR;
+}
+
+static int resolve_json(const char *s, size_t n, rval *r) {
+  size_t i = 0;
+  if (n == 0 || (n == 4 && memcmp(s, "null", 4) == 0)) return r->k = R_NULL;
+  if (n == 4 && memcmp(s, "true", 4) == 0) { r->b = 1; return r->k = R_BOOL; }
+  if (n == 5 && memcmp(s, "false", 5) == 0) { r->b = 0; return r->k = R_BOOL; }
+  if (s[0] == '-') i++;
+  if (i < n && s[i] == '0') {
+    if (i + 1 == n) { r->i = 0; return r->k = R_INT; }
+    if (s[i + 1] != '.' && s[i + 1] != 'e' && s[i + 1] != 'E') return r->k = R_STR;
+  } else if (i >= n || !isdig(s[i])) {
+    return r->k = R_STR;
+  }
+  if (parse_digits(s + i, n - i, 10, s[0] == '-', &r->i) == R_INT) return r->k = R_INT;
+  {
+    size_t j = i;
+    while (j < n && isdig(s[j])) j++;
+    if (j == n) return r->k = R_BIG;
+  }
+  if (match_float(s + i, n - i, 0) && s[i] != '.') return set_float(s, n, r);
+  return r->k = R_STR;
+}
+
+static int resolve_plain(const char *s, size_t n, int schema, rval *r) {
+  switch (schema) {
+    case SCH_HELM: return resolve_helm(s, n, r);
+    case SCH_CORE: return resolve_core(s, n, r);
+    case SCH_JSON: return resolve_json(s, n, r);
+    default: return r->k = R_STR;
+  }
+}
+
+#define TAGP "tag:yaml.org,2002:"
+
+/* Push a scalar's value. Returns 0, or -1 with *why set for a bad tagged
+ * value ("!!int abc"). */
+static int push_scalar(lua_State *L, const char *s, size_t n, int plain,
+                       const char *tag, int schema, const char **why) {
+  rval r;
+  int k;
+  if (tag && strcmp(tag, "!") != 0) {
+    if (strncmp(tag, TAGP, sizeof TAGP - 1) == 0) {
+      const char *t = tag + sizeof TAGP - 1;
+      if (strcmp(t, "str") == 0) goto string;
+      if (strcmp(t, "null") == 0) { NULLV(); return 0; }
+      if (strcmp(t, "bool") == 0) {
+        if (word_in(s, n, true11)) { lua_pushboolean(L, 1); return 0; }
+        if (word_in(s, n, false11)) { lua_pushboolean(L, 0); return 0; }
+        *why = "not a boolean";
+        return -1;
+      }
+      if (strcmp(t, "int") == 0 || strcmp(t, "float") == 0) {
+        k = resolve_helm(s, n, &r);
+        if (k == R_STR || k == R_NULL || k == R_BOOL) k = resolve_core(s, n, &r);
+        if (k == R_INT && t[0] == 'f') { lua_pushnumber(L, (lua_Number)r.i); return 0; }
+        if (k == R_INT) { lua_pushinteger(L, r.i); return 0; }
+        if (k == R_FLOAT) { lua_pushnumber(L, r.d); return 0; }
+        if (k == R_BIG) goto string;
+        *why = t[0] == 'i' ? "not an integer" : "not a float";
+        return -1;
+      }
+    }
+    goto string; /* other tags: the text */
+  }
+  if (plain && !tag) {
+    switch (resolve_plain(s, n, schema, &r)) {
+      case R_NULL: NULLV(); return 0;
+      case R_BOOL: lua_pushboolean(L, r.b); return 0;
+      case R_INT: lua_pushinteger(L, r.i); return 0;
+      case R_FLOAT: lua_pushnumber(L, r.d); return 0;
+      default: break;
+    }
+  }
+string:
+  lua_pushlstring(L, s, n);
+  return 0;
+}
+
+/* Turn the value on top into a mapping key: scalars become strings (the
+ * canonical text of what they resolved to, as Helm's sigs.k8s.io/yaml does);
+ * collections stay tables. Returns -1 for a NaN key. */
+static int keyify(lua_State *L) {
+  char buf[64];
+  switch (lua_type(L, -1)) {
+    case LUA_TSTRING: case LUA_TTABLE: return 0;
+    case LUA_TBOOLEAN:
+      lua_pushstring(L, lua_toboolean(L, -1) ? "true" : "false");
+      break;
+    case LUA_TLIGHTUSERDATA: lua_pushliteral(L, "null"); break;
+    case LUA_TNUMBER:
+      if (lua_isinteger(L, -1)) {
+        lua_pushfstring(L, "%I", (LUAI_UACINT)lua_tointeger(L, -1));
+      } else {
+        double d = lua_tonumber(L, -1);
+        if (d != d) return -1;
+        if (isinf(d)) {
+          lua_pushstring(L, d > 0 ? ".inf" : "-.inf");
+        } else {
+          for (int p = 15; p <= 17; p++) {
+            snprintf(buf, sizeof buf, "%.*g", p, d);
+            if (strtod(buf, NULL) == d) break;
+          }
+          lua_pushstring(L, buf);
+        }
+      }
+      break;
+    default: return 0;
+  }
+  lua_remove(L, -2);
+  return 0;
+}
+
+/* ---- positions: libyaml's character marks to byte offsets ---------------- */
+
+typedef struct {
+  const unsigned char *s;
+  size_t len;
+  size_t ch, by;  /* a known pair: character index ch is at byte by */
+  size_t base;    /* bytes skipped before character 0 (a BOM) */
+  int ascii;
+} poscv;
+
+static void pos_init(poscv *p, const char *s, size_t len) {
+  p->s = (const unsigned char *)s;
+  p->len = len;
+  p->base = (len >= 3 && p->s[0] == 0xEF && p->s[1] == 0xBB && p->s[2] == 0xBF) ? 3 : 0;
+  p->ch = 0;
+  p->by = p->base;
+  p->ascii = 1;
+  for (size_t i = 0; i < len; i++)
+    if (p->s[i] >= 0x80) { p->ascii = 0; break; }
+}
+
+static size_t pos_byte(poscv *p, size_t ch) {
+  if (p->ascii) return ch + p->base > p->len ? p->len : ch + p->base;
+  while (p->ch < ch && p->by < p->len) {
+    p->by++;
+    while (p->by < p->len && (p->s[p->by] & 0xC0) == 0x80) p->by++;
+    p->ch++;
+  }
+  while (p->ch > ch && p->by > p->base) {
+    p->by--;
+    while (p->by > p->base && (p->s[p->by] & 0xC0) == 0x80) p->by--;
+    p->ch--;
+  }
+  return p->by;
+}
+
+/* ---- errors of the input -------------------------------------------------- */
+
+typedef struct {
+  char problem[512];
+  char context[256];
+  size_t line, column;  /* 0-based */
+  size_t byte;          /* 0-based */
+  size_t cline, ccolumn;
+  int has_context;
+  size_t extra_index;  /* duplicate key: the mapping's start (char index) */
+  int has_extra;
+  char key[128];
+} yerr;
+
+static void err_from_parser(yaml_parser_t *p, const char *text, size_t len, yerr *e) {
+  poscv pc;
+  memset(e, 0, sizeof *e);
+  snprintf(e->problem, sizeof e->problem, "%s", p->problem ? p->problem : "unknown error");
+  if (p->error == YAML_READER_ERROR) {
+    size_t off = p->problem_offset, line = 0, col = 0, i;
+    if (off > len) off = len;
+    if (p->problem_value != -1)
+      snprintf(e->problem + strlen(e->problem), sizeof e->problem - strlen(e->problem),
+               " (byte 0x%02X)", (unsigned)p->problem_value & 0xFF);
+    for (i = 0; i < off; i++) {
+      if (text[i] == '\n') line++, col = 0;
+      else if (((unsigned char)text[i] & 0xC0) != 0x80) col++;
+    }
+    e->line = line;
+    e->column = col;
+    e->byte = off;
+    return;
+  }
+  if (p->error == YAML_MEMORY_ERROR) snprintf(e->problem, sizeof e->problem, "out of memory");
+  pos_init(&pc, text, len);
+  e->line = p->problem_mark.line;
+  e->column = p->problem_mark.column;
+  e->byte = pos_byte(&pc, p->problem_mark.index);
+  if (p->context) {
+    e->has_context = 1;
+    snprintf(e->context, sizeof e->context, "%s", p->context);
+    e->cline = p->context_mark.line;
+    e->ccolumn = p->context_mark.column;
+  }
+}
+
+static void err_at(yerr *e, const char *text, size_t len, yaml_mark_t m, const char *fmt, ...) {
+  va_list ap;
+  poscv pc;
+  memset(e, 0, sizeof *e);
+  va_start(ap, fmt);
+  vsnprintf(e->problem, sizeof e->problem, fmt, ap);
+  va_end(ap);
+  pos_init(&pc, text, len);
+  e->line = m.line;
+  e->column = m.column;
+  e->byte = pos_byte(&pc, m.index);
+}
+
+/* push (nil, errtable) */
+static int push_err(lua_State *L, yerr *e) {
+  lua_pushnil(L);
+  lua_createtable(L, 0, 8);
+  lua_pushstring(L, e->problem);
+  lua_setfield(L, -2, "problem");
+  lua_pushinteger(L, (lua_Integer)e->line + 1);
+  lua_setfield(L, -2, "line");
+  lua_pushinteger(L, (lua_Integer)e->column + 1);
+  lua_setfield(L, -2, "column");
+  lua_pushinteger(L, (lua_Integer)e->byte + 1);
+  lua_setfield(L, -2, "byte");
+  if (e->has_context) {
+    lua_pushstring(L, e->context);
+    lua_setfield(L, -2, "context");
+    lua_pushinteger(L, (lua_Integer)e->cline + 1);
+    lua_setfield(L, -2, "context_line");
+    lua_pushinteger(L, (lua_Integer)e->ccolumn + 1);
+    lua_setfield(L, -2, "context_column");
+  }
+  if (e->has_extra) {
+    lua_pushstring(L, e->key);
+    lua_setfield(L, -2, "duplicate");
+  }
+  return 2;
+}
+
+/* ---- options -------------------------------------------------------------- */
+
+typedef struct {
+  int schema;
+  int merge;
+  lua_Integer max_depth;
+  lua_Integer max_aliases;  /* nodes that alias expansion may copy */
+  lua_Integer max_size;     /* bytes of input */
+} yopts;
+
+static lua_Integer opt_int(lua_State *L, int t, const char *name, lua_Integer def) {
+  lua_Integer v = def;
+  if (lua_getfield(L, t, name) != LUA_TNIL) {
+    if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 0)
+      luaL_error(L, "yaml: option '%s' must be a non-negative integer", name);
+    v = lua_tointeger(L, -1);
+  }
+  lua_pop(L, 1);
+  return v;
+}
+
+static void get_opts(lua_State *L, int t, yopts *o) {
+  o->schema = SCH_HELM;
+  o->merge = -1;
+  o->max_depth = 1000;
+  o->max_aliases = 100000;
+  o->max_size = 256 * 1024 * 1024;
+  if (lua_isnoneornil(L, t)) { o->merge = 1; return; }
+  luaL_checktype(L, t, LUA_TTABLE);
+  if (lua_getfield(L, t, "schema") != LUA_TNIL) {
+    static const char *const names[] = {"helm", "core", "json", "failsafe", NULL};
+    const char *s = lua_tostring(L, -1);
+    int i;
+    for (i = 0; names[i] && (!s || strcmp(s, names[i]) != 0); i++) {}
+    if (!names[i]) luaL_error(L, "yaml: unknown schema '%s' (helm, core, json, failsafe)",
+                              s ? s : luaL_typename(L, -1));
+    o->schema = i;
+  }
+  lua_pop(L, 1);
+  if (lua_getfield(L, t, "merge") != LUA_TNIL) o->merge = lua_toboolean(L, -1);
+  lua_pop(L, 1);
+  if (o->merge < 0) o->merge = o->schema == SCH_HELM;
+  o->max_depth = opt_int(L, t, "max_depth", o->max_depth);
+  o->max_aliases = opt_int(L, t, "max_aliases", o->max_aliases);
+  o->max_size = opt_int(L, t, "max_size", o->max_size);
+}
+
+static int check_input(const char *s, size_t len, yopts *o, yerr *e) {
+  const unsigned char *u = (const unsigned char *)s;
+  memset(e, 0, sizeof *e);
+  if ((lua_Integer)len > o->max_size) {
+    snprintf(e->problem, sizeof e->problem,
+             "document of %zu bytes is larger than max_size (%lld bytes)", len,
+             (long long)o->max_size);
+    return -1;
+  }
+  if ((len >= 2 && ((u[0] == 0xFE && u[1] == 0xFF) || (u[0] == 0xFF && u[1] == 0xFE))) ||
+      (len >= 1 && u[0] == 0)) {
+    snprintf(e->problem, sizeof e->problem,
+             "input is not UTF-8 (a UTF-16/32 byte order mark or a NUL byte at the start)");
+    return -1;
+  }
+  return 0;
+}
+
+/* ---- the loader: events straight to Lua values ----------------------------- */
+
+typedef struct {
+  int kind;           /* 1 seq, 2 map */
+  lua_Integer n;      /* items so far (seq) */
+  int has_key;        /* map: a key waits on the stack above the table */
+  int merge_key;      /* map: the waiting key is "<<" */
+  lua_Integer weight; /* nodes inside (with aliases expanded) */
+  char *anchor;
+  yaml_mark_t start, key_mark;
+} lframe;
+
+typedef struct {
+  yaml_parser_t parser;
+  int parser_ok;
+  yaml_event_t ev;
+  int has_ev;
+  lframe *fr;
+  int nfr, capfr;
+} loader;
+
+static void loader_free(loader *ld) {
+  if (ld->has_ev) yaml_event_delete(&ld->ev);
+  ld->has_ev = 0;
+  if (ld->parser_ok) yaml_parser_delete(&ld->parser);
+  ld->parser_ok = 0;
+  for (int i = 0; i < ld->nfr; i++) free(ld->fr[i].anchor);
+  free(ld->fr);
+  ld->fr = NULL;
+  ld->nfr = ld->capfr = 0;
+}
+
+static int loader_gc(lua_State *L) {
+  loader_free((loader *)lua_touserdata(L, 1));
+  return 0;
+}
+
+static loader *new_loader(lua_State *L) {
+  loader *ld = lua_newuserdatauv(L, sizeof *ld, 0);
+  memset(ld, 0, sizeof *ld);
+  if (luaL_newmetatable(L, "slipway.yaml.loader")) {
+    lua_pushcfunction(L, loader_gc);
+    lua_setfield(L, -2, "__gc");
+  }
+  lua_setmetatable(L, -2);
+  return ld;
+}
+
+/* Deep copy of the value at idx (alias expansion), counting nodes. */
+static int deep_copy(lua_State *L, int idx, int depth, lua_Integer *budget) {
+  idx = lua_absindex(L, idx);
+  if (--*budget < 0) return -1;
+  if (!lua_istable(L, idx)) { lua_pushvalue(L, idx); return 0; }
+  if (depth > 10000 || !lua_checkstack(L, 4)) return -2;
+  lua_createtable(L, (int)lua_rawlen(L, idx), 0);
+  if (lua_getmetatable(L, idx)) lua_setmetatable(L, -2);
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    int r = deep_copy(L, -1, depth + 1, budget);
+    if (r) { lua_pop(L, 3); return r; }
+    lua_remove(L, -2);      /* the original value */
+    lua_pushvalue(L, -2);   /* key */
+    lua_insert(L, -2);
+    lua_rawset(L, -4);
+  }
+  return 0;
+}
+
+/* stack slots used by l_load */
+#define S_ANCH 3   /* anchor name -> value */
+#define S_WGT 4    /* anchor name -> weight */
+#define S_MRG 5    /* table -> set of keys that came from a merge */
+#define S_DOCS 6
+#define S_BASE 6
+
+static void seq_mark(lua_State *L);
+
+/* Merge the mapping(s) on top into the mapping below the pending key. */
+static int do_merge(lua_State *L, int map, const char **why) {
+  int src = lua_gettop(L);
+  int nsrc = 1, single = 1;
+  if (!lua_istable(L, src)) { *why = "the value of a merge key (<<) must be a mapping or a list of mappings"; return -1; }
+  if (lua_rawlen(L, src) > 0) { nsrc = (int)lua_rawlen(L, src); single = 0; }
+  for (int i = 1; i <= nsrc; i++) {
+    int m;
+    if (single) {
+      lua_pushvalue(L, src);
+    } else {
+      lua_rawgeti(L, src, i);
+      if (!lua_istable(L, -1) || lua_rawlen(L, -1) > 0) {
+        *why = "the value of a merge key (<<) must be a mapping or a list of mappings";
+        lua_pop(L, 1);
+        return -1;
+      }
+    }
+    m = lua_gettop(L);
+    lua_pushnil(L);
+    while (lua_next(L, m)) {
+      lua_pushvalue(L, -2);
+      if (lua_rawget(L, map) == LUA_TNIL) {
+        lua_pop(L, 1);
+        lua_pushvalue(L, -2);
+        lua_pushvalue(L, -2);
+        lua_rawset(L, map);
+        /* remember that this key may be overridden by an explicit one */
+        lua_pushvalue(L, map);
+        if (lua_rawget(L, S_MRG) == LUA_TNIL) {
+          lua_pop(L, 1);
+          lua_newtable(L);
+          lua_pushvalue(L, map);
+          lua_pushvalue(L, -2);
+          lua_rawset(L, S_MRG);
+        }
+        lua_pushvalue(L, -3);
+        lua_pushboolean(L, 1);
+        lua_rawset(L, -3);
+        lua_pop(L, 1);
+      } else {
+        lua_pop(L, 1);
+      }
+      lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+  }
+  return 0;
+}
+
+static int grow_frames(loader *ld) {
+  if (ld->nfr == ld->capfr) {
+    int cap = ld->capfr ? ld->capfr * 2 : 32;
+    lframe *p = realloc(ld->fr, (size_t)cap * sizeof *p);
+    if (!p) return -1;
+    ld->fr = p;
+    ld->capfr = cap;
+  }
+  return 0;
+}
+
+/* docs, err = core.load(text, opts) */
+static int l_load(lua_State *L) {
+  size_t len;
+  const char *text = luaL_checklstring(L, 1, &len);
+  yopts o;
+  yerr e;
+  loader *ld;
+  lua_Integer ndocs = 0, alias_budget;
+  const char *why = NULL;
+  int done = 0;
+  lua_settop(L, 2);
+  get_opts(L, 2, &o);
+  alias_budget = o.max_aliases;
+  if (check_input(text, len, &o, &e)) return push_err(L, &e);
+  lua_newtable(L);  /* S_ANCH */
+  lua_newtable(L);  /* S_WGT */
+  lua_newtable(L);  /* S_MRG */
+  lua_newtable(L);  /* S_DOCS */
+  ld = new_loader(L);  /* slot 7 */
+  if (!yaml_parser_initialize(&ld->parser)) return luaL_error(L, "yaml: out of memory");
+  ld->parser_ok = 1;
+  yaml_parser_set_input_string(&ld->parser, (const unsigned char *)text, len);
+
+  while (!done) {
+    yaml_event_t *ev = &ld->ev;
+    lframe *f;
+    lua_Integer w = 1;
+    const char *anchor = NULL;
+    if (!yaml_parser_parse(&ld->parser, ev)) {
+      err_from_parser(&ld->parser, text, len, &e);
+      goto fail;
+    }
+    ld->has_ev = 1;
+    switch (ev->type) {
+      case YAML_STREAM_END_EVENT: done = 1; goto next;
+      case YAML_DOCUMENT_START_EVENT:  /* anchors are per document */
+        lua_newtable(L);
+        lua_replace(L, S_ANCH);
+        lua_newtable(L);
+        lua_replace(L, S_WGT);
+        goto next;
+      case YAML_STREAM_START_EVENT: case YAML_DOCUMENT_END_EVENT:
+      case YAML_NO_EVENT:
+        goto next;
+      case YAML_ALIAS_EVENT: {
+        const char *name = (const char *)ev->data.alias.anchor;
+        int r;
+        if (lua_getfield(L, S_ANCH, name) == LUA_TNIL) {
+          lua_pop(L, 1);
+          err_at(&e, text, len, ev->start_mark,
+                 "alias *%s refers to an anchor that is not defined before it "
+                 "(or to a node that contains the alias)", name);
+          goto fail;
+        }
+        lua_getfield(L, S_WGT, name);
+        w = lua_tointeger(L, -1);
+        lua_pop(L, 1);
+        alias_budget -= w;
+        if (alias_budget < 0) goto too_many_aliases;
+        if (lua_istable(L, -1)) {
+          lua_Integer b = w + 1;
+          r = deep_copy(L, -1, 0, &b);
+          if (r) {
+            lua_pop(L, 1);
+            goto too_many_aliases;
+          }
+          lua_remove(L, -2);
+        }
+        break;
+      too_many_aliases:
+        err_at(&e, text, len, ev->start_mark,
+               "alias expansion exceeds max_aliases (%lld nodes): a \"billion laughs\" "
+               "document? (raise opts.max_aliases if it is genuine)",
+               (long long)o.max_aliases);
+        goto fail;
+      }
+      case YAML_SCALAR_EVENT: {
+        yaml_char_t *v = ev->data.scalar.value;
+        size_t n = ev->data.scalar.length;
+        int plain = ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
+        const char *tag = (const char *)ev->data.scalar.tag;
+        if (!lua_checkstack(L, 6)) goto deep;
+        if (o.schema == SCH_FAILSAFE && !tag) lua_pushlstring(L, (const char *)v, n);
+        else if (push_scalar(L, (const char *)v, n, plain, tag, o.schema, &why)) {
+          err_at(&e, text, len, ev->start_mark, "%s: %s", tag, why);
+          goto fail;
+        }
+        anchor = (const char *)ev->data.scalar.anchor;
+        /* a plain "<<" as a key is a merge key */
+        if (o.merge && ld->nfr > 0 && ld->fr[ld->nfr - 1].kind == 2 &&
+            !ld->fr[ld->nfr - 1].has_key && plain && !tag && n == 2 && v[0] == '<' &&
+            v[1] == '<') {
+          ld->fr[ld->nfr - 1].merge_key = 1;
+        }
+        break;
+      }
+      case YAML_SEQUENCE_START_EVENT: case YAML_MAPPING_START_EVENT: {
+        int seq = ev->type == YAML_SEQUENCE_START_EVENT;
+        const char *a = (const char *)(seq ? ev->data.sequence_start.anchor
+                                           : ev->data.mapping_start.anchor);
+        if (ld->nfr >= o.max_depth) {
+          err_at(&e, text, len, ev->start_mark,
+                 "nesting deeper than max_depth (%lld levels)", (long long)o.max_depth);
+          goto fail;
+        }
+        if (!lua_checkstack(L, 8) || grow_frames(ld)) goto deep;
+        f = &ld->fr[ld->nfr++];
+        memset(f, 0, sizeof *f);
+        f->kind = seq ? 1 : 2;
+        f->start = ev->start_mark;
+        f->weight = 1;
+        if (a && !(f->anchor = strdup(a))) goto deep;
+        lua_newtable(L);
+        goto next;
+      }
+      case YAML_SEQUENCE_END_EVENT: case YAML_MAPPING_END_EVENT: {
+        f = &ld->fr[ld->nfr - 1];
+        if (f->kind == 1 && f->n == 0) seq_mark(L);
+        w = f->weight;
+        if (f->anchor) {
+          lua_pushvalue(L, -1);
+          lua_setfield(L, S_ANCH, f->anchor);
+          lua_pushinteger(L, w);
+          lua_setfield(L, S_WGT, f->anchor);
+          free(f->anchor);
+          f->anchor = NULL;
+        }
+        ld->nfr--;
+        break;
+      }
+    }
+    /* a complete value is on top of the stack: add it to its parent */
+    if (anchor) {
+      lua_pushvalue(L, -1);
+      lua_setfield(L, S_ANCH, anchor);
+      lua_pushinteger(L, w);
+      lua_setfield(L, S_WGT, anchor);
+    }
+    if (ld->nfr == 0) {
+      lua_rawseti(L, S_DOCS, ++ndocs);
+    } else {
+      f = &ld->fr[ld->nfr - 1];
+      f->weight += w;
+      if (f->kind == 1) {
+        lua_rawseti(L, -2, ++f->n);
+      } else if (!f->has_key) {
+        if (keyify(L)) {
+          err_at(&e, text, len, ev->start_mark, "a NaN cannot be a mapping key");
+          goto fail;
+        }
+        f->has_key = 1;
+        f->key_mark = ev->start_mark;
+      } else if (f->merge_key) {
+        int map = lua_gettop(L) - 2;
+        if (do_merge(L, map, &why)) {
+          err_at(&e, text, len, f->key_mark, "%s", why);
+          goto fail;
+        }
+        lua_pop(L, 2);
+        f->has_key = f->merge_key = 0;
+      } else {
+        int map = lua_gettop(L) - 2;
+        lua_pushvalue(L, -2);
+        if (lua_rawget(L, map) != LUA_TNIL) {
+          int merged = 0;
+          lua_pushvalue(L, map);
+          if (lua_rawget(L, S_MRG) == LUA_TTABLE) {
+            lua_pushvalue(L, -4);
+            merged = lua_rawget(L, -2) != LUA_TNIL;
+            lua_pop(L, 1);
+            if (merged) {  /* explicit key overrides the merged one, once */
+              lua_pushvalue(L, -4);
+              lua_pushnil(L);
+              lua_rawset(L, -3);
+            }
+          }
+          lua_pop(L, 1);
+          if (!merged) {
+            lua_pop(L, 1);
+            err_at(&e, text, len, f->key_mark, "duplicate key %s%s%s",
+                   lua_type(L, -2) == LUA_TSTRING ? "\"" : "",
+                   lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "(a collection)",
+                   lua_type(L, -2) == LUA_TSTRING ? "\"" : "");
+            e.has_extra = 1;
+            e.extra_index = f->start.index;
+            snprintf(e.key, sizeof e.key, "%s",
+                     lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "");
+            goto fail;
+          }
+        }
+        lua_pop(L, 1);
+        lua_rawset(L, map);
+        f->has_key = 0;
+      }
+    }
+  next:
+    yaml_event_delete(ev);
+    ld->has_ev = 0;
+    continue;
+  deep:
+    err_at(&e, text, len, ev->start_mark, "out of memory or Lua stack (document too deep?)");
+    goto fail;
+  }
+  loader_free(ld);
+  lua_pushvalue(L, S_DOCS);
+  return 1;
+fail:
+  loader_free(ld);
+  return push_err(L, &e);
+}
+
+/* empty sequences get the metatable yaml.sequence so dump writes [] */
+static void seq_mark(lua_State *L) {
+  luaL_getmetatable(L, "slipway.yaml.sequence");
+  lua_setmetatable(L, -2);
+}
+
+/* ---- the node index (lossless edits) --------------------------------------- */
+
+enum { K_DOC = 1, K_SCALAR, K_SEQ, K_MAP, K_ALIAS };
+enum { F_PLAIN_IMPL = 1, F_QUOTED_IMPL = 2, F_EXPLICIT_START = 4, F_EXPLICIT_END = 8 };
+
+typedef struct {
+  uint8_t kind, style, flags, pad;
+  uint32_t parent;  /* UINT32_MAX for a document */
+  uint32_t end;     /* index after the subtree */
+  uint32_t start, vstart, stop;  /* bytes: node with properties, value, end */
+  uint32_t line, col;            /* of start, 0-based (col in characters) */
+  uint32_t val, vlen;            /* arena: scalar value / alias name */
+  uint32_t tag, tlen, anc, alen; /* arena */
+} ynode;
+
+typedef struct {
+  ynode *n;
+  uint32_t count, cap;
+  char *arena;
+  size_t alen, acap;
+  int schema, merge;
+  lua_Integer max_depth, max_aliases;
+} yindex;
+
+#define IDX_MT "slipway.yaml.index"
+
+static int idx_gc(lua_State *L) {
+  yindex *x = luaL_checkudata(L, 1, IDX_MT);
+  free(x->n);
+  free(x->arena);
+  x->n = NULL;
+  x->arena = NULL;
+  return 0;
+}
+
+static int arena_add(yindex *x, const void *s, size_t n, uint32_t *off) {
+  if (x->alen + n + 1 > x->acap) {
+    size_t cap = x->acap ? x->acap : 4096;
+    while (x->alen + n + 1 > cap) cap *= 2;
+    if (cap > UINT32_MAX) return -1;
+    char *p = realloc(x->arena, cap);
+    if (!p) return -1;
+    x->arena = p;
+    x->acap = cap;
+  }
+  *off = (uint32_t)x->alen;
+  if (n) memcpy(x->arena + x->alen, s, n);
+  x->arena[x->alen + n] = 0;
+  x->alen += n + 1;
+  return 0;
+}
+
+/* skip an anchor/tag/comments/whitespace before a node's value */
+static uint32_t skip_props(const char *s, size_t len, size_t i, size_t stop) {
+  for (;;) {
+    if (i < len && (s[i] == '&' || s[i] == '!')) {
+      while (i < len && s[i] != ' ' && s[i] != '\t' && s[i] != '\n' && s[i] != '\r') i++;
+    } else {
+      break;
+    }
+    while (i < len) {
+      if (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r') i++;
+      else if (s[i] == '#') { while (i < len && s[i] != '\n') i++; }
+      else break;
+    }
+  }
+  if (i > stop) i = stop;
+  return (uint32_t)i;
+}
+
+typedef struct {
+  yaml_parser_t parser;
+  int parser_ok;
+  yaml_event_t ev;
+  int has_ev;
+  uint32_t *stack;
+  int nst, capst;
+} indexer;
+
+static void indexer_free(indexer *ix) {
+  if (ix->has_ev) yaml_event_delete(&ix->ev);
+  if (ix->parser_ok) yaml_parser_delete(&ix->parser);
+  free(ix->stack);
+  memset(ix, 0, sizeof *ix);
+}
+
+static int indexer_gc(lua_State *L) {
+  indexer_free((indexer *)lua_touserdata(L, 1));
+  return 0;
+}
+
+/* idx, err = core.index(text, opts) */
+static int l_index(lua_State *L) {
+  size_t len;
+  const char *text = luaL_checklstring(L, 1, &len);
+  yopts o;
+  yerr e;
+  indexer *ix;
+  yindex *x;
+  poscv pc;
+  int done = 0;
+  lua_settop(L, 2);
+  get_opts(L, 2, &o);
+  if (check_input(text, len, &o, &e)) return push_err(L, &e);
+  if (len >= UINT32_MAX) return luaL_error(L, "yaml: text too large to edit");
+  ix = lua_newuserdatauv(L, sizeof *ix, 0);  /* 3 */
+  memset(ix, 0, sizeof *ix);
+  if (luaL_newmetatable(L, "slipway.yaml.indexer")) {
+    lua_pushcfunction(L, indexer_gc);
+    lua_setfield(L, -2, "__gc");
+  }
+  lua_setmetatable(L, -2);
+  x = lua_newuserdatauv(L, sizeof *x, 1);  /* 4 */
+  memset(x, 0, sizeof *x);
+  luaL_setmetatable(L, IDX_MT);
+  x->schema = o.schema;
+  x->merge = o.merge;
+  x->max_depth = o.max_depth;
+  x->max_aliases = o.max_aliases;
+  pos_init(&pc, text, len);
+  if (!yaml_parser_initialize(&ix->parser)) return luaL_error(L, "yaml: out of memory");
+  ix->parser_ok = 1;
+  yaml_parser_set_input_string(&ix->parser, (const unsigned char *)text, len);
+  while (!done) {
+    yaml_event_t *ev = &ix->ev;
+    ynode *nd = NULL;
+    const char *anchor = NULL, *tag = NULL;
+    if (!yaml_parser_parse(&ix->parser, ev)) {
+      err_from_parser(&ix->parser, text, len, &e);
+      goto fail;
+    }
+    ix->has_ev = 1;
+    switch (ev->type) {
+      case YAML_STREAM_END_EVENT: done = 1; break;
+      case YAML_STREAM_START_EVENT: case YAML_NO_EVENT: break;
+      case YAML_DOCUMENT_END_EVENT: case YAML_SEQUENCE_END_EVENT: case YAML_MAPPING_END_EVENT: {
+        uint32_t i = ix->stack[--ix->nst];
+        ynode *c = &x->n[i];
+        c->end = x->count;
+        if (ev->type == YAML_DOCUMENT_END_EVENT) {
+          if (!ev->data.document_end.implicit) c->flags |= F_EXPLICIT_END;
+          c->stop = (uint32_t)pos_byte(&pc, ev->end_mark.index);
+        } else if (c->style == 2 /* flow */) {
+          c->stop = (uint32_t)pos_byte(&pc, ev->end_mark.index);
+        } else {
+          /* a block collection ends with its last child (libyaml's end
+           * mark is at the next token, after comments and blank lines) */
+          for (uint32_t k = i + 1; k < x->count; k = x->n[k].end)
+            if (x->n[k].stop > c->stop) c->stop = x->n[k].stop;
+        }
+        break;
+      }
+      default: {
+        if (x->count == x->cap) {
+          uint32_t cap = x->cap ? x->cap * 2 : 256;
+          ynode *p = realloc(x->n, (size_t)cap * sizeof *p);
+          if (!p) goto oom;
+          x->n = p;
+          x->cap = cap;
+        }
+        nd = &x->n[x->count];
+        memset(nd, 0, sizeof *nd);
+        nd->parent = ix->nst ? ix->stack[ix->nst - 1] : UINT32_MAX;
+        nd->end = x->count + 1;
+        nd->start = (uint32_t)pos_byte(&pc, ev->start_mark.index);
+        nd->line = (uint32_t)ev->start_mark.line;
+        nd->col = (uint32_t)ev->start_mark.column;
+        nd->stop = (uint32_t)pos_byte(&pc, ev->end_mark.index);
+        switch (ev->type) {
+          case YAML_DOCUMENT_START_EVENT:
+            nd->kind = K_DOC;
+            if (!ev->data.document_start.implicit) nd->flags |= F_EXPLICIT_START;
+            break;
+          case YAML_ALIAS_EVENT:
+            nd->kind = K_ALIAS;
+            if (arena_add(x, ev->data.alias.anchor, strlen((char *)ev->data.alias.anchor), &nd->val)) goto oom;
+            nd->vlen = (uint32_t)strlen((char *)ev->data.alias.anchor);
+            break;
+          case YAML_SCALAR_EVENT:
+            nd->kind = K_SCALAR;
+            nd->style = (uint8_t)ev->data.scalar.style;
+            if (ev->data.scalar.plain_implicit) nd->flags |= F_PLAIN_IMPL;
+            if (ev->data.scalar.quoted_implicit) nd->flags |= F_QUOTED_IMPL;
+            if (ev->data.scalar.length >= UINT32_MAX ||
+                arena_add(x, ev->data.scalar.value, ev->data.scalar.length, &nd->val)) goto oom;
+            nd->vlen = (uint32_t)ev->data.scalar.length;
+            anchor = (const char *)ev->data.scalar.anchor;
+            tag = (const char *)ev->data.scalar.tag;
+            break;
+          case YAML_SEQUENCE_START_EVENT:
+            nd->kind = K_SEQ;
+            nd->style = (uint8_t)ev->data.sequence_start.style;
+            if (ev->data.sequence_start.implicit) nd->flags |= F_PLAIN_IMPL;
+            anchor = (const char *)ev->data.sequence_start.anchor;
+            tag = (const char *)ev->data.sequence_start.tag;
+            break;
+          case YAML_MAPPING_START_EVENT:
+            nd->kind = K_MAP;
+            nd->style = (uint8_t)ev->data.mapping_start.style;
+            if (ev->data.mapping_start.implicit) nd->flags |= F_PLAIN_IMPL;
+            anchor = (const char *)ev->data.mapping_start.anchor;
+            tag = (const char *)ev->data.mapping_start.tag;
+            break;
+          default: break;
+        }
+        if (anchor) {
+          if (arena_add(x, anchor, strlen(anchor), &nd->anc)) goto oom;
+          nd->alen = (uint32_t)strlen(anchor);
+        }
+        if (tag) {
+          if (arena_add(x, tag, strlen(tag), &nd->tag)) goto oom;
+          nd->tlen = (uint32_t)strlen(tag);
+        }
+        nd->vstart = (anchor || tag) ? skip_props(text, len, nd->start, nd->stop) : nd->start;
+        if (nd->kind == K_DOC || nd->kind == K_SEQ || nd->kind == K_MAP) {
+          if (ix->nst > o.max_depth) {
+            err_at(&e, text, len, ev->start_mark,
+                   "nesting deeper than max_depth (%lld levels)", (long long)o.max_depth);
+            goto fail;
+          }
+          if (ix->nst == ix->capst) {
+            int cap = ix->capst ? ix->capst * 2 : 64;
+            uint32_t *p = realloc(ix->stack, (size_t)cap * sizeof *p);
+            if (!p) goto oom;
+            ix->stack = p;
+            ix->capst = cap;
+          }
+          ix->stack[ix->nst++] = x->count;
+        }
+        x->count++;
+      }
+    }
+    yaml_event_delete(ev);
+    ix->has_ev = 0;
+  }
+  indexer_free(ix);
+  lua_pushvalue(L, 1);
+  lua_setiuservalue(L, 4, 1);  /* keep the text with its index */
+  lua_pushvalue(L, 4);
+  return 1;
+oom:
+  indexer_free(ix);
+  return luaL_error(L, "yaml: out of memory");
+fail:
+  indexer_free(ix);
+  return push_err(L, &e);
+}
+
+static yindex *checkidx(lua_State *L, int i) {
+  yindex *x = luaL_checkudata(L, i, IDX_MT);
+  if (!x->n && x->count) luaL_error(L, "yaml: index is freed");
+  return x;
+}
+
+static uint32_t checknode(lua_State *L, yindex *x, int arg) {
+  lua_Integer i = luaL_checkinteger(L, arg);
+  luaL_argcheck(L, i >= 1 && (lua_Unsigned)i <= x->count, arg, "no such node");
+  return (uint32_t)(i - 1);
+}
+
+static int l_idx_count(lua_State *L) {
+  lua_pushinteger(L, checkidx(L, 1)->count);
+  return 1;
+}
+
+static const char *const kind_names[] = {"", "document", "scalar", "sequence", "mapping", "alias"};
+static const char *const scalar_styles[] = {"any", "plain", "single", "double", "literal", "folded"};
+static const char *const coll_styles[] = {"any", "block", "flow"};
+
+/* idx:node(i) -> {kind, style, start, vstart, stop, line, col, parent, last,
+ * value, tag, anchor, alias}; positions are 1-based bytes, stop inclusive */
+static int l_idx_node(lua_State *L) {
+  yindex *x = checkidx(L, 1);
+  uint32_t i = checknode(L, x, 2);
+  ynode *n = &x->n[i];
+  lua_createtable(L, 0, 14);
+  lua_pushstring(L, kind_names[n->kind]);
+  lua_setfield(L, -2, "kind");
+  if (n->kind == K_SCALAR) lua_pushstring(L, scalar_styles[n->style % 6]);
+  else if (n->kind == K_SEQ || n->kind == K_MAP) lua_pushstring(L, coll_styles[n->style % 3]);
+  else lua_pushnil(L);
+  lua_setfield(L, -2, "style");
+  lua_pushinteger(L, i + 1);
+  lua_setfield(L, -2, "index");
+  lua_pushinteger(L, (lua_Integer)n->start + 1);
+  lua_setfield(L, -2, "start");
+  lua_pushinteger(L, (lua_Integer)n->vstart + 1);
+  lua_setfield(L, -2, "vstart");
+  lua_pushinteger(L, (lua_Integer)n->stop);
+  lua_setfield(L, -2, "stop");
+  lua_pushinteger(L, (lua_Integer)n->line + 1);
+  lua_setfield(L, -2, "line");
+  lua_pushinteger(L, (lua_Integer)n->col + 1);
+  lua_setfield(L, -2, "col");
+  if (n->parent != UINT32_MAX) {
+    lua_pushinteger(L, (lua_Integer)n->parent + 1);
+    lua_setfield(L, -2, "parent");
+  }
+  lua_pushinteger(L, (lua_Integer)n->end);
+  lua_setfield(L, -2, "last");
+  if (n->kind == K_SCALAR) {
+    lua_pushlstring(L, x->arena + n->val, n->vlen);
+    lua_setfield(L, -2, "value");
+  } else if (n->kind == K_ALIAS) {
+    lua_pushlstring(L, x->arena + n->val, n->vlen);
+    lua_setfield(L, -2, "alias");
+  }
+  if (n->tlen) {
+    lua_pushlstring(L, x->arena + n->tag, n->tlen);
+    lua_setfield(L, -2, "tag");
+  }
+  if (n->alen) {
+    lua_pushlstring(L, x->arena + n->anc, n->alen);
+    lua_setfield(L, -2, "anchor");
+  }
+  if (n->kind == K_DOC) {
+    lua_pushboolean(L, n->flags & F_EXPLICIT_START);
+    lua_setfield(L, -2, "explicit_start");
+    lua_pushboolean(L, n->flags & F_EXPLICIT_END);
+    lua_setfield(L, -2, "explicit_end");
+  }
+  return 1;
+}
+
+/* idx:children(i) -> {child indices}; for a document {i of its root} */
+static int l_idx_children(lua_State *L) {
+  yindex *x = checkidx(L, 1);
+  uint32_t i = checknode(L, x, 2), k = 0;
   lua_newtable(L);
+  for (uint32_t c = i + 1; c < x->n[i].end; c = x->n[c].end) {
+    lua_pushinteger(L, c + 1);
+    lua_rawseti(L, -2, ++k);
+  }
+  return 1;
+}
+
+/* idx:docs() -> {indices of document nodes} */
+static int l_idx_docs(lua_State *L) {
+  yindex *x = checkidx(L, 1);
+  uint32_t k = 0;
+  lua_newtable(L);
+  for (uint32_t c = 0; c < x->count; c = x->n[c].end) {
+    lua_pushinteger(L, c + 1);
+    lua_rawseti(L, -2, ++k);
+  }
+  return 1;
+}
+
+/* the node that alias i refers to: the last one before it with that anchor */
+static int64_t alias_target(yindex *x, uint32_t i) {
+  ynode *a = &x->n[i];
+  for (int64_t k = (int64_t)i - 1; k >= 0; k--) {
+    ynode *c = &x->n[k];
+    if (c->alen == a->vlen && memcmp(x->arena + c->anc, x->arena + a->val, a->vlen) == 0) {
+      if (c->end > i) return -1;  /* contains the alias */
+      return k;
+    }
+    if (c->kind == K_DOC) break;
+  }
+  return -1;
+}
+
+/* idx:target(i) -> index of the node alias i refers to, or nil */
+static int l_idx_target(lua_State *L) {
+  yindex *x = checkidx(L, 1);
+  uint32_t i = checknode(L, x, 2);
+  int64_t t;
+  if (x->n[i].kind != K_ALIAS || (t = alias_target(x, i)) < 0) return 0;
+  lua_pushinteger(L, t + 1);
+  return 1;
+}
+
+typedef struct {
+  yindex *x;
+  lua_Integer budget;
+  const char *why;
+  uint32_t at;
+} dctx;
+
+static int push_node(lua_State *L, dctx *d, uint32_t i, int depth);
+
+static int push_node_mrg(lua_State *L, dctx *d, uint32_t i, int depth) {
+  ynode *n = &d->x->n[i];
+  if (!lua_checkstack(L, 8) || depth > 10000) { d->why = "document too deep"; d->at = i; return -1; }
+  if (--d->budget < 0) goto budget;
+  switch (n->kind) {
+    case K_DOC:
+      if (n->end > i + 1) return push_node(L, d, i + 1, depth + 1);
+      NULLV();
+      return 0;
+    case K_ALIAS: {
+      int64_t t = alias_target(d->x, i);
+      if (t < 0) { d->why = "alias refers to an undefined anchor"; d->at = i; return -1; }
+      return push_node(L, d, (uint32_t)t, depth + 1);
+    }
+    case K_SCALAR: {
+      const char *tag = n->tlen ? d->x->arena + n->tag : NULL;
+      if (d->x->schema == SCH_FAILSAFE && !tag) {
+        lua_pushlstring(L, d->x->arena + n->val, n->vlen);
+        return 0;
+      }
+      if (push_scalar(L, d->x->arena + n->val, n->vlen, n->style == YAML_PLAIN_SCALAR_STYLE,
+                      tag, d->x->schema, &d->why)) {
+        d->at = i;
+        return -1;
+      }
+      return 0;
+    }
+    case K_SEQ: {
+      lua_Integer k = 0;
+      lua_newtable(L);
+      for (uint32_t c = i + 1; c < n->end; c = d->x->n[c].end) {
+        if (push_node(L, d, c, depth + 1)) return -1;
+        lua_rawseti(L, -2, ++k);
+      }
+      if (k == 0) seq_mark(L);
+      return 0;
+    }
+    case K_MAP: {
+      int t;
+      lua_newtable(L);
+      t = lua_gettop(L);
+      lua_newtable(L);  /* keys from merges */
+      for (uint32_t c = i + 1; c < n->end; c = d->x->n[d->x->n[c].end].end) {
+        uint32_t v = d->x->n[c].end;
+        ynode *kn = &d->x->n[c];
+        if (d->x->merge && kn->kind == K_SCALAR && kn->style == YAML_PLAIN_SCALAR_STYLE &&
+            !kn->tlen && kn->vlen == 2 && memcmp(d->x->arena + kn->val, "<<", 2) == 0) {
+          if (push_node(L, d, v, depth + 1)) return -1;
+          if (!lua_istable(L, -1)) {
+            d->why = "the value of a merge key (<<) must be a mapping or a list of mappings";
+            d->at = v;
+            return -1;
+          }
+          /* S_MRG slot emulation: do_merge uses S_MRG; use a local copy */
+          {
+            int src = lua_gettop(L), nsrc = 1, single = 1;
+            if (lua_rawlen(L, src) > 0) { nsrc = (int)lua_rawlen(L, src); single = 0; }
+            for (int s = 1; s <= nsrc; s++) {
+              int m;
+              if (single) lua_pushvalue(L, src);
+              else lua_rawgeti(L, src, s);
+              if (!lua_istable(L, -1) || lua_rawlen(L, -1) > 0) {
+                d->why = "the value of a merge key (<<) must be a mapping or a list of mappings";
+                d->at = v;
+                return -1;
+              }
+              m = lua_gettop(L);
+              lua_pushnil(L);
+              while (lua_next(L, m)) {
+                lua_pushvalue(L, -2);
+                if (lua_rawget(L, t) == LUA_TNIL) {
+                  lua_pushvalue(L, -3);
+                  lua_pushvalue(L, -3);
+                  lua_rawset(L, t);
+                  lua_pushvalue(L, -3);
+                  lua_pushboolean(L, 1);
+                  lua_rawset(L, t + 1);
+                }
+                lua_pop(L, 2);
+              }
+              lua_pop(L, 1);
+            }
+            lua_pop(L, 1);
+          }
+          continue;
+        }
+        if (push_node(L, d, c, depth + 1)) return -1;
+        if (keyify(L)) { d->why = "a NaN cannot be a mapping key"; d->at = c; return -1; }
+        if (push_node(L, d, v, depth + 1)) return -1;
+        lua_pushvalue(L, -2);
+        if (lua_rawget(L, t) != LUA_TNIL) {
+          lua_pushvalue(L, -3);
+          if (lua_rawget(L, t + 1) == LUA_TNIL) {
+            d->why = "duplicate key";
+            d->at = c;
+            return -1;
+          }
+          lua_pop(L, 1);
+          lua_pushvalue(L, -3);
+          lua_pushnil(L);
+          lua_rawset(L, t + 1);
+        }
+        lua_pop(L, 1);
+        lua_rawset(L, t);
+      }
+      lua_pop(L, 1);
+      return 0;
+    }
+  }
+  NULLV();
+  return 0;
+budget:
+  d->why = "alias expansion exceeds max_aliases";
+  d->at = i;
+  return -1;
+}
+
+static int push_node(lua_State *L, dctx *d, uint32_t i, int depth) {
+  return push_node_mrg(L, d, i, depth);
+}
+
+/* v = idx:data(i) -- the value of node i (raises a plain error on failure,
+ * which a loadable text never produces except for alias expansion) */
+static int l_idx_data(lua_State *L) {
+  yindex *x = checkidx(L, 1);
+  uint32_t i = checknode(L, x, 2);
+  dctx d = {x, 0, NULL, 0};
+  int top = lua_gettop(L);
+  /* node count of the text plus the alias budget */
+  d.budget = (lua_Integer)x->count + x->max_aliases;
+  if (push_node(L, &d, i, 0)) {
+    lua_settop(L, top);
+    lua_pushnil(L);
+    lua_pushfstring(L, "%s (line %d)", d.why, (int)x->n[d.at].line + 1);
+    return 2;
+  }
+  return 1;
+}
+
+static int node_eq(yindex *a, uint32_t i, yindex *b, uint32_t j) {
+  ynode *p = &a->n[i], *q = &b->n[j];
+  if (p->kind != q->kind || p->style != q->style || p->flags != q->flags) return 0;
+  if (p->vlen != q->vlen || p->tlen != q->tlen || p->alen != q->alen) return 0;
+  if (p->end - i != q->end - j) return 0;
+  if (memcmp(a->arena + p->val, b->arena + q->val, p->vlen) != 0) return 0;
+  if (p->tlen && memcmp(a->arena + p->tag, b->arena + q->tag, p->tlen) != 0) return 0;
+  if (p->alen && memcmp(a->arena + p->anc, b->arena + q->anc, p->alen) != 0) return 0;
+  return 1;
+}
+
+/* ok, i, j = core.compare(a, b, i0, i1, j1): nodes [1, i0) of a and b are
+ * the same, a's nodes from i1 on equal b's from j1 on (same count), except
+ * that ancestors of the region may differ in subtree size by i1 - j1.
+ * Indices 1-based; on a difference returns false and the first differing
+ * node of a and of b. */
+static int l_compare(lua_State *L) {
+  yindex *a = checkidx(L, 1), *b = checkidx(L, 2);
+  lua_Integer i0 = luaL_checkinteger(L, 3) - 1, i1 = luaL_checkinteger(L, 4) - 1,
+              j1 = luaL_checkinteger(L, 5) - 1;
+  int64_t delta = (int64_t)j1 - i1;
+  if (i0 < 0 || i1 < i0 || j1 < i0 || (uint64_t)i1 > a->count || (uint64_t)j1 > b->count)
+    return luaL_error(L, "yaml.compare: bad region");
+  if ((int64_t)a->count - i1 != (int64_t)b->count - j1) {
+    lua_pushboolean(L, 0);
+    lua_pushinteger(L, i1 + 1);
+    lua_pushinteger(L, j1 + 1);
+    return 3;
+  }
+  for (uint32_t k = 0; k < (uint32_t)i0; k++) {
+    ynode *p = &a->n[k], *q = &b->n[k];
+    int ok;
+    if (p->end > (uint32_t)i0 || q->end > (uint32_t)i0) {  /* an ancestor of the region */
+      ynode save = *q;
+      ok = (int64_t)q->end - p->end == delta;
+      q->end = p->end;
+      ok = ok && node_eq(a, k, b, k);
+      *q = save;
+    } else {
+      ok = node_eq(a, k, b, k);
+    }
+    if (ok) ok = p->parent == q->parent;
+    if (!ok) {
+      lua_pushboolean(L, 0);
+      lua_pushinteger(L, k + 1);
+      lua_pushinteger(L, k + 1);
+      return 3;
+    }
+  }
+  for (uint32_t k = (uint32_t)i1; k < a->count; k++) {
+    uint32_t m = (uint32_t)(k + delta);
+    ynode *p = &a->n[k], *q = &b->n[m];
+    uint32_t pp = p->parent;
+    if (pp != UINT32_MAX && pp >= (uint32_t)i1) pp = (uint32_t)(pp + delta);
+    if (!node_eq(a, k, b, m) || pp != q->parent) {
+      lua_pushboolean(L, 0);
+      lua_pushinteger(L, k + 1);
+      lua_pushinteger(L, m + 1);
+      return 3;
+    }
+  }
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* ---- helpers for the dumper and the editor -------------------------------- */
+
+static int schema_arg(lua_State *L, int i) {
+  static const char *const names[] = {"helm", "core", "json", "failsafe", NULL};
+  return luaL_checkoption(L, i, "helm", names);
+}
+
+/* v, kind = core.resolve(s, schema): what a plain scalar s reads as;
+ * kind is "big" for an integer too large for Lua (returned as the string) */
+static int l_resolve(lua_State *L) {
+  size_t n;
+  const char *s = luaL_checklstring(L, 1, &n);
+  rval r;
+  switch (resolve_plain(s, n, schema_arg(L, 2), &r)) {
+    case R_NULL: NULLV(); return 1;
+    case R_BOOL: lua_pushboolean(L, r.b); return 1;
+    case R_INT: lua_pushinteger(L, r.i); return 1;
+    case R_FLOAT: lua_pushnumber(L, r.d); return 1;
+    case R_BIG: lua_pushvalue(L, 1); lua_pushliteral(L, "big"); return 2;
+    default: lua_pushvalue(L, 1); return 1;
+  }
+}
+
+/* length of the valid UTF-8 sequence at s (n bytes left), 0 if invalid */
+static size_t utf8_len(const unsigned char *s, size_t n, unsigned *cp) {
+  unsigned c = s[0];
+  size_t k;
+  unsigned v, min;
+  if (c < 0x80) { *cp = c; return 1; }
+  if (c >= 0xC2 && c <= 0xDF) { k = 2; v = c & 0x1F; min = 0x80; }
+  else if (c >= 0xE0 && c <= 0xEF) { k = 3; v = c & 0x0F; min = 0x800; }
+  else if (c >= 0xF0 && c <= 0xF4) { k = 4; v = c & 0x07; min = 0x10000; }
+  else return 0;
+  if (n < k) return 0;
+  for (size_t i = 1; i < k; i++) {
+    if ((s[i] & 0xC0) != 0x80) return 0;
+    v = (v << 6) | (s[i] & 0x3F);
+  }
+  if (v < min || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF)) return 0;
+  *cp = v;
+  return k;
+}
+
+static int printable(unsigned cp) {
+  return cp == 0x09 || cp == 0x0A || (cp >= 0x20 && cp <= 0x7E) || cp == 0x85 ||
+         (cp >= 0xA0 && cp <= 0xD7FF) || (cp >= 0xE000 && cp <= 0xFFFD && cp != 0xFEFF) ||
+         (cp >= 0x10000 && cp <= 0x10FFFF);
+}
+
+/* YAML 1.1 forms other readers (PyYAML, go-yaml's timestamps) take for
+ * numbers or dates: 1:20 (base 60), 2001-12-14... */
+static int looks_11(const unsigned char *s, size_t n) {
+  size_t i = 0, d = 0;
+  if (i < n && (s[i] == '-' || s[i] == '+')) i++;
+  while (i < n && isdig(s[i])) i++, d++;
+  if (d > 0 && i < n && s[i] == ':') return 1;
+  if (d == 4 && i < n && s[i] == '-' && i + 1 < n && isdig(s[i + 1])) return 1;
+  return 0;
+}
+
+/* ok = core.plain_ok(s): s can be written as a plain scalar in block and
+ * flow context and reads back as the same string under every schema */
+static int l_plain_ok(lua_State *L) {
+  size_t n;
+  const unsigned char *s = (const unsigned char *)luaL_checklstring(L, 1, &n);
+  rval r;
+  int ok = 1;
+  if (n == 0 || resolve_helm((const char *)s, n, &r) != R_STR ||
+      resolve_core((const char *)s, n, &r) != R_STR ||
+      resolve_json((const char *)s, n, &r) != R_STR)
+    ok = 0;
+  else if (strchr("-?:,[]{}#&*!|>'\"%@`<= ", s[0]) || s[n - 1] == ' ' || s[n - 1] == ':')
+    ok = 0;
+  else if (n >= 3 && (memcmp(s, "---", 3) == 0 || memcmp(s, "...", 3) == 0))
+    ok = 0;
+  else if (looks_11(s, n))
+    ok = 0;
+  else {
+    for (size_t i = 0; i < n && ok;) {
+      unsigned cp;
+      size_t k = utf8_len(s + i, n - i, &cp);
+      if (k == 0 || cp < 0x20 || cp == 0x09 || cp == 0x7F || (cp >= 0x80 && cp <= 0x9F) || cp == 0xFEFF ||
+          cp == 0x2028 || cp == 0x2029 || !printable(cp))
+        ok = 0;
+      else if (strchr(",[]{}", (int)cp) && cp < 0x80 && cp)
+        ok = 0;
+      else if (cp == ':' && (i + 1 == n || s[i + 1] == ' '))
+        ok = 0;
+      else if (cp == '#' && i > 0 && s[i - 1] == ' ')
+        ok = 0;
+      i += k ? k : 1;
+    }
+  }
+  lua_pushboolean(L, ok);
+  return 1;
+}
+
+/* s = core.quote(s): a double-quoted scalar; raises on invalid UTF-8 */
+static int l_quote(lua_State *L) {
+  size_t n;
+  const unsigned char *s = (const unsigned char *)luaL_checklstring(L, 1, &n);
+  luaL_Buffer b;
+  char tmp[16];
+  luaL_buffinit(L, &b);
+  luaL_addchar(&b, '"');
+  for (size_t i = 0; i < n;) {
+    unsigned cp;
+    size_t k = utf8_len(s + i, n - i, &cp);
+    if (k == 0)
+      return luaL_error(L, "yaml: cannot write a string that is not valid UTF-8 (byte %d)",
+                        (int)i + 1);
+    switch (cp) {
+      case '"': luaL_addstring(&b, "\\\""); break;
+      case '\\': luaL_addstring(&b, "\\\\"); break;
+      case '\n': luaL_addstring(&b, "\\n"); break;
+      case '\t': luaL_addstring(&b, "\\t"); break;
+      case '\r': luaL_addstring(&b, "\\r"); break;
+      case 0: luaL_addstring(&b, "\\0"); break;
+      case 0x85: luaL_addstring(&b, "\\N"); break;
+      case 0xA0: luaL_addstring(&b, "\\_"); break;
+      case 0x2028: luaL_addstring(&b, "\\L"); break;
+      case 0x2029: luaL_addstring(&b, "\\P"); break;
+      default:
+        if (cp < 0x20 || cp == 0x7F) {
+          snprintf(tmp, sizeof tmp, "\\x%02X", cp);
+          luaL_addstring(&b, tmp);
+        } else if (!printable(cp) || (cp >= 0x80 && cp <= 0x9F)) {
+          snprintf(tmp, sizeof tmp, cp > 0xFFFF ? "\\U%08X" : "\\u%04X", cp);
+          luaL_addstring(&b, tmp);
+        } else {
+          luaL_addlstring(&b, (const char *)s + i, k);
+        }
+    }
+    i += k;
+  }
+  luaL_addchar(&b, '"');
+  luaL_pushresult(&b);
+  return 1;
+}
+
+/* ok = core.utf8(s): s is valid UTF-8 with only characters YAML allows */
+static int l_utf8(lua_State *L) {
+  size_t n;
+  const unsigned char *s = (const unsigned char *)luaL_checklstring(L, 1, &n);
+  for (size_t i = 0; i < n;) {
+    unsigned cp;
+    size_t k = utf8_len(s + i, n - i, &cp);
+    if (k == 0) { lua_pushboolean(L, 0); lua_pushinteger(L, (lua_Integer)i + 1); return 2; }
+    i += k;
+  }
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* ---- files ------------------------------------------------------------------ */
+
+/* s = core.read_file(path) */
+static int l_read_file(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  FILE *f = fopen(path, "rb");
+  luaL_Buffer b;
+  size_t r;
+  if (!f) return sw_raise_uv(L, -errno, "cannot read %s", path);
+  luaL_buffinit(L, &b);
+  do {
+    char *p = luaL_prepbuffsize(&b, 65536);
+    r = fread(p, 1, 65536, f);
+    luaL_addsize(&b, r);
+  } while (r == 65536);
+  if (ferror(f)) {
+    int err = errno;
+    fclose(f);
+    return sw_raise_uv(L, -err, "cannot read %s", path);
+  }
+  fclose(f);
+  luaL_pushresult(&b);
+  return 1;
+}
+
+/* core.write_file(path, data): temp file in the same directory, fsync,
+ * rename; keeps the mode of the file it replaces (0644 for a new one) */
+static int l_write_file(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  size_t n, off = 0;
+  const char *data = luaL_checklstring(L, 2, &n);
+  struct stat st;
+  mode_t mode, um = umask(022);
+  char *tmp;
+  const char *slash = strrchr(path, '/');
+  int fd, err;
+  umask(um);
+  mode = 0666 & ~um;
+  if (stat(path, &st) == 0) mode = st.st_mode & 07777;
+  tmp = lua_newuserdatauv(L, strlen(path) + 16, 0);
+  if (slash)
+    sprintf(tmp, "%.*s/.%s.XXXXXX", (int)(slash - path), path, slash + 1);
+  else
+    sprintf(tmp, ".%s.XXXXXX", path);
+  fd = mkstemp(tmp);
+  if (fd < 0) return sw_raise_uv(L, -errno, "cannot write %s", path);
+  while (off < n) {
+    ssize_t w = write(fd, data + off, n - off);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      goto fail;
+    }
+    off += (size_t)w;
+  }
+  if (fchmod(fd, mode) != 0 || fsync(fd) != 0) goto fail;
+  if (close(fd) != 0) { fd = -1; goto fail; }
+  fd = -1;
+  if (rename(tmp, path) != 0) goto fail;
+  return 0;
+fail:
+  err = errno;
+  if (fd >= 0) close(fd);
+  unlink(tmp);
+  return sw_raise_uv(L, -err, "cannot write %s", path);
+}
+
+int luaopen_slipway_yaml_core(lua_State *L) {
+  static const luaL_Reg fns[] = {
+    {"load", l_load}, {"index", l_index}, {"compare", l_compare},
+    {"resolve", l_resolve}, {"plain_ok", l_plain_ok}, {"quote", l_quote},
+    {"utf8", l_utf8}, {"read_file", l_read_file}, {"write_file", l_write_file},
+    {NULL, NULL}};
+  static const luaL_Reg idx_methods[] = {
+    {"count", l_idx_count}, {"node", l_idx_node}, {"children", l_idx_children},
+    {"docs", l_idx_docs}, {"data", l_idx_data}, {"target", l_idx_target},
+    {NULL, NULL}};
+  if (luaL_newmetatable(L, IDX_MT)) {
+    luaL_newlib(L, idx_methods);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, idx_gc);
+    lua_setfield(L, -2, "__gc");
+  }
+  lua_pop(L, 1);
+  luaL_newlib(L, fns);
+  luaL_newmetatable(L, "slipway.yaml.sequence");
+  lua_pushliteral(L, "yaml.sequence");
+  lua_setfield(L, -2, "__name");
+  lua_setfield(L, -2, "sequence_mt");
+  lua_pushlightuserdata(L, NULL);
+  lua_setfield(L, -2, "null");
   return 1;
 }

@@ -1,0 +1,1097 @@
+--- slipway.yaml.edit: lossless, verified edits of YAML text.
+--
+--   local doc = yaml.open("mybinder/Chart.yaml")
+--   doc:get("dependencies[name=binderhub].version")
+--   doc:set("dependencies[name=binderhub].version", "1.0.0-0.dev.git.4000.habc")
+--   doc:append("binderhub.ingress.hosts", "new.example.org")
+--   doc:insert("binderhub.config.BinderHub", "pod_quota", 10)
+--   doc:delete("binderhub.hpa")
+--   print(doc:diff()); doc:save()
+--
+-- How: libyaml gives every node's byte range (core.index); an edit splices
+-- new text over exactly the bytes of the node it changes, so comments,
+-- blank lines, indentation, quoting elsewhere, anchors, CRLF, a BOM and the
+-- final newline stay as they were. Then the new text is indexed again and
+-- compared with the old one node by node (core.compare): outside the edited
+-- region every node must be identical, and the region must load as exactly
+-- the intended value; otherwise the edit raises (code "edit") and the
+-- document is unchanged.
+--
+-- Paths: `a.b.c`, `list[3].x` and `list.3.x` (0-based indices; -1 is the
+-- last item), `deps[name=binderhub].version` (the one item whose `name` is
+-- binderhub), `annotations["example.com/x"]` (quoted keys), or a table of
+-- segments {"a", "b", 0}. opts.doc = N (1-based) or {kind = "Deployment"}
+-- picks a document of a multi-document file.
+--
+-- Anchors and aliases (docs/yaml.md): a path that goes through an alias is
+-- refused for edits (the error names the anchored node to edit instead);
+-- setting or deleting an alias node itself is fine. Editing a node that
+-- carries an anchor (or lies inside one) that aliases use is refused unless
+-- opts.shared = true: then the anchored node is edited, and the call returns
+-- the paths of the aliases that change with it.
+local core = require "slipway.yaml.core"
+local score = require "slipway.core"
+local yaml = require "slipway.yaml"
+
+local null = core.null
+local E = {}
+local Doc = {}
+Doc.__index = Doc
+
+local function raise(code, msg, fields, level)
+  score.raise(code, msg, fields, (level or 1) + 1)
+end
+
+-- ---- paths -------------------------------------------------------------------
+
+local function parse_path(p)
+  if type(p) == "table" then
+    local segs = {}
+    for i, s in ipairs(p) do
+      if math.type(s) == "integer" then segs[i] = {index = s}
+      elseif type(s) == "string" then segs[i] = {key = s}
+      else error("yaml: bad path segment #" .. i, 3) end
+    end
+    return segs
+  end
+  if type(p) ~= "string" then error("yaml: a path must be a string or a table", 3) end
+  local segs, i, n = {}, 1, #p
+  local function bad(why) error(string.format("yaml: bad path %q at character %d: %s", p, i, why), 4) end
+  local function quoted()
+    local q = p:sub(i, i)
+    local out = {}
+    i = i + 1
+    while i <= n do
+      local c = p:sub(i, i)
+      if c == q then i = i + 1; return table.concat(out) end
+      if c == "\\" and q == '"' then i = i + 1; c = p:sub(i, i) end
+      out[#out + 1] = c
+      i = i + 1
+    end
+    bad("unterminated quote")
+  end
+  while i <= n do
+    local c = p:sub(i, i)
+    if c == "." then
+      if i == 1 or i == n then bad("empty segment") end
+      i = i + 1
+      c = p:sub(i, i)
+      if c == "." or c == "[" then bad("empty segment") end
+    end
+    if c == "[" then
+      i = i + 1
+      local c2 = p:sub(i, i)
+      if c2 == '"' or c2 == "'" then
+        segs[#segs + 1] = {key = quoted()}
+      else
+        local num = p:match("^%-?%d+", i)
+        if num and p:sub(i + #num, i + #num) == "]" then
+          segs[#segs + 1] = {index = tonumber(num)}
+          i = i + #num
+        else
+          local k = p:match("^[^=%]]+", i)
+          if not k then bad("expected an index, a quoted key or key=value") end
+          i = i + #k
+          if p:sub(i, i) ~= "=" then bad("expected '='") end
+          i = i + 1
+          local v
+          local c3 = p:sub(i, i)
+          if c3 == '"' or c3 == "'" then v = quoted()
+          else
+            v = p:match("^[^%]]*", i)
+            i = i + #v
+          end
+          segs[#segs + 1] = {filter = {k, v}}
+        end
+      end
+      if p:sub(i, i) ~= "]" then bad("expected ']'") end
+      i = i + 1
+    else
+      local k = p:match("^[^%.%[]+", i)
+      if not k then bad("empty segment") end
+      i = i + #k
+      if k:match("^%-?%d+$") then segs[#segs + 1] = {num = tonumber(k), key = k}
+      else segs[#segs + 1] = {key = k} end
+    end
+  end
+  return segs
+end
+E.parse_path = parse_path
+
+local function seg_text(s)
+  if s.filter then return "[" .. s.filter[1] .. "=" .. s.filter[2] .. "]" end
+  if s.index then return "[" .. s.index .. "]" end
+  if s.key:find("[%.%[%]\"']") then return '["' .. s.key:gsub('"', '\\"') .. '"]' end
+  return "." .. s.key
+end
+
+local function path_text(segs, upto)
+  local out = {}
+  for i = 1, upto or #segs do out[#out + 1] = seg_text(segs[i]) end
+  local s = table.concat(out)
+  return (s:gsub("^%.", ""))
+end
+
+-- ---- the document ------------------------------------------------------------
+
+local function new_index(text, opts, file)
+  local idx, err = core.index(text, {schema = opts.schema, merge = opts.merge,
+    max_depth = opts.max_depth, max_aliases = opts.max_aliases, max_size = opts.max_size})
+  if not idx then yaml._raise(err, text, file, 4) end
+  return idx
+end
+
+local function newline_of(text)
+  local i = text:find("\n", 1, true)
+  if i and i > 1 and text:byte(i - 1) == 13 then return "\r\n" end
+  return "\n"
+end
+
+--- doc = edit.edit(text, opts): opts.file (name in errors, path for save),
+-- schema (default "helm", used to verify), doc (default document).
+function E.edit(text, opts)
+  opts = opts or {}
+  if type(text) ~= "string" then error("yaml.edit: expected a string", 2) end
+  local d = setmetatable({
+    orig = text, src = text, file = opts.file or opts.path, opts = opts,
+    nl = newline_of(text), cache = {},
+  }, Doc)
+  d.idx = new_index(text, opts, d.file)
+  return d
+end
+
+--- doc = edit.open(path, opts)
+function E.open(path, opts)
+  local o = {}
+  for k, v in pairs(opts or {}) do o[k] = v end
+  o.file = path
+  return E.edit(core.read_file(path), o)
+end
+
+function Doc:node(i)
+  local n = self.cache[i]
+  if not n then
+    n = self.idx:node(i)
+    self.cache[i] = n
+  end
+  return n
+end
+
+function Doc:children(i) return self.idx:children(i) end
+
+local function key_matches(self, kn, key)
+  local n = self:node(kn)
+  if n.kind ~= "scalar" then return false end
+  if n.value == key then return true end
+  local v = self.idx:data(kn)
+  return yaml._keystr(v) == key
+end
+
+-- the path of node i, for messages
+function Doc:path_of(i)
+  local segs = {}
+  while true do
+    local n = self:node(i)
+    local p = n.parent and self:node(n.parent)
+    if not p or p.kind == "document" then break end
+    local kids = self:children(p.index)
+    if p.kind == "mapping" then
+      for k = 2, #kids, 2 do
+        if kids[k] == i then
+          local kn = self:node(kids[k - 1])
+          table.insert(segs, 1, {key = kn.value or "?"})
+        end
+      end
+    else
+      for k = 1, #kids do
+        if kids[k] == i then table.insert(segs, 1, {index = k - 1}) end
+      end
+    end
+    i = p.index
+  end
+  local s = path_text(segs)
+  return s == "" and "(root)" or s
+end
+
+function Doc:where(i)
+  return string.format("%s:%d", self.file or "<yaml>", self:node(i).line)
+end
+
+-- the document node to work in
+function Doc:pick_doc(opts, path)
+  local docs = self.idx:docs()
+  local sel = opts and opts.doc
+  if sel == nil then sel = self.opts.doc end
+  if sel == nil then
+    if #docs == 1 then return docs[1] end
+    if #docs == 0 then raise("path", (self.file or "<yaml>") .. ": the text has no document", {path = path}, 4) end
+    raise("path", string.format("%s: %d documents; pass {doc = N} (1-based) or {doc = {kind = ...}} "
+      .. "to pick one for %q", self.file or "<yaml>", #docs, tostring(path)), {path = path}, 4)
+  end
+  if math.type(sel) == "integer" then
+    if not docs[sel] then
+      raise("path", string.format("%s: no document %d (the text has %d)", self.file or "<yaml>", sel, #docs),
+        {path = path}, 4)
+    end
+    return docs[sel]
+  end
+  if type(sel) == "table" then
+    local found = {}
+    for _, di in ipairs(docs) do
+      local v = self.idx:data(di)
+      local ok = type(v) == "table"
+      for k, want in pairs(sel) do
+        if not ok then break end
+        local cur = v
+        for part in tostring(k):gmatch("[^%.]+") do cur = type(cur) == "table" and cur[part] or nil end
+        ok = cur == want
+      end
+      if ok then found[#found + 1] = di end
+    end
+    if #found ~= 1 then
+      raise("path", string.format("%s: %d documents match the document filter", self.file or "<yaml>", #found),
+        {path = path}, 4)
+    end
+    return found[1]
+  end
+  error("yaml: opts.doc must be an integer or a table", 4)
+end
+
+-- Walk a path. Returns a table {node=, key=(key node), parent=, segs=} or
+-- raises a "path" error that lists what was there. mode "get" follows
+-- aliases; "edit" refuses to go through one.
+function Doc:resolve(path, opts, mode, level)
+  level = (level or 1) + 1
+  local segs = parse_path(path)
+  local doc = self:pick_doc(opts, path)
+  local cur = self:children(doc)[1]
+  local key, parent
+  local function fail(i, msg)
+    raise("path", string.format("%s: path %q: %s", self.file or "<yaml>", path_text(segs), msg),
+      {path = path_text(segs), segment = i, file = self.file}, level + 1)
+  end
+  for si, seg in ipairs(segs) do
+    local n = self:node(cur)
+    if n.kind == "alias" then
+      local t = self.idx:target(cur)
+      if mode == "edit" then
+        fail(si, string.format("%s (line %d) is the alias *%s: edits do not go through aliases; "
+          .. "edit the anchored node &%s at %q (line %d) instead",
+          path_text(segs, si - 1), n.line, n.alias, n.alias, t and self:path_of(t) or "?",
+          t and self:node(t).line or 0))
+      end
+      if not t then fail(si, "alias *" .. n.alias .. " has no anchor") end
+      cur = t
+      n = self:node(cur)
+    end
+    local kids = self:children(cur)
+    local here = path_text(segs, si - 1)
+    if here == "" then here = "the root" end
+    if seg.filter or seg.index or (seg.num and n.kind == "sequence") then
+      if n.kind ~= "sequence" then
+        fail(si, string.format("%s (line %d) is a %s, not a sequence", here, n.line,
+          n.kind == "scalar" and ("scalar " .. string.format("%q", n.value)) or n.kind))
+      end
+      if seg.filter then
+        local fk, fv = seg.filter[1], seg.filter[2]
+        local found, seen = {}, {}
+        for _, item in ipairs(kids) do
+          local it = self:node(item)
+          local val
+          if it.kind == "mapping" then
+            local ik = self:children(item)
+            for k = 1, #ik, 2 do
+              if key_matches(self, ik[k], fk) then
+                local vn = self:node(ik[k + 1])
+                val = vn.value or yaml._keystr(self.idx:data(ik[k + 1]))
+                if val == fv or yaml._keystr(self.idx:data(ik[k + 1])) == fv then
+                  found[#found + 1] = item
+                end
+              end
+            end
+          end
+          seen[#seen + 1] = val and string.format("%q", val) or ("(" .. it.kind .. ")")
+        end
+        if #found ~= 1 then
+          fail(si, string.format("%d items of %s (line %d) have %s=%s; their %s values: %s",
+            #found, here, n.line, fk, fv, fk, table.concat(seen, ", ")))
+        end
+        parent, key, cur = cur, nil, found[1]
+      else
+        local ix = seg.index or seg.num
+        local k = ix < 0 and #kids + ix + 1 or ix + 1
+        if not kids[k] then
+          fail(si, string.format("%s (line %d) has %d items; no index %d", here, n.line, #kids, ix))
+        end
+        parent, key, cur = cur, nil, kids[k]
+      end
+    else
+      if n.kind ~= "mapping" then
+        fail(si, string.format("%s (line %d) is a %s, not a mapping", here, n.line,
+          n.kind == "scalar" and ("scalar " .. string.format("%q", n.value)) or n.kind))
+      end
+      local found, names, merge = {}, {}, nil
+      for k = 1, #kids, 2 do
+        local kn = self:node(kids[k])
+        names[#names + 1] = kn.value or ("(" .. kn.kind .. ")")
+        if kn.kind == "scalar" and kn.value == "<<" and kn.style == "plain" then merge = kn end
+        if key_matches(self, kids[k], seg.key) then found[#found + 1] = k end
+      end
+      if #found == 0 then
+        if merge and mode == "get" then
+          -- the key may come from a merge key: finish on the data
+          return {data = self.idx:data(cur), rest = {table.unpack(segs, si)}, segs = segs}
+        end
+        local msg = string.format("no key %q in %s (line %d); keys there: %s", seg.key, here, n.line,
+          #names > 0 and table.concat(names, ", ") or "(none)")
+        if merge then
+          msg = msg .. string.format("; it may come from the merge key (<<) at line %d: edit the merged mapping",
+            merge.line)
+        end
+        fail(si, msg)
+      elseif #found > 1 then
+        local lines = {}
+        for _, k in ipairs(found) do lines[#lines + 1] = tostring(self:node(kids[k]).line) end
+        fail(si, string.format("key %q appears %d times in %s (lines %s)", seg.key, #found, here,
+          table.concat(lines, ", ")))
+      end
+      parent, key, cur = cur, kids[found[1]], kids[found[1] + 1]
+    end
+  end
+  return {node = cur, key = key, parent = parent, segs = segs, doc = doc}
+end
+
+local function walk_data(v, rest)
+  for _, seg in ipairs(rest) do
+    if type(v) ~= "table" then return nil end
+    if seg.index or (seg.num and yaml.is_sequence(v)) then
+      local ix = seg.index or seg.num
+      v = v[ix < 0 and #v + ix + 1 or ix + 1]
+    elseif seg.filter then
+      local hit
+      for _, it in ipairs(v) do
+        if type(it) == "table" and yaml._keystr(it[seg.filter[1]]) == seg.filter[2] then hit = it end
+      end
+      v = hit
+    else
+      v = v[seg.key]
+    end
+  end
+  return v
+end
+
+--- v = doc:get(path, opts): the value at path (aliases and merge keys
+-- followed, as yaml.load reads them). Raises "path" when nothing is there.
+function Doc:get(path, opts)
+  local r = self:resolve(path or "", opts, "get", 2)
+  if r.data then
+    local v = walk_data(r.data, r.rest)
+    if v == nil then
+      raise("path", string.format("%s: path %q: nothing there (also not from merge keys)",
+        self.file or "<yaml>", path_text(r.segs)), {path = path_text(r.segs)}, 2)
+    end
+    return v
+  end
+  local v, err = self.idx:data(r.node)
+  if v == nil then raise("yaml", (self.file or "<yaml>") .. ": " .. tostring(err), {}, 2) end
+  return v
+end
+
+--- b = doc:has(path, opts): whether path names a node.
+function Doc:has(path, opts)
+  return (pcall(self.get, self, path, opts))
+end
+
+--- n = doc:documents(): number of documents in the text.
+function Doc:documents() return #self.idx:docs() end
+
+--- s = doc:text(): the current text.
+function Doc:text() return self.src end
+
+-- ---- anchors ------------------------------------------------------------------
+
+-- aliases elsewhere that point into node i (or at an ancestor of it)
+function Doc:shared_users(i)
+  local anchored = {}
+  local a = i
+  while a do
+    local n = self:node(a)
+    if n.anchor then anchored[#anchored + 1] = a end
+    a = n.parent
+  end
+  if #anchored == 0 then return {} end
+  local users = {}
+  local di = i
+  while self:node(di).parent do di = self:node(di).parent end
+  local dn = self:node(di)
+  for k = di, dn.last do
+    local n = self.idx:node(k)
+    if n.kind == "alias" then
+      local t = self.idx:target(k)
+      for _, an in ipairs(anchored) do
+        if t == an then users[#users + 1] = {alias = k, anchor = an, name = n.alias, line = n.line} end
+      end
+    end
+  end
+  return users
+end
+
+function Doc:check_shared(i, opts, what, level)
+  local users = self:shared_users(i)
+  if #users == 0 then return {} end
+  local shared = (opts and opts.shared) or self.opts.shared
+  local paths = {}
+  for _, u in ipairs(users) do paths[#paths + 1] = self:path_of(u.alias) .. " (line " .. u.line .. ")" end
+  if not shared then
+    local u = users[1]
+    raise("edit", string.format("%s: cannot %s %s: it is %s the anchored node &%s (line %d), "
+      .. "which is also used through aliases at %s; that edit would change them too. "
+      .. "Pass {shared = true} to edit the anchored node and every alias with it, or edit the alias sites",
+      self.file or "<yaml>", what, self:path_of(i), u.anchor == i and "" or "inside", u.name,
+      self:node(u.anchor).line, table.concat(paths, ", ")),
+      {file = self.file, aliases = paths}, level + 1)
+  end
+  return paths
+end
+
+-- ---- text helpers ---------------------------------------------------------------
+
+local function line_start(text, pos)
+  while pos > 1 and text:byte(pos - 1) ~= 10 do pos = pos - 1 end
+  return pos
+end
+
+-- position just after the line holding the end of node i's content
+function Doc:after_line(i)
+  local n = self:node(i)
+  local p = n.stop
+  local text = self.src
+  while p > n.vstart and text:sub(p, p):match("[ \t\r\n]") do p = p - 1 end
+  local nl = text:find("\n", p + 1, true)
+  if nl then return nl + 1, true end
+  return #text + 1, false
+end
+
+-- column (0-based bytes) of the indentation of the line holding pos
+local function col_of(text, pos)
+  return pos - line_start(text, pos)
+end
+
+local function only_space_before(text, pos)
+  local ls = line_start(text, pos)
+  return not text:sub(ls, pos - 1):find("[^ \t]")
+end
+
+function Doc:indent_unit()
+  if self._unit then return self._unit end
+  local unit = 2
+  local idx = self.idx
+  for i = 1, math.min(idx:count(), 2000) do
+    local n = self:node(i)
+    if n.kind == "mapping" and n.style == "block" and n.parent then
+      local p = self:node(n.parent)
+      if p.kind == "mapping" then
+        local kids = self:children(n.parent)
+        for k = 2, #kids, 2 do
+          if kids[k] == i then
+            local kn = self:node(kids[k - 1])
+            if n.line > kn.line and n.col > kn.col then unit = n.col - kn.col; goto done end
+          end
+        end
+      end
+    end
+  end
+  ::done::
+  self._unit = unit
+  return unit
+end
+
+-- how far sequences under a mapping key are indented (0 or unit)
+function Doc:seq_indent()
+  if self._seqind then return self._seqind end
+  local ind = self:indent_unit()
+  local idx = self.idx
+  for i = 1, math.min(idx:count(), 2000) do
+    local n = self:node(i)
+    if n.kind == "sequence" and n.style == "block" and n.parent and self:node(n.parent).kind == "mapping" then
+      local kids = self:children(n.parent)
+      for k = 2, #kids, 2 do
+        if kids[k] == i then
+          local kn = self:node(kids[k - 1])
+          local first = self:children(i)[1]
+          if first then
+            local dash = self:dash_pos(first)
+            if dash then ind = col_of(self.src, dash) - (kn.col - 1); goto done end
+          end
+        end
+      end
+    end
+  end
+  ::done::
+  if ind < 0 then ind = 0 end
+  self._seqind = ind
+  return ind
+end
+
+-- byte position of the "-" before a block sequence item
+function Doc:dash_pos(item)
+  local n = self:node(item)
+  local p = n.start - 1
+  local text = self.src
+  while p >= 1 do
+    local c = text:sub(p, p)
+    if c == "-" then return p end
+    if c ~= " " and c ~= "\t" and c ~= "\n" and c ~= "\r" then return nil end
+    p = p - 1
+  end
+  return nil
+end
+
+-- flow text of a value (one line)
+local function flow_text(v)
+  local s = yaml.scalar_text(v)
+  if s then return s end
+  local parts = {}
+  if yaml.is_sequence(v) then
+    for _, x in ipairs(v) do parts[#parts + 1] = flow_text(x) end
+    return "[" .. table.concat(parts, ", ") .. "]"
+  end
+  local keys = {}
+  for k in pairs(v) do
+    if type(k) ~= "string" then error("yaml: mapping keys must be strings", 0) end
+    keys[#keys + 1] = k
+  end
+  table.sort(keys)
+  for _, k in ipairs(keys) do
+    parts[#parts + 1] = (k == "<<" and core.quote(k) or yaml._str_text(k)) .. ": " .. flow_text(v[k])
+  end
+  return "{" .. table.concat(parts, ", ") .. "}"
+end
+
+local function is_collection(v)
+  return type(v) == "table" and next(v) ~= nil
+end
+
+-- block lines of a non-empty table at indentation ind
+function Doc:block_lines(v, ind)
+  local out = {}
+  yaml._emit(v, ind, out, {indent = self:indent_unit()}, {})
+  return out
+end
+
+local function in_flow(self, i)
+  local n = self:node(i)
+  local p = n.parent and self:node(n.parent)
+  return (p and p.style == "flow") or false
+end
+
+-- the text of a scalar replacing node n (a scalar) with value v
+function Doc:scalar_for(n, v, flow)
+  if type(v) ~= "string" then return yaml.scalar_text(v) end
+  local st = n.style
+  if st == "single" and not v:find("[%c]") and core.utf8(v) then
+    return "'" .. v:gsub("'", "''") .. "'"
+  elseif st == "double" then
+    return core.quote(v)
+  end
+  if flow then return yaml._str_text(v) end
+  return yaml._str_text(v)
+end
+
+-- ---- verification ------------------------------------------------------------------
+
+local function same(a, b)
+  if type(a) ~= type(b) then return false end
+  if type(a) == "number" then
+    return math.type(a) == math.type(b) and (a == b or (a ~= a and b ~= b))
+  end
+  if type(a) ~= "table" then return a == b end
+  for k, v in pairs(a) do if not same(v, b[k]) then return false end end
+  for k in pairs(b) do if a[k] == nil then return false end end
+  return true
+end
+
+-- Apply (new text, region) after checking it: the old nodes [i0, i1) are
+-- replaced by subtrees that must load as `expect` (a list of {key=} or
+-- {value=}), everything else identical.
+function Doc:commit(text, i0, i1, expect, what, level)
+  level = (level or 1) + 1
+  local function refuse(why)
+    raise("edit", string.format("%s: %s refused, nothing changed: %s", self.file or "<yaml>", what, why),
+      {file = self.file}, level + 1)
+  end
+  local idx, err = core.index(text, {schema = self.opts.schema, merge = self.opts.merge,
+    max_depth = self.opts.max_depth, max_aliases = self.opts.max_aliases, max_size = self.opts.max_size})
+  if not idx then
+    refuse("the new text would not parse (" .. tostring(err.problem) .. " at line " .. tostring(err.line) .. ")")
+  end
+  local j1 = i1 + idx:count() - self.idx:count()
+  if j1 < i0 then refuse("the new text has fewer nodes than expected") end
+  local ok, a, b = core.compare(self.idx, idx, i0, i1, j1)
+  if not ok then
+    local an = a <= self.idx:count() and self.idx:node(a)
+    local bn = b <= idx:count() and idx:node(b)
+    refuse(string.format("the re-parsed text differs outside the edit (old line %s, new line %s)",
+      an and an.line or "end", bn and bn.line or "end"))
+  end
+  local j = i0
+  local parent = i0 <= self.idx:count() and nil
+  for _, e in ipairs(expect) do
+    if j >= j1 then refuse("the re-parsed text lacks the new node") end
+    local n = idx:node(j)
+    local v = idx:data(j)
+    if e.key ~= nil then
+      if n.kind ~= "scalar" or yaml._keystr(v) ~= e.key then
+        refuse(string.format("the new key reads back as %q", tostring(yaml._keystr(v))))
+      end
+    elseif not same(v, e.value) then
+      refuse(string.format("the new value reads back differently (%s)", yaml.dump(v):gsub("\n$", "")))
+    end
+    if e.parent and n.parent ~= e.parent then refuse("the new node landed in another place") end
+    j = n.last + 1
+  end
+  if j ~= j1 then refuse("the re-parsed text has extra nodes") end
+  local _ = parent
+  self.src, self.idx, self.cache = text, idx, {}
+  self._unit, self._seqind = nil, nil
+  return true
+end
+
+local function splice(text, s, e, new)  -- replace bytes [s, e] (inclusive)
+  return text:sub(1, s - 1) .. new .. text:sub(e + 1)
+end
+
+-- ---- set -----------------------------------------------------------------------------
+
+-- new text for replacing node i (its value slot) with v
+function Doc:replace_text(i, v)
+  local n = self:node(i)
+  local text, nl = self.src, self.nl
+  local flow = in_flow(self, i) or (n.style == "flow" and not is_collection(v))
+  local p = n.parent and self:node(n.parent)
+  if n.kind == "scalar" and (n.style == "literal" or n.style == "folded") and type(v) == "string" and not flow then
+    -- keep a block scalar: same content indentation, same tail
+    local s = text:sub(n.vstart, n.stop)
+    local header_end = s:find("\n", 1, true)
+    local ind
+    if header_end then
+      for line in s:sub(header_end + 1):gmatch("([^\n]*)\n") do
+        if line:find("[^ \r]") then ind = #line:match("^ *"); break end
+      end
+    end
+    ind = ind or (col_of(text, n.start) + self:indent_unit())
+    local last = s:match("^.*()[^ \t\r\n]")  -- last content character
+    local tail_from = last and s:find("\n", last, true)
+    if header_end and tail_from and tail_from > header_end then
+      local tail = s:sub(tail_from)
+      local body, trail = v:match("^(.-)(\n*)$")
+      local ok = v ~= "" and not v:find("^[ \n]") and not v:find("[\r%z\1-\8\11-\31\127]") and core.utf8(v)
+      if ok then
+        local chomp = #trail == 0 and "-" or (#trail == 1 and "" or "+")
+        local out = {"|" .. chomp}
+        local pad = (" "):rep(ind)
+        for line in (body .. "\n"):gmatch("(.-)\n") do
+          out[#out + 1] = line == "" and "" or pad .. line
+        end
+        for _ = 2, #trail do out[#out + 1] = "" end
+        if chomp == "+" then tail = tail:match("\n[^\n]*$") end
+        return n.vstart, n.stop, table.concat(out, nl):gsub("\n", nl == "\r\n" and "\r\n" or "\n") .. tail
+      end
+      return n.vstart, n.stop, core.quote(v) .. tail
+    end
+  end
+  if n.kind == "scalar" and (n.style == "literal" or n.style == "folded") then
+    -- another type over a block scalar: keep the tail (line breaks after it)
+    local s = text:sub(n.vstart, n.stop)
+    local last = s:match("^.*()[^ \t\r\n]")
+    local tail_from = last and s:find("\n", last, true)
+    local tail = tail_from and s:sub(tail_from) or ""
+    local body = is_collection(v) and nil or (flow and flow_text(v) or yaml.scalar_text(v) or
+      (yaml.is_sequence(v) and "[]" or "{}"))
+    if body then return n.vstart, n.stop, body .. tail end
+  end
+  if flow or not is_collection(v) then
+    local body
+    if n.kind == "scalar" and not is_collection(v) then
+      body = self:scalar_for(n, v, flow)
+    else
+      body = flow and flow_text(v) or yaml.scalar_text(v) or (yaml.is_sequence(v) and "[]" or "{}")
+    end
+    if n.kind ~= "scalar" and n.kind ~= "alias" and n.style == "block" and p and p.kind == "mapping"
+        and not n.anchor and not n.tag then
+      -- a block collection under a key: the value goes after the colon
+      local key = self:key_of(i)
+      local colon = text:find(":", self:node(key).stop + 1, true)
+      return colon + 1, n.stop, " " .. body
+    end
+    return n.vstart, n.stop, body
+  end
+  -- a block collection in block context
+  if p and p.kind == "mapping" then
+    local key = self:node(self:key_of(i))
+    local base = col_of(text, key.start)
+    local ind = base + (yaml.is_sequence(v) and self:seq_indent() or self:indent_unit())
+    if yaml.is_sequence(v) and ind == base then ind = base end
+    local lines = self:block_lines(v, ind)
+    local from = n.vstart
+    if not (n.anchor or n.tag) then
+      from = text:find(":", key.stop + 1, true) + 1
+    end
+    return from, n.stop, nl .. table.concat(lines, nl)
+  elseif p and p.kind == "sequence" then
+    local dash = self:dash_pos(i)
+    local ind = dash and (col_of(text, dash) + (n.vstart - dash)) or (col_of(text, n.vstart))
+    if n.line ~= self:node(n.parent).line and not dash then ind = col_of(text, n.vstart) end
+    local lines = self:block_lines(v, ind)
+    lines[1] = lines[1]:sub(ind + 1)
+    return n.vstart, n.stop, table.concat(lines, nl)
+  else
+    local ind = col_of(text, n.vstart)
+    local lines = self:block_lines(v, ind)
+    lines[1] = lines[1]:sub(ind + 1)
+    return n.vstart, n.stop, table.concat(lines, nl)
+  end
+end
+
+function Doc:key_of(i)
+  local n = self:node(i)
+  local kids = self:children(n.parent)
+  for k = 2, #kids, 2 do if kids[k] == i then return kids[k - 1] end end
+  error("yaml: internal: no key for node " .. i)
+end
+
+local function check_value(v, level)
+  local t = type(v)
+  if t == "nil" then error("yaml: the value is nil (use yaml.null for null)", level + 1) end
+  if t == "function" or t == "thread" or (t == "userdata" and v ~= null) then
+    error("yaml: cannot write a " .. t, level + 1)
+  end
+end
+
+--- paths = doc:set(path, value, opts): replace the value at path. Keeps the
+-- scalar's quoting when the value allows it; quotes when needed to keep the
+-- type (a string "1.10" stays a string). Returns the alias paths that change
+-- with it ({} unless opts.shared allowed editing an anchored node).
+function Doc:set(path, value, opts)
+  check_value(value, 2)
+  local r = self:resolve(path, opts, "edit", 2)
+  local i = r.node
+  local shared = self:check_shared(i, opts, "set", 2)
+  local s, e, new = self:replace_text(i, value)
+  local text = splice(self.src, s, e, new)
+  local n = self:node(i)
+  self:commit(text, i, n.last + 1, {{value = value, parent = n.parent}},
+    "set " .. path_text(r.segs), 2)
+  return shared
+end
+
+--- doc:append(path, value, opts): add an item at the end of the sequence at
+-- path, indented like its siblings.
+function Doc:append(path, value, opts)
+  check_value(value, 2)
+  local r = self:resolve(path, opts, "edit", 2)
+  local i = r.node
+  local n = self:node(i)
+  if n.kind ~= "sequence" then
+    raise("edit", string.format("%s: cannot append to %s (line %d): it is a %s, not a sequence%s",
+      self.file or "<yaml>", path_text(r.segs), n.line, n.kind,
+      n.kind == "scalar" and n.value == "" and " (empty: set it to a list instead)" or ""),
+      {path = path_text(r.segs)}, 2)
+  end
+  local shared = self:check_shared(i, opts, "append to", 2)
+  local text, nl = self.src, self.nl
+  local kids = self:children(i)
+  local new
+  if n.style == "flow" then
+    local ft = flow_text(value)
+    if #kids == 0 then
+      local close = n.stop
+      new = splice(text, close, close - 1, ft)
+    else
+      local last = self:node(kids[#kids])
+      new = splice(text, last.stop + 1, last.stop, ", " .. ft)
+    end
+  else
+    local first = kids[1]
+    local dash = self:dash_pos(first)
+    if not dash then raise("edit", "cannot find the '-' of the first item", {}, 2) end
+    local dcol = col_of(text, dash)
+    local off = self:node(first).start - dash  -- "- " width
+    if off < 2 then off = 2 end
+    local item
+    if is_collection(value) then
+      local lines = self:block_lines(value, dcol + off)
+      lines[1] = (" "):rep(dcol) .. "-" .. (" "):rep(off - 1) .. lines[1]:sub(dcol + off + 1)
+      item = table.concat(lines, nl)
+    else
+      local lit = type(value) == "string" and yaml._literal(value, (" "):rep(dcol + off))
+      local body = lit and table.concat(lit, nl) or flow_text(value)
+      item = (" "):rep(dcol) .. "-" .. (" "):rep(off - 1) .. body
+    end
+    local at, had_nl = self:after_line(kids[#kids])
+    if had_nl then new = splice(text, at, at - 1, item .. nl)
+    else new = text .. nl .. item end
+  end
+  self:commit(new, n.last + 1, n.last + 1, {{value = value, parent = i}},
+    "append to " .. path_text(r.segs), 2)
+  return shared
+end
+
+--- doc:insert(path, key, value, opts): add key: value at the end of the
+-- mapping at path (the key must not exist), indented like its siblings.
+function Doc:insert(path, key, value, opts)
+  check_value(value, 2)
+  if type(key) ~= "string" then error("yaml: insert: the key must be a string", 2) end
+  local r = self:resolve(path, opts, "edit", 2)
+  local i = r.node
+  local n = self:node(i)
+  if n.kind ~= "mapping" then
+    raise("edit", string.format("%s: cannot insert into %s (line %d): it is a %s, not a mapping",
+      self.file or "<yaml>", path_text(r.segs), n.line, n.kind), {path = path_text(r.segs)}, 2)
+  end
+  local kids = self:children(i)
+  for k = 1, #kids, 2 do
+    if key_matches(self, kids[k], key) then
+      raise("edit", string.format("%s: cannot insert %q into %s: the key exists (line %d); use set",
+        self.file or "<yaml>", key, path_text(r.segs), self:node(kids[k]).line), {path = path_text(r.segs)}, 2)
+    end
+  end
+  local shared = self:check_shared(i, opts, "insert into", 2)
+  local text, nl = self.src, self.nl
+  local kt = key == "<<" and core.quote(key) or yaml._str_text(key)
+  local new
+  if n.style == "flow" then
+    local entry = kt .. ": " .. flow_text(value)
+    if #kids == 0 then new = splice(text, n.stop, n.stop - 1, entry)
+    else
+      local last = self:node(kids[#kids])
+      new = splice(text, last.stop + 1, last.stop, ", " .. entry)
+    end
+  else
+    local first = self:node(kids[1])
+    local kcol = col_of(text, first.start)
+    local pad = (" "):rep(kcol)
+    local entry
+    if is_collection(value) then
+      local ind = kcol + (yaml.is_sequence(value) and self:seq_indent() or self:indent_unit())
+      local lines = self:block_lines(value, ind)
+      entry = pad .. kt .. ":" .. nl .. table.concat(lines, nl)
+    else
+      local lit = type(value) == "string" and yaml._literal(value, pad .. (" "):rep(self:indent_unit()))
+      entry = pad .. kt .. ": " .. (lit and table.concat(lit, nl) or flow_text(value))
+    end
+    local at, had_nl = self:after_line(kids[#kids])
+    if had_nl then new = splice(text, at, at - 1, entry .. nl)
+    else new = text .. nl .. entry end
+  end
+  self:commit(new, n.last + 1, n.last + 1, {{key = key, parent = i}, {value = value, parent = i}},
+    "insert " .. key .. " into " .. path_text(r.segs), 2)
+  return shared
+end
+
+--- doc:delete(path, opts): remove a mapping entry or a sequence item (its
+-- lines; comments above it stay). The last entry of a block collection
+-- leaves {} or [].
+function Doc:delete(path, opts)
+  local r = self:resolve(path, opts, "edit", 2)
+  local i = r.node
+  local pn = r.parent and self:node(r.parent)
+  if not pn then raise("edit", "cannot delete the root of a document", {path = path_text(r.segs)}, 2) end
+  local shared = self:check_shared(i, opts, "delete", 2)
+  local text = self.src
+  local kids = self:children(r.parent)
+  local first = r.key or i
+  local n = self:node(i)
+  local what = "delete " .. path_text(r.segs)
+  local per = pn.kind == "mapping" and 2 or 1
+  if #kids == per then
+    -- the only entry: the collection becomes empty
+    local empty = pn.kind == "mapping" and {} or setmetatable({}, yaml.sequence_mt)
+    local s, e, new = self:replace_text(r.parent, empty)
+    self:commit(splice(text, s, e, new), r.parent, pn.last + 1,
+      {{value = empty, parent = pn.parent}}, what, 2)
+    return shared
+  end
+  local pos
+  for k = 1, #kids do if kids[k] == first then pos = k end end
+  local s, e
+  if pn.style == "flow" then
+    if pos + per <= #kids then
+      s, e = self:node(first).start, self:node(kids[pos + per]).start - 1
+    else
+      s, e = self:node(kids[pos - 1]).stop + 1, n.stop
+    end
+  else
+    local fs = self:node(first).start
+    local anchor_pos = pn.kind == "sequence" and self:dash_pos(first) or fs
+    if anchor_pos and only_space_before(text, anchor_pos) then
+      s = line_start(text, anchor_pos)
+      local at, had_nl = self:after_line(i)
+      e = at - 1
+      if not had_nl and s > 1 then s = s - #self.nl end
+    elseif pn.kind == "mapping" and pos + per <= #kids then
+      s, e = fs, self:node(kids[pos + per]).start - 1
+    else
+      raise("edit", string.format("%s: cannot delete %s (line %d): it shares its line with another node",
+        self.file or "<yaml>", path_text(r.segs), n.line), {path = path_text(r.segs)}, 2)
+    end
+  end
+  self:commit(splice(text, s, e, ""), first, n.last + 1, {}, what, 2)
+  return shared
+end
+
+-- ---- diff and save ----------------------------------------------------------------------
+
+local function split_lines(s)
+  local t = {}
+  for line in s:gmatch("[^\n]*\n?") do
+    if line ~= "" then t[#t + 1] = line end
+  end
+  return t
+end
+
+-- Myers' O(ND) diff of two line arrays: a list of {op, line} (" ", "-", "+")
+local function myers(a, b)
+  local n, m = #a, #b
+  local v = {[1] = 0}
+  local trace = {}
+  local done
+  for d = 0, n + m do
+    local snapshot = {}
+    for k, x in pairs(v) do snapshot[k] = x end
+    trace[d] = snapshot
+    for k = -d, d, 2 do
+      local x
+      if k == -d or (k ~= d and (v[k - 1] or -1) < (v[k + 1] or -1)) then x = v[k + 1] or 0
+      else x = (v[k - 1] or 0) + 1 end
+      local y = x - k
+      while x < n and y < m and a[x + 1] == b[y + 1] do x, y = x + 1, y + 1 end
+      v[k] = x
+      if x >= n and y >= m then done = d; break end
+    end
+    if done then break end
+  end
+  local out = {}
+  local x, y = n, m
+  for d = done, 1, -1 do
+    local vv = trace[d]
+    local k = x - y
+    local pk
+    if k == -d or (k ~= d and (vv[k - 1] or -1) < (vv[k + 1] or -1)) then pk = k + 1 else pk = k - 1 end
+    local px = vv[pk] or 0
+    local py = px - pk
+    while x > px and y > py do
+      out[#out + 1] = {" ", a[x]}
+      x, y = x - 1, y - 1
+    end
+    if x == px then out[#out + 1] = {"+", b[y]} else out[#out + 1] = {"-", a[x]} end
+    x, y = px, py
+  end
+  while x > 0 and y > 0 do
+    out[#out + 1] = {" ", a[x]}
+    x, y = x - 1, y - 1
+  end
+  local r = {}
+  for i = #out, 1, -1 do r[#r + 1] = out[i] end
+  return r
+end
+
+--- s = edit.diff(old, new, label_a, label_b): a unified diff (3 lines of context).
+function E.diff(old, new, la, lb)
+  if old == new then return "" end
+  -- common prefix/suffix at line granularity, then diff the middle
+  local p = 1
+  local lim = math.min(#old, #new)
+  while p <= lim and old:byte(p) == new:byte(p) do p = p + 1 end
+  p = line_start(old, p)
+  local q = 0
+  while q < lim - p + 1 and old:byte(#old - q) == new:byte(#new - q) do q = q + 1 end
+  -- keep the suffix starting at a line start
+  while q > 0 and old:byte(#old - q) ~= 10 do q = q - 1 end
+  local pre = old:sub(1, p - 1)
+  local pre_lines = select(2, pre:gsub("\n", ""))
+  -- three lines of context on each side
+  local ctx_from = p
+  for _ = 1, 3 do
+    if ctx_from > 1 then ctx_from = line_start(old, ctx_from - 1) end
+  end
+  local ctx_lines = select(2, old:sub(ctx_from, p - 1):gsub("\n", ""))
+  local sufo, sufn = #old - q + 1, #new - q + 1
+  local ctx_to = sufo
+  for _ = 1, 3 do
+    local nl = old:find("\n", ctx_to, true)
+    if nl then ctx_to = nl + 1 else ctx_to = #old + 1 end
+  end
+  local extra = old:sub(sufo, ctx_to - 1)
+  local a = split_lines(old:sub(ctx_from, sufo - 1) .. extra)
+  local b = split_lines(new:sub(ctx_from, sufn - 1) .. extra)
+  local script = myers(a, b)
+  -- hunks
+  local out = {"--- " .. (la or "a"), "+++ " .. (lb or "b")}
+  local i = 1
+  local aline, bline = pre_lines - ctx_lines + 1, pre_lines - ctx_lines + 1
+  local positions = {}
+  local ai, bi = aline, bline
+  for k, s in ipairs(script) do
+    positions[k] = {ai, bi}
+    if s[1] ~= "+" then ai = ai + 1 end
+    if s[1] ~= "-" then bi = bi + 1 end
+  end
+  local function text_of(op, line)
+    local s = op .. line
+    if s:sub(-1) == "\n" then return s:sub(1, -2) end
+    return s .. "\n\\ No newline at end of file"
+  end
+  while i <= #script do
+    while i <= #script and script[i][1] == " " do i = i + 1 end
+    if i > #script then break end
+    local hs = math.max(1, i - 3)
+    local he = i
+    local j = i
+    while j <= #script do
+      if script[j][1] ~= " " then he = j; j = j + 1
+      else
+        local run = j
+        while run <= #script and script[run][1] == " " do run = run + 1 end
+        if run > #script or run - j > 6 then break end
+        j = run
+      end
+    end
+    he = math.min(#script, he + 3)
+    local acount, bcount = 0, 0
+    local body = {}
+    for k = hs, he do
+      local s = script[k]
+      if s[1] ~= "+" then acount = acount + 1 end
+      if s[1] ~= "-" then bcount = bcount + 1 end
+      body[#body + 1] = text_of(s[1], s[2])
+    end
+    local a0, b0 = positions[hs][1], positions[hs][2]
+    out[#out + 1] = string.format("@@ -%d,%d +%d,%d @@", acount == 0 and a0 - 1 or a0, acount,
+      bcount == 0 and b0 - 1 or b0, bcount)
+    for _, l in ipairs(body) do out[#out + 1] = l end
+    i = he + 1
+  end
+  return table.concat(out, "\n") .. "\n"
+end
+
+--- s = doc:diff(): unified diff from the text as opened to the current text
+-- ("" when unchanged); secrets registered with slipway are masked.
+function Doc:diff()
+  local name = self.file or "yaml"
+  return score.redact(E.diff(self.orig, self.src, "a/" .. name, "b/" .. name))
+end
+
+--- b = doc:changed(): whether the text differs from the one opened.
+function Doc:changed() return self.orig ~= self.src end
+
+--- doc:save(path): write the text atomically (temp file + rename, the
+-- file's mode kept) to path or the file it was opened from.
+function Doc:save(path)
+  path = path or self.file
+  if not path then error("yaml: doc:save needs a path (the document was made from a string)", 2) end
+  core.write_file(path, self.src)
+  return self
+end
+
+return E
