@@ -571,7 +571,8 @@ function M.constraint(s, scheme)
       for _, cmp in ipairs(group) do
         local ok2
         if self.family == "semver" then
-          if v.pre and not cmp.v.pre and not devel then ok2 = false
+          -- Helm's pre-release gate: every operator but a plain "!=" has it
+          if v.pre and not cmp.v.pre and not devel and (cmp.op ~= "!=" or cmp.dirty) then ok2 = false
           else ok2 = check[cmp.op](v, cmp) end
         else
           local r = cmp_parsed(v, cmp.v)
