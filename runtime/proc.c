@@ -5,10 +5,16 @@
  * clone(CLONE_VM|CLONE_VFORK): its cost does not grow with slipway's heap, as
  * fork's does (docs/proc.md has the measurements). Each child gets its own
  * session and process group (POSIX_SPAWN_SETSID), so kill(-pid, sig) reaches
- * its grandchildren too. The exit is watched on the loop through a pidfd
- * (falling back to SIGCHLD on kernels without pidfd_open); stdout and stderr
- * are pipes owned by libuv. A process is *finished* once it has exited AND
- * every output pipe has reached EOF; only then is its result complete.
+ * its grandchildren too. slipway is a child subreaper (PR_SET_CHILD_SUBREAPER):
+ * orphaned grandchildren are re-parented to it instead of to PID 1 (which, in
+ * containers, often never reaps them), and one SIGCHLD watcher on the loop
+ * reaps every child with waitpid(-1): the exits of our children are recorded,
+ * adopted orphans are simply reaped. So slipway.proc owns the reaping of
+ * child processes: nothing else in slipway may wait for children
+ * asynchronously (io.popen's exit status can be lost; os.execute is fine).
+ * stdout and stderr are pipes owned by libuv. A process is *finished* once it
+ * has exited AND every output pipe has reached EOF; only then is its result
+ * complete.
  *
  * Lua API (wrapped by scripts/slipway/proc.lua):
  *   h = core.spawn(spec)           start; a handle, or nil, errname, message
@@ -35,8 +41,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -52,6 +58,8 @@ extern char **environ;
 #define LINES_HIGH_WATER ((size_t)1 << 20)
 /* At exit, after the last SIGKILL: how long to wait for pipes to close. */
 #define SHUTDOWN_EXTRA_MS 2000
+/* At exit: how long to wait for killed orphans to die, so they are reaped. */
+#define ORPHAN_REAP_MS 1000
 
 enum { M_CAPTURE = 1, M_LINES, M_INHERIT, M_DISCARD, M_FD };
 enum { IN_NULL = 1, IN_INHERIT, IN_PIPE, IN_DATA, IN_FD };
@@ -85,11 +93,9 @@ struct proc {
   sw_wait ww;          /* a task in write */
   int rw_mask;         /* poll: streams it wants lines of (0: the end only) */
   pid_t pid;
-  int pidfd;
-  uv_poll_t exitw;
   uv_timer_t timer;    /* the timeout, then the kill grace period */
   uv_pipe_t in;
-  int exitw_open, timer_open, in_open, in_mode;
+  int timer_open, in_open, in_mode;
   int in_writes, close_in_after, user_writing, wstatus;
   ostream out[2];
   int exited, status;  /* status: as from waitpid, -1 when unknown */
@@ -101,9 +107,10 @@ struct proc {
 };
 
 static proc *procs;          /* every child not yet finished */
-static int use_pidfd = -1;   /* unknown until the first spawn */
-static uv_signal_t chld_h;   /* the SIGCHLD fallback */
+static int nrunning;         /* children not yet exited (not detached) */
+static uv_signal_t chld_h;   /* SIGCHLD: reap */
 static int chld_started, hooks_added;
+static int killed_groups;    /* a group was signalled: orphans may be dying */
 static int devnull = -1;
 
 #define PROC_OF(w, field) ((proc *)((char *)(w) - offsetof(proc, field)))
@@ -133,19 +140,6 @@ static void on_close(uv_handle_t *h) {
   maybe_free(p);
 }
 
-static void on_exitw_close(uv_handle_t *h) {
-  proc *p = h->data;
-  close(p->pidfd);
-  p->pidfd = -1;
-  on_close(h);
-}
-
-static void close_exitw(proc *p) {
-  if (!p->exitw_open) return;
-  p->exitw_open = 0;
-  uv_close((uv_handle_t *)&p->exitw, on_exitw_close);
-}
-
 static void close_timer(proc *p) {
   if (!p->timer_open) return;
   p->timer_open = 0;
@@ -171,6 +165,7 @@ static void on_uv_timer(uv_timer_t *t);
 
 static void signal_group(proc *p, int sig) {
   if (p->finished) return;  /* the group is gone; its id may be reused */
+  killed_groups = 1;
   kill(-p->pid, sig);
 }
 
@@ -214,42 +209,49 @@ static void check_finished(proc *p) {
   if (p->finished || !p->exited || p->out[0].open || p->out[1].open) return;
   /* what is left of the group outlived its command: it goes too (use
    * detach for processes that must stay) */
-  if (!p->detached && kill(-p->pid, 0) == 0) kill(-p->pid, SIGKILL);
+  if (!p->detached && kill(-p->pid, 0) == 0) {
+    killed_groups = 1;
+    kill(-p->pid, SIGKILL);
+  }
   p->finished = 1;
   p->t1 = uv_hrtime();
   close_timer(p);
-  close_exitw(p);
   if (p->in_writes == 0) close_stdin_now(p); else p->close_in_after = 1;
   live_remove(p);
   wake_reader(p);
   maybe_free(p);
 }
 
-static void reap(proc *p) {
-  int st;
-  pid_t r;
-  if (p->exited) return;
-  do r = waitpid(p->pid, &st, WNOHANG); while (r < 0 && errno == EINTR);
-  if (r == 0) return;
+static void exited(proc *p, int status) {
   p->exited = 1;
-  p->status = r == p->pid ? st : -1;  /* -1: reaped by someone else */
-  close_exitw(p);
+  p->status = status;
+  if (!p->detached && --nrunning == 0 && chld_started)
+    uv_unref((uv_handle_t *)&chld_h);  /* nothing to wait for any more */
   check_finished(p);
 }
 
-static void on_uv_exit(uv_poll_t *h, int status, int events) {
-  (void)status;
-  (void)events;
-  reap(h->data);
+/* Reap every child that has ended: ours are recorded, orphans adopted as
+ * subreaper are just reaped. Returns how many. */
+static int reap_all(void) {
+  int st, n = 0;
+  pid_t r;
+  for (;;) {
+    r = waitpid(-1, &st, WNOHANG);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) return n;
+    n++;
+    for (proc *p = procs; p; p = p->next)
+      if (p->pid == r && !p->exited) {
+        exited(p, st);
+        break;
+      }
+  }
 }
 
 static void on_uv_sigchld(uv_signal_t *h, int signum) {
   (void)h;
   (void)signum;
-  for (proc *p = procs, *next; p; p = next) {
-    next = p->next;
-    if (p->pidfd < 0) reap(p);
-  }
+  reap_all();
 }
 
 /* ---- reading ------------------------------------------------------------------ */
@@ -415,7 +417,6 @@ static int unfinished(void) {
 }
 
 static void close_all_handles(proc *p) {
-  close_exitw(p);
   close_timer(p);
   close_stdin_now(p);
   close_out(&p->out[0]);
@@ -440,18 +441,31 @@ static void at_shutdown(void *arg) {
     while (unfinished() && !shutdown_expired) uv_run(sw_loop(), UV_RUN_ONCE);
     uv_close((uv_handle_t *)&deadline, NULL);
   }
+  for (proc *p = procs; p; p = p->next)
+    if (!p->detached && !p->exited) kill(-p->pid, SIGKILL);  /* stuck */
+  reap_all();
   while (procs) {
     proc *p = procs;
-    if (!p->detached && !p->exited) {  /* a pipe held open elsewhere, or stuck */
-      kill(-p->pid, SIGKILL);
+    if (!p->detached && !p->exited) {  /* killed above: give it a moment */
       for (int i = 0; i < 100 && !p->exited; i++) {
-        reap(p);
-        if (!p->exited) usleep(10000);
+        usleep(10000);
+        reap_all();
       }
     }
     live_remove(p);
     close_all_handles(p);
     maybe_free(p);
+  }
+  /* killed orphans (adopted) die within moments: reap them before leaving,
+   * or they stay zombies of a PID 1 that may never reap */
+  if (killed_groups) {
+    uint64_t t0 = uv_hrtime(), quiet = t0;
+    while (uv_hrtime() - t0 < (uint64_t)ORPHAN_REAP_MS * 1000000) {
+      errno = 0;
+      if (reap_all() > 0) quiet = uv_hrtime();
+      else if (errno == ECHILD || uv_hrtime() - quiet > 50 * 1000000ull) break;
+      usleep(2000);
+    }
   }
   if (chld_started) {
     chld_started = 0;
@@ -468,10 +482,8 @@ static void setup_once(void) {
   hooks_added = 1;
   sw_on_signal(on_slipway_signal);
   sw_at_shutdown(at_shutdown, NULL);
-  int fd = (int)syscall(SYS_pidfd_open, getpid(), 0);
-  use_pidfd = fd >= 0;
-  if (fd >= 0) close(fd);
-  if (!use_pidfd && uv_signal_init(sw_loop(), &chld_h) == 0) {
+  prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+  if (uv_signal_init(sw_loop(), &chld_h) == 0) {
     uv_signal_start(&chld_h, on_uv_sigchld, SIGCHLD);
     uv_unref((uv_handle_t *)&chld_h);
     chld_started = 1;
@@ -683,7 +695,6 @@ static int l_spawn(lua_State *L) {
   proc *p = calloc(1, sizeof *p);
   if (p == NULL) return luaL_error(L, "not enough memory");
   *ud = p;
-  p->pidfd = -1;
   p->status = -1;
 
   /* ---- the child's stdio, opened here so that errors are clear */
@@ -757,6 +768,7 @@ static int l_spawn(lua_State *L) {
   /* nothing else of ours leaks into the child (lock files, sockets, ...) */
   if (e == 0) e = posix_spawn_file_actions_addclosefrom_np(&fa, 3);
   if (e == 0 && s.cwd) e = posix_spawn_file_actions_addchdir_np(&fa, s.cwd);
+  p->t0 = uv_hrtime();
   if (e == 0) e = posix_spawn(&pid, s.path, &fa, &attr, s.argv, s.envp);
   posix_spawn_file_actions_destroy(&fa);
   posix_spawnattr_destroy(&attr);
@@ -772,7 +784,6 @@ static int l_spawn(lua_State *L) {
 
   /* ---- watch it */
   p->pid = pid;
-  p->t0 = uv_hrtime();
   p->detached = s.detach;
   p->timeout_ms = to_ms(s.timeout);
   p->grace_ms = to_ms(s.grace);
@@ -782,24 +793,8 @@ static int l_spawn(lua_State *L) {
   if (procs) procs->prev = p;
   procs = p;
   uv_loop_t *loop = sw_loop();
-  if (use_pidfd) {
-    p->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-    if (p->pidfd >= 0 && uv_poll_init(loop, &p->exitw, p->pidfd) == 0) {
-      p->exitw.data = p;
-      p->exitw_open = 1;
-      p->nhandles++;
-      uv_poll_start(&p->exitw, UV_READABLE, on_uv_exit);
-      if (p->detached) uv_unref((uv_handle_t *)&p->exitw);
-    } else {
-      if (p->pidfd >= 0) close(p->pidfd);
-      p->pidfd = -1;
-    }
-  }
-  if (p->pidfd < 0 && !chld_started && uv_signal_init(loop, &chld_h) == 0) {
-    uv_signal_start(&chld_h, on_uv_sigchld, SIGCHLD);
-    uv_unref((uv_handle_t *)&chld_h);
-    chld_started = 1;
-  }
+  if (!p->detached && nrunning++ == 0 && chld_started)
+    uv_ref((uv_handle_t *)&chld_h);  /* an exit to wait for */
   uv_timer_init(loop, &p->timer);
   p->timer.data = p;
   p->timer_open = 1;
@@ -837,7 +832,6 @@ static int l_spawn(lua_State *L) {
     }
   }
   if (p->timeout_ms && !p->detached) uv_timer_start(&p->timer, on_uv_timer, p->timeout_ms, 0);
-  if (p->pidfd < 0) reap(p);  /* it may have exited before SIGCHLD was watched */
 
   if (p->detached) {  /* nobody holds it: it frees itself once reaped */
     *ud = NULL;

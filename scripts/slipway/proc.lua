@@ -243,7 +243,7 @@ local function failure(res, display, tail)
 end
 
 local function raise_spawn_error(fname, argv, display, path, ename, emsg)
-  if ename == "ENOENT" and not argv[1]:find("/", 1, true) then
+  if emsg == nil then  -- not found by which()
     sw.raise("ENOENT", argv[1] .. ": command not found in PATH=" .. path,
       {cmd = display, argv0 = argv[1]})
   end

@@ -1,0 +1,406 @@
+-- slipway.proc with real programs: exit codes, signals, timeouts, group
+-- kills without survivors, cancellation, stdin, output caps, concurrency,
+-- SIGINT of a real slipway, detached processes, env and cwd, dry runs.
+local T = require "slipway.testing"
+local task = require "slipway.task"
+local proc = require "slipway.proc"
+local fs = require "slipway.fs"
+local sw = require "slipway.core"
+
+local SRC = os.getenv("SLIPWAY_SRC") or "."
+local BIN = os.getenv("SLIPWAY_BIN")
+local FIX = SRC .. "/tests/fixtures/proc"
+local quiet = {echo = false}
+
+local function q(opts)  -- opts without the echo line
+  opts = opts or {}
+  opts.echo = false
+  return opts
+end
+
+local function read(path)
+  local f = io.open(path)
+  if not f then return nil end
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+-- wait until path exists (written atomically by the fixtures)
+local function wait_file(path, seconds)
+  local t0 = task.now()
+  while task.now() - t0 < (seconds or 5) do
+    local s = read(path)
+    if s and s ~= "" then return s end
+    task.sleep(0.01)
+  end
+  error("timed out waiting for " .. path)
+end
+
+local function pids_of(path)
+  local a, b = wait_file(path):match("(%d+) (%d+)")
+  return tonumber(a), tonumber(b)
+end
+
+-- kill -0 pid fails (retrying briefly: a killed process takes a moment to
+-- die and be reaped)
+local function gone(pid, seconds)
+  local t0 = task.now()
+  repeat
+    if proc.run({"kill", "-0", pid}, q{check = false, stderr = "discard"}).code ~= 0 then
+      return true
+    end
+    task.sleep(0.02)
+  until task.now() - t0 > (seconds or 3)
+  return false
+end
+
+local function alive(pid)
+  return proc.run({"kill", "-0", pid}, q{check = false, stderr = "discard"}).code == 0
+end
+
+T.test("run captures stdout and stderr and reports the exit code", function()
+  local r = proc.run({"sh", "-c", "echo out; echo err >&2; exit 0"}, quiet)
+  T.eq(r.code, 0); T.eq(r.signal, 0); T.eq(r.timed_out, false)
+  T.eq(r.stdout, "out\n"); T.eq(r.stderr, "err\n")
+  T.truthy(r.duration >= 0 and r.duration < 5)
+  T.truthy(r.pid > 0)
+  T.eq(r.cmd, "sh -c 'echo out; echo err >&2; exit 0'")
+  r = proc.run({"sh", "-c", "exit 7"}, q{check = false})
+  T.eq(r.code, 7)
+end)
+
+T.test("a non-zero exit raises code exit naming the command and stderr's tail", function()
+  local err = T.raises(function()
+    proc.run({"sh", "-c", "for i in 1 2 3 4 5 6 7 8 9 10 11 12; do echo line$i >&2; done; exit 3"},
+      quiet)
+  end)
+  T.eq(err.code, "exit")
+  T.eq(err.exit_code, 3)
+  T.match(err.message, "^[^\n]*proc_spec%.lua:%d+: command failed: sh %-c ")
+  T.match(err.message, "exit code 3 after %d+%.%d+ s")
+  T.match(err.message, "line12")
+  T.nomatch(err.message, "line2\n", "only the last lines")
+  T.eq(err.result.code, 3)
+  T.match(tostring(err), "command failed")
+end)
+
+T.test("death by signal raises code signal; check=false returns it", function()
+  local r = proc.run({"sh", "-c", "kill -KILL $$"}, q{check = false})
+  T.eq(r.signal, 9); T.eq(r.code, 128 + 9)
+  local err = T.raises(function() proc.run({"sh", "-c", "kill -TERM $$"}, quiet) end)
+  T.eq(err.code, "signal")
+  T.match(err.message, "killed by SIGTERM")
+end)
+
+T.test("a missing executable is its own error, not an exit code", function()
+  local err = T.raises(function() proc.run({"no-such-command-xyz", "a"}, quiet) end)
+  T.eq(err.code, "ENOENT")
+  T.match(err.message, "no%-such%-command%-xyz: command not found in PATH=")
+  err = T.raises(function() proc.run({"./no/such/file"}, quiet) end)
+  T.eq(err.code, "ENOENT")
+  T.eq(proc.which("no-such-command-xyz"), nil)
+  T.match(proc.which("sh"), "^/.*/sh$")
+  -- PATH from opts.env is the one searched
+  err = T.raises(function() proc.run({"sh", "-c", "true"}, q{env = {PATH = "/nonexistent"}}) end)
+  T.match(err.message, "PATH=/nonexistent")
+end)
+
+T.test("misuse is a plain error: string argv, unknown options", function()
+  T.raises(function() proc.run("helm upgrade") end, "argv must be a list")
+  T.raises(function() proc.run({}) end, "non%-empty list")
+  T.raises(function() proc.run({"true"}, {timout = 1}) end, "unknown option 'timout'")
+  T.raises(function() proc.run({"true"}, {stdout = 42}) end, "opts.stdout must be")
+  T.raises(function() proc.run({"true", {}}) end, "argv%[2%] must be a string")
+end)
+
+T.test("timeout: code 124, raises code timeout, the group is killed", function()
+  local t0 = task.now()
+  local r = proc.run({"sleep", "10"}, q{timeout = 0.2, check = false})
+  T.eq(r.code, 124); T.eq(r.timed_out, true); T.eq(r.signal, 15)
+  T.truthy(task.now() - t0 < 3)
+  local err = T.raises(function() proc.run({"sleep", "10"}, q{timeout = 0.1}) end)
+  T.eq(err.code, "timeout")
+  T.match(err.message, "timed out after")
+end)
+
+T.test("timeout kills the whole group, grandchildren too, even if they ignore SIGTERM", function()
+  local dir = fs.tempdir()
+  local t0 = task.now()
+  local r = proc.run({"sh", FIX .. "/stubborn.sh", dir .. "/pids"},
+    q{timeout = 0.3, kill_grace = 0.3, check = false})
+  local dt = task.now() - t0
+  T.eq(r.timed_out, true); T.eq(r.code, 124)
+  T.eq(r.signal, 9, "SIGTERM was ignored: SIGKILL after the grace period")
+  T.truthy(dt >= 0.55 and dt < 5, "waited the grace period: " .. dt)
+  T.eq(r.stdout, "started\n")
+  local pid, gpid = pids_of(dir .. "/pids")
+  T.truthy(gone(pid), "the child is gone")
+  T.truthy(gone(gpid), "the grandchild is gone")
+end)
+
+T.test("what is left of a group when its command ends is killed", function()
+  local dir = fs.tempdir()
+  local r = proc.run({"sh", FIX .. "/leftover.sh", dir .. "/pids"}, quiet)
+  T.eq(r.code, 0)
+  local _, gpid = pids_of(dir .. "/pids")
+  T.truthy(gone(gpid), "the background grandchild is gone")
+end)
+
+T.test("cancelling the task from a sibling kills the group", function()
+  local dir = fs.tempdir()
+  local t = task.spawn(function()
+    return proc.run({"sh", FIX .. "/stubborn.sh", dir .. "/pids"}, q{kill_grace = 0.2})
+  end)
+  local pid, gpid = pids_of(dir .. "/pids")
+  T.truthy(alive(pid) and alive(gpid))
+  t:cancel()
+  local ok, err = t:wait()
+  T.falsy(ok); T.eq(err.code, "cancelled")
+  T.truthy(gone(pid), "child gone after cancel")
+  T.truthy(gone(gpid), "grandchild gone after cancel")
+end)
+
+T.test("task.timeout around proc.run kills the command", function()
+  local dir = fs.tempdir()
+  local err = T.raises(function()
+    task.timeout(0.3, proc.run, {"sh", "-c", 'sleep 1000 & echo "$$ $!" > "$0"; wait',
+      dir .. "/pids"}, q{kill_grace = 0.2})
+  end)
+  T.eq(err.code, "timeout")
+  local pid, gpid = pids_of(dir .. "/pids")
+  T.truthy(gone(pid)); T.truthy(gone(gpid))
+end)
+
+T.test("stdin: binary data round-trips through cat", function()
+  local bytes = {}
+  for i = 0, 255 do bytes[#bytes + 1] = string.char(i) end
+  local data = table.concat(bytes):rep(4096)  -- 1 MiB, every byte value, NULs
+  local r = proc.run({"cat"}, q{stdin = data})
+  T.eq(#r.stdout, #data)
+  T.truthy(r.stdout == data, "identical bytes")
+  -- spawn: write in pieces, read concurrently (the pipes would fill up)
+  local h = proc.spawn({"cat"}, quiet)
+  for i = 1, 8 do h:write(data:sub((i - 1) * #data // 8 + 1, i * #data // 8)) end
+  h:close_stdin()
+  local res = h:wait()
+  T.truthy(res.stdout == data, "identical bytes via write")
+  -- stdin from a file
+  local dir = fs.tempdir()
+  local f = assert(io.open(dir .. "/in", "wb")); f:write("from file\0x"); f:close()
+  T.eq(proc.run({"cat"}, q{stdin = {file = dir .. "/in"}}).stdout, "from file\0x")
+  local fh = assert(io.open(dir .. "/in", "rb"))
+  T.eq(proc.run({"cat"}, q{stdin = fh}).stdout, "from file\0x")
+  fh:close()
+  -- default stdin of run is /dev/null: cat ends at once
+  T.eq(proc.run({"cat"}, quiet).stdout, "")
+end)
+
+T.test("writing to a child that closed stdin raises EPIPE", function()
+  local h = proc.spawn({"sh", "-c", "exec 0<&-; sleep 0.2"}, quiet)
+  task.sleep(0.05)
+  local err = T.raises(function()
+    for _ = 1, 100 do h:write(("x"):rep(65536)) end
+  end)
+  T.eq(err.code, "EPIPE")
+  T.eq(h:wait().code, 0)
+end)
+
+T.test("captured output is capped: head and tail kept, the rest counted", function()
+  local r = proc.run({"seq", "1", "100000"}, q{max_output = 1000})
+  T.match(r.stdout, "^1\n2\n3\n")
+  T.match(r.stdout, "\n99999\n100000\n$")
+  T.match(r.stdout, "%[%.%.%. %d+ bytes dropped %.%.%.%]")
+  local full = #proc.run({"seq", "1", "100000"}, quiet).stdout
+  T.eq(r.stdout_dropped, full - 1000)
+end)
+
+T.test("a child writing 1 GiB does not exhaust memory", function()
+  local r = proc.run({"head", "-c", "1073741824", "/dev/zero"}, quiet)
+  T.eq(r.code, 0)
+  T.eq(#r.stdout - #"\n[... 1069547520 bytes dropped ...]\n", 4 * 1024 * 1024)
+  T.eq(r.stdout_dropped, 1024 * 1024 * 1024 - 4 * 1024 * 1024)
+  local hwm = read("/proc/self/status"):match("VmHWM:%s*(%d+) kB")
+  T.truthy(tonumber(hwm) < 400 * 1024, "peak RSS " .. hwm .. " kB")
+  -- discarded: nothing kept at all
+  r = proc.run({"head", "-c", "100000000", "/dev/zero"}, q{stdout = "discard"})
+  T.eq(r.stdout, ""); T.eq(r.stdout_dropped, 0)
+end, {timeout = 120})
+
+T.test("200 concurrent runs", function()
+  local fns = {}
+  for i = 1, 200 do
+    fns[i] = function()
+      return proc.run({"sh", "-c", 'sleep 0.05; echo "$0"', "run" .. i}, quiet).stdout
+    end
+  end
+  local t0 = task.now()
+  local out = task.all(fns)
+  for i = 1, 200 do T.eq(out[i], "run" .. i .. "\n") end
+  T.truthy(task.now() - t0 < 30)
+end)
+
+T.test("stdout/stderr functions get each line; lines() iterates as they come", function()
+  local got, errs = {}, {}
+  local r = proc.run({"sh", "-c", "echo a; echo e1 >&2; printf 'b\\n\\nc'; exit 0"},
+    q{stdout = function(l) got[#got + 1] = l end, stderr = function(l) errs[#errs + 1] = l end})
+  T.eq(got, {"a", "b", "", "c"}); T.eq(errs, {"e1"})
+  T.eq(r.stdout, ""); T.eq(r.code, 0)
+  -- a failing command with a stderr function still names the last lines
+  local err = T.raises(function()
+    proc.run({"sh", "-c", "echo bad thing >&2; exit 2"}, q{stderr = function() end})
+  end)
+  T.match(err.message, "bad thing")
+  -- lines() waits between lines: another task runs meanwhile
+  local ticks = 0
+  local ticker = task.spawn(function() while true do task.sleep(0.01); ticks = ticks + 1 end end)
+  local h = proc.spawn({"sh", "-c", "echo one; sleep 0.2; echo two"}, quiet)
+  local lines = {}
+  for l in h:lines() do lines[#lines + 1] = l end
+  ticker:cancel()
+  T.eq(lines, {"one", "two"})
+  T.truthy(ticks >= 5, "other tasks ran while waiting: " .. ticks)
+  T.eq(h:wait().code, 0)
+end)
+
+T.test("spawn: pid, kill, wait; kill(sig) signals the group", function()
+  local h = proc.spawn({"sleep", "10"}, quiet)
+  T.truthy(h.pid > 0)
+  T.truthy(alive(h.pid))
+  T.truthy(h:kill())
+  local r = h:wait()
+  T.eq(r.signal, 15, "killed by us: no error")
+  h = proc.spawn({"sleep", "10"}, quiet)
+  T.truthy(h:kill("KILL"))
+  T.eq(h:wait().signal, 9)
+  T.eq(h:wait().signal, 9, "wait again: the same result")
+  -- an unknown signal name is misuse
+  T.raises(function() h:kill("NOPE") end, "unknown signal")
+end)
+
+T.test("a to-be-closed handle is terminated when its scope ends", function()
+  local pid
+  do
+    local h <close> = proc.spawn({"sleep", "10"}, quiet)
+    pid = h.pid
+  end
+  T.truthy(gone(pid))
+end)
+
+T.test("env is merged into the parent's; clear_env; false unsets", function()
+  local r = proc.run({"sh", "-c", 'echo "$FOO:$HOME"'}, q{env = {FOO = "bar"}})
+  T.eq(r.stdout, "bar:" .. os.getenv("HOME") .. "\n")
+  r = proc.run({"sh", "-c", 'echo "${HOME-unset}"'}, q{env = {HOME = false}})
+  T.eq(r.stdout, "unset\n")
+  r = proc.run({"/usr/bin/env"}, q{clear_env = true, env = {ONLY = "1", N = 2}})
+  local lines = {}
+  for l in r.stdout:gmatch("[^\n]+") do lines[#lines + 1] = l end
+  table.sort(lines)
+  T.eq(lines, {"N=2", "ONLY=1"})
+end)
+
+T.test("cwd; a missing cwd is a clear error", function()
+  local dir = fs.tempdir()
+  local r = proc.run({"pwd"}, q{cwd = dir})
+  T.eq(r.stdout, dir .. "\n")
+  local err = T.raises(function() proc.run({"pwd"}, q{cwd = dir .. "/nope"}) end)
+  T.match(err.message, "cannot change to directory")
+  T.match(err.message, "/nope")
+end)
+
+T.test("git: a real repository", function()
+  if not proc.which("git") then T.skip("no git") end
+  local dir = fs.tempdir()
+  local env = {GIT_AUTHOR_NAME = "t", GIT_AUTHOR_EMAIL = "t@example.org",
+    GIT_COMMITTER_NAME = "t", GIT_COMMITTER_EMAIL = "t@example.org",
+    GIT_CONFIG_GLOBAL = "/dev/null"}
+  proc.run({"git", "init", "-q", "-b", "main", dir}, q{env = env})
+  local f = assert(io.open(dir .. "/a.txt", "w")); f:write("hi\n"); f:close()
+  proc.run({"git", "add", "a.txt"}, q{cwd = dir, env = env})
+  proc.run({"git", "commit", "-q", "-m", "first"}, q{cwd = dir, env = env})
+  local r = proc.run({"git", "log", "--format=%s"}, q{cwd = dir, env = env})
+  T.eq(r.stdout, "first\n")
+  local err = T.raises(function()
+    proc.run({"git", "rev-parse", "no-such-ref"}, q{cwd = dir, env = env})
+  end)
+  T.eq(err.code, "exit")
+  T.match(err.message, "git rev%-parse no%-such%-ref")
+end)
+
+T.test("secrets are redacted in the command shown and in errors", function()
+  sw.secret("s3cr3t-value")
+  T.eq(proc.quote({"helm", "--set", "token=s3cr3t-value", "it's"}),
+    "helm --set token=*** 'it'\"'\"'s'")
+  local err = T.raises(function()
+    proc.run({"sh", "-c", 'echo "bad $0" >&2; exit 1', "s3cr3t-value"}, quiet)
+  end)
+  T.nomatch(err.message, "s3cr3t")
+  T.match(err.message, "bad %*%*%*")
+end)
+
+T.test("dry runs: dry_run = true and the set_dry_run hook", function()
+  local dir = fs.tempdir()
+  local r = proc.run({"touch", dir .. "/x"}, q{dry_run = true})
+  T.eq(r.dry_run, true); T.eq(r.code, 0)
+  T.falsy(read(dir .. "/x"), "not run")
+  local prev = proc.set_dry_run(true)
+  local ok, e = pcall(function()
+    proc.run({"touch", dir .. "/y"}, quiet)
+    T.falsy(read(dir .. "/y"), "not readonly: a dry-run entry")
+    T.eq(proc.run({"echo", "hi"}, q{readonly = true}).stdout, "hi\n", "readonly runs")
+    local h = proc.spawn({"touch", dir .. "/z"}, quiet)
+    T.eq(h:wait().dry_run, true)
+    T.falsy(read(dir .. "/z"))
+  end)
+  proc.set_dry_run(prev)
+  if not ok then error(e, 0) end
+  T.raises(function() proc.set_dry_run(42) end, "function, boolean or nil")
+end)
+
+T.test("stdout to a file (appended), inherit and discard", function()
+  local dir = fs.tempdir()
+  proc.run({"echo", "one"}, q{stdout = {file = dir .. "/log"}})
+  proc.run({"sh", "-c", "echo two >&2"}, q{stderr = {file = dir .. "/log"}})
+  T.eq(read(dir .. "/log"), "one\ntwo\n")
+  local r = proc.run({"echo", "gone"}, q{stdout = "discard"})
+  T.eq(r.stdout, "")
+  local err = T.raises(function() proc.run({"echo"}, q{stdout = {file = dir .. "/no/such/dir"}}) end)
+  T.match(err.message, "cannot open stdout file")
+end)
+
+T.test("a detached process outlives slipway and is not killed", function()
+  if not BIN then T.skip("SLIPWAY_BIN not set") end
+  local dir = fs.tempdir()
+  proc.run({BIN, FIX .. "/detach.lua", dir}, quiet)
+  local pid = tonumber(wait_file(dir .. "/detached.pid"))
+  T.truthy(alive(pid), "still running after slipway exited")
+  T.eq(wait_file(dir .. "/detached.out"), "running\n")
+  proc.run({"kill", "-KILL", pid}, quiet)
+  T.truthy(gone(pid))
+  -- and here, in this process
+  local p2 = proc.spawn({"sleep", "5"}, q{detach = true})
+  T.eq(math.type(p2), "integer")
+  T.truthy(alive(p2))
+  proc.run({"kill", "-KILL", p2}, quiet)
+  T.truthy(gone(p2))
+end)
+
+T.test("SIGINT to slipway: children and grandchildren gone, cleanup ran, exit 130", function()
+  if not BIN then T.skip("SLIPWAY_BIN not set") end
+  local dir = fs.tempdir()
+  local h = proc.spawn({BIN, FIX .. "/sigint.lua", dir}, q{stderr = "capture"})
+  wait_file(dir .. "/ready", 10)
+  local pids = {}
+  for i = 1, 3 do
+    local a, b = pids_of(dir .. "/pids." .. i)
+    pids[#pids + 1] = a; pids[#pids + 1] = b
+  end
+  for _, p in ipairs(pids) do T.truthy(alive(p), "running before SIGINT: " .. p) end
+  T.truthy(h:kill("INT"))
+  local r = h:wait()
+  T.eq(r.code, 130, "exit status 130 (stderr: " .. r.stderr .. ")")
+  for i = 1, 3 do T.eq(read(dir .. "/cleanup." .. i), "cancelled", "cleanup " .. i) end
+  for _, p in ipairs(pids) do T.truthy(gone(p, 1), "gone after slipway exited: " .. p) end
+end)
+
+T.run()
