@@ -106,6 +106,8 @@ struct xfer {
   int follow;
   int https;
   int too_large;
+  int idle_expired;  /* aborted by the idle check */
+  int counted_idle;  /* counted in n_idle */
   int write_errno;   /* download: write() failed */
   CURLcode result;
   long status;
@@ -118,6 +120,7 @@ struct xfer {
   int fd;            /* download: the temporary file */
   char *path, *tmp;  /* download: destination and temporary path */
   double timeout_s, connect_timeout_s, idle_s;
+  double last_data;  /* sw_now() when bytes last arrived (idle check) */
   /* copied when the transfer ends */
   double t_dns, t_connect, t_tls, t_first, t_total;
   curl_off_t content_length;
@@ -134,6 +137,8 @@ static int curl_state;  /* 0 not loaded, 1 loaded, -1 failed */
 static char load_error[512];
 static CURLM *multi;
 static uv_timer_t timer;
+static uv_timer_t idle_timer;  /* checks transfers with an idle timeout */
+static int n_idle;             /* how many live transfers have one */
 static xfer *xfers;
 static sock_ctx *socks;
 static xfer *wake_head;
@@ -174,6 +179,7 @@ static void unwake(xfer *x) {
 
 static void xfer_free(xfer *x) {
   unwake(x);
+  if (x->counted_idle) n_idle--;
   if (x->in_multi) {
     C.multi_remove_handle(multi, x->easy);
     x->in_multi = 0;
@@ -226,6 +232,8 @@ static void finish(xfer *x, CURLcode result) {
   wake(x);
 }
 
+static void flush_wakes(void);
+
 /* After every curl_multi_socket_action: collect finished transfers, then
  * wake the tasks waiting on them (outside any curl callback). */
 static void after_action(void) {
@@ -239,12 +247,34 @@ static void after_action(void) {
     C.easy_getinfo(e, CURLINFO_PRIVATE, &p);
     if (p) finish((xfer *)p, result);
   }
+  flush_wakes();
+}
+
+static void flush_wakes(void) {
   while (wake_head) {
     xfer *x = wake_head;
     wake_head = x->wake_next;
     x->woken = 0;
     if (x->wait.task) sw_wait_done(&x->wait);
   }
+}
+
+/* ---- idle timeouts ------------------------------------------------------- */
+
+/* A stream or download that receives nothing for idle_s seconds is aborted
+ * (libcurl's LOW_SPEED_* options average over several seconds, too coarse).
+ * Runs in a libuv timer, so removing the handle here is allowed. */
+static void on_uv_idle_check(uv_timer_t *h) {
+  double now = sw_now();
+  for (xfer *x = xfers; x; x = x->next) {
+    if (x->idle_s <= 0 || !x->in_multi || x->paused) continue;
+    if (now - x->last_data >= x->idle_s) {
+      x->idle_expired = 1;
+      finish(x, CURLE_OPERATION_TIMEDOUT);
+    }
+  }
+  flush_wakes();
+  if (n_idle == 0) uv_timer_stop(h);
 }
 
 /* ---- libcurl's socket and timer callbacks, libuv's events --------------- */
@@ -331,6 +361,7 @@ static int cb_timer(CURLM *m, long timeout_ms, void *userp) {
 static size_t cb_header(char *data, size_t size, size_t n, void *p) {
   xfer *x = p;
   size_t len = size * n;
+  x->last_data = sw_now();
   if (len >= 5 && memcmp(data, "HTTP/", 5) == 0) {  /* a new response */
     x->hdr_len = 0;
     x->saw_location = 0;
@@ -351,6 +382,7 @@ static size_t cb_header(char *data, size_t size, size_t n, void *p) {
 static size_t cb_write(char *data, size_t size, size_t n, void *p) {
   xfer *x = p;
   size_t len = size * n;
+  x->last_data = sw_now();
   if (x->max_body >= 0 && x->received + (curl_off_t)len > x->max_body) {
     x->too_large = 1;
     return 0;
@@ -461,6 +493,8 @@ static int load_curl(void) {
   C.multi_setopt(multi, CURLMOPT_SOCKETFUNCTION, cb_socket);
   C.multi_setopt(multi, CURLMOPT_TIMERFUNCTION, cb_timer);
   uv_timer_init(sw_loop(), &timer);
+  uv_timer_init(sw_loop(), &idle_timer);
+  uv_unref((uv_handle_t *)&idle_timer);  /* the transfers keep the loop alive */
   snprintf(user_agent, sizeof user_agent, "slipway/%s libcurl/%s", SLIPWAY_VERSION,
            v->version);
   sw_at_shutdown(http_shutdown, NULL);
@@ -486,6 +520,7 @@ static void http_shutdown(void *arg) {
   }
   uv_timer_stop(&timer);
   uv_close((uv_handle_t *)&timer, NULL);
+  uv_close((uv_handle_t *)&idle_timer, NULL);
   C.multi_cleanup(multi);
   multi = NULL;
   C.global_cleanup();
@@ -568,10 +603,6 @@ static xfer *xfer_new(lua_State *L, int kind) {
   C.easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
   C.easy_setopt(e, CURLOPT_TIMEOUT_MS, ms(x->timeout_s));
   C.easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, ms(x->connect_timeout_s));
-  if (x->idle_s > 0) {
-    C.easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
-    C.easy_setopt(e, CURLOPT_LOW_SPEED_TIME, (long)(x->idle_s + 0.999));
-  }
   if (x->follow) {
     C.easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
     C.easy_setopt(e, CURLOPT_MAXREDIRS, (long)opt_num(L, 1, "max_redirects", 10));
@@ -630,6 +661,11 @@ static int start(lua_State *L, xfer *x) {
     return luaL_error(L, "http: cannot start the transfer: %s", C.multi_strerror(mc));
   }
   x->in_multi = 1;
+  x->last_data = sw_now();
+  if (x->idle_s > 0) {
+    x->counted_idle = 1;
+    if (n_idle++ == 0) uv_timer_start(&idle_timer, on_uv_idle_check, 250, 250);
+  }
   return 0;
 }
 
@@ -741,7 +777,7 @@ static void push_reason(lua_State *L, xfer *x) {
       lua_pushfstring(L, "timed out after %s while connecting (no connection)", a);
     else if (strstr(eb, "SSL connection timeout") || (x->https && x->t_tls == 0 && x->num_connects > 0))
       lua_pushfstring(L, "timed out after %s in the TLS handshake (connect %s)", a, b);
-    else if (strstr(eb, "too slow"))
+    else if (x->idle_expired)
       lua_pushfstring(L, "no data for %d s (%s%s, %I bytes of the body received)",
                       (int)(x->idle_s + 0.999), conn, x->t_first > 0 ? "" : ", no response",
                       (lua_Integer)x->received);
@@ -949,6 +985,7 @@ static void stream_open_cancel(sw_wait *w) { xfer_free((xfer *)w); }
 static void stream_unpause(xfer *x) {
   if (x->paused && x->in_multi) {
     x->paused = 0;
+    x->last_data = sw_now();
     C.easy_pause(x->easy, CURLPAUSE_CONT);  /* may call cb_write again */
     after_action();
   }
@@ -961,6 +998,14 @@ static int stream_open_push(lua_State *L, sw_wait *w) {
     int n = push_error(L, x);
     xfer_free(x);
     return n;
+  }
+  if (!x->done) {  /* the transfer goes on: what is known so far */
+    char *u = NULL;
+    C.easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &x->status);
+    if (C.easy_getinfo(x->easy, CURLINFO_EFFECTIVE_URL, &u) == CURLE_OK && u) {
+      char *copy = strdup(u);
+      if (copy) { free(x->url); x->url = copy; }
+    }
   }
   stream_ud *ud = lua_newuserdatauv(L, sizeof *ud, 0);
   ud->x = x;

@@ -337,6 +337,7 @@ local function with_retries(spec, r, attempt)
   while true do
     n = n + 1
     local res, err = attempt(spec)
+    if res then res.headers = make_headers(res.headers) end
     local again = n <= r.retries and retryable(r, res, err)
     local what = err and (err.code .. ": " .. err.reason) or ("HTTP " .. res.status)
     if not again then
@@ -368,7 +369,6 @@ local function finish(spec, r, res, err, attempts)
   if err then fail(spec, err, attempts) end
   res.method = spec.method
   res.attempts = attempts
-  res.headers = make_headers(res.headers)
   setmetatable(res, Response)
   if (attempts > 1 and retryable(r, res, nil)) or (r.check and res.status >= 400) then
     fail(spec, {code = "http", reason = "HTTP " .. res.status
@@ -424,7 +424,6 @@ function M.download(url, path, opts)
   if err then fail(spec, err, n, {path = path}) end
   res.method = spec.method
   res.attempts = n
-  res.headers = make_headers(res.headers)
   return setmetatable(res, Response)
 end
 
@@ -569,7 +568,6 @@ function M.stream(url, opts)
   if err then fail(spec, err, n) end
   local s = res.stream
   res.stream = nil
-  res.headers = make_headers(res.headers)
   if res.status >= 400 then
     if s then s:close() end
     fail(spec, {code = "http", reason = "HTTP " .. res.status, status = res.status}, n)

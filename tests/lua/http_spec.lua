@@ -1,0 +1,424 @@
+-- slipway.http against real servers on 127.0.0.1: the misbehaving Python
+-- fixture (tests/fixtures/http/server.py), nginx and a TLS server with a
+-- self-signed certificate.
+local T = require "slipway.testing"
+local task = require "slipway.task"
+local http = require "slipway.http"
+local core = require "slipway.http.core"
+local json = require "slipway.json"
+local log = require "slipway.log"
+local H = require "httptest"
+
+local function maps_has_libcurl()
+  return (H.read("/proc/self/maps") or ""):find("libcurl", 1, true) ~= nil
+end
+
+-- Checked before anything else makes a request.
+T.test("libcurl is not loaded until the first request", function()
+  T.falsy(core.loaded(), "loaded by require")
+  T.falsy(maps_has_libcurl(), "libcurl mapped at start-up")
+  local v = http.version()
+  T.truthy(core.loaded())
+  T.truthy(maps_has_libcurl())
+  T.match(v.version, "^%d+%.%d+")
+  T.match(v.user_agent, "^slipway/%d+%.%d+%.%d+ libcurl/")
+  T.truthy(v.features.asynchdns, "Debian's libcurl has an asynchronous resolver")
+  T.eq(v.resolver, "threaded")
+end)
+
+local srv = H.fixture()
+local dir = H.tmpdir()
+local log_stream
+-- runs however the spec ends (T.run exits with os.exit on a failure)
+local cleanup <close> = setmetatable({}, {__close = function()
+  if log_stream then log_stream:close() end
+  srv:stop()
+  os.execute("rm -rf " .. dir)
+end})
+
+-- Log records (already redacted) and the raw text written to the log stream.
+local records, log_file = {}, dir .. "/log.txt"
+log_stream = assert(io.open(log_file, "w"))
+log.configure{level = "debug", stream = log_stream, format = "text", color = false}
+log.add_sink(function(rec) records[#records + 1] = rec end)
+
+T.test("status codes are responses, not errors", function()
+  for _, code in ipairs{200, 201, 204, 404, 418} do
+    local res = http.get(srv.url .. "/status/" .. code)
+    T.eq(res.status, code)
+    T.eq(res:ok(), code < 300)
+  end
+  local res = http.get(srv.url .. "/status/500", {retries = 0})
+  T.eq(res.status, 500)
+  T.eq(res.body, "status 500")
+  T.eq(res.attempts, 1)
+  local err = T.raises(function() http.get(srv.url .. "/status/404", {check = true}) end,
+    "GET http://127.0.0.1:%d+/status/404: HTTP 404")
+  T.eq(err.code, "http"); T.eq(err.status, 404); T.eq(err.method, "GET")
+  T.match(err.message, "^[^ ]*http_spec.lua:%d+: ")  -- the caller's line
+end)
+
+T.test("JSON bodies, and a clear error when the body is not JSON", function()
+  local res = http.get(srv.url .. "/json")
+  T.eq(res:json(), {ok = true, n = 42, list = {1, 2}})
+  local err = T.raises(function() http.get(srv.url .. "/notjson"):json() end,
+    "response is not JSON")
+  T.eq(err.code, "json")
+  T.match(err.message, "<html><body>Bad gateway")
+  T.match(err.message, "text/html")
+  local echo = http.post(srv.url .. "/echo", {json = {a = {1, 2}, b = "x"}}):json()
+  T.eq(echo.method, "POST")
+  T.eq(echo.headers["content-type"], "application/json")
+  T.eq(json.decode(echo.body), {a = {1, 2}, b = "x"})
+end)
+
+T.test("headers: sent as given, received case-insensitively", function()
+  local res = http.get(srv.url .. "/echo", {headers = {["X-Deploy"] = "staging", Accept = "text/plain"},
+    query = {q = "a b&c", n = 2}})
+  local e = res:json()
+  T.eq(e.headers["x-deploy"], "staging")
+  T.eq(e.headers["accept"], "text/plain")
+  T.match(e.headers["user-agent"], "^slipway/")
+  T.eq(e.path, "/echo?n=2&q=a%20b%26c")
+  T.eq(res.headers["Content-Type"], "application/json")
+  T.eq(res.headers["CONTENT-TYPE"], res.headers["content-type"])
+  local h = http.get(srv.url .. "/headers?X-Thing=1&x-other=2").headers
+  T.eq(h["x-thing"], "1"); T.eq(h["X-Other"], "2")
+  local f = http.put(srv.url .. "/echo", {form = {a = "1 2", b = "é"}}):json()
+  T.eq(f.method, "PUT")
+  T.eq(f.body, "a=1%202&b=%C3%A9")
+  T.eq(f.headers["content-type"], "application/x-www-form-urlencoded")
+  T.raises(function() http.get(srv.url, {headers = {X = "a\r\nInjected: yes"}}) end,
+    "line break")
+  T.raises(function() http.get(srv.url, {timout = 3}) end, "unknown option 'timout'")
+  T.raises(function() http.get("ftp://127.0.0.1/") end, "http:// or https://")
+  T.raises(function() http.get(srv.url, {body = "a", json = {}}) end, "only one of")
+  local d = http.delete(srv.url .. "/echo"):json()
+  T.eq(d.method, "DELETE")
+  local p = http.patch(srv.url .. "/echo", {body = "raw"}):json()
+  T.eq(p.method, "PATCH"); T.eq(p.body, "raw")
+end)
+
+T.test("timings and the final url", function()
+  local res = http.get(srv.url .. "/redirect?to=/json")
+  T.eq(res.status, 200)
+  T.eq(res.url, srv.url .. "/json")
+  local t = res.timings
+  for _, k in ipairs{"dns", "connect", "tls", "first_byte", "total"} do
+    T.eq(type(t[k]), "number", k)
+  end
+  T.truthy(t.total >= t.first_byte and t.first_byte >= t.connect, "ordered")
+end)
+
+T.test("redirects: Authorization and cookies are not sent to another host", function()
+  local token = "tok-redirect-5150"
+  local hdrs = {Cookie = "session=abc123"}
+  -- same host: kept
+  local same = http.get(srv.url .. "/redirect?to=" .. http.urlencode(srv.url .. "/echo"),
+    {auth = {bearer = token}, headers = hdrs}):json()
+  T.eq(same.headers.authorization, "Bearer " .. token)
+  T.eq(same.headers.cookie, "session=abc123")
+  -- another host name (localhost vs 127.0.0.1): dropped
+  local res = http.get(srv.url .. "/redirect?to=" .. http.urlencode(srv.other .. "/echo"),
+    {auth = {bearer = token}, headers = hdrs})
+  T.eq(res.url, srv.other .. "/echo")
+  local other = res:json()
+  T.eq(other.headers.authorization, nil)
+  T.eq(other.headers.cookie, nil)
+  -- not following
+  local r = http.get(srv.url .. "/redirect?to=/json", {follow = false})
+  T.eq(r.status, 302); T.eq(r.headers.location, "/json")
+  local err = T.raises(function()
+    http.get(srv.url .. "/redirect?to=/redirect%3Fto%3D/json", {max_redirects = 1})
+  end, "redirect")
+  T.eq(err.code, "redirect")
+end)
+
+T.test("timeouts at each phase say where they happened", function()
+  local e = T.raises(function()
+    http.get(srv.blackhole .. "/", {connect_timeout = 0.3, retries = 0})
+  end, "timed out after %d+ ms while connecting")
+  T.eq(e.code, "timeout")
+  e = T.raises(function() http.get(srv.url .. "/hang", {timeout = 0.3, retries = 0}) end,
+    "GET http://127.0.0.1:%d+/hang: timed out after %d+ ms %(.-, no response%)$")
+  T.eq(e.code, "timeout"); T.eq(e.attempts, 1); T.eq(type(e.timings), "table")
+  e = T.raises(function() http.get(srv.url .. "/half?n=500", {timeout = 0.3, retries = 0}) end,
+    "first byte .-, 500 bytes of the body received%)")
+  T.eq(e.code, "timeout"); T.eq(e.bytes, 500)
+  e = T.raises(function() http.get(srv.url .. "/half?n=500&close=1", {retries = 0}) end,
+    "connection closed after 500 of 1000 bytes of the body")
+  T.eq(e.code, "transfer")
+  e = T.raises(function() http.get(srv.url .. "/reset", {retries = 0}) end,
+    "[Cc]onnection reset by peer")
+  T.eq(e.code, "transfer")
+  e = T.raises(function() http.get("http://127.0.0.1:1/", {retries = 0}) end,
+    "cannot connect %(Connection refused%)")
+  T.eq(e.code, "connect")
+  T.eq(http.defaults.timeout, 30); T.eq(http.defaults.connect_timeout, 10)
+end)
+
+local function count(key) return http.get(srv.url .. "/count?key=" .. key):json() end
+
+T.test("retries with exponential backoff on idempotent methods", function()
+  local res = http.get(srv.url .. "/flaky?key=r1&fail=3", {backoff = 0.05})
+  T.eq(res.status, 200); T.eq(res.body, "ok after 4"); T.eq(res.attempts, 4)
+  local c = count("r1")
+  T.eq(c.n, 4)
+  -- delays of 0.05, 0.1, 0.2 s with jitter between 50% and 100%
+  T.truthy(c.gaps[1] >= 0.02 and c.gaps[3] >= 0.09, "backoff grows: " .. T.show(c.gaps))
+  T.truthy(c.gaps[3] > c.gaps[1], "backoff grows: " .. T.show(c.gaps))
+  -- retries exhausted: an error naming the attempts
+  local e = T.raises(function()
+    http.get(srv.url .. "/flaky?key=r2&fail=10", {backoff = 0.01})
+  end, "GET http://127.0.0.1:%d+/flaky%?key=r2&fail=10: HTTP 503 Service Unavailable after 4 attempts")
+  T.eq(e.code, "http"); T.eq(e.status, 503); T.eq(e.attempts, 4)
+  T.eq(e.response.body, "try again")
+  T.eq(count("r2").n, 4)
+  -- transport errors are retried too
+  e = T.raises(function() http.get(srv.url .. "/reset", {retries = 2, backoff = 0.01}) end,
+    "gave up after 3 attempts")
+  -- POST: not retried unless asked
+  local p = http.post(srv.url .. "/flaky?key=r3&fail=1", {body = "x"})
+  T.eq(p.status, 503); T.eq(count("r3").n, 1)
+  p = http.post(srv.url .. "/flaky?key=r4&fail=1", {body = "x", retries = 2, backoff = 0.01})
+  T.eq(p.status, 200); T.eq(count("r4").n, 2)
+  -- retry_on narrows what is retried
+  local r = http.get(srv.url .. "/flaky?key=r5&fail=1&status=502", {retry_on = {503}})
+  T.eq(r.status, 502); T.eq(count("r5").n, 1)
+  -- a 404 is never retried
+  T.eq(http.get(srv.url .. "/flaky?key=r6&fail=1&status=404").status, 404)
+  T.eq(count("r6").n, 1)
+end)
+
+T.test("Retry-After is honoured", function()
+  local t0 = task.now()
+  local res = http.get(srv.url .. "/flaky?key=ra&fail=1&status=429&retry_after=1", {backoff = 0.01})
+  T.eq(res.status, 200)
+  T.truthy(task.now() - t0 >= 0.95, "waited for Retry-After")
+  T.truthy(count("ra").gaps[1] >= 0.95)
+  T.eq(http.retry_after("120"), 120)
+  local future = os.date("!%a, %d %b %Y %H:%M:%S GMT", os.time() + 60)
+  T.near(http.retry_after(future), 60, 2)
+  T.eq(http.retry_after("soon"), nil)
+end)
+
+T.test("1,000 concurrent requests", function()
+  local root = dir .. "/www"
+  os.execute("mkdir -p " .. root)
+  H.write(root .. "/small.txt", string.rep("s", 1024))
+  local ng = H.nginx(root)
+  local ok, err = pcall(function()
+    local tasks, t0 = {}, task.now()
+    for i = 1, 1000 do
+      tasks[i] = task.spawn(http.get, ng.url .. "/small.txt")
+    end
+    local bytes = 0
+    for i = 1, 1000 do
+      local res = tasks[i]:join()
+      T.eq(res.status, 200)
+      bytes = bytes + #res.body
+    end
+    T.eq(bytes, 1000 * 1024)
+    T.truthy(task.now() - t0 < 20, "took " .. (task.now() - t0) .. " s")
+  end)
+  ng:stop()
+  if not ok then error(err, 0) end
+end, {timeout = 60})
+
+T.test("a cancelled task removes its transfer mid-body", function()
+  local t = task.spawn(http.get, srv.url .. "/slow?key=cx", {timeout = 20})
+  task.sleep(0.3)
+  T.eq(t:status(), "waiting")
+  local t0 = task.now()
+  t:cancel()
+  local ok, err = t:wait()
+  T.falsy(ok); T.eq(err.code, "cancelled")
+  T.truthy(task.now() - t0 < 0.5)
+  local closed = false
+  for _ = 1, 40 do
+    closed = count("cx").closed
+    if closed then break end
+    task.sleep(0.05)
+  end
+  T.truthy(closed, "the server saw the connection closed")
+  -- a timeout around a request cancels it the same way
+  T.raises(function() task.timeout(0.2, http.get, srv.url .. "/hang") end, "timed out after 0.2 s")
+end)
+
+T.test("server-sent events: read data lines until phase == ready", function()
+  local seen, phase = {}, nil
+  for ev in http.stream(srv.url .. "/sse?n=3&delay=0.05") do
+    local d = ev:json()
+    seen[#seen + 1] = ev.event .. ":" .. (ev.id or "")
+    phase = d.phase
+    if d.phase == "ready" then T.eq(d.token, "t0k"); break end
+    T.eq(d.i, #seen - 1)  -- data: lines of one event joined with "\n"
+  end
+  T.eq(phase, "ready")
+  T.eq(seen, {"progress:0", "progress:1", "progress:2", "message:2"})
+  -- lines mode, and the stream's fields
+  local s <close> = http.stream(srv.url .. "/sse?n=1&delay=0", {mode = "lines"})
+  T.eq(s.status, 200); T.eq(s.mode, "lines")
+  T.match(s.headers["content-type"], "text/event%-stream")
+  T.eq(s:next(), ": keepalive comment")
+  T.eq(s:next(), "")
+  T.eq(s:next(), "event: progress")
+  s:close()
+  T.raises(function() s._s:read() end, "closed http stream")
+  -- idle timeout: the stream stays open without data after "ready"
+  local e = T.raises(function()
+    for _ in http.stream(srv.url .. "/sse?n=0", {idle_timeout = 1}) do end
+  end, "no data for 1 s")
+  T.eq(e.code, "timeout")
+  -- a status >= 400 is an error for a stream
+  e = T.raises(function() http.stream(srv.url .. "/status/404") end, "HTTP 404")
+  T.eq(e.code, "http")
+end)
+
+T.test("a cancelled stream reader removes the transfer", function()
+  local t = task.spawn(function()
+    for _ in http.stream(srv.url .. "/slow?key=sx", {mode = "chunks"}) do end
+  end)
+  task.sleep(0.3)
+  t:cancel()
+  local ok, err = t:wait()
+  T.falsy(ok); T.eq(err.code, "cancelled")
+  local closed = false
+  for _ = 1, 40 do
+    closed = count("sx").closed
+    if closed then break end
+    task.sleep(0.05)
+  end
+  T.truthy(closed, "the server saw the stream closed")
+end)
+
+T.test("TLS: self-signed fails verification; insecure passes with a warning", function()
+  local cert, key = H.selfsigned(dir)
+  local tls = H.fixture{tls = {cert, key}}
+  local ok, err = pcall(function()
+    local e = T.raises(function() http.get(tls.url .. "/json") end,
+      "GET https://127.0.0.1:%d+/json: TLS certificate verify failed %(self.signed certificate%)$")
+    T.eq(e.code, "tls"); T.eq(e.attempts, 1)  -- not retried
+    local before = #records
+    local res = http.get(tls.url .. "/json", {insecure = true})
+    T.eq(res.status, 200)
+    local warned = false
+    for i = before + 1, #records do
+      local r = records[i]
+      if r.level == "warn" and r.message:find("TLS verification is off", 1, true) then warned = true end
+    end
+    T.truthy(warned, "insecure logged a warning: " .. T.show(records[#records]))
+    -- the certificate as CA: verified
+    local first = http.get(tls.url .. "/json", {ca = cert})
+    T.eq(first.status, 200)
+    T.truthy(first.timings.tls > 0, "a TLS handshake")
+    -- the next request to the same host reuses the connection: no handshake
+    T.eq(http.get(tls.url .. "/json", {ca = cert}).timings.tls, 0)
+    T.eq(http.get(tls.other .. "/json", {ca = cert}).status, 200)
+  end)
+  tls:stop()
+  if not ok then error(err, 0) end
+end)
+
+local function ls(d)
+  local p = io.popen("ls -A " .. d)
+  local s = p:read("a")
+  p:close()
+  return s
+end
+
+T.test("download writes atomically", function()
+  local dl = dir .. "/dl"
+  os.execute("mkdir -p " .. dl)
+  local res = http.download(srv.url .. "/big?n=100000", dl .. "/file.bin")
+  T.eq(res.status, 200); T.eq(res.bytes, 100000); T.eq(res.path, dl .. "/file.bin")
+  T.eq(H.read(dl .. "/file.bin"), string.rep("x", 100000))
+  -- a broken download leaves the old file and no temporary file
+  local e = T.raises(function()
+    http.download(srv.url .. "/half?n=5000&close=1", dl .. "/file.bin", {retries = 0})
+  end, "connection closed after 5000 of 10000")
+  T.eq(e.code, "transfer"); T.eq(e.path, dl .. "/file.bin")
+  T.eq(H.read(dl .. "/file.bin"), string.rep("x", 100000))
+  T.eq(ls(dl), "file.bin\n")
+  -- an error status is not written
+  e = T.raises(function() http.download(srv.url .. "/status/404", dl .. "/missing") end, "HTTP 404")
+  T.eq(e.code, "http")
+  T.eq(ls(dl), "file.bin\n")
+  -- cancelled mid-body: nothing left behind
+  local t = task.spawn(http.download, srv.url .. "/slow?key=dx", dl .. "/slow.bin")
+  task.sleep(0.3)
+  t:cancel(); t:wait()
+  T.eq(ls(dl), "file.bin\n")
+  -- the directory does not exist
+  e = T.raises(function() http.download(srv.url .. "/json", dir .. "/nope/x") end,
+    "cannot create a file next to .*/nope/x: No such file")
+  T.eq(e.code, "ENOENT")
+end)
+
+T.test("max_body: a larger body is an error, not memory", function()
+  local e = T.raises(function() http.get(srv.url .. "/big?n=5000", {max_body = 4096}) end,
+    "response body larger than max_body %(4096 bytes%)")
+  T.eq(e.code, "too_large")
+  T.eq(#http.get(srv.url .. "/big?n=4096", {max_body = 4096}).body, 4096)
+  e = T.raises(function()
+    http.download(srv.url .. "/big?n=5000", dir .. "/toolarge", {max_body = 1000})
+  end, "larger than max_body")
+  T.eq(H.read(dir .. "/toolarge"), nil)
+  e = T.raises(function()
+    for _ in http.stream(srv.url .. "/big?n=300000", {mode = "lines", max_line = 100000}) do end
+  end, "longer than max_line")
+  T.eq(e.code, "too_large")
+  -- a stream's reader that does not keep up makes curl pause, not buffer
+  local s <close> = http.stream(srv.url .. "/big?n=3000000", {mode = "chunks"})
+  task.sleep(0.2)
+  local total, biggest = 0, 0
+  for chunk in s do total = total + #chunk; biggest = math.max(biggest, #chunk) end
+  T.eq(total, 3000000)
+  T.truthy(biggest <= 512 * 1024, "buffered at most ~256 KiB: " .. biggest)
+end)
+
+T.test("a bearer token never reaches an error or a log line", function()
+  local token = "sk-live-0123456789abcdef"
+  local errors = {}
+  local function try(f) local ok, e = pcall(f); if not ok then errors[#errors + 1] = e end end
+  local auth = {bearer = token}
+  try(function() http.get(srv.url .. "/hang", {auth = auth, timeout = 0.2, retries = 1, backoff = 0.01}) end)
+  try(function() http.get(srv.url .. "/flaky?key=tk&fail=5&token=" .. token, {auth = auth, backoff = 0.01}) end)
+  try(function() http.get(srv.url .. "/status/401?access_token=" .. token, {auth = auth, check = true}) end)
+  try(function() http.get("http://127.0.0.1:1/?t=" .. token, {auth = auth, retries = 1, backoff = 0.01}) end)
+  try(function() http.get(srv.url .. "/notjson?t=" .. token, {auth = auth}):json() end)
+  try(function() http.stream(srv.url .. "/status/500?t=" .. token, {auth = auth, retries = 0}) end)
+  try(function() http.download(srv.url .. "/status/403?t=" .. token, dir .. "/t", {auth = auth}) end)
+  try(function() http.get(srv.url .. "/json?t=" .. token, {auth = auth, insecure = true}):json().x() end)
+  T.eq(#errors, 8)
+  for _, e in ipairs(errors) do
+    local text = tostring(e)
+    T.nomatch(text, token, "error message")
+    if type(e) == "table" then
+      for k, v in pairs(e) do
+        if type(v) == "string" then T.nomatch(v, token, "error field " .. k) end
+      end
+    end
+  end
+  T.match(tostring(errors[2]), "token=%*%*%*")
+  T.truthy(#records > 0)
+  for _, r in ipairs(records) do T.nomatch(r.message, token, "log record") end
+  log_stream:flush()
+  local text = H.read(log_file)
+  T.match(text, "attempt 1 of 4")  -- each attempt is logged at debug level
+  T.nomatch(text, token, "log output")
+end)
+
+T.test("a missing libcurl is a clear error", function()
+  local bin = os.getenv("SLIPWAY_BIN")
+  if not bin then T.skip("SLIPWAY_BIN not set") end
+  local p = io.popen("SLIPWAY_LIBCURL=libcurl-missing.so.9 " .. bin
+    .. [[ -e 'local ok, e = pcall(require("slipway.http").get, "http://127.0.0.1:1/")
+              print(e.code, e.message)' 2>&1]])
+  local out = p:read("a")
+  p:close()
+  T.match(out, "^unavailable\t.*http: cannot load libcurl %(libcurl%-missing%.so%.9")
+  T.match(out, "libcurl4")
+end)
+
+T.run()
