@@ -109,7 +109,7 @@ end
 
 -- ---- secrets in rendered manifests -----------------------------------------
 
-local function b64decode(s)
+function M.b64decode(s)
   local alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
   s = s:gsub("[^%w%+/=]", "")
   if #s % 4 ~= 0 then return nil end
@@ -161,7 +161,7 @@ function M.mask_secrets(text, memo)
   local function token(secret, key, value, encoded)
     if #value >= 4 then core.secret(value) end
     if encoded then
-      local d = b64decode(value)
+      local d = M.b64decode(value)
       if d and #d >= 4 then core.secret(d) end
     end
     local slot = secret .. "\0" .. key
@@ -518,9 +518,14 @@ function Lock:unlock()
   self.released = true
   if self.noop then return end
   local cur = read_lock(self.ctx, self.s)
-  if not cur or cur.token ~= self.token then
-    self.ctx:log("warn", "deploy lock %s/%s was taken over meanwhile%s; leaving it", self.s.namespace,
-      self.s.lock_name, cur and (" by " .. holder_text(cur)) or "")
+  if not cur then
+    self.ctx:log("warn", "deploy lock %s/%s was already gone (broken by someone else?)",
+      self.s.namespace, self.s.lock_name)
+    return
+  end
+  if cur.token ~= self.token then
+    self.ctx:log("warn", "deploy lock %s/%s was taken over meanwhile by %s; leaving it",
+      self.s.namespace, self.s.lock_name, holder_text(cur))
     return
   end
   run(self.ctx, self.s, kubectl(self.s, "delete", "configmap", self.s.lock_name, "--ignore-not-found"), {check = false})
@@ -587,7 +592,7 @@ function M.lock(ctx, env, opts)
       local expired = cur.expires and cur.expires < os.time()
       if (opts.break_lock or expired) and not broke then
         broke = true
-        ctx:log("warn", "%s the deploy lock %s/%s held by %s",
+        ctx:log("warn", "%s deploy lock %s/%s held by %s",
           opts.break_lock and "--break-lock: breaking" or "taking over the expired", s.namespace,
           s.lock_name, holder_text(cur))
         if ctx.journal then
