@@ -1,0 +1,373 @@
+--- slipway.manifest: load and validate a deployment's slipway.yaml.
+--
+--   local manifest = require "slipway.manifest"
+--   local m = manifest.load("path/to/repo")        -- or the file itself
+--   m.components.binderhub.locations[1].file      --> "/abs/repo/mybinder/Chart.yaml"
+--
+-- load() validates the top level and `components` (this module) and keeps
+-- `environments`, `stages` and `notify` raw for slipway.environments (the
+-- deploy side). Errors are structured, code "manifest", with fields `file`,
+-- `key` (the key path, e.g. "components.binderhub.source.helm.repo") and
+-- `line` when it can be found; the message reads
+-- "slipway.yaml:12: components.binderhub.source.helm: repo is required".
+-- The schema is documented in docs/manifest.md.
+local core = require "slipway.core"
+local fs = require "slipway.fs"
+local version = require "slipway.version"
+local M = {}
+
+M.FILE = "slipway.yaml"
+
+local TOP = {name = true, state_dir = true, components = true, environments = true,
+             stages = true, notify = true}
+local COMPONENT = {scheme = true, source = true, repository = true, locations = true,
+                   description = true}
+local SOURCE_COMMON = {devel = true, constraint = true, order = true, pattern = true,
+                       exclude = true}
+local SOURCE_KINDS = {"helm", "registry", "git", "lua"}
+local SOURCE_FIELDS = {
+  helm = {repo = true, chart = true, plain_http = true, username_env = true, password_env = true},
+  registry = {image = true, plain_http = true, username_env = true, password_env = true,
+              token_env = true, page_size = true},
+  git = {url = true},
+  lua = {module = true, fn = true},
+}
+
+-- ---- finding the line of a key path in block-style YAML --------------------
+-- A light scan, used only for error messages: follows mapping keys by
+-- indentation and list items by position. Returns nil when unsure.
+local function find_line(text, keys)
+  if not text or #keys == 0 then return nil end
+  local lines = {}
+  for l in (text .. "\n"):gmatch("([^\n]*)\n") do lines[#lines + 1] = l end
+  local start, indent, line_of = 1, -1, nil
+  for _, key in ipairs(keys) do
+    local found = false
+    local child_indent
+    for i = start, #lines do
+      local l = lines[i]
+      if not l:find("^%s*#") and not l:find("^%s*$") then
+        local ind = #l:match("^ *")
+        if i > start and ind <= indent and line_of then break end
+        if type(key) == "number" then
+          local body = l:sub(ind + 1)
+          if body:find("^%- ") or body == "-" then
+            child_indent = child_indent or ind
+            if ind == child_indent then
+              key = key - 1
+              if key == 0 then
+                line_of, start, indent, found = i, i, ind, true
+                break
+              end
+            end
+          end
+        else
+          local k = l:sub(ind + 1):match("^%-?%s*([%w_.%-\"']+)%s*:")
+          if k then k = k:gsub("^[\"']", ""):gsub("[\"']$", "") end
+          child_indent = child_indent or ind
+          if k == key and (ind == child_indent or l:sub(ind + 1, ind + 1) == "-") then
+            line_of, start, indent, found = i, i, ind, true
+            -- a key on a list item line ("- file: x") is indented like the item's body
+            if l:sub(ind + 1, ind + 1) == "-" then indent = ind + 1 end
+            break
+          end
+        end
+      end
+    end
+    if not found then return line_of end
+  end
+  return line_of
+end
+M._find_line = find_line
+
+-- the line of the deepest existing node on the key path, from the yaml
+-- module's node index (exact), else the scan above
+local function line_of(text, keys)
+  local ok, line = pcall(function()
+    local yaml = require "slipway.yaml"
+    local doc = yaml.edit(text)
+    for n = #keys, 1, -1 do
+      local segs = {}
+      for i = 1, n do segs[i] = type(keys[i]) == "number" and keys[i] - 1 or keys[i] end
+      if doc:has(segs) then
+        local r = doc:resolve(segs, nil, "get", 1)
+        local node = doc:node(r.node)
+        -- a mapping value: report the line of its key
+        local parent = node.parent and doc:node(node.parent)
+        if parent and parent.kind == "mapping" then
+          local kids = doc:children(node.parent)
+          for k = 2, #kids, 2 do
+            if kids[k] == r.node then return doc:node(kids[k - 1]).line end
+          end
+        end
+        return node.line
+      end
+    end
+    return nil
+  end)
+  if ok and line then return line end
+  return find_line(text, keys)
+end
+
+local Checker = {}
+Checker.__index = Checker
+
+local function keystr(keys)
+  local out = {}
+  for _, k in ipairs(keys) do
+    if type(k) == "number" then out[#out] = (out[#out] or "") .. "[" .. k .. "]"
+    else out[#out + 1] = tostring(k) end
+  end
+  return table.concat(out, ".")
+end
+
+function Checker:fail(keys, msg)
+  local line = line_of(self.text, keys)
+  local where = self.display .. (line and (":" .. line) or "")
+  local key = keystr(keys)
+  -- the message names the file and line of slipway.yaml, not a Lua frame
+  error(core.error("manifest", string.format("%s: %s%s", where, key ~= "" and (key .. ": ") or "", msg),
+                   {file = self.path, key = key, line = line}), 0)
+end
+
+local function push(keys, k)
+  local c = {table.unpack(keys)}
+  c[#c + 1] = k
+  return c
+end
+
+function Checker:map(v, keys, allowed)
+  if type(v) ~= "table" or (#v > 0 and next(v, #v) == nil and v[1] ~= nil) then
+    self:fail(keys, "expected a mapping, got " .. (type(v) == "table" and "a list" or type(v)))
+  end
+  if allowed then
+    for k in pairs(v) do
+      if type(k) ~= "string" or not allowed[k] then
+        local names = {}
+        for n in pairs(allowed) do names[#names + 1] = n end
+        table.sort(names)
+        self:fail(push(keys, tostring(k)), "unknown key (expected one of: " .. table.concat(names, ", ") .. ")")
+      end
+    end
+  end
+  return v
+end
+
+function Checker:str(v, keys, required)
+  if v == nil then
+    if required then self:fail(keys, "is required") end
+    return nil
+  end
+  if type(v) == "number" then
+    self:fail(keys, "expected a string, got the number " .. tostring(v) .. " (quote it)")
+  end
+  if type(v) ~= "string" or v == "" then self:fail(keys, "expected a non-empty string") end
+  return v
+end
+
+function Checker:bool(v, keys)
+  if v == nil then return nil end
+  if type(v) ~= "boolean" then self:fail(keys, "expected true or false") end
+  return v
+end
+
+function Checker:list(v, keys)
+  if type(v) ~= "table" or (next(v) ~= nil and v[1] == nil) then self:fail(keys, "expected a list") end
+  return v
+end
+
+-- ---- components ---------------------------------------------------------------
+
+local function check_source(ck, src, keys, comp)
+  ck:map(src, keys)
+  local kind
+  for _, k in ipairs(SOURCE_KINDS) do
+    if src[k] ~= nil then
+      if kind then ck:fail(keys, "give one of helm, registry, git, lua (found " .. kind .. " and " .. k .. ")") end
+      kind = k
+    end
+  end
+  if not kind then ck:fail(keys, "needs one of helm, registry, git, lua") end
+  for k in pairs(src) do
+    if k ~= kind and not SOURCE_COMMON[k] then
+      ck:fail(push(keys, tostring(k)), "unknown key (expected " .. kind .. ", devel, constraint, order, pattern, exclude)")
+    end
+  end
+  local out = {kind = kind}
+  out.devel = ck:bool(src.devel, push(keys, "devel")) or false
+  local spec = ck:map(src[kind], push(keys, kind), SOURCE_FIELDS[kind])
+  local sk = push(keys, kind)
+  for k, v in pairs(spec) do out[k] = v end
+  if kind == "helm" then
+    out.repo = ck:str(spec.repo, push(sk, "repo"), true)
+    out.chart = ck:str(spec.chart, push(sk, "chart"), true)
+    if not out.repo:find("^https?://") and not out.repo:find("^oci://") then
+      ck:fail(push(sk, "repo"), "expected an http(s):// or oci:// URL, got " .. out.repo)
+    end
+  elseif kind == "registry" then
+    out.image = ck:str(spec.image, push(sk, "image"), true)
+    if out.image:find("[:@]") and not out.image:find("^[^/]*:%d+/") and not out.image:find("^oci://") then
+      ck:fail(push(sk, "image"), "expected an image name without tag or digest, got " .. out.image)
+    end
+    if spec.page_size ~= nil and (math.type(spec.page_size) ~= "integer" or spec.page_size < 1) then
+      ck:fail(push(sk, "page_size"), "expected a positive integer")
+    end
+  elseif kind == "git" then
+    out.url = ck:str(spec.url, push(sk, "url"), true)
+  elseif kind == "lua" then
+    out.module = ck:str(spec.module, push(sk, "module"), true)
+    out.fn = ck:str(spec.fn, push(sk, "fn")) or "versions"
+  end
+  for _, k in ipairs({"plain_http"}) do ck:bool(spec[k], push(sk, k)) end
+  for _, k in ipairs({"username_env", "password_env", "token_env"}) do ck:str(spec[k], push(sk, k)) end
+  if src.constraint ~= nil then
+    out.constraint = ck:str(src.constraint, push(keys, "constraint"))
+    local ok, err = pcall(version.constraint, out.constraint, comp.scheme)
+    if not ok then ck:fail(push(keys, "constraint"), tostring(err):gsub("^version: ", "")) end
+  end
+  if src.order ~= nil then
+    out.order = ck:str(src.order, push(keys, "order"))
+    if out.order ~= "version" and out.order ~= "created" then
+      ck:fail(push(keys, "order"), "expected version or created")
+    end
+    if out.order == "created" and kind ~= "helm" then
+      ck:fail(push(keys, "order"), "created order needs a helm chart repository source")
+    end
+  end
+  out.order = out.order or "version"
+  for _, k in ipairs({"pattern", "exclude"}) do
+    if src[k] ~= nil then
+      out[k] = ck:str(src[k], push(keys, k))
+      local ok, err = pcall(string.find, "", out[k])
+      if not ok then ck:fail(push(keys, k), "bad Lua pattern: " .. tostring(err)) end
+    end
+  end
+  return out
+end
+
+local function check_component(ck, name, c, keys, root)
+  ck:map(c, keys, COMPONENT)
+  if not name:find("^[%w][%w_.%-]*$") then ck:fail(keys, "component names use letters, digits, - _ .") end
+  local comp = {name = name}
+  local scheme = c.scheme
+  if scheme == nil then scheme = "semver" end
+  if type(scheme) ~= "string" and type(scheme) ~= "table" then
+    ck:fail(push(keys, "scheme"), "expected semver, pep440, gitdescribe or a list of them")
+  end
+  local ok, err = pcall(version.schemes_of, scheme)
+  if not ok then ck:fail(push(keys, "scheme"), tostring(err):gsub("^version: ", "")) end
+  comp.scheme = scheme
+  comp.schemes = err
+  if c.source == nil then ck:fail(keys, "source is required") end
+  comp.source = check_source(ck, c.source, push(keys, "source"), comp)
+  comp.repository = ck:str(c.repository, push(keys, "repository"))
+  comp.description = ck:str(c.description, push(keys, "description"))
+  if c.locations == nil then ck:fail(keys, "locations is required (where the version lives)") end
+  ck:list(c.locations, push(keys, "locations"))
+  if #c.locations == 0 then ck:fail(push(keys, "locations"), "needs at least one {file, path}") end
+  comp.locations = {}
+  local seen = {}
+  for i, loc in ipairs(c.locations) do
+    local lk = push(push(keys, "locations"), i)
+    ck:map(loc, lk, {file = true, path = true, part = true})
+    local file = ck:str(loc.file, push(lk, "file"), true)
+    local path = ck:str(loc.path, push(lk, "path"), true)
+    local part = ck:str(loc.part, push(lk, "part")) or "whole"
+    if part ~= "whole" and part ~= "tag" then ck:fail(push(lk, "part"), "expected whole or tag") end
+    if file:find("^/") or file:find("%.%.") then
+      ck:fail(push(lk, "file"), "must be a path inside the repository, got " .. file)
+    end
+    local key = file .. "\0" .. path
+    if seen[key] then ck:fail(lk, "the same file and path twice") end
+    seen[key] = true
+    comp.locations[i] = {file = fs.join(root, file), relfile = file, path = path, part = part}
+  end
+  return comp
+end
+
+--- manifest.parse(text [, path]) -> manifest table (see manifest.load).
+-- path is the file the text came from (for messages and `root`).
+function M.parse(text, path)
+  path = path or M.FILE
+  local root = fs.dirname(path)
+  local abs = path
+  local ck = setmetatable({text = text, path = abs, display = path}, Checker)
+  local yaml = require "slipway.yaml"
+  local ok, raw = pcall(yaml.load, text)
+  if not ok then
+    local msg = type(raw) == "table" and raw.message or tostring(raw)
+    error(core.error("manifest", path .. ": not valid YAML: " .. msg,
+                     {file = abs, line = type(raw) == "table" and raw.line or nil}), 0)
+  end
+  if raw == nil then raw = {} end
+  if type(raw) ~= "table" then ck:fail({}, "expected a mapping at the top level") end
+  ck:map(raw, {}, TOP)
+  local m = {root = root, path = abs, raw = raw}
+  m.name = ck:str(raw.name, {"name"}) or root:match("([^/]+)$")
+  local sd = ck:str(raw.state_dir, {"state_dir"}) or ".slipway"
+  m.state_dir = sd:find("^/") and sd or root .. "/" .. sd
+  m.components = {}
+  m.order = {}
+  if raw.components ~= nil then
+    ck:map(raw.components, {"components"})
+    for name, c in pairs(raw.components) do
+      if type(name) ~= "string" then ck:fail({"components"}, "component names must be strings") end
+      m.components[name] = check_component(ck, name, c, {"components", name}, root)
+      m.order[#m.order + 1] = name
+    end
+    -- the order of the file where we can see it, else by name
+    table.sort(m.order, function(a, b)
+      local la, lb = find_line(text, {"components", a}) or 0, find_line(text, {"components", b}) or 0
+      if la ~= lb then return la < lb end
+      return a < b
+    end)
+  end
+  m.environments = raw.environments
+  m.stages = raw.stages
+  m.notify = raw.notify
+  return m
+end
+
+--- manifest.find([dir]) -> path of the slipway.yaml in dir or its nearest
+-- parent (like git finds .git), or nil.
+function M.find(dir)
+  if dir == nil then
+    if fs.isfile(M.FILE) then return M.FILE end
+    dir = os.getenv("PWD")
+    if not dir then return nil end
+  end
+  while true do
+    local p = fs.join(dir, M.FILE)
+    if fs.isfile(p) then return p end
+    local parent = fs.dirname(dir)
+    if parent == dir then return nil end
+    dir = parent
+  end
+end
+
+--- manifest.load([path]) -> {root=, path=, name=, state_dir=, components=,
+-- order=, environments=, stages=, notify=, raw=}
+-- path: a slipway.yaml, or a directory holding one; default: found from the
+-- current directory upwards. components[name] = {name, scheme, schemes,
+-- source = {kind = "helm"|"registry"|"git"|"lua", devel, constraint, order,
+-- pattern, exclude, ...kind fields}, repository, locations = {{file (absolute),
+-- relfile, path, part = "whole"|"tag"}}}; order lists the component names
+-- in the order of the file. Raises code "manifest" (or "ENOENT").
+function M.load(path)
+  if path == nil then
+    path = M.find()
+    if not path then
+      core.raise("manifest", "no " .. M.FILE .. " in the current directory or its parents", {}, 2)
+    end
+  elseif fs.isdir(path) then
+    path = fs.join(path, M.FILE)
+  end
+  local ok, text = pcall(fs.read, path)
+  if not ok then
+    core.raise("manifest", "cannot read " .. path .. ": " .. tostring(type(text) == "table" and text.message or text),
+               {file = path}, 2)
+  end
+  return M.parse(text, path)
+end
+
+return M
