@@ -37,6 +37,10 @@
 --   -- {{name=, ok=, detail=, duration=, attempts=}, ...}, concurrently
 --   print(checks.table(results)); fs.write(file, checks.junit{staging = results})
 local core = require "slipway.core"
+
+-- errors of the world, without a library file:line in front (the message
+-- names the environment, step or file itself)
+local function raise(code, msg, fields) error(core.error(code, msg, fields), 0) end
 local task = require "slipway.task"
 
 local M = {}
@@ -46,7 +50,7 @@ local KEYS = {name = true, get = true, status = true, contains = true, json = tr
               interval = true, deadline = true, timeout = true, description = true}
 
 local function fail(m, kp, msg)
-  core.raise("manifest", string.format("%s: %s: %s", (m and m.path) or "slipway.yaml", kp, msg))
+  raise("manifest", string.format("%s: %s: %s", (m and m.path) or "slipway.yaml", kp, msg))
 end
 
 --- Validate a list of checks (kp names it in errors); returns normalised
@@ -104,7 +108,7 @@ M.template = template
 
 local function join_url(base, path)
   if path:match("^https?://") then return path end
-  if not base then core.raise("check", "the environment has no URL for " .. path) end
+  if not base then raise("check", "the environment has no URL for " .. path) end
   return base .. (path:sub(1, 1) == "/" and "" or "/") .. path
 end
 
@@ -190,7 +194,7 @@ local function attempt_lua(ctx, c, vars)
   local root = (ctx and ctx.root) or "."
   local path = c.lua:sub(1, 1) == "/" and c.lua or (root .. "/" .. c.lua)
   local chunk, err = loadfile(path, "t")
-  if not chunk then core.raise("check", tostring(err)) end
+  if not chunk then raise("check", tostring(err)) end
   local t = {url = vars.url, versions = vars.versions, env = vars.env_table, ctx = ctx,
              get = function(p, o) return get(ctx, join_url(vars.url, p), o) end}
   local r = chunk(t)

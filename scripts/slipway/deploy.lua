@@ -15,6 +15,10 @@
 --
 -- Everything is journalled through ctx (slipway.playbook); docs/deploy.md.
 local core = require "slipway.core"
+
+-- errors of the world, without a library file:line in front (the message
+-- names the environment, step or file itself)
+local function raise(code, msg, fields) error(core.error(code, msg, fields), 0) end
 local task = require "slipway.task"
 local journal = require "slipway.journal"
 local environments = require "slipway.environments"
@@ -30,7 +34,7 @@ local errmsg = playbook.errmsg
 function M.setup(ctx)
   if ctx.envs then return ctx.envs end
   if not ctx.manifest then
-    core.raise("manifest", "no slipway.yaml in " .. ctx.root .. " or its parents")
+    raise("manifest", "no slipway.yaml in " .. ctx.root .. " or its parents")
   end
   ctx.envs = environments.load(ctx.manifest)
   ctx.vars.staged = ctx.vars.staged or {}
@@ -79,7 +83,7 @@ function M.stage(ctx, name)
     ctx.journal:record{type = "state", env = name, before = {versions = before.versions,
       revision = before.revision, sha = before.sha, running = before.running}, sha = ctx.sha}
     local versions = environments.versions(ctx.manifest)
-    ectx:log("info", "staging %s at %s: %s (running: %s)", name, tostring(ctx.sha and ctx.sha:sub(1, 12)),
+    ectx:log("info", "deploying %s at %s: %s (running: %s)", name, tostring(ctx.sha and ctx.sha:sub(1, 12)),
       show_versions(versions), before.running and show_versions(before.versions) or "nothing")
     if ctx.dry_run and driver.render then
       local after = driver.render(ectx, env)
@@ -120,7 +124,7 @@ function M.test(ctx, name, opts)
   local versions = (staged and not staged.planned and staged.versions) or st.versions or {}
   local sha = (staged and not staged.planned and staged.sha) or st.sha
   if not st.running and not ctx.dry_run then
-    core.raise("test", name .. ": nothing is running (stage it first)", {env = name})
+    raise("test", name .. ": nothing is running (stage it first)", {env = name})
   end
   ectx:log("info", "testing %s at %s (%d checks)", name, tostring(url), #env.checks)
   local results = checks.run(ectx, env, {url = url, versions = versions})
@@ -145,7 +149,7 @@ function M.test(ctx, name, opts)
     if ctx.dry_run then
       ectx:log("warn", "%s (dry run: against what runs now, not what would be staged)", msg)
     else
-      core.raise("test", msg, {env = name, failed = failed})
+      raise("test", msg, {env = name, failed = failed})
     end
   end
   return results
@@ -177,7 +181,7 @@ function M.promote(ctx)
   local staging = stages.staging
   local versions = environments.versions(ctx.manifest)
   if #stages.production == 0 then
-    core.raise("refused", "promote: stages.production lists no environment")
+    raise("refused", "promote: stages.production lists no environment")
   end
   if staging then
     local last = M.last_tested(ctx, staging)
@@ -199,7 +203,7 @@ function M.promote(ctx)
       if ctx.dry_run then
         ctx:plan("promote requires a passed test on " .. staging .. " (" .. why .. ")")
       else
-        core.raise("refused", "promote refused: " .. why, {env = staging})
+        raise("refused", "promote refused: " .. why, {env = staging})
       end
     else
       ctx:log("info", "promoting %s (%s), tested on %s in run %s", tostring(ctx.sha):sub(1, 12),
@@ -236,7 +240,7 @@ function M.promote(ctx)
     end
   end
   if #bad > 0 then
-    core.raise("promote", "promote failed on " .. table.concat(bad, "; "))
+    raise("promote", "promote failed on " .. table.concat(bad, "; "))
   end
   return results
 end
@@ -271,7 +275,7 @@ function M.revert(ctx, opts)
   opts = opts or {}
   M.setup(ctx)
   local staging = ctx.envs.stages.staging
-  if not staging then core.raise("revert_failed", "revert: no staging environment") end
+  if not staging then raise("revert_failed", "revert: no staging environment") end
   local ok, err = pcall(function()
     local good, why = nil, nil
     local to = opts.to or ctx.args.to
@@ -285,7 +289,7 @@ function M.revert(ctx, opts)
         why = "run " .. s.id
       else
         good = git_read(ctx, {"rev-parse", "--verify", to .. "^{commit}"})
-        if not good then core.raise("usage", "revert --to " .. to .. ": neither a run nor a commit") end
+        if not good then raise("usage", "revert --to " .. to .. ": neither a run nor a commit") end
         why = "commit " .. to
       end
     else
@@ -297,7 +301,7 @@ function M.revert(ctx, opts)
     if good then
       local anc = git(ctx, {"merge-base", "--is-ancestor", good, "HEAD"}, {readonly = true, check = false})
       if anc.code ~= 0 then
-        core.raise("revert_failed", "revert: " .. good .. " is not an ancestor of HEAD")
+        raise("revert_failed", "revert: " .. good .. " is not an ancestor of HEAD")
       end
       local list = git_read(ctx, {"rev-list", "--first-parent", good .. "..HEAD"}) or ""
       commits = {}
@@ -308,7 +312,7 @@ function M.revert(ctx, opts)
       why = "HEAD only (no good deploy on record)"
     end
     if #commits == 0 then
-      core.raise("revert_failed", string.format(
+      raise("revert_failed", string.format(
         "revert: HEAD is the last good commit (%s); nothing to revert, the failure is elsewhere",
         tostring(good)))
     end
@@ -324,7 +328,7 @@ function M.revert(ctx, opts)
       local r = git(ctx, args, {check = false})
       if r.code ~= 0 then
         git(ctx, {"revert", "--abort"}, {check = false})
-        core.raise("revert_failed", "git revert " .. sha .. " failed: " .. (r.stderr or ""))
+        raise("revert_failed", "git revert " .. sha .. " failed: " .. (r.stderr or ""))
       end
       subjects[#subjects + 1] = "  " .. sha:sub(1, 12) .. " " ..
         (git_read(ctx, {"log", "-1", "--format=%s", sha}) or "")
@@ -352,7 +356,7 @@ function M.revert(ctx, opts)
   if not ok then
     ctx.journal:record{type = "revert_failed", error = errmsg(err)}
     if type(err) == "table" and err.code == "revert_failed" then error(err, 0) end
-    core.raise("revert_failed", "REVERT FAILED: " .. errmsg(err), {cause = errmsg(err)})
+    raise("revert_failed", "REVERT FAILED: " .. errmsg(err), {cause = errmsg(err)})
   end
   io.stderr:write(string.format("\n*** %s failed its tests and was REVERTED to %s; production was not touched ***\n\n",
     staging, tostring(ctx.sha):sub(1, 12)))

@@ -27,6 +27,10 @@
 -- unset VAR without default is an error naming the key).
 local core = require "slipway.core"
 
+-- errors of the world, without a library file:line in front (the message
+-- names the environment, step or file itself)
+local function raise(code, msg, fields) error(core.error(code, msg, fields), 0) end
+
 local M = {}
 
 M.DRIVER_KEYS = {["local"] = true, kubernetes = true}
@@ -35,7 +39,7 @@ local KNOWN = {driver = true, chart = true, values = true, url = true, context =
                tests = true, timeout = true, description = true}
 
 local function fail(m, keypath, msg)
-  core.raise("manifest", string.format("%s: %s: %s", m.path or "slipway.yaml", keypath, msg))
+  raise("manifest", string.format("%s: %s: %s", m.path or "slipway.yaml", keypath, msg))
 end
 
 --- Expand ${VAR} and ${VAR:-default} in s; `where` names the key in errors.
@@ -74,9 +78,9 @@ function M.load_manifest(dir)
   local yaml = require "slipway.yaml"
   local fs = require "slipway.fs"
   local path = dir .. "/slipway.yaml"
-  if not fs.exists(path) then core.raise("manifest", path .. ": not found") end
+  if not fs.exists(path) then raise("manifest", path .. ": not found") end
   local raw = yaml.load_file(path)
-  if type(raw) ~= "table" then core.raise("manifest", path .. ": not a mapping") end
+  if type(raw) ~= "table" then raise("manifest", path .. ": not a mapping") end
   local sd = raw.state_dir or ".slipway"
   return {root = dir, path = path, name = raw.name, raw = raw,
           state_dir = isabs(sd) and sd or (dir .. "/" .. sd),
@@ -186,7 +190,7 @@ function M.get(envs, name)
   if not e then
     local names = {}
     for _, x in ipairs(envs.list) do names[#names + 1] = x.name end
-    core.raise("usage", "no environment '" .. tostring(name) .. "' in slipway.yaml (known: " ..
+    raise("usage", "no environment '" .. tostring(name) .. "' in slipway.yaml (known: " ..
       table.concat(names, ", ") .. ")")
   end
   return e
@@ -225,7 +229,7 @@ function M.merged_values(env)
   for _, path in ipairs(env.values) do
     local v = yaml.load_file(path)
     if v ~= nil and v ~= yaml.null then
-      if type(v) ~= "table" then core.raise("manifest", path .. ": values must be a mapping") end
+      if type(v) ~= "table" then raise("manifest", path .. ": values must be a mapping") end
       out = M.merge(out, v)
     end
   end
@@ -250,7 +254,7 @@ local function parse_path(path)
     if key ~= "" then parts[#parts + 1] = key end
     while path:sub(i, i) == "[" do
       local inner = path:match("^%[([^%]]*)%]", i)
-      if not inner then core.raise("manifest", "bad location path " .. path) end
+      if not inner then raise("manifest", "bad location path " .. path) end
       i = i + #inner + 2
       local k, v = inner:match("^([^=]+)=(.*)$")
       if k then

@@ -25,17 +25,18 @@
 -- to, commits, ok), log (level, message), run_end (ok, status, outcome,
 -- duration). docs/journal.md describes each field.
 local core = require "slipway.core"
+
+-- errors of the world, without a library file:line in front (the message
+-- names the environment, step or file itself)
+local function raise(code, msg, fields) error(core.error(code, msg, fields), 0) end
 local json = require "slipway.json"
 
 local M = {}
 
--- wall-clock seconds with milliseconds: os.time() at start plus the
--- monotonic clock since (consistent within a run, +-1 s across runs)
-local task_ok, task_mod = pcall(require, "slipway.task")
-local wall0, mono0 = os.time(), task_ok and task_mod.now() or 0
+-- wall-clock seconds, to the millisecond
+local fscore = require "slipway.fs.core"
 local function now()
-  if not task_ok then return os.time() end
-  return math.floor((wall0 + task_mod.now() - mono0) * 1000 + 0.5) / 1000
+  return math.floor(fscore.wallclock() * 1000 + 0.5) / 1000
 end
 M.now = now
 
@@ -74,14 +75,17 @@ function M.whoami()
     user = os.getenv("GITHUB_ACTOR") or user_name(),
     host = read_first_line("/proc/sys/kernel/hostname") or os.getenv("HOSTNAME") or "unknown",
     pid = tonumber(stat:match("^(%d+)")),
-    cwd = os.getenv("PWD"),
+    cwd = os.getenv("PWD"),  -- the context passes the real one
     ci = os.getenv("CI") and (os.getenv("GITHUB_RUN_ID") or "yes") or nil,
   }
 end
 
 --- A new run id: sortable by start time, unique enough across hosts.
 function M.new_id()
-  return os.date("!%Y%m%dT%H%M%SZ") .. "-" .. string.format("%04x", math.random(0, 0xffff))
+  local t = fscore.wallclock()
+  local sec = math.floor(t)
+  return os.date("!%Y%m%dT%H%M%S", sec) .. string.format(".%03dZ-%04x",
+    math.floor((t - sec) * 1000), math.random(0, 0xffff))
 end
 
 --- The directory of the journals under state_dir.
@@ -141,7 +145,7 @@ end
 -- code "journal" naming file:line.
 function M.read(path)
   local f, err = io.open(path, "r")
-  if not f then core.raise("ENOENT", "cannot read journal " .. path .. ": " .. tostring(err)) end
+  if not f then raise("ENOENT", "cannot read journal " .. path .. ": " .. tostring(err)) end
   local text = f:read("a")
   f:close()
   local out = {}
@@ -157,7 +161,7 @@ function M.read(path)
     elseif i == #lines and not last_nl then
       out.torn = true
     else
-      core.raise("journal", path .. ":" .. n .. ": not a JSON record")
+      raise("journal", path .. ":" .. n .. ": not a JSON record")
     end
   end
   return out

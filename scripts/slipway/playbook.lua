@@ -53,6 +53,10 @@
 --   failed and the revert succeeded, 4 the revert failed, 5 lock busy,
 --   130/143 interrupted by SIGINT/SIGTERM.
 local core = require "slipway.core"
+
+-- errors of the world, without a library file:line in front (the message
+-- names the environment, step or file itself)
+local function raise(code, msg, fields) error(core.error(code, msg, fields), 0) end
 local task = require "slipway.task"
 local journal = require "slipway.journal"
 local json = require "slipway.json"
@@ -139,10 +143,10 @@ function M.diff(a, b, label_a, label_b)
     while i <= n or j <= m do
       if i <= n and j <= m and x[pre + i] == y[pre + j] then
         ops[#ops + 1] = {" ", x[pre + i]}; i = i + 1; j = j + 1
-      elseif j <= m and (i > n or L[i][j + 1] >= L[i + 1][j]) then
-        ops[#ops + 1] = {"+", y[pre + j]}; j = j + 1
-      else
+      elseif i <= n and (j > m or L[i + 1][j] >= L[i][j + 1]) then
         ops[#ops + 1] = {"-", x[pre + i]}; i = i + 1
+      else
+        ops[#ops + 1] = {"+", y[pre + j]}; j = j + 1
       end
     end
   end
@@ -173,7 +177,9 @@ function M.diff(a, b, label_a, label_b)
         if ops[q][1] ~= "+" then ca = ca + 1 end
         if ops[q][1] ~= "-" then cb = cb + 1 end
       end
-      out[#out + 1] = string.format("@@ -%d,%d +%d,%d @@", pos[s][1], ca, pos[s][2], cb)
+      -- an empty side starts at the line before (as diff -u writes it)
+      out[#out + 1] = string.format("@@ -%d,%d +%d,%d @@", ca == 0 and pos[s][1] - 1 or pos[s][1], ca,
+        cb == 0 and pos[s][2] - 1 or pos[s][2], cb)
       for q = s, e do out[#out + 1] = ops[q][1] .. ops[q][2] end
       k = e + 1
     end
@@ -206,7 +212,7 @@ function M.parse_args(argv, takes_value)
         if takes_value[name] == "optional" and (nxt == nil or nxt:sub(1, 1) == "-") then
           out[name] = true
         else
-          if nxt == nil then core.raise("usage", "option --" .. a:sub(3) .. " needs a value") end
+          if nxt == nil then raise("usage", "option --" .. a:sub(3) .. " needs a value") end
           out[name] = nxt
           i = i + 1
         end
@@ -235,6 +241,17 @@ function M.git_state(dir)
   local st = proc.run({"git", "-C", dir, "status", "--porcelain", "--untracked-files=no"},
     {check = false, readonly = true})
   return sha, st.code == 0 and st.stdout ~= ""
+end
+
+local cwd_cache
+--- The absolute current directory (not $PWD, which a parent may have left
+-- behind when it started us elsewhere).
+function M.cwd()
+  if cwd_cache then return cwd_cache end
+  local ok, r = pcall(require("slipway.proc").run, {"pwd", "-P"}, {check = false, readonly = true, echo = false})
+  if ok and r.code == 0 then cwd_cache = r.stdout:gsub("%s+$", "") end
+  cwd_cache = cwd_cache or os.getenv("PWD") or "."
+  return cwd_cache
 end
 
 -- ---- the context -----------------------------------------------------------
@@ -348,8 +365,10 @@ function Ctx:write(path, data, opts)
     local before = fs.exists(path) and fs.read(path) or ""
     self.journal:record{type = "write", step = self.step, path = path, planned = true}
     if before ~= data then
-      self._plan[#self._plan + 1] = {step = self.step, text = "write " .. path}
-      self:diff(path, before, data)
+      local label = path
+      if path:sub(1, #self.root + 1) == self.root .. "/" then label = path:sub(#self.root + 2) end
+      self._plan[#self._plan + 1] = {step = self.step, text = "write " .. label}
+      self:diff(label, before, data)
     end
     return
   end
@@ -391,7 +410,7 @@ function M.context(opts)
   local root = opts.root
   if not root and self.manifest then root = self.manifest.root end
   if not root then
-    local cwd = os.getenv("PWD") or "."
+    local cwd = M.cwd()
     local d = cwd
     while d and d ~= "" do
       if fs.exists(d .. "/slipway.yaml") then root = d; break end
@@ -409,7 +428,7 @@ function M.context(opts)
   self.command = opts.command or "run"
   local info = {command = self.command, args = opts.argv or {}, sha = self.sha, dirty = self.dirty,
                 dry_run = self.dry_run or nil, playbook = opts.playbook, root = root,
-                resume_of = opts.resume_of}
+                resume_of = opts.resume_of, cwd = M.cwd()}
   -- a dry run changes nothing, not even the state directory
   local jopts = {path = opts.journal_path, memory = self.dry_run and not opts.journal_path}
   self.journal = journal.open(self.state_dir, info, jopts)
@@ -421,29 +440,29 @@ end
 
 local function validate(pb, where)
   if type(pb) ~= "table" then
-    core.raise("playbook", where .. ": a playbook returns a table of steps, got " .. type(pb))
+    raise("playbook", where .. ": a playbook returns a table of steps, got " .. type(pb))
   end
   local steps = pb.steps or pb
   if type(steps) ~= "table" or #steps == 0 then
-    core.raise("playbook", where .. ": no steps (return {steps = {{name =, run =}, ...}})")
+    raise("playbook", where .. ": no steps (return {steps = {{name =, run =}, ...}})")
   end
   local seen = {}
   for i, s in ipairs(steps) do
     local w = where .. ": step " .. i
-    if type(s) ~= "table" then core.raise("playbook", w .. " is not a table") end
-    if type(s.name) ~= "string" or s.name == "" then core.raise("playbook", w .. " has no name") end
+    if type(s) ~= "table" then raise("playbook", w .. " is not a table") end
+    if type(s.name) ~= "string" or s.name == "" then raise("playbook", w .. " has no name") end
     w = where .. ": step '" .. s.name .. "'"
-    if seen[s.name] then core.raise("playbook", w .. " is defined twice") end
+    if seen[s.name] then raise("playbook", w .. " is defined twice") end
     seen[s.name] = true
-    if type(s.run) ~= "function" then core.raise("playbook", w .. ": run must be a function") end
+    if type(s.run) ~= "function" then raise("playbook", w .. ": run must be a function") end
     for _, f in ipairs{"revert", "when"} do
       if s[f] ~= nil and type(s[f]) ~= "function" then
-        core.raise("playbook", w .. ": " .. f .. " must be a function")
+        raise("playbook", w .. ": " .. f .. " must be a function")
       end
     end
     for _, f in ipairs{"retries", "timeout", "retry_delay"} do
       if s[f] ~= nil and (type(s[f]) ~= "number" or s[f] < 0) then
-        core.raise("playbook", w .. ": " .. f .. " must be a number >= 0")
+        raise("playbook", w .. ": " .. f .. " must be a number >= 0")
       end
     end
   end
@@ -461,7 +480,7 @@ function M.load(path)
   else
     chunk, err = loadfile(path, "t")
   end
-  if not chunk then core.raise("playbook", tostring(err)) end
+  if not chunk then raise("playbook", tostring(err)) end
   M._loading = true
   local ok, pb = pcall(chunk)
   M._loading = false
@@ -474,10 +493,13 @@ end
 -- the script slipway was started with (`slipway run FILE ARGS`), it is run
 -- at once with the command line and the process exits with its status.
 function M.define(pb)
-  local src = debug.getinfo(2, "S").source
+  local rt = require "slipway.runtime"
+  local info = debug.getinfo(2, "S")
+  -- `return playbook.define{...}` is a tail call: the caller's frame is gone,
+  -- and the caller is the chunk being run (or loaded by M.load)
+  local src = info and info.source or ("@" .. tostring(rt.script or "playbook"))
   local def = validate(pb, (src:gsub("^[@=]", "")))
   def._playbook = true
-  local rt = require "slipway.runtime"
   if not M._loading and rt.script and src == "@" .. rt.script then
     local status = M.main(def, {table.unpack(arg or {})})
     if status ~= 0 then os.exit(status) end
@@ -507,13 +529,13 @@ local function resume_plan(ctx, command, which)
     end
   end
   if not target then
-    core.raise("resume", "--resume: no earlier run of '" .. command .. "' in " .. ctx.state_dir)
+    raise("resume", "--resume: no earlier run of '" .. command .. "' in " .. ctx.state_dir)
   end
   if target.ok then
-    core.raise("resume", "--resume: run " .. target.id .. " succeeded; nothing to resume")
+    raise("resume", "--resume: run " .. target.id .. " succeeded; nothing to resume")
   end
   if target.sha ~= ctx.sha then
-    core.raise("resume", string.format(
+    raise("resume", string.format(
       "--resume: run %s was at commit %s, the repository is now at %s; refusing to mix them",
       target.id, tostring(target.sha), tostring(ctx.sha)))
   end

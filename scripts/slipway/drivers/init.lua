@@ -70,6 +70,10 @@
 -- ctx.journal:record{type = "driver", ...} for anything else worth keeping).
 local core = require "slipway.core"
 
+-- errors of the world, without a library file:line in front (the message
+-- names the environment, step or file itself)
+local function raise(code, msg, fields) error(core.error(code, msg, fields), 0) end
+
 local M = {}
 
 --- Names of the drivers compiled into slipway.
@@ -85,19 +89,19 @@ local cache = {}
 function M.get(name)
   if cache[name] then return cache[name] end
   if type(name) ~= "string" or not name:match("^[%w_%-]+$") then
-    core.raise("driver", "bad driver name " .. tostring(name))
+    raise("driver", "bad driver name " .. tostring(name))
   end
   local ok, mod = pcall(require, "slipway.drivers." .. name)
   if not ok then
     if tostring(mod):find("module 'slipway.drivers." .. name .. "' not found", 1, true) then
-      core.raise("driver", "unknown driver '" .. name .. "' (built in: " ..
+      raise("driver", "unknown driver '" .. name .. "' (built in: " ..
         table.concat(M.builtin, ", ") .. ")")
     end
     error(mod, 0)
   end
   for _, f in ipairs(M.required) do
     if type(mod[f]) ~= "function" then
-      core.raise("driver", "driver '" .. name .. "' lacks " .. f .. "()")
+      raise("driver", "driver '" .. name .. "' lacks " .. f .. "()")
     end
   end
   cache[name] = mod

@@ -31,6 +31,10 @@
 -- next deploy. With a fixed port (port: N) the old version must stop first.
 -- The lock is an flock on STATE/envs/ENV/lock (released if the holder dies).
 local core = require "slipway.core"
+
+-- errors of the world, without a library file:line in front (the message
+-- names the environment, step or file itself)
+local function raise(code, msg, fields) error(core.error(code, msg, fields), 0) end
 local task = require "slipway.task"
 local json = require "slipway.json"
 local fs = require "slipway.fs"
@@ -89,8 +93,8 @@ local function signal(pid, sig)
     if not pcall(proc.kill, -pid, sig) then pcall(proc.kill, pid, sig) end
     return
   end
-  local r = proc.run({"kill", "-s", sig, "--", "-" .. pid}, {check = false})
-  if r.code ~= 0 then proc.run({"kill", "-s", sig, "--", tostring(pid)}, {check = false}) end
+  local r = proc.run({"kill", "-s", sig, "--", "-" .. pid}, {check = false, echo = false})
+  if r.code ~= 0 then proc.run({"kill", "-s", sig, "--", tostring(pid)}, {check = false, echo = false}) end
 end
 
 --- Stop pid (SIGTERM, then SIGKILL after `grace` seconds); waits until gone.
@@ -229,7 +233,7 @@ end
 function M.deploy(ctx, env)
   local cmd = env.options.command
   if type(cmd) ~= "table" or #cmd == 0 then
-    core.raise("manifest", string.format("environments.%s.local.command: a command (list) is needed",
+    raise("manifest", string.format("environments.%s.local.command: a command (list) is needed",
       env.name))
   end
   local edir = env_dir(ctx, env)
@@ -283,7 +287,7 @@ function M.deploy(ctx, env)
   local url
   local function give_up(why)
     M.kill(pid, dir, 2)
-    core.raise("deploy", string.format("%s: revision %d did not become healthy: %s\n%s",
+    raise("deploy", string.format("%s: revision %d did not become healthy: %s\n%s",
       env.name, rev, why, log_tail(dir .. "/log")), {env = env.name, revision = rev})
   end
   while true do

@@ -1,0 +1,189 @@
+-- The whole flow on the local driver, against the example deployment (as
+-- compiled into the binary) in a temporary git repository: real slipway
+-- processes, real services on 127.0.0.1, real git.
+local T = require "slipway.testing"
+local D = require "deploytest"
+local fs = require "slipway.fs"
+local json = require "slipway.json"
+local http = require "slipway.http"
+local task = require "slipway.task"
+
+local GOOD = "1.0.0-0.dev.git.3503.ha8a2e19"
+local BROKEN = "1.0.0-0.dev.git.3601.h0b4d0b4d"  -- listed in known-issues.yaml
+
+local function versions_of(url)
+  return json.decode(http.get(url .. "/versions", {timeout = 5}).body)
+end
+
+local function outcome(records)
+  for _, r in ipairs(records) do if r.type == "run_end" then return r end end
+end
+
+T.test("green deploy, then a broken bump fails test and is reverted", function()
+  D.with_repo(nil, function(dir)
+    local r = D.slipway(dir, {"deploy", "--junit", dir .. "/.slipway/junit.xml"})
+    T.eq(r.code, 0, "green deploy exit status\n" .. r.stderr)
+    T.match(r.stdout, "launch%s+ok")
+    for _, env in ipairs{"staging", "prod", "prod-b"} do
+      local cur = T.truthy(D.current(dir, env), env .. " is deployed")
+      T.eq(versions_of(cur.url).binderhub, GOOD)
+    end
+    T.match(fs.read(dir .. "/.slipway/junit.xml"), '<testsuite name="staging" tests="6" failures="0"')
+    local prod_before = D.current(dir, "prod")
+
+    D.commit_edit(dir, "mybinder/Chart.yaml", GOOD, BROKEN, "Bump binderhub to 3601")
+    local bump_sha = D.git(dir, "rev-parse", "HEAD").stdout:gsub("%s+$", "")
+    r = D.slipway(dir, {"deploy"})
+    T.eq(r.code, 3, "test failed and reverted\n" .. r.stderr)
+    T.match(r.stdout, "launch%s+FAIL")
+    T.match(r.stderr, "REVERTED")
+    -- the revert commit is there and undoes the bump
+    local log = D.git(dir, "log", "--format=%s", "-3").stdout
+    T.match(log, "^Revert to ")
+    T.match(log, "Bump binderhub to 3601")
+    T.match(D.git(dir, "show", "-s", "--format=%B", "HEAD").stdout, bump_sha:sub(1, 12))
+    T.match(fs.read(dir .. "/mybinder/Chart.yaml"), GOOD:gsub("%p", "%%%0"))
+    T.eq(D.git(dir, "status", "--porcelain", "--untracked-files=no").stdout, "")
+    -- staging runs the good version again; production was not touched
+    local st = D.current(dir, "staging")
+    T.eq(versions_of(st.url).binderhub, GOOD)
+    T.eq(D.current(dir, "prod"), prod_before)
+    T.eq(versions_of(prod_before.url).binderhub, GOOD)
+    -- the journal: valid JSON lines for both runs, outcomes recorded
+    local recs = D.last_run(dir, "deploy")
+    T.eq(outcome(recs).outcome, "reverted")
+    T.eq(outcome(recs).status, 3)
+    local kinds = {}
+    for _, x in ipairs(recs) do kinds[x.type] = (kinds[x.type] or 0) + 1 end
+    T.truthy(kinds.check and kinds.check >= 12, "each check journalled")
+    T.truthy(kinds.revert == 1, "one revert record")
+    -- history and status read it back
+    local h = D.slipway(dir, {"history"})
+    T.eq(h.code, 0)
+    T.match(h.stdout, "deploy%s+%S+%s+%x+%s+reverted @test")
+    T.match(h.stdout, "success")
+    local s = D.slipway(dir, {"status"})
+    T.match(s.stdout, "staging%s+local%s+running")
+    -- promote now refuses: HEAD (the revert) has not passed test... it has,
+    -- in the revert; so promote goes through with the good versions
+    local p = D.slipway(dir, {"promote"})
+    T.eq(p.code, 0, "promote of the tested revert\n" .. p.stderr)
+  end)
+end, {timeout = 120})
+
+T.test("promote refuses what did not pass test on staging", function()
+  D.with_repo(nil, function(dir)
+    local r = D.slipway(dir, {"promote"})
+    T.eq(r.code, 2)
+    T.match(r.stderr, "nothing has been tested on staging")
+    T.eq(D.slipway(dir, {"stage", "staging"}).code, 0)
+    T.eq(D.slipway(dir, {"test", "staging"}).code, 0)
+    D.commit_edit(dir, "config/prod-b.yaml", "pod_quota: 50", "pod_quota: 60", "Raise quota")
+    r = D.slipway(dir, {"promote"})
+    T.eq(r.code, 2)
+    T.match(r.stderr, "passed test at commit %x+, but HEAD is %x+")
+    T.falsy(D.current(dir, "prod"), "production untouched")
+  end)
+end, {timeout = 60})
+
+T.test("kill -9 in the middle of stage, then --resume", function()
+  D.with_repo(function(dir)
+    -- a slow rollout: the service answers /health only after 2 s
+    local p = dir .. "/config/staging.yaml"
+    fs.write(p, fs.read(p) .. "\nservice:\n  startup_delay: 2\n")
+  end, function(dir)
+    local h = D.spawn(dir, {"stage", "staging"})
+    local deadline = task.now() + 20
+    local pidfile = dir .. "/.slipway/envs/staging/releases/000001/pid"
+    while not fs.exists(pidfile) and task.now() < deadline do task.sleep(0.02) end
+    T.truthy(fs.exists(pidfile), "the stage started a service")
+    task.sleep(0.2)
+    h:kill("KILL")
+    local res = h:wait()
+    T.eq(res.signal, 9)
+    -- the killed run's journal is valid JSON lines and has no end
+    local recs = D.last_run(dir, "stage")
+    T.falsy(outcome(recs), "no run_end after kill -9")
+    T.truthy(#recs >= 2)
+    local hist = D.slipway(dir, {"history"}).stdout
+    T.match(hist, "unfinished")
+    -- the orphaned service of the killed run is still there
+    T.eq(#D.service_pids(dir), 1)
+    local r = D.slipway(dir, {"stage", "staging", "--resume"})
+    T.eq(r.code, 0, "resume\n" .. r.stderr)
+    T.match(r.stderr, "resuming run")
+    local cur = T.truthy(D.current(dir, "staging"))
+    T.eq(cur.revision, 2)
+    T.eq(versions_of(cur.url).binderhub, GOOD)
+    T.eq(D.service_pids(dir), {cur.pid}, "the leftover was stopped")
+    local recs2 = D.last_run(dir, "stage")
+    local resumed
+    for _, x in ipairs(recs2) do if x.type == "resume" then resumed = x.of end end
+    T.eq(resumed, recs[1].run)
+    -- a run that succeeded cannot be resumed; a moved HEAD refuses
+    T.eq(D.slipway(dir, {"stage", "staging", "--resume"}).code, 2)
+  end)
+end, {timeout = 90})
+
+T.test("resume refuses when the repository moved", function()
+  D.with_repo(function(dir)
+    local p = dir .. "/config/staging.yaml"
+    fs.write(p, fs.read(p) .. "\nservice:\n  startup_delay: 2\n")
+  end, function(dir)
+    local h = D.spawn(dir, {"stage", "staging"})
+    local pidfile = dir .. "/.slipway/envs/staging/releases/000001/pid"
+    local deadline = task.now() + 20
+    while not fs.exists(pidfile) and task.now() < deadline do task.sleep(0.02) end
+    h:kill("KILL"); h:wait()
+    D.commit_edit(dir, "config/prod-b.yaml", "pod_quota: 50", "pod_quota: 70", "Raise quota")
+    local r = D.slipway(dir, {"stage", "staging", "--resume"})
+    T.eq(r.code, 2)
+    T.match(r.stderr, "refusing to mix them")
+  end)
+end, {timeout = 60})
+
+T.test("two deploys at once: the second reports the lock and its holder", function()
+  D.with_repo(function(dir)
+    local p = dir .. "/config/staging.yaml"
+    fs.write(p, fs.read(p) .. "\nservice:\n  startup_delay: 1.5\n")
+  end, function(dir)
+    local h = D.spawn(dir, {"deploy"})
+    local pidfile = dir .. "/.slipway/envs/staging/releases/000001/pid"
+    local deadline = task.now() + 20
+    while not fs.exists(pidfile) and task.now() < deadline do task.sleep(0.02) end
+    local r = D.slipway(dir, {"deploy"})
+    T.eq(r.code, 5, "lock busy\n" .. r.stderr)
+    T.match(r.stderr, "locked by pid " .. h.pid)
+    T.match(r.stderr, "slipway deploy staging")
+    T.eq(h:wait().code, 0)
+    -- the refused run is journalled as such
+    local recs = D.last_run(dir, "deploy")
+    T.truthy(outcome(recs))
+  end)
+end, {timeout = 60})
+
+T.test("--dry-run changes nothing and shows the plan with diffs", function()
+  D.with_repo(nil, function(dir)
+    T.eq(D.slipway(dir, {"deploy"}).code, 0)
+    D.commit_edit(dir, "mybinder/Chart.yaml", GOOD, BROKEN, "Bump binderhub to 3601")
+    local pids = D.service_pids(dir)
+    local before = D.snapshot(dir)
+    local r = D.slipway(dir, {"deploy", "--dry-run"})
+    T.eq(r.code, 0, "dry run\n" .. r.stderr)
+    T.eq(D.snapshot(dir), before, "repository and state directory unchanged")
+    T.eq(D.service_pids(dir), pids, "no process started or stopped")
+    T.match(r.stdout, "Plan %(dry run, nothing was changed%)")
+    T.match(r.stdout, "start staging revision 2")
+    T.match(r.stdout, "%-%-%- a/%[staging%] release")
+    T.match(r.stdout, '\n%-%s+"version": "1%.0%.0%-0%.dev%.git%.3503%.ha8a2e19"')
+    T.match(r.stdout, '\n%+%s+"version": "1%.0%.0%-0%.dev%.git%.3601%.h0b4d0b4d"')
+    T.match(r.stdout, "promote requires a passed test on staging")
+    -- a revert in a dry run is planned, not made
+    local rv = D.slipway(dir, {"revert", "--dry-run"})
+    T.eq(rv.code, 0, rv.stderr)
+    T.match(rv.stdout, "run git %-C %S+ revert")
+    T.eq(D.snapshot(dir), before)
+  end)
+end, {timeout = 90})
+
+T.run()

@@ -1,0 +1,231 @@
+-- The playbook engine: steps in order, retries, timeouts, when, revert,
+-- exit statuses, dry runs (plans and diffs), resume, the command line.
+local T = require "slipway.testing"
+local playbook = require "slipway.playbook"
+local journal = require "slipway.journal"
+local fs = require "slipway.fs"
+local json = require "slipway.json"
+local proc = require "slipway.proc"
+local task = require "slipway.task"
+
+local function tmp() return fs.tempdir() end
+
+local function run(steps, opts)
+  opts = opts or {}
+  opts.root = opts.root or tmp()
+  local def = type(steps) == "table" and steps.steps and steps or {name = "t", steps = steps}
+  return playbook.run(def, opts), opts.root
+end
+
+local function records(r)
+  return journal.read(r.ctx.journal.path)
+end
+
+T.test("steps run in order and share ctx.vars; the journal has each step", function()
+  local order = {}
+  local r = run{
+    {name = "a", run = function(ctx) order[#order + 1] = "a"; ctx.vars.x = 1 end},
+    {name = "b", run = function(ctx) order[#order + 1] = "b"; ctx.vars.x = ctx.vars.x + 1 end},
+  }
+  T.eq(order, {"a", "b"})
+  T.truthy(r.ok); T.eq(r.status, 0); T.eq(r.outcome, "success")
+  local recs = records(r)
+  T.eq(recs[1].type, "run")
+  T.eq(recs[#recs].type, "run_end")
+  local ends = {}
+  for _, x in ipairs(recs) do if x.type == "step_end" then ends[#ends + 1] = x end end
+  T.eq(#ends, 2)
+  T.eq(ends[2].vars, {x = 2})
+  T.truthy(ends[1].duration >= 0)
+end)
+
+T.test("retries, then the failure; later steps do not run", function()
+  local tries, later = 0, false
+  local r = run{
+    {name = "flaky", retries = 2, retry_delay = 0.01, run = function()
+      tries = tries + 1
+      error("attempt " .. tries)
+    end},
+    {name = "later", run = function() later = true end},
+  }
+  T.eq(tries, 3)
+  T.falsy(r.ok); T.eq(r.status, 1); T.eq(r.failed_step, "flaky")
+  T.falsy(later)
+  local n = 0
+  for _, x in ipairs(records(r)) do if x.type == "retry" then n = n + 1 end end
+  T.eq(n, 2)
+  -- a retry that succeeds
+  tries = 0
+  r = run{{name = "ok-second", retries = 1, retry_delay = 0.01, run = function()
+    tries = tries + 1
+    if tries == 1 then error("first") end
+  end}}
+  T.truthy(r.ok); T.eq(tries, 2)
+end)
+
+T.test("timeout cancels a step; when skips one", function()
+  local t0 = task.now()
+  local r = run{
+    {name = "skipped", when = function() return false end, run = function() error("ran") end},
+    {name = "slow", timeout = 0.05, run = function() task.sleep(5) end},
+  }
+  T.falsy(r.ok); T.eq(r.failed_step, "slow")
+  T.match(tostring(r.error.message), "timed out")
+  T.truthy(task.now() - t0 < 2)
+  T.eq(r.steps[1].skipped, "when")
+end)
+
+T.test("revert runs when its step fails: status 3, or 4 when it fails too", function()
+  local reverted
+  local r = run{{name = "test", run = function() error("checks failed") end,
+                 revert = function(_, err) reverted = tostring(err) end}}
+  T.eq(r.status, playbook.EXIT.reverted); T.eq(r.outcome, "reverted")
+  T.match(reverted, "checks failed")
+  r = run{{name = "test", run = function() error("checks failed") end,
+           revert = function() error("git revert conflicts") end}}
+  T.eq(r.status, playbook.EXIT.revert_failed); T.eq(r.outcome, "revert-failed")
+  local last = records(r)
+  T.eq(last[#last].outcome, "revert-failed")
+end)
+
+T.test("error codes map to exit statuses", function()
+  local core = require "slipway.core"
+  T.eq(playbook.status_for(core.error("locked", "x")), 5)
+  T.eq(playbook.status_for(core.error("manifest", "x")), 2)
+  T.eq(playbook.status_for(core.error("refused", "x")), 2)
+  T.eq(playbook.status_for(core.error("revert_failed", "x")), 4)
+  T.eq(playbook.status_for("plain"), 1)
+  local r = run{{name = "s", run = function() core.raise("locked", "busy") end,
+                 revert = function() error("must not run") end}}
+  T.eq(r.status, 5)
+end)
+
+T.test("dry run: marked commands run, others and writes are planned, with diffs", function()
+  local root = tmp()
+  fs.write(root .. "/values.yaml", "a: 1\nb: 2\nc: 3\n")
+  local out = {}
+  local r = run({
+    {name = "s", run = function(ctx)
+      local ro = ctx:run({"echo", "read-only"}, {readonly = true})
+      out.ro = ro.stdout
+      local m = ctx:run({"touch", root .. "/made"})
+      out.planned = m.planned
+      ctx:write(root .. "/values.yaml", "a: 1\nb: 20\nc: 3\n")
+      ctx:write(root .. "/new.txt", "hello\n")
+      ctx:mutate("stop something", function() out.mutated = true end)
+    end},
+  }, {root = root, dry_run = true})
+  T.truthy(r.ok, r.error and tostring(r.error))
+  T.eq(out.ro, "read-only\n")
+  T.truthy(out.planned); T.falsy(out.mutated)
+  T.falsy(fs.exists(root .. "/made"))
+  T.falsy(fs.exists(root .. "/new.txt"))
+  T.eq(fs.read(root .. "/values.yaml"), "a: 1\nb: 2\nc: 3\n")
+  T.falsy(fs.exists(root .. "/.slipway"), "a dry run writes no journal into the state dir")
+  -- the plan, as printed
+  local buf = {}
+  local f = {write = function(_, ...) for _, s in ipairs{...} do buf[#buf + 1] = s end end,
+             flush = function() end}
+  playbook.print_plan(r.ctx, f)
+  local text = table.concat(buf)
+  T.match(text, "run touch ")
+  T.match(text, "%[s%] stop something")
+  T.match(text, "%-b: 2\n%+b: 20\n")
+  T.match(text, "%+%+%+ b/new.txt\n@@ %-0,0 %+1,1 @@\n%+hello\n")
+end)
+
+T.test("a unified diff with context and hunks", function()
+  local a, b = {}, {}
+  for i = 1, 30 do a[i] = "line " .. i; b[i] = "line " .. i end
+  b[5] = "changed 5"; table.insert(b, 20, "inserted"); table.remove(b, 28)
+  local d = playbook.diff(table.concat(a, "\n") .. "\n", table.concat(b, "\n") .. "\n", "x", "y")
+  T.match(d, "^%-%-%- x\n%+%+%+ y\n@@ %-2,7 %+2,7 @@\n line 2\n")
+  T.match(d, "%-line 5\n%+changed 5\n")
+  T.match(d, "%+inserted\n")
+  T.match(d, "%-line 27\n")
+  T.eq(playbook.diff("same\n", "same\n"), "")
+end)
+
+T.test("resume skips finished steps, restores vars, refuses a moved commit", function()
+  local root = tmp()
+  local g = function(...) proc.run({"git", "-C", root, ...}, {echo = false, env = {
+    GIT_AUTHOR_NAME = "t", GIT_AUTHOR_EMAIL = "t@t", GIT_COMMITTER_NAME = "t", GIT_COMMITTER_EMAIL = "t@t"}}) end
+  g("init", "-q"); fs.write(root .. "/f", "1"); g("add", "f"); g("commit", "-qm", "one")
+  local ran = {}
+  local fail_b = true
+  local steps = {
+    {name = "a", run = function(ctx) ran[#ran + 1] = "a"; ctx.vars.from_a = "kept" end},
+    {name = "b", run = function(ctx)
+      ran[#ran + 1] = "b:" .. tostring(ctx.vars.from_a)
+      if fail_b then error("b broke") end
+    end},
+  }
+  local r1 = run({name = "pb", steps = steps}, {root = root, command = "pb"})
+  T.falsy(r1.ok)
+  fail_b = false
+  ran = {}
+  local r2 = run({name = "pb", steps = steps}, {root = root, command = "pb", resume = true})
+  T.truthy(r2.ok, r2.error and tostring(r2.error.message or r2.error))
+  T.eq(ran, {"b:kept"})
+  -- nothing to resume after a success
+  local r3 = run({name = "pb", steps = steps}, {root = root, command = "pb", resume = true})
+  T.eq(r3.status, 2); T.match(r3.error.message, "succeeded")
+  -- a failed run, then a new commit: refused
+  fail_b = true
+  run({name = "pb", steps = steps}, {root = root, command = "pb"})
+  fs.write(root .. "/f", "2"); g("commit", "-qam", "two")
+  local r4 = run({name = "pb", steps = steps}, {root = root, command = "pb", resume = true})
+  T.eq(r4.status, 2); T.match(r4.error.message, "refusing to mix them")
+end)
+
+T.test("parse_args: flags, values, negation, positionals", function()
+  local a = playbook.parse_args({"staging", "--dry-run", "--junit", "out.xml", "--to=abc",
+    "--no-revert", "--resume", "--", "--literal"}, {junit = true, resume = "optional", to = true})
+  T.eq(a[1], "staging"); T.eq(a[2], "--literal")
+  T.eq(a.dry_run, true); T.eq(a.junit, "out.xml"); T.eq(a.to, "abc")
+  T.eq(a.revert, false); T.eq(a.resume, true)
+  T.eq(playbook.parse_args({"--resume", "RUN1"}, {resume = "optional"}).resume, "RUN1")
+  T.raises(function() playbook.parse_args({"--junit"}, {junit = true}) end, "needs a value")
+end)
+
+T.test("bad playbooks are refused with the step named", function()
+  local root = tmp()
+  fs.write(root .. "/pb.lua", "return {steps = {{name = 'a', run = function() end}, {name = 'a', run = function() end}}}")
+  T.raises(function() playbook.load(root .. "/pb.lua") end, "step 'a' is defined twice")
+  fs.write(root .. "/pb2.lua", "return {steps = {{name = 'x', retries = 'many', run = function() end}}}")
+  T.raises(function() playbook.load(root .. "/pb2.lua") end, "step 'x': retries must be a number")
+  fs.write(root .. "/pb3.lua", "return {steps = {{name = 'x'}}}")
+  T.raises(function() playbook.load(root .. "/pb3.lua") end, "run must be a function")
+end)
+
+T.test("slipway run PLAYBOOK uses the engine (define), with --dry-run", function()
+  local root = tmp()
+  fs.write(root .. "/pb.lua", [[
+local playbook = require "slipway.playbook"
+return playbook.define{
+  name = "hello",
+  steps = {
+    {name = "one", run = function(ctx) ctx:run({"touch", ctx.root .. "/one"}) end},
+    {name = "two", run = function(ctx) if ctx.args[1] == "fail" then error("asked to fail") end end},
+  },
+}
+]])
+  local bin = os.getenv("SLIPWAY_BIN")
+  local r = proc.run({bin, "run", root .. "/pb.lua"}, {cwd = root, check = false, echo = false})
+  T.eq(r.code, 0, r.stderr)
+  T.truthy(fs.exists(root .. "/one"))
+  T.match(r.stderr, "==> one")
+  T.match(r.stderr, "<== two ok")
+  fs.remove(root .. "/one")
+  r = proc.run({bin, "run", root .. "/pb.lua", "--dry-run"}, {cwd = root, check = false, echo = false})
+  T.eq(r.code, 0, r.stderr)
+  T.falsy(fs.exists(root .. "/one"))
+  T.match(r.stdout, "run touch ")
+  r = proc.run({bin, "run", root .. "/pb.lua", "fail"}, {cwd = root, check = false, echo = false})
+  T.eq(r.code, 1)
+  T.match(r.stderr, "asked to fail")
+  local js = fs.glob(root .. "/.slipway/journal/*.jsonl")
+  T.eq(#js, 2, "two journals (the dry run wrote none)")
+end)
+
+T.run()
