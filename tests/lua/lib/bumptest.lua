@@ -166,6 +166,7 @@ function B.git_repo(manifest_text)
     fs.write(dir .. "/" .. f, fs.read(B.MYBINDER .. "/" .. f))
   end
   if manifest_text then fs.write(dir .. "/slipway.yaml", manifest_text) end
+  fs.write(dir .. "/.gitignore", ".slipway/\n")
   local env = {GIT_AUTHOR_NAME = "slipway test", GIT_AUTHOR_EMAIL = "test@example.invalid",
                GIT_COMMITTER_NAME = "slipway test", GIT_COMMITTER_EMAIL = "test@example.invalid"}
   B.run({"git", "init", "-q", "-b", "main", dir})

@@ -1,0 +1,109 @@
+--- slipway bump: move pinned versions to the newest that qualifies.
+-- A thin layer over slipway.bump (docs/bump.md).
+local M = {}
+
+M.summary = "update the versions slipway.yaml lists: slipway bump [COMPONENT...] [--to V] [--dry-run] [--commit]"
+
+M.usage = [[
+usage: slipway bump [COMPONENT...] [--to VERSION] [--dry-run] [--commit]
+                    [--summary FILE] [--manifest PATH] [--diff]
+
+For each component of slipway.yaml (all, or those named), read the version
+in its files, ask its source for the newest version that qualifies, and if
+that is newer, write it to every location listed (all or none).
+
+  --to VERSION     move the one named component to VERSION (may go back)
+  --dry-run        change nothing; say what would change
+  --diff           print the diff of each change
+  --commit         one git commit per component: "<name>: <old>...<new>"
+  --summary FILE   write a Markdown pull-request body (before/after table)
+  --manifest PATH  the slipway.yaml (default: found from the current directory)
+
+Output: one line per component, "NAME OLD → NEW" or "NAME OLD up to date".
+Exit status: 0 everything up to date; 3 something changed (or would change
+with --dry-run); 1 a component failed (the others are still done);
+2 bad usage or an invalid slipway.yaml.]]
+
+M.EXIT_UNCHANGED, M.EXIT_CHANGED, M.EXIT_FAILED, M.EXIT_USAGE = 0, 3, 1, 2
+
+local function usage_error(msg)
+  io.stderr:write("slipway bump: ", msg, "\n", "try: slipway bump --help\n")
+  return M.EXIT_USAGE
+end
+
+local function errmsg(e) return type(e) == "table" and e.message or tostring(e) end
+
+function M.run(args)
+  local opts, names = {}, {}
+  local manifest_path
+  local i = 1
+  while i <= #args do
+    local a = args[i]
+    local k, v = a:match("^(%-%-[%w-]+)=(.*)$")
+    k = k or a
+    local function value()
+      if v then return v end
+      i = i + 1
+      if args[i] == nil then return nil end
+      return args[i]
+    end
+    if k == "--to" then opts.to = value(); if not opts.to then return usage_error("--to needs a VERSION") end
+    elseif k == "--dry-run" or k == "-n" then opts.dry_run = true
+    elseif k == "--commit" then opts.commit = true
+    elseif k == "--diff" then opts.show_diff = true
+    elseif k == "--summary" then opts.summary = value(); if not opts.summary then return usage_error("--summary needs a FILE") end
+    elseif k == "--manifest" then manifest_path = value(); if not manifest_path then return usage_error("--manifest needs a PATH") end
+    elseif a:sub(1, 1) == "-" then return usage_error("unknown option " .. a)
+    else names[#names + 1] = a end
+    i = i + 1
+  end
+  if opts.to and #names ~= 1 then return usage_error("--to needs exactly one COMPONENT") end
+  if opts.commit and opts.dry_run then return usage_error("--commit and --dry-run exclude each other") end
+
+  local manifest = require "slipway.manifest"
+  local bump = require "slipway.bump"
+  local ok, m = pcall(manifest.load, manifest_path)
+  if not ok then
+    io.stderr:write("slipway bump: ", errmsg(m), "\n")
+    return M.EXIT_USAGE
+  end
+  for _, n in ipairs(names) do
+    if not m.components[n] then
+      return usage_error(string.format("no component %q in %s (components: %s)", n, m.path,
+        table.concat(m.order, ", ")))
+    end
+  end
+  local results
+  local okr, err = pcall(function()
+    results = bump.run(m, {components = names, to = opts.to, dry_run = opts.dry_run,
+      commit = opts.commit, summary = opts.summary})
+  end)
+  if not okr then
+    if type(err) == "table" and err.results then results = err.results
+    else
+      io.stderr:write("slipway bump: ", errmsg(err), "\n")
+      return M.EXIT_FAILED
+    end
+  end
+  local changed, failed = false, false
+  for _, r in ipairs(results) do
+    if r.error then
+      failed = true
+      io.stdout:write(string.format("%s failed\n", r.component))
+      io.stderr:write("slipway bump: ", errmsg(r.error), "\n")
+    elseif r.changed then
+      changed = true
+      io.stdout:write(string.format("%s %s → %s%s\n", r.component, r.old, r.new,
+        opts.dry_run and " (dry run)" or (r.commit and (" (" .. r.commit:sub(1, 12) .. ")") or "")))
+      if opts.show_diff and r.diff then io.stdout:write(r.diff) end
+    else
+      io.stdout:write(string.format("%s %s up to date%s\n", r.component, tostring(r.old),
+        r.newest and (" (newest offered: " .. r.newest .. ")") or ""))
+    end
+  end
+  io.stdout:flush()
+  if failed then return M.EXIT_FAILED end
+  return changed and M.EXIT_CHANGED or M.EXIT_UNCHANGED
+end
+
+return M
