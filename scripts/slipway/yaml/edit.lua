@@ -549,6 +549,7 @@ end
 
 -- flow text of a value (one line)
 local function flow_text(v)
+  if type(v) == "string" and v:find("[:#]") then return core.quote(v) end
   local s = yaml.scalar_text(v)
   if s then return s end
   local parts = {}
@@ -681,7 +682,7 @@ function Doc:replace_text(i, v)
     end
     ind = ind or (col_of(text, n.start) + self:indent_unit())
     local last = s:match("^.*()[^ \t\r\n]")  -- last content character
-    local tail_from = last and s:find("\n", last, true)
+    local tail_from = last and s:find("\r?\n", last + 1)
     if header_end and tail_from and tail_from > header_end then
       local tail = s:sub(tail_from)
       local body, trail = v:match("^(.-)(\n*)$")
@@ -695,7 +696,7 @@ function Doc:replace_text(i, v)
         end
         for _ = 2, #trail do out[#out + 1] = "" end
         if chomp == "+" then tail = tail:match("\n[^\n]*$") end
-        return n.vstart, n.stop, table.concat(out, nl):gsub("\n", nl == "\r\n" and "\r\n" or "\n") .. tail
+        return n.vstart, n.stop, table.concat(out, nl) .. tail
       end
       return n.vstart, n.stop, core.quote(v) .. tail
     end
@@ -704,7 +705,7 @@ function Doc:replace_text(i, v)
     -- another type over a block scalar: keep the tail (line breaks after it)
     local s = text:sub(n.vstart, n.stop)
     local last = s:match("^.*()[^ \t\r\n]")
-    local tail_from = last and s:find("\n", last, true)
+    local tail_from = last and s:find("\r?\n", last + 1)
     local tail = tail_from and s:sub(tail_from) or ""
     local body = is_collection(v) and nil or (flow and flow_text(v) or yaml.scalar_text(v) or
       (yaml.is_sequence(v) and "[]" or "{}"))
@@ -1078,7 +1079,7 @@ end
 --- s = doc:diff(): unified diff from the text as opened to the current text
 -- ("" when unchanged); secrets registered with slipway are masked.
 function Doc:diff()
-  local name = self.file or "yaml"
+  local name = (self.file or "yaml"):gsub("^/+", "")
   return score.redact(E.diff(self.orig, self.src, "a/" .. name, "b/" .. name))
 end
 
