@@ -307,9 +307,10 @@ function M.revert(ctx, opts)
       commits = {}
       for sha in list:gmatch("%x+") do commits[#commits + 1] = sha end
     else
-      ctx:log("warn", "no good deploy of %s on record: reverting HEAD only", staging)
-      commits = {git_read(ctx, {"rev-parse", "HEAD"})}
-      why = "HEAD only (no good deploy on record)"
+      -- guessing would be worse than stopping: the operator picks with --to
+      raise("revert_failed", string.format("revert: no good deploy of %s on record " ..
+        "(no passed test in the journal); nothing known to revert to -- use " ..
+        "`slipway revert --to SHA`", staging))
     end
     if #commits == 0 then
       raise("revert_failed", string.format(

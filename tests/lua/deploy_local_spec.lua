@@ -186,4 +186,77 @@ T.test("--dry-run changes nothing and shows the plan with diffs", function()
   end)
 end, {timeout = 90})
 
+T.test("a revert that cannot restore staging is the loudest outcome", function()
+  local server = require "slipway.server"
+  local got = {}
+  local srv = server.serve{host = "127.0.0.1", port = 0, handler = function(req)
+    got[#got + 1] = json.decode(req.body)
+    return {status = 200, body = "ok"}
+  end}
+  D.with_repo(function(dir)
+    -- the very first deploy is broken: there is no good deploy to go back to
+    local p = dir .. "/mybinder/Chart.yaml"
+    fs.write(p, (fs.read(p):gsub(GOOD:gsub("%p", "%%%0"), BROKEN)))
+    p = dir .. "/slipway.yaml"
+    fs.write(p, fs.read(p) .. "\nnotify:\n  - {type: webhook, url_env: SLIPWAY_TEST_HOOK}\n")
+  end, function(dir)
+    local r = D.slipway(dir, {"deploy"}, {env = {SLIPWAY_TEST_HOOK = srv:url() .. "/hook"}})
+    T.eq(r.code, 4, "revert failed\n" .. r.stderr)
+    T.match(r.stderr, "REVERT FAILED")
+    T.match(r.stderr, "no good deploy of staging on record")
+    local recs = D.last_run(dir, "deploy")
+    local rf
+    for _, x in ipairs(recs) do if x.type == "revert_failed" then rf = x end end
+    T.truthy(rf, "journal entry for the failed revert")
+    T.eq(outcome(recs).outcome, "revert-failed")
+    T.eq(#got, 1, "one notification")
+    T.eq(got[1].outcome, "revert-failed")
+    T.falsy(D.current(dir, "prod"), "production untouched")
+  end)
+  srv:close()
+end, {timeout = 60})
+
+T.test("an experimental member failing does not fail the promotion", function()
+  D.with_repo(function(dir)
+    -- prod-b runs another builder than the repository's: version skew
+    local p = dir .. "/config/prod-b.yaml"
+    fs.write(p, fs.read(p) .. "    KubernetesBuildExecutor:\n" ..
+      "      build_image: quay.io/jupyterhub/repo2docker:2025.1.0\n")
+  end, function(dir)
+    local r = D.slipway(dir, {"deploy"})
+    T.eq(r.code, 0, r.stderr)
+    T.match(r.stdout, "prod%-b%s+versions%s+FAIL")
+    T.match(r.stderr, "prod%-b %(experimental%) failed")
+    local recs = D.last_run(dir, "deploy")
+    local promoted = {}
+    for _, x in ipairs(recs) do if x.type == "promoted" then promoted[x.env] = x.ok end end
+    T.eq(promoted, {prod = true, ["prod-b"] = false})
+  end)
+end, {timeout = 60})
+
+T.test("bad input: clear errors naming the file and key, exit 2", function()
+  D.with_repo(function(dir)
+    local p = dir .. "/slipway.yaml"
+    fs.write(p, (fs.read(p):gsub("production: %[prod, prod%-b%]", "production: [prod, nowhere]")))
+  end, function(dir)
+    local r = D.slipway(dir, {"deploy"})
+    T.eq(r.code, 2)
+    T.match(r.stderr, "slipway.yaml: stages.production%[1%]: 'nowhere' is not an environment")
+    r = D.slipway(dir, {"stage", "qa"})
+    T.eq(r.code, 2)
+  end)
+  local fx = os.getenv("SLIPWAY_SRC") .. "/tests/fixtures/deploy"
+  for _, case in ipairs{
+    {"bad-check.yaml", "environments.staging.checks%[0%]: needs exactly one of get, launch, lua"},
+    {"bad-key.yaml", "environments.staging.valuse: unknown key"},
+    {"bad-url.yaml", "environments.staging.url: must be an http%(s%) URL"},
+  } do
+    local dir = fs.tempdir()
+    fs.write(dir .. "/slipway.yaml", fs.read(fx .. "/" .. case[1]))
+    local r = D.slipway(dir, {"status"})
+    T.eq(r.code, 2, case[1])
+    T.match(r.stderr, case[2], case[1])
+  end
+end, {timeout = 60})
+
 T.run()
