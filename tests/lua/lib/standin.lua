@@ -72,9 +72,17 @@ function S.new(opts)
 end
 
 --- Change the scripted outcome for the following calls.
+-- (also written to the state directory, which overrides the environment,
+-- for stand-ins whose environment is fixed in a slipway.yaml)
 function K:set(opts)
-  if opts.outcome then self.env.SLIPWAY_STANDIN_OUTCOME = opts.outcome end
-  if opts.delay then self.env.SLIPWAY_STANDIN_DELAY = tostring(opts.delay) end
+  if opts.outcome then
+    self.env.SLIPWAY_STANDIN_OUTCOME = opts.outcome
+    fs.write(self.state .. "/outcome", opts.outcome)
+  end
+  if opts.delay then
+    self.env.SLIPWAY_STANDIN_DELAY = tostring(opts.delay)
+    fs.write(self.state .. "/delay", tostring(opts.delay))
+  end
   if opts.scenario ~= nil then self.env.SLIPWAY_STANDIN_SCENARIO = opts.scenario or nil end
 end
 

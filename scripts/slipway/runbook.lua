@@ -1,0 +1,501 @@
+--- slipway.runbook: reviewed-in-daylight scripts for 3 a.m. (docs/runbooks.md).
+--
+-- A runbook is a Lua file `runbooks/NAME.lua` in the deployment repository
+-- (or one of the examples shipped in slipway, scripts/runbooks/) returning:
+--
+--   return {
+--     description = "restart the hub (or a named deployment) and wait for it",
+--     args = {
+--       {name = "env", positional = true, required = true, help = "environment"},
+--       {name = "deployment", default = "hub", help = "deployment to restart"},
+--       {name = "hours", type = "number", default = 6, help = "..."},
+--       {name = "force", type = "boolean", help = "..."},
+--       {name = "direction", type = "choice", choices = {"in", "out"}, ...},
+--     },
+--     run = function(rb, args) ... end,
+--   }
+--
+-- `slipway runbook NAME [--dry-run] [--yes] [ARGS]` validates the arguments
+-- against `args` (bad input: exit 2 with the usage), opens a journal
+-- (slipway.playbook's context), and calls run(rb, args). The runbook
+-- context `rb`:
+--   rb.args, rb.dry_run, rb.root, rb.manifest, rb.journal, rb.ctx (the
+--   playbook context), rb.name
+--   rb:run(argv, opts)  rb:write(path, data)  rb:get(url)  rb:request(opts)
+--                       the playbook context's helpers: journalled, and under
+--                       --dry-run only readonly commands run
+--   rb:confirm(question, {plan =})  rb:choose(q, options)  rb:input(q, opts)
+--                       slipway.ui, answers journalled with user and time
+--   rb:environment(name) -> the validated environment of slipway.yaml
+--   rb:kubectl(env, {args...}, opts) -> result of kubectl ARGS with env's
+--                       namespace/context (--namespace=, --context=)
+--   rb:kubectl_json(env, {args...}) -> decoded `-o json` output (read-only)
+--   rb:git({args...}, opts) -> git -C ROOT ARGS
+--   rb:deploy(envname)  slipway deploy ENV as a child process (planned in
+--                       a dry run)
+--   rb:changed(text)    one line of the final summary of what changed
+--   rb:print(...)       output for the operator (stdout), rb:table(rows, cols)
+--   rb:fail(msg, code)  raise a structured error (default code "runbook")
+-- run returns nothing (success) or false (the operator declined: exit 1).
+local core = require "slipway.core"
+local ui = require "slipway.ui"
+
+local M = {}
+
+-- ---- finding and loading -----------------------------------------------------
+
+local function fs() return require "slipway.fs" end
+
+--- The deployment repository: the nearest directory holding slipway.yaml
+-- (upward from the cwd), else nil.
+function M.root()
+  local d = os.getenv("PWD") or "."
+  while d and d ~= "" do
+    if fs().exists(d .. "/slipway.yaml") then return d end
+    if d == "/" then break end
+    d = fs().dirname(d)
+  end
+  return nil
+end
+
+--- All runbooks: {name -> {name, path | embedded, source = "repository" |
+-- "slipway"}}, the repository's overriding the shipped examples.
+function M.available(root)
+  local out = {}
+  for _, p in ipairs(core.embedded_list("runbooks/") or {}) do
+    local name = p:match("^runbooks/([%w_%-]+)%.lua$")
+    if name then out[name] = {name = name, embedded = p, source = "slipway"} end
+  end
+  if root and fs().isdir(root .. "/runbooks") then
+    for _, f in ipairs(fs().list(root .. "/runbooks")) do
+      local name = f:match("^([%w_%-]+)%.lua$")
+      if name then out[name] = {name = name, path = root .. "/runbooks/" .. f, source = "repository"} end
+    end
+  end
+  return out
+end
+
+local TYPES = {string = true, number = true, boolean = true, choice = true}
+
+--- Validate a runbook definition (where names the file in errors).
+function M.validate(def, where)
+  local function bad(msg) core.raise("playbook", where .. ": " .. msg) end
+  if type(def) ~= "table" then bad("a runbook returns a table {description =, args =, run =}") end
+  if type(def.description) ~= "string" or def.description == "" then bad("no description") end
+  if type(def.run) ~= "function" then bad("run must be a function(rb, args)") end
+  def.args = def.args or {}
+  local seen = {}
+  for i, a in ipairs(def.args) do
+    if type(a) ~= "table" or type(a.name) ~= "string" or not a.name:match("^[%a][%w%-]*$") then
+      bad("args[" .. i .. "] needs a name (letters, digits, dashes)")
+    end
+    if seen[a.name] then bad("argument " .. a.name .. " is declared twice") end
+    seen[a.name] = true
+    a.type = a.type or (a.choices and "choice") or (type(a.default) == "number" and "number") or
+             (type(a.default) == "boolean" and "boolean") or "string"
+    if not TYPES[a.type] then bad("argument " .. a.name .. ": unknown type " .. tostring(a.type)) end
+    if a.type == "choice" and type(a.choices) ~= "table" then bad("argument " .. a.name .. ": choices missing") end
+  end
+  return def
+end
+
+--- Load a runbook by name: the definition, validated, with .name and .where.
+function M.load(name, root)
+  local all = M.available(root)
+  local entry = all[name]
+  if not entry then
+    local names = {}
+    for n in pairs(all) do names[#names + 1] = n end
+    table.sort(names)
+    core.raise("usage", string.format("no runbook '%s' (have: %s)", name, table.concat(names, ", ")))
+  end
+  local chunk, err
+  if entry.path then
+    chunk, err = loadfile(entry.path, "t")
+  else
+    chunk, err = load(core.embedded(entry.embedded), "=[slipway]/" .. entry.embedded, "t")
+  end
+  if not chunk then core.raise("playbook", tostring(err)) end
+  local def = chunk()
+  M.validate(def, entry.path or entry.embedded)
+  def.name, def.where, def.source = name, entry.path or entry.embedded, entry.source
+  return def
+end
+
+-- ---- arguments ----------------------------------------------------------------
+
+local function arg_synopsis(a)
+  local v = a.type == "choice" and table.concat(a.choices, "|") or a.type:upper()
+  if a.positional then return a.required and a.name:upper() or "[" .. a.name:upper() .. "]" end
+  if a.type == "boolean" then return "[--" .. a.name .. "]" end
+  local s = "--" .. a.name .. "=" .. v
+  return a.required and s or "[" .. s .. "]"
+end
+
+--- One-line synopsis of a runbook's arguments.
+function M.synopsis(def)
+  local t = {}
+  for _, a in ipairs(def.args) do t[#t + 1] = arg_synopsis(a) end
+  return table.concat(t, " ")
+end
+
+--- The --help text of a runbook.
+function M.help(def)
+  local out = {string.format("usage: slipway runbook %s [--dry-run] [--yes] %s", def.name, M.synopsis(def)),
+               "", def.description, ""}
+  if def.usage then out[#out + 1] = def.usage; out[#out + 1] = "" end
+  if #def.args > 0 then out[#out + 1] = "Arguments:" end
+  for _, a in ipairs(def.args) do
+    local extra = {}
+    if a.required then extra[#extra + 1] = "required" end
+    if a.default ~= nil then extra[#extra + 1] = "default " .. tostring(a.default) end
+    out[#out + 1] = string.format("  %-24s %s%s", a.positional and a.name:upper() or ("--" .. a.name),
+      a.help or "", #extra > 0 and (" (" .. table.concat(extra, ", ") .. ")") or "")
+  end
+  out[#out + 1] = "  --dry-run                rehearse: show what would change, change nothing"
+  out[#out + 1] = "  --yes, -y                answer yes to every question (CI: SLIPWAY_ASSUME_YES=1)"
+  out[#out + 1] = string.format("(%s: %s)", def.source or "runbook", def.where or "?")
+  return table.concat(out, "\n")
+end
+
+local function convert(def, a, v)
+  local function bad(msg)
+    core.raise("usage", string.format("runbook %s: %s %s\nusage: slipway runbook %s %s", def.name,
+      a.positional and a.name:upper() or "--" .. a.name, msg, def.name, M.synopsis(def)))
+  end
+  if a.type == "number" then
+    local n = tonumber(v)
+    if not n then bad("must be a number, got " .. string.format("%q", v)) end
+    return n
+  elseif a.type == "boolean" then
+    if v == true or v == "true" or v == "yes" or v == "1" then return true end
+    if v == false or v == "false" or v == "no" or v == "0" then return false end
+    bad("must be true or false, got " .. string.format("%q", tostring(v)))
+  elseif a.type == "choice" then
+    for _, c in ipairs(a.choices) do if c == v then return v end end
+    bad("must be one of " .. table.concat(a.choices, ", ") .. ", got " .. string.format("%q", tostring(v)))
+  end
+  if v == true then bad("needs a value") end
+  return v
+end
+
+--- Parse argv against def.args: returns args (by name, dashes kept, also
+-- with underscores) and the global flags {dry_run, yes, help}.
+function M.parse(def, argv)
+  local args, flags = {}, {}
+  local byname, positional = {}, {}
+  for _, a in ipairs(def.args) do
+    byname[a.name] = a
+    if a.positional then positional[#positional + 1] = a end
+  end
+  local pi, i = 1, 1
+  local function usage(msg)
+    core.raise("usage", string.format("runbook %s: %s\nusage: slipway runbook %s [--dry-run] [--yes] %s",
+      def.name, msg, def.name, M.synopsis(def)))
+  end
+  while i <= #argv do
+    local s = argv[i]
+    if s == "--dry-run" then flags.dry_run = true
+    elseif s == "--yes" or s == "-y" then flags.yes = true
+    elseif s == "--help" or s == "-h" then flags.help = true
+    elseif s == "--" then
+      for k = i + 1, #argv do
+        local a = positional[pi]
+        if not a then usage("unexpected argument " .. string.format("%q", argv[k])) end
+        args[a.name] = convert(def, a, argv[k]); pi = pi + 1
+      end
+      break
+    elseif s:match("^%-%-") then
+      local k, v = s:match("^%-%-([%w%-]+)=(.*)$")
+      k = k or s:sub(3)
+      local a = byname[k]
+      if not a and k:match("^no%-") and byname[k:sub(4)] and byname[k:sub(4)].type == "boolean" then
+        a, v = byname[k:sub(4)], false
+      end
+      if not a or a.positional then usage("unknown option --" .. k) end
+      if v == nil then
+        if a.type == "boolean" then v = true
+        else
+          v = argv[i + 1]
+          if v == nil then usage("--" .. k .. " needs a value") end
+          i = i + 1
+        end
+      end
+      args[a.name] = convert(def, a, v)
+    else
+      local a = positional[pi]
+      if not a then usage("unexpected argument " .. string.format("%q", s)) end
+      args[a.name] = convert(def, a, s)
+      pi = pi + 1
+    end
+    i = i + 1
+  end
+  if not flags.help then
+    for _, a in ipairs(def.args) do
+      if args[a.name] == nil then
+        if a.required then usage("missing " .. (a.positional and a.name:upper() or "--" .. a.name)) end
+        args[a.name] = a.default
+      end
+    end
+  end
+  for k, v in pairs(args) do
+    local u = k:gsub("%-", "_")
+    args[u] = v
+  end
+  return args, flags
+end
+
+-- ---- the runbook context ------------------------------------------------------
+
+local RB = {}
+RB.__index = RB
+
+function RB:run(argv, opts) return self.ctx:run(argv, opts) end
+function RB:write(path, data, opts) return self.ctx:write(path, data, opts) end
+function RB:request(opts) return self.ctx:request(opts) end
+function RB:get(url, opts) return self.ctx:get(url, opts) end
+function RB:plan(text, fields) return self.ctx:plan(text, fields) end
+function RB:log(level, fmt, ...) return self.ctx:log(level, fmt, ...) end
+function RB:confirm(q, opts) return ui.confirm(q, opts) end
+function RB:choose(q, options, opts) return ui.choose(q, options, opts) end
+function RB:input(q, opts) return ui.input(q, opts) end
+function RB:table(rows, cols) return ui.table(rows, cols) end
+
+function RB:print(...)
+  local t = {}
+  for i = 1, select("#", ...) do t[i] = tostring(select(i, ...)) end
+  local f = self.out or io.stdout
+  f:write(core.redact(table.concat(t, " ")), "\n")
+  if f.flush then f:flush() end
+end
+
+function RB:fail(msg, code, fields)
+  core.raise(code or "runbook", msg, fields, 2)
+end
+
+--- A line for the final summary (and the journal).
+function RB:changed(text)
+  self.changes[#self.changes + 1] = text
+  self.journal:record{type = "changed", text = text, planned = self.dry_run or nil}
+end
+
+local function envs_of(self)
+  if not self.manifest then
+    self:fail("no slipway.yaml in " .. tostring(self.root) .. ": run the runbook from the deployment repository", "manifest")
+  end
+  self._envs = self._envs or require("slipway.environments").load(self.manifest)
+  return self._envs
+end
+
+--- The validated environment `name` of slipway.yaml.
+function RB:environment(name)
+  local envs = envs_of(self)
+  local e = envs.by_name and envs.by_name[name]
+  if not e then
+    local names = {}
+    for _, x in ipairs(envs.list or {}) do names[#names + 1] = x.name end
+    self:fail(string.format("no environment '%s' in slipway.yaml (have: %s)", tostring(name),
+      table.concat(names, ", ")), "usage")
+  end
+  return e
+end
+
+--- All environments, in the order of slipway.yaml; and the stages.
+function RB:environments()
+  local envs = envs_of(self)
+  return envs.list, envs.stages
+end
+
+local function kube(env)
+  local k8s = require "slipway.drivers.kubernetes"
+  return k8s.settings(env)
+end
+
+--- kubectl ARGS for env (its namespace and context, the kubernetes options'
+-- kubectl and env). opts as ctx:run (readonly = true for reads).
+function RB:kubectl(env, args, opts)
+  local s = kube(env)
+  local argv = {s.kubectl}
+  for _, a in ipairs(args) do argv[#argv + 1] = a end
+  if s.context then argv[#argv + 1] = "--context=" .. s.context end
+  if not (opts and opts.all_namespaces) then argv[#argv + 1] = "--namespace=" .. s.namespace end
+  local o = {}
+  for k, v in pairs(opts or {}) do if k ~= "all_namespaces" then o[k] = v end end
+  if s.env then o.env = s.env end
+  return self.ctx:run(argv, o)
+end
+
+--- Decoded JSON of a read-only kubectl command (adds -o json).
+function RB:kubectl_json(env, args, opts)
+  local a = {}
+  for i, x in ipairs(args) do a[i] = x end
+  a[#a + 1] = "-o"
+  a[#a + 1] = "json"
+  local o = {readonly = true}
+  for k, v in pairs(opts or {}) do o[k] = v end
+  local r = self:kubectl(env, a, o)
+  return require("slipway.json").decode(r.stdout, {name = "kubectl " .. table.concat(args, " ")})
+end
+
+--- git -C ROOT ARGS (mutations planned in a dry run unless readonly).
+function RB:git(args, opts)
+  local argv = {"git", "-C", self.root}
+  for _, a in ipairs(args) do argv[#argv + 1] = a end
+  return self.ctx:run(argv, opts)
+end
+
+--- Edit a YAML file of the repository losslessly (slipway.yaml's editor):
+-- fn(doc) changes it. Returns a change {path, rel, before, after, diff}
+-- (nothing written yet: show change.diff, confirm, then rb:apply(change)).
+function RB:edit_yaml(rel, fn)
+  local fs = require "slipway.fs"
+  local yaml = require "slipway.yaml"
+  local path = rel:sub(1, 1) == "/" and rel or (self.root .. "/" .. rel)
+  if not fs.exists(path) then self:fail(path .. ": no such file", "ENOENT") end
+  local before = fs.read(path)
+  local doc = yaml.edit(before, {file = path})
+  fn(doc)
+  local after = doc:text()
+  local diff = require("slipway.playbook").diff(before, after, "a/" .. rel, "b/" .. rel)
+  return {path = path, rel = rel, before = before, after = after, diff = diff, doc = doc}
+end
+
+--- Write a change made by edit_yaml (planned in a dry run).
+function RB:apply(change)
+  self:write(change.path, change.after)
+end
+
+--- Set the value at segs (a list of keys) in doc, creating the missing
+-- mappings on the way (doc:insert of a nested table at the deepest
+-- existing one). Returns the old value (nil when there was none).
+function M.ensure(doc, segs, value)
+  if doc:has(segs) then
+    local old = doc:get(segs)
+    doc:set(segs, value)
+    return old
+  end
+  local i = #segs - 1
+  while i > 0 and not doc:has({table.unpack(segs, 1, i)}) do i = i - 1 end
+  local nested = value
+  for k = #segs, i + 2, -1 do nested = {[segs[k]] = nested} end
+  if i == 0 then core.raise("edit", "cannot create " .. table.concat(segs, ".") .. " at the top level") end
+  doc:insert({table.unpack(segs, 1, i)}, segs[i + 1], nested)
+  return nil
+end
+
+--- git add FILES && git commit -m MESSAGE in the repository, with the
+-- runbook, run id and the confirming user in the message (planned in a dry
+-- run). Returns the new commit's sha (nil in a dry run).
+function RB:commit(files, message)
+  local add = {"add", "--"}
+  for _, f in ipairs(files) do add[#add + 1] = f end
+  self:git(add)
+  local who = require("slipway.journal").whoami()
+  local body = string.format("%s\n\nslipway runbook %s, run %s, confirmed by %s@%s", message, self.name,
+    tostring(self.ctx.run_id), tostring(who.user), tostring(who.host))
+  local c = {"commit", "-q", "-m", body, "--"}
+  for _, f in ipairs(files) do c[#c + 1] = f end
+  self:git(c)
+  if self.dry_run then return nil end
+  local r = self:git({"rev-parse", "HEAD"}, {readonly = true})
+  local sha = r.stdout:gsub("%s+$", "")
+  self:changed("committed " .. sha:sub(1, 12) .. ": " .. message)
+  return sha
+end
+
+local function self_exe()
+  return os.getenv("SLIPWAY_BIN") or "/proc/self/exe"
+end
+
+--- Deploy env with `slipway deploy ENV` (a child process; planned in a dry
+-- run). Raises when the deploy fails.
+function RB:deploy(envname)
+  self:changed("deployed " .. envname)
+  return self.ctx:run({self_exe(), "deploy", envname}, {cwd = self.root, stdout = "inherit", stderr = "inherit"})
+end
+
+-- ---- running --------------------------------------------------------------------
+
+--- Run runbook `name` with argv. opts: root, input (fn(prompt) -> line),
+-- out (operator output file), tty, journal_path. Returns the exit status
+-- (0 done, 1 failed or declined, 2 bad input, 5 locked) and the rb.
+function M.run(name, argv, opts)
+  opts = opts or {}
+  local playbook = require "slipway.playbook"
+  local root = opts.root or M.root() or os.getenv("PWD") or "."
+  local ok, def = pcall(M.load, name, root)
+  if not ok then
+    io.stderr:write("slipway runbook: ", playbook.errmsg(def), "\n")
+    return playbook.status_for(def)
+  end
+  local ok2, args, flags = pcall(M.parse, def, argv)
+  if not ok2 then
+    io.stderr:write("slipway runbook: ", playbook.errmsg(args), "\n")
+    return 2
+  end
+  if flags.help then
+    io.stdout:write(M.help(def), "\n")
+    return 0
+  end
+  local ctx = playbook.context{root = root, command = "runbook " .. name, argv = argv,
+                               dry_run = flags.dry_run, args = args, journal_path = opts.journal_path}
+  local rb = setmetatable({ctx = ctx, args = args, dry_run = ctx.dry_run, root = ctx.root,
+                           manifest = ctx.manifest, journal = ctx.journal, name = name,
+                           changes = {}, out = opts.out}, RB)
+  local prev = ui.setup{yes = flags.yes or nil, dry_run = ctx.dry_run, input = opts.input,
+                        out = opts.ui_out, tty = opts.tty, journal = ctx.journal,
+                        name = "runbook " .. name}
+  local ok3, res = xpcall(def.run, function(e)
+    if type(e) == "table" then return e end
+    return debug.traceback(tostring(e), 2)
+  end, rb, args)
+  ui.setup(prev)
+  local status, outcome
+  if not ok3 then
+    status = playbook.status_for(res)
+    outcome = "failed"
+    io.stderr:write("slipway runbook ", name, ": ", playbook.errmsg(res), "\n")
+  elseif res == false then
+    status, outcome = 1, "declined"
+  else
+    status, outcome = 0, "done"
+  end
+  -- the summary: what changed (or would have)
+  local f = opts.out or io.stdout
+  local head = ctx.dry_run and "Dry run, nothing was changed. Would have:" or
+               (outcome == "declined" and "Declined." or "Summary:")
+  if #rb.changes > 0 or outcome ~= "done" or ctx.dry_run then
+    f:write(head, "\n")
+  end
+  if #rb.changes == 0 then
+    f:write("  nothing changed\n")
+  else
+    for _, c in ipairs(rb.changes) do f:write("  - ", core.redact(c), "\n") end
+  end
+  if f.flush then f:flush() end
+  ctx.journal:finish{ok = status == 0, status = status, outcome = outcome, changes = rb.changes,
+                     error = not ok3 and playbook.errmsg(res) or nil}
+  return status, rb
+end
+
+--- Lines for `slipway runbook --list`.
+function M.list_text(root)
+  local all = M.available(root)
+  local names = {}
+  for n in pairs(all) do names[#names + 1] = n end
+  table.sort(names)
+  local rows = {}
+  for _, n in ipairs(names) do
+    local ok, def = pcall(M.load, n, root)
+    if ok then
+      rows[#rows + 1] = {name = n, description = def.description, arguments = M.synopsis(def),
+                         from = all[n].source}
+    else
+      rows[#rows + 1] = {name = n, description = "(broken: " .. require("slipway.playbook").errmsg(def) .. ")",
+                         arguments = "", from = all[n].source}
+    end
+  end
+  return ui.table(rows, {"NAME", "DESCRIPTION", "ARGUMENTS", "FROM"})
+end
+
+return M
