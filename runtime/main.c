@@ -66,6 +66,9 @@ static int search_embedded(lua_State *L) {
 /* searcher: the playbook's directory and SLIPWAY_PATH, before the library */
 static int search_user(lua_State *L) {
   const char *name = luaL_checkstring(L, 1);
+  lua_getfield(L, LUA_REGISTRYINDEX, "slipway.userpath");
+  if (lua_rawlen(L, -1) == 0) return 0;  /* no user paths: no "no file ''" line */
+  lua_pop(L, 1);
   lua_getfield(L, lua_upvalueindex(1), "searchpath");
   lua_pushvalue(L, 1);
   lua_getfield(L, LUA_REGISTRYINDEX, "slipway.userpath");
@@ -110,6 +113,12 @@ static void setup_loaders(lua_State *L, const char *script) {
     sp = end ? end + 1 : NULL;
   }
   luaL_pushresult(&b);
+  size_t plen;
+  const char *pth = lua_tolstring(L, -1, &plen);
+  if (plen > 0 && pth[plen - 1] == ';') {  /* an empty last template finds "" */
+    lua_pushlstring(L, pth, plen - 1);
+    lua_remove(L, -2);
+  }
   lua_setfield(L, LUA_REGISTRYINDEX, "slipway.userpath");
 
   /* searchers: preload, user paths, embedded, then Lua's own path and cpath */
