@@ -148,4 +148,22 @@ T.test("the main task ending ends the program; other tasks are cancelled", funct
   T.eq(r.stdout, "main done\nchild:\tcancelled\n")
 end)
 
+T.test("a deadlock is reported and exits 1", function()
+  local r = cmd.run({"-e", [[
+    local task = require "slipway.task"
+    local main = task.current()
+    task.spawn(function() main:wait() end):wait()
+  ]]})
+  T.eq(r.code, 1)
+  T.match(r.stderr, "^slipway: deadlock: the main task waits on something that can never happen")
+end)
+
+T.test("a module that is not found lists where it was looked for", function()
+  local r = cmd.run({"-e", "require 'no_such_module_x'"})
+  T.eq(r.code, 1)
+  T.match(r.stderr, "module 'no_such_module_x' not found")
+  T.match(r.stderr, "no embedded module 'no_such_module_x'")
+  T.nomatch(r.stderr, "no file ''", "no empty search path entry")
+end)
+
 T.run()
