@@ -28,6 +28,12 @@ end
 
 local function errmsg(e) return type(e) == "table" and e.message or tostring(e) end
 
+--- bump.clean(message) -> the message without the "[slipway]/x.lua:N: "
+-- locations of slipway's own modules (they say nothing to an operator).
+function M.clean(msg)
+  return (tostring(msg):gsub("%[slipway%][^:%s]*:%d+: ", ""))
+end
+
 local function component(m, name)
   local c = m.components[name]
   if not c then
@@ -43,7 +49,8 @@ end
 -- state directory for the on-disk cache, timeouts.
 function M.context(m, opts)
   opts = opts or {}
-  return {manifest = m, state_dir = m and m.state_dir, indexes = {}, timeout = opts.timeout}
+  return {manifest = m, state_dir = m and m.state_dir, indexes = {}, timeout = opts.timeout,
+          retries = opts.retries}
 end
 
 -- ---- reading and writing the files ------------------------------------------
@@ -431,6 +438,13 @@ function M.run(m, opts)
     end)
     if not ok then
       failed = failed + 1
+      -- name the component in the message (once)
+      if type(err) == "table" and type(err.message) == "string" then
+        local msg = M.clean(err.message)
+        if msg:sub(1, #name + 2) ~= name .. ": " then msg = name .. ": " .. msg end
+        err.message = msg
+        err.component = name
+      end
       r.error = err
     end
   end

@@ -81,7 +81,7 @@ function M.run(args)
   if not okr then
     if type(err) == "table" and err.results then results = err.results
     else
-      io.stderr:write("slipway bump: ", errmsg(err), "\n")
+      io.stderr:write("slipway bump: ", bump.clean(errmsg(err)), "\n")
       return M.EXIT_FAILED
     end
   end
@@ -90,7 +90,7 @@ function M.run(args)
     if r.error then
       failed = true
       io.stdout:write(string.format("%s failed\n", r.component))
-      io.stderr:write("slipway bump: ", errmsg(r.error), "\n")
+      io.stderr:write("slipway bump: ", bump.clean(errmsg(r.error)), "\n")
     elseif r.changed then
       changed = true
       io.stdout:write(string.format("%s %s → %s%s\n", r.component, r.old, r.new,

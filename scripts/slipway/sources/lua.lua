@@ -5,15 +5,28 @@
 -- require(module)[fn](component, ctx) must return a list of version strings
 -- or of tables {version = "...", created =, app_version =, digest =, sha =}.
 -- The function may wait (http.get, proc.run): it runs in the bump's task.
+-- The module is looked for in the deployment repository first
+-- (<root>/<module with dots as slashes>.lua), then with require.
 local core = require "slipway.core"
 local M = {}
 
 --- lua.candidates(component, ctx) -> list of {version, ...}
 function M.candidates(comp, ctx)
   local src = comp.source
-  local ok, mod = pcall(require, src.module)
+  -- a module of the deployment repository first (<root>/<a/b>.lua), then require
+  local ok, mod
+  local root = ctx and ctx.manifest and ctx.manifest.root
+  local file = root and (root .. "/" .. src.module:gsub("%.", "/") .. ".lua")
+  local f = file and io.open(file, "r")
+  if f then
+    f:close()
+    ok, mod = pcall(dofile, file)
+  else
+    ok, mod = pcall(require, src.module)
+  end
   if not ok then
-    core.raise("source", "cannot load Lua source module " .. src.module .. ": " .. tostring(mod), {}, 0)
+    local first = tostring(type(mod) == "table" and mod.message or mod):match("^[^\n]*")
+    core.raise("source", "cannot load Lua source module " .. src.module .. ": " .. first, {}, 0)
   end
   local fn = type(mod) == "table" and mod[src.fn or "versions"]
   if type(fn) ~= "function" then
