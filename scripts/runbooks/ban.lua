@@ -34,7 +34,7 @@ return {
     end)
     local reason = args.reason or (not rb.dry_run and rb:input("Reason for the ban", {default = "abuse"})) or "abuse"
     local plan = {{diff = change.diff}, {argv = {"git", "commit", "-m", "ban " .. args.pattern, "--", args.file}}}
-    for env in (args.deploy or ""):gmatch("[^,%s]+") do plan[#plan + 1] = {argv = {"slipway", "deploy", env}} end
+    for env in (args.deploy or ""):gmatch("[^,%s]+") do plan[#plan + 1] = {argv = {"slipway", "stage", env}} end
     if not rb:confirm(string.format("Ban %s?", args.pattern), {plan = plan}) then return false end
     rb:apply(change)
     rb:changed(string.format("banned %s in %s (%s)", args.pattern, args.file, args.list))

@@ -69,7 +69,7 @@ return {
       args.direction == "out" and "take" or "put", member .. (args.direction == "out" and " out" or " back in"),
       tostring(old.pod_quota or "-"), tostring(has_cfg and want_quota or "-"), tostring(old.weight), tostring(want_weight))
     plan[#plan + 1] = {argv = {"git", "commit", "-m", msg}}
-    for env in (args.deploy or ""):gmatch("[^,%s]+") do plan[#plan + 1] = {argv = {"slipway", "deploy", env}} end
+    for env in (args.deploy or ""):gmatch("[^,%s]+") do plan[#plan + 1] = {argv = {"slipway", "stage", env}} end
     if not rb:confirm(string.format("Take %s %s rotation?", member, args.direction == "out" and "out of" or "back into"),
         {plan = plan}) then
       return false

@@ -28,7 +28,7 @@ return {
       doc:delete(item)
     end)
     local plan = {{diff = change.diff}, {argv = {"git", "commit", "-m", "unban " .. args.pattern, "--", args.file}}}
-    for env in (args.deploy or ""):gmatch("[^,%s]+") do plan[#plan + 1] = {argv = {"slipway", "deploy", env}} end
+    for env in (args.deploy or ""):gmatch("[^,%s]+") do plan[#plan + 1] = {argv = {"slipway", "stage", env}} end
     if not rb:confirm(string.format("Unban %s?", args.pattern), {plan = plan}) then return false end
     rb:apply(change)
     rb:changed(string.format("unbanned %s in %s (%s)", args.pattern, args.file, args.list))

@@ -31,8 +31,9 @@
 --                       namespace/context (--namespace=, --context=)
 --   rb:kubectl_json(env, {args...}) -> decoded `-o json` output (read-only)
 --   rb:git({args...}, opts) -> git -C ROOT ARGS
---   rb:deploy(envname)  slipway deploy ENV as a child process (planned in
---                       a dry run)
+--   rb:deploy(envname)  `slipway stage ENV` (lock, deploy through the
+--                       driver, wait for the rollout) as a child process;
+--                       planned in a dry run
 --   rb:changed(text)    one line of the final summary of what changed
 --   rb:print(...)       output for the operator (stdout), rb:table(rows, cols)
 --   rb:fail(msg, code)  raise a structured error (default code "runbook")
@@ -407,11 +408,18 @@ local function self_exe()
   return os.getenv("SLIPWAY_BIN") or "/proc/self/exe"
 end
 
---- Deploy env with `slipway deploy ENV` (a child process; planned in a dry
--- run). Raises when the deploy fails.
+--- Deploy one environment with `slipway stage ENV` (a child process:
+-- the deploy lock, the driver, the rollout wait, the journal; planned in a
+-- dry run). Raises when the deploy fails.
 function RB:deploy(envname)
-  self:changed("deployed " .. envname)
-  return self.ctx:run({self_exe(), "deploy", envname}, {cwd = self.root, stdout = "inherit", stderr = "inherit"})
+  local r = self.ctx:run({self_exe(), "stage", envname}, {cwd = self.root, env = {PWD = self.root},
+                                                          check = false})
+  if r.code ~= 0 then
+    self:fail(string.format("slipway stage %s failed (exit %s): %s", envname, tostring(r.code),
+      ((r.stderr or "") .. (r.stdout or "")):gsub("%s+$", ""):sub(-2000)), "deploy")
+  end
+  self:changed("deployed " .. envname .. (self.dry_run and "" or " (slipway stage " .. envname .. ")"))
+  return r
 end
 
 -- ---- running --------------------------------------------------------------------

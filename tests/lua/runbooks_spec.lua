@@ -26,7 +26,7 @@ local function repo(k, extra_envs)
   fs.write(dir .. "/config/prod.yaml", fs.read(FIX .. "/config/prod.yaml"))
   fs.write(dir .. "/config/staging.yaml", fs.read(FIX .. "/config/staging.yaml"))
   fs.write(dir .. "/mybinder/Chart.yaml", fs.read(FIX .. "/mybinder/Chart.yaml"))
-  local kopts = {kubectl = k.kubectl, helm = k.helm, env = k.env}
+  local kopts = {kubectl = k.kubectl, helm = k.helm, env = k.env, dependency_update = false}
   local envs = {
     prod = {driver = "kubernetes", chart = "mybinder", values = {"config/prod.yaml"}, namespace = "prod",
             kubernetes = kopts},
@@ -300,6 +300,15 @@ T.test("ban/unban: lossless edits of the real config/prod.yaml, one line each, c
   T.match(now, "build_node_selector: %*userNodeSelector\n", "aliases kept")
   r = run(dir, "unban", {"^never/banned$", "--yes"})
   T.eq(r.status, 2)
+  -- ban and deploy: committed, then `slipway stage prod` through the
+  -- kubernetes driver (the stand-in records the helm upgrade)
+  k:clear()
+  r = run(dir, "ban", {"^third/one$", "--yes", "--deploy=prod"})
+  T.eq(r.status, 0, r.ui .. r.out)
+  T.eq(k:argvs("helm", "upgrade"), {{"upgrade", "--install", "--cleanup-on-fail", "--create-namespace",
+    "--namespace", "prod", "prod", dir .. "/mybinder", "-f", dir .. "/config/prod.yaml"}})
+  T.match(r.out, "%- deployed prod %(slipway stage prod%)")
+  T.eq(#k:argvs("kubectl", "rollout"), 7)
 end)
 
 -- ---- rotation ---------------------------------------------------------------------------------
