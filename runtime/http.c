@@ -62,6 +62,7 @@ static struct {
   CURLcode (*easy_setopt)(CURL *, CURLoption, ...);
   CURLcode (*easy_getinfo)(CURL *, CURLINFO, ...);
   void (*easy_cleanup)(CURL *);
+  void (*easy_reset)(CURL *);
   const char *(*easy_strerror)(CURLcode);
   CURLcode (*easy_pause)(CURL *, int);
   CURLM *(*multi_init)(void);
@@ -144,6 +145,67 @@ static sock_ctx *socks;
 static xfer *wake_head;
 static char user_agent[96];
 
+/* ---- pools: easy handles and large body buffers, reused ----------------- */
+
+/* Making an easy handle allocates its state and a receive buffer; a body of
+ * a megabyte costs page faults when its memory is fresh. Both are kept for
+ * the next request (bounded), which is what makes many small requests and
+ * a few large ones cheap. */
+#define EASY_POOL 64
+#define BUF_POOL 8
+#define BUF_POOL_MIN (64 * 1024)
+#define BUF_POOL_BYTES (32 * 1024 * 1024)
+
+static CURL *easy_pool[EASY_POOL];
+static int n_easy_pool;
+static struct { char *p; size_t cap; } buf_pool[BUF_POOL];
+static int n_buf_pool;
+static size_t buf_pool_bytes;
+
+static CURL *easy_get(void) {
+  return n_easy_pool ? easy_pool[--n_easy_pool] : C.easy_init();
+}
+
+static void easy_put(CURL *e) {
+  if (n_easy_pool < EASY_POOL && multi) {
+    C.easy_reset(e);
+    easy_pool[n_easy_pool++] = e;
+  } else {
+    C.easy_cleanup(e);
+  }
+}
+
+/* A pooled buffer of at least n bytes, or NULL. */
+static char *buf_get(size_t n, size_t *cap) {
+  for (int i = 0; i < n_buf_pool; i++) {
+    if (buf_pool[i].cap >= n) {
+      char *p = buf_pool[i].p;
+      *cap = buf_pool[i].cap;
+      buf_pool_bytes -= *cap;
+      buf_pool[i] = buf_pool[--n_buf_pool];
+      return p;
+    }
+  }
+  return NULL;
+}
+
+static void buf_put(char *p, size_t cap) {
+  if (p && cap >= BUF_POOL_MIN && n_buf_pool < BUF_POOL && multi &&
+      buf_pool_bytes + cap <= BUF_POOL_BYTES) {
+    buf_pool[n_buf_pool].p = p;
+    buf_pool[n_buf_pool++].cap = cap;
+    buf_pool_bytes += cap;
+  } else {
+    free(p);
+  }
+}
+
+static void pools_free(void) {
+  while (n_easy_pool) C.easy_cleanup(easy_pool[--n_easy_pool]);
+  while (n_buf_pool) free(buf_pool[--n_buf_pool].p);
+  buf_pool_bytes = 0;
+}
+
 /* ---- growable buffers --------------------------------------------------- */
 
 static int buf_add(char **b, size_t *len, size_t *cap, const char *s, size_t n) {
@@ -184,14 +246,14 @@ static void xfer_free(xfer *x) {
     C.multi_remove_handle(multi, x->easy);
     x->in_multi = 0;
   }
-  if (x->easy) C.easy_cleanup(x->easy);
+  if (x->easy) easy_put(x->easy);
   if (x->req_headers) C.slist_free_all(x->req_headers);
   if (x->fd >= 0) close(x->fd);
   if (x->tmp) unlink(x->tmp);
   if (x->ud) x->ud->x = NULL;
   if (x->prev) x->prev->next = x->next; else if (xfers == x) xfers = x->next;
   if (x->next) x->next->prev = x->prev;
-  free(x->body);
+  buf_put(x->body, x->body_cap);
   free(x->hdr);
   free(x->path);
   free(x->tmp);
@@ -416,8 +478,11 @@ static size_t cb_write(char *data, size_t size, size_t n, void *p) {
       curl_off_t cl = -1;
       C.easy_getinfo(x->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl);
       if (cl > 0 && cl < (curl_off_t)64 << 20 && (x->max_body < 0 || cl <= x->max_body)) {
-        x->body = malloc((size_t)cl + 1);
-        if (x->body) x->body_cap = (size_t)cl + 1;
+        x->body = buf_get((size_t)cl + 1, &x->body_cap);
+        if (x->body == NULL) {
+          x->body = malloc((size_t)cl + 1);
+          if (x->body) x->body_cap = (size_t)cl + 1;
+        }
       }
     }
     if (buf_add(&x->body, &x->body_len, &x->body_cap, data, len) != 0) return 0;
@@ -461,6 +526,7 @@ static int load_curl(void) {
   SYM(easy_setopt, "curl_easy_setopt");
   SYM(easy_getinfo, "curl_easy_getinfo");
   SYM(easy_cleanup, "curl_easy_cleanup");
+  SYM(easy_reset, "curl_easy_reset");
   SYM(easy_strerror, "curl_easy_strerror");
   SYM(easy_pause, "curl_easy_pause");
   SYM(multi_init, "curl_multi_init");
@@ -514,6 +580,7 @@ static void need_curl(lua_State *L) {
 static void http_shutdown(void *arg) {
   (void)arg;
   while (xfers) xfer_free(xfers);
+  pools_free();
   while (socks) {
     C.multi_assign(multi, socks->fd, NULL);
     sock_close(socks);
@@ -580,7 +647,7 @@ static xfer *xfer_new(lua_State *L, int kind) {
   x->follow = opt_bool(L, 1, "follow");
   x->https = strncasecmp(url, "https:", 6) == 0;
   x->url = strdup(url);
-  x->easy = e = C.easy_init();
+  x->easy = e = easy_get();
   if (x->url == NULL || e == NULL) {
     xfer_free(x);
     luaL_error(L, "not enough memory");
@@ -601,6 +668,7 @@ static xfer *xfer_new(lua_State *L, int kind) {
   C.easy_setopt(e, CURLOPT_HEADERDATA, x);
   C.easy_setopt(e, CURLOPT_USERAGENT, ua ? ua : user_agent);
   C.easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+  C.easy_setopt(e, CURLOPT_BUFFERSIZE, 128L * 1024);  /* as the curl tool: fewer reads */
   C.easy_setopt(e, CURLOPT_TIMEOUT_MS, ms(x->timeout_s));
   C.easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, ms(x->connect_timeout_s));
   if (x->follow) {
