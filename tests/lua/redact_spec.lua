@@ -146,6 +146,20 @@ T.test("json written through fs: append (journals) and write with redact", funct
   end
 end)
 
+T.test("commands echoed and named in errors by slipway.proc", function()
+  local r = run([[
+    local proc = require "slipway.proc"
+    local res = proc.run({"echo", "--token=" .. TOKEN})
+    io.write(#res.stdout, "\n")   -- the child really got the value (19 + 8 + 1)
+    proc.run({"sh", "-c", "echo failing with $0 >&2; exit 3", TOKEN})
+  ]])
+  T.eq(r.code, 1)
+  T.match(r.stdout, "^27\n$")
+  T.match(r.stderr, "%$ echo %-%-token=%*%*%*")
+  T.match(r.stderr, "failing with %*%*%*")
+  no_secret(r)
+end)
+
 T.test("a secret inside another secret is masked whole; order does not matter", function()
   local r = run([[
     local sw = require "slipway.core"
