@@ -65,9 +65,11 @@ return {
     end
     local plan = {}
     for _, c in ipairs(changes) do plan[#plan + 1] = {diff = c.diff} end
-    local msg = string.format("rotation: %s %s (pod_quota %s -> %s, weight %s -> %s)",
-      args.direction == "out" and "take" or "put", member .. (args.direction == "out" and " out" or " back in"),
-      tostring(old.pod_quota or "-"), tostring(has_cfg and want_quota or "-"), tostring(old.weight), tostring(want_weight))
+    local what = {}
+    if has_cfg then what[#what + 1] = string.format("pod_quota %s -> %s", tostring(old.pod_quota), tostring(want_quota)) end
+    what[#what + 1] = string.format("weight %s -> %s", tostring(old.weight), tostring(want_weight))
+    local msg = string.format("rotation: %s %s (%s)", args.direction == "out" and "take" or "put",
+      member .. (args.direction == "out" and " out" or " back in"), table.concat(what, ", "))
     plan[#plan + 1] = {argv = {"git", "commit", "-m", msg}}
     for env in (args.deploy or ""):gmatch("[^,%s]+") do plan[#plan + 1] = {argv = {"slipway", "stage", env}} end
     if not rb:confirm(string.format("Take %s %s rotation?", member, args.direction == "out" and "out of" or "back into"),

@@ -470,13 +470,14 @@ function M.run(name, argv, opts)
   end
   -- the summary: what changed (or would have)
   local f = opts.out or io.stdout
-  local head = ctx.dry_run and "Dry run, nothing was changed. Would have:" or
-               (outcome == "declined" and "Declined." or "Summary:")
-  if #rb.changes > 0 or outcome ~= "done" or ctx.dry_run then
-    f:write(head, "\n")
-  end
+  local head
+  if ctx.dry_run then head = "Dry run, nothing was changed. Would have:"
+  elseif outcome == "declined" then head = "Declined."
+  elseif outcome == "failed" then head = #rb.changes > 0 and "Failed; changed before the failure:" or "Failed."
+  else head = "Summary:" end
+  f:write(head, "\n")
   if #rb.changes == 0 then
-    f:write("  nothing changed\n")
+    f:write(outcome == "done" and "  nothing changed\n" or "  nothing was changed\n")
   else
     for _, c in ipairs(rb.changes) do f:write("  - ", core.redact(c), "\n") end
   end

@@ -60,6 +60,11 @@ local function user()
   return os.getenv("USER") or "unknown"
 end
 
+-- a structured error without a source position (the message says it all)
+local function refuse(msg)
+  error(core.error("refused", msg), 0)
+end
+
 local function record(kind, question, answer, how, extra)
   local rec = {type = "answer", kind = kind, question = question, answer = answer,
                how = how, user = user()}
@@ -82,7 +87,7 @@ local function read_line(prompt, question)
     return l, "input"
   end
   if not state.tty then
-    core.raise("refused", string.format(
+    refuse(string.format(
       "%s needs an answer to %q but there is no terminal (stdin is not a tty); " ..
       "re-run with --yes to answer yes in advance (or SLIPWAY_ASSUME_YES=1 in CI), " ..
       "or --dry-run to rehearse", state.name or "this command", question))
@@ -190,7 +195,7 @@ function M.choose(question, options, opts)
   end
   if state.yes or state.dry_run then
     if not default_i then
-      core.raise("refused", string.format("%q has no default to take with %s; run it from a terminal",
+      refuse(string.format("%q has no default to take with %s; run it from a terminal",
         question, state.dry_run and "--dry-run" or "--yes"))
     end
     record("choose", question, labels[default_i], state.dry_run and "dry-run" or "--yes")
@@ -198,7 +203,7 @@ function M.choose(question, options, opts)
   end
   for _ = 1, 5 do
     local l, how = read_line(default_i and string.format("Choice [%d]: ", default_i) or "Choice: ", question)
-    if l == nil then core.raise("refused", "no answer to " .. string.format("%q", question)) end
+    if l == nil then refuse("no answer to " .. string.format("%q", question)) end
     l = l:gsub("^%s+", ""):gsub("%s+$", "")
     local i = tonumber(l)
     if l == "" then i = default_i end
@@ -209,7 +214,7 @@ function M.choose(question, options, opts)
     end
     write("Please answer with a number from 1 to ", tostring(#labels), ".\n")
   end
-  core.raise("refused", "no valid answer to " .. string.format("%q", question))
+  refuse("no valid answer to " .. string.format("%q", question))
 end
 
 --- ui.input(question, {default =, validate = fn(s) -> true|false, msg}) ->
@@ -218,7 +223,7 @@ function M.input(question, opts)
   opts = opts or {}
   if state.yes or state.dry_run then
     if opts.default == nil then
-      core.raise("refused", string.format("%q has no default to take with %s; pass it as an argument",
+      refuse(string.format("%q has no default to take with %s; pass it as an argument",
         question, state.dry_run and "--dry-run" or "--yes"))
     end
     record("input", question, opts.default, state.dry_run and "dry-run" or "--yes")
@@ -227,7 +232,7 @@ function M.input(question, opts)
   for _ = 1, 5 do
     local prompt = question .. (opts.default and (" [" .. opts.default .. "]") or "") .. ": "
     local l, how = read_line(prompt, question)
-    if l == nil then core.raise("refused", "no answer to " .. string.format("%q", question)) end
+    if l == nil then refuse("no answer to " .. string.format("%q", question)) end
     if l == "" and opts.default ~= nil then l = opts.default end
     local ok, msg = true, nil
     if opts.validate then ok, msg = opts.validate(l) end
@@ -237,7 +242,7 @@ function M.input(question, opts)
     end
     write(msg or "Please give a value.", "\n")
   end
-  core.raise("refused", "no valid answer to " .. string.format("%q", question))
+  refuse("no valid answer to " .. string.format("%q", question))
 end
 
 --- ui.table(rows, columns) -> text: a left-aligned table with a header.

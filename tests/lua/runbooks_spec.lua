@@ -118,6 +118,33 @@ T.test("--list shows every shipped runbook with its description and arguments; -
   T.match(r.stderr, "no runbook 'nosuch'")
 end)
 
+-- ---- slipway.ui ------------------------------------------------------------------
+
+T.test("ui: re-asks on a bad answer, end of input is no, choose by number or label, tables align", function()
+  local ui = require "slipway.ui"
+  local function with(answers, fn)
+    local i, out = 0, sink()
+    local prev = ui.setup{input = function() i = i + 1; return answers[i] end, out = out, tty = false}
+    local ok, r = pcall(fn)
+    ui.setup(prev)
+    if not ok then error(r, 0) end
+    return r, out:text()
+  end
+  local r, text = with({"maybe", "YES"}, function() return ui.confirm("Go?", {plan = {{argv = {"kubectl", "delete", "pod", "a b"}}}}) end)
+  T.eq(r, true)
+  T.match(text, "This will:\n  %$ kubectl delete pod 'a b'\nGo%? %[y/N%] maybe\nPlease answer y or n%.")
+  T.eq(with({}, function() return ui.confirm("Go?") end), false, "end of input is no")
+  T.eq(with({""}, function() return ui.confirm("Go?", {default = true}) end), true, "empty takes the default")
+  T.eq(with({"node-b"}, function() return ui.choose("Which?", {"node-a", "node-b"}) end), "node-b")
+  T.eq(with({"9", "1"}, function() return ui.choose("Which?", {{label = "A", value = 1}, {label = "B", value = 2}}) end), 1)
+  T.eq(with({"", "x"}, function() return ui.input("Why?", {validate = function(v) return #v > 0 end}) end), "x")
+  local err = T.raises(function() with(nil, function() ui.setup{tty = false, out = sink()}; return ui.confirm("Go?") end) end)
+  T.eq(err.code, "refused")
+  T.eq(ui.table({{name = "a", age = "7h"}, {name = "longer-name", age = "2d"}}, {"NAME", "AGE"}),
+    "NAME          AGE\na             7h\nlonger-name   2d\n")
+  T.eq({ui.age(30), ui.age(600), ui.age(25200), ui.age(172800)}, {"30s", "10m", "7h", "2d"})
+end)
+
 -- ---- restart -------------------------------------------------------------------------
 
 T.test("restart: dry run, refusal without a terminal, declined, confirmed, --yes; answers journalled", function()
