@@ -667,10 +667,13 @@ function M.run(def, opts)
   if ctx.dry_run then M.print_plan(ctx) end
   result.duration = task.now() - t0
   result.child_time = ctx._child_time
+  -- slipway's own CPU time (this process only): on one event loop, the rest
+  -- of the wall time is waiting on children, requests and timers
+  result.cpu = os.clock()
   ctx.journal:finish{ok = result.ok, status = result.status, outcome = result.outcome,
                      failed_step = result.failed_step,
                      error = result.error and errmsg(result.error) or nil,
-                     child_time = ctx._child_time}
+                     child_time = ctx._child_time, cpu = result.cpu}
   return result
 end
 
