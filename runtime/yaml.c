@@ -914,7 +914,12 @@ static int arena_add(yindex *x, const void *s, size_t n, uint32_t *off) {
 /* skip an anchor/tag/comments/whitespace before a node's value */
 static uint32_t skip_props(const char *s, size_t len, size_t i, size_t stop) {
   for (;;) {
-    if (i < len && (s[i] == '&' || s[i] == '!')) {
+    if (i < len && s[i] == '&') {  /* libyaml's anchor names: [0-9A-Za-z_-] */
+      i++;
+      while (i < len && ((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'z') ||
+                         (s[i] >= 'A' && s[i] <= 'Z') || s[i] == '_' || s[i] == '-'))
+        i++;
+    } else if (i < len && s[i] == '!') {
       while (i < len && s[i] != ' ' && s[i] != '\t' && s[i] != '\n' && s[i] != '\r') i++;
     } else {
       break;

@@ -687,6 +687,10 @@ function Doc:replace_text(i, v)
       local tail = s:sub(tail_from)
       local body, trail = v:match("^(.-)(\n*)$")
       local ok = v ~= "" and not v:find("^[ \n]") and not v:find("[\r%z\1-\8\11-\31\127]") and core.utf8(v)
+      -- whitespace-only lines after the content belong to the old scalar
+      -- (with more spaces than its indentation they would be content)
+      tail = tail:gsub("[ \t]+(\r?\n)", "%1")
+      if not text:find("[^ \t\r\n]", n.stop + 1) then tail = tail:gsub("[ \t]+$", "") end
       if ok then
         local chomp = #trail == 0 and "-" or (#trail == 1 and "" or "+")
         local out = {"|" .. chomp}
@@ -715,6 +719,20 @@ function Doc:replace_text(i, v)
     local body
     if n.kind == "scalar" and not is_collection(v) then
       body = self:scalar_for(n, v, flow)
+      local from = n.vstart
+      if n.tag then
+        -- the tag would contradict the new value: write it without, keep the anchor
+        from = n.start
+        if n.anchor then body = "&" .. n.anchor .. " " .. body end
+      end
+      if n.stop < n.vstart and not n.tag then
+        if n.anchor then return n.vstart, n.stop, " " .. body end
+        return self:empty_value(i, body)
+      end
+      if n.anchor and from > n.start and not text:sub(from - 1, from - 1):match("[ \t\r\n]") then
+        body = " " .. body
+      end
+      return from, n.stop, body
     else
       body = flow and flow_text(v) or yaml.scalar_text(v) or (yaml.is_sequence(v) and "[]" or "{}")
     end
@@ -752,6 +770,52 @@ function Doc:replace_text(i, v)
     lines[1] = lines[1]:sub(ind + 1)
     return n.vstart, n.stop, table.concat(lines, nl)
   end
+end
+
+-- Where to write a value over an empty (zero-width) node: after the ":" or
+-- "-" that precedes it, after a document's "---", after a flow key, or on a
+-- new ": " line under an explicit "? key".
+function Doc:empty_value(i, body)
+  local n = self:node(i)
+  local text = self.src
+  local p = n.vstart
+  local q = p - 1
+  while q >= 1 and text:sub(q, q):match("[ \t\r\n]") do q = q - 1 end
+  local c = q >= 1 and text:sub(q, q) or ""
+  local prev = q >= 1 and text:sub(q - 1, q - 1) or ""
+  if c == ":" or (c == "-" and (prev == "" or prev:match("[ \t\r\n%-]"))) then
+    return q + 1, q, " " .. body
+  end
+  local par = self:node(n.parent)
+  if par.kind == "document" then
+    if text:sub(par.start, par.start + 2) == "---" then
+      return par.start + 3, par.start + 2, " " .. body
+    end
+    return n.vstart, n.stop, body
+  end
+  if par.kind == "mapping" then
+    local kids = self:children(n.parent)
+    local key
+    for k = 2, #kids, 2 do if kids[k] == i then key = kids[k - 1] end end
+    if key then
+      local kn = self:node(key)
+      if par.style == "flow" then
+        local ktext = text:sub(kn.start, kn.stop)
+        if ktext:find("\n") then  -- a multi-line key needs "? key : value"
+          return kn.start, kn.stop, "? " .. ktext .. " : " .. body
+        end
+        return kn.stop + 1, kn.stop, ": " .. body
+      end
+      -- an explicit "? key" without a value: add ": value" on its own line
+      local at, had_nl = self:after_line(key)
+      local ls = line_start(text, kn.start)
+      local qpos = text:find("?", ls, true)
+      local pad = (" "):rep(qpos and qpos < kn.start and (qpos - ls) or col_of(text, kn.start))
+      if had_nl then return at, at - 1, pad .. ": " .. body .. self.nl end
+      return #text + 1, #text, self.nl .. pad .. ": " .. body
+    end
+  end
+  return n.vstart, n.stop, body
 end
 
 function Doc:key_of(i)
