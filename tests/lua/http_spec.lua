@@ -409,6 +409,59 @@ T.test("a bearer token never reaches an error or a log line", function()
   T.nomatch(text, token, "log output")
 end)
 
+T.test("slipway's own server: round trip, a handler that calls out, SSE", function()
+  local ok_srv, server = pcall(require, "slipway.server")
+  if not ok_srv then T.skip("slipway.server is not available") end
+  local srv2 = http.serve{host = "127.0.0.1", port = 0, handler = function(req)
+    if req.path == "/echo" then
+      return {status = 201, headers = {["X-Seen"] = req.method}, body = req.body}
+    elseif req.path == "/proxy" then  -- the handler itself waits on the client
+      local r = http.get(srv.url .. "/json")
+      return {status = 200, body = r.body}
+    elseif req.path == "/events" then
+      return {status = 200, headers = {["Content-Type"] = "text/event-stream"},
+        stream = function(write)
+          for i = 1, 3 do
+            write("data: {\"phase\": \"building\", \"i\": " .. i .. "}\n\n")
+            task.sleep(0.02)
+          end
+          write("data: {\"phase\": \"ready\"}\n\n")
+        end}
+    end
+    return {status = 404, body = "no"}
+  end}
+  local ok, err = pcall(function()
+    local base = srv2:url():gsub("/$", "")
+    local r = http.post(base .. "/echo", {body = "payload"})
+    T.eq(r.status, 201); T.eq(r.body, "payload"); T.eq(r.headers["x-seen"], "POST")
+    T.eq(http.get(base .. "/proxy"):json().n, 42)
+    local phases = {}
+    for ev in http.stream(base .. "/events") do
+      phases[#phases + 1] = ev:json().phase
+      if ev:json().phase == "ready" then break end
+    end
+    T.eq(phases, {"building", "building", "building", "ready"})
+    local tasks = {}
+    for i = 1, 200 do tasks[i] = task.spawn(http.post, base .. "/echo", {body = tostring(i)}) end
+    for i = 1, 200 do T.eq(tasks[i]:join().body, tostring(i)) end
+  end)
+  srv2:close()
+  if not ok then error(err, 0) end
+  T.truthy(server)
+end)
+
+T.test("unfinished HTTP work at exit is closed cleanly", function()
+  local bin = os.getenv("SLIPWAY_BIN")
+  if not bin then T.skip("SLIPWAY_BIN not set") end
+  local t0 = task.now()
+  local p = io.popen(bin .. " " .. (os.getenv("SLIPWAY_SRC") or ".")
+    .. "/tests/fixtures/http/exit.lua " .. srv.url .. " 2>&1; echo status=$?")
+  local out = p:read("a")
+  p:close()
+  T.eq(out, ": keepalive comment\nend\nstatus=0\n")
+  T.truthy(task.now() - t0 < 10)
+end)
+
 T.test("a missing libcurl is a clear error", function()
   local bin = os.getenv("SLIPWAY_BIN")
   if not bin then T.skip("SLIPWAY_BIN not set") end
