@@ -285,12 +285,32 @@ local function check_component(ck, name, c, keys, root)
   return comp
 end
 
+-- same file? (size, mtime, mode, owner: fs.stat has no inode)
+local function same_file(a, b)
+  local ok1, x = pcall(fs.stat, a)
+  local ok2, y = pcall(fs.stat, b)
+  return ok1 and ok2 and x.size == y.size and x.mtime == y.mtime and x.mode == y.mode
+    and x.uid == y.uid and x.type == y.type
+end
+
+--- manifest.absolute(path) -> path made absolute with $PWD when $PWD is
+-- really the current directory (checked on the file), else path unchanged.
+function M.absolute(path)
+  if path:sub(1, 1) == "/" then return path end
+  local pwd = os.getenv("PWD")
+  if pwd and pwd:sub(1, 1) == "/" then
+    local cand = fs.join(pwd, (path:gsub("^%./", "")))
+    if same_file(cand, path) then return cand end
+  end
+  return path
+end
+
 --- manifest.parse(text [, path]) -> manifest table (see manifest.load).
 -- path is the file the text came from (for messages and `root`).
 function M.parse(text, path)
   path = path or M.FILE
-  local root = fs.dirname(path)
-  local abs = path
+  local abs = M.absolute(path)
+  local root = fs.dirname(abs)
   local ck = setmetatable({text = text, path = abs, display = path}, Checker)
   local yaml = require "slipway.yaml"
   local ok, raw = pcall(yaml.load, text)
