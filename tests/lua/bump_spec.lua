@@ -277,6 +277,26 @@ T.test("a federation: every location moves together, or none", function()
   T.eq(fs.read(dir .. "/mybinder/values.yaml"), values)
 end)
 
+T.test("Helm 2 requirements.yaml (1-space list indent) and a Lua source from the repository", function()
+  local dir = repo([[
+  prometheus:
+    source:
+      lua: {module: bumpsources.prometheus, fn: versions}
+    locations:
+      - {file: mybinder/requirements.yaml, path: "dependencies[name=prometheus].version"}
+]])
+  fs.write(dir .. "/mybinder/requirements.yaml", fs.read(B.MYBINDER .. "/history/requirements-2020.yaml"))
+  fs.mkdir(dir .. "/bumpsources")
+  fs.write(dir .. "/bumpsources/prometheus.lua",
+    'return {versions = function() return {"11.16.9", "11.16.10", "12.0.0-rc.1", "11.2.0"} end}\n')
+  B.git(dir, {"add", "-A"}); B.git(dir, {"commit", "-q", "-m", "helm 2"})
+  local r = cli(dir, {"prometheus", "--commit"})
+  T.eq(r.code, 3, r.stderr)
+  T.match(r.stdout, "^prometheus 11%.16%.9 → 11%.16%.10 %(%x+%)\n$")
+  T.match(B.git(dir, {"show", "--format=%s", "HEAD"}), "^prometheus: 11%.16%.9%.%.%.11%.16%.10\n.*\n%-   version: 11%.16%.9\n%+   version: 11%.16%.10\n")
+  T.eq(B.git(dir, {"show", "--numstat", "--format=", "HEAD"}), "1\t1\tmybinder/requirements.yaml\n")
+end)
+
 T.test("usage errors exit 2", function()
   local dir = repo()
   T.eq(cli(dir, {"--bogus"}).code, 2)
