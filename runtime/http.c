@@ -28,7 +28,7 @@
  * spec: {method, url, headers = {"Name: value", ...}, body, timeout,
  *        connect_timeout, idle_timeout (seconds), follow, max_redirects,
  *        max_body, insecure, ca, user_agent, compressed, path (download)}
- * res:  {status, reason, headers = {{name, value}, ...}, body, url,
+ * res:  {status, reason, headers = {name = value}, body, url,
  *        timings = {dns, connect, tls, first_byte, total}, bytes}
  * err:  {code, reason, status?, timings, bytes, curl = CURLcode}
  */
@@ -753,12 +753,13 @@ static void push_timings(lua_State *L, xfer *x) {
   lua_setfield(L, -2, "total");
 }
 
-/* status line's reason and the header list {{name, value}, ...} */
+/* The status line's reason and the headers as {lower-case name = value}:
+ * repeated headers are joined with ", " (set-cookie with "\n"). */
 static void push_headers(lua_State *L, xfer *x) {
   const char *p = x->hdr ? x->hdr : "", *end = p + x->hdr_len;
-  int n = 0;
-  lua_newtable(L);  /* headers */
-  lua_pushliteral(L, "");  /* reason */
+  char name[128];
+  lua_createtable(L, 0, 8);  /* headers */
+  lua_pushliteral(L, "");    /* reason */
   while (p < end) {
     const char *eol = memchr(p, '\n', (size_t)(end - p));
     const char *line = p, *lend = eol ? eol : end;
@@ -774,15 +775,23 @@ static void push_headers(lua_State *L, xfer *x) {
       continue;
     }
     const char *colon = memchr(line, ':', (size_t)(lend - line));
-    if (colon == NULL) continue;
+    size_t nlen = colon ? (size_t)(colon - line) : 0;
+    if (nlen == 0 || nlen >= sizeof name) continue;
+    for (size_t i = 0; i < nlen; i++)
+      name[i] = (line[i] >= 'A' && line[i] <= 'Z') ? (char)(line[i] + 32) : line[i];
     const char *v = colon + 1;
     while (v < lend && (*v == ' ' || *v == '\t')) v++;
-    lua_createtable(L, 2, 0);
-    lua_pushlstring(L, line, (size_t)(colon - line));
-    lua_rawseti(L, -2, 1);
-    lua_pushlstring(L, v, (size_t)(lend - v));
-    lua_rawseti(L, -2, 2);
-    lua_rawseti(L, -3, ++n);
+    lua_pushlstring(L, name, nlen);
+    lua_pushvalue(L, -1);
+    if (lua_rawget(L, -4) == LUA_TSTRING) {  /* seen before: join */
+      lua_pushstring(L, nlen == 10 && memcmp(name, "set-cookie", 10) == 0 ? "\n" : ", ");
+      lua_pushlstring(L, v, (size_t)(lend - v));
+      lua_concat(L, 3);
+    } else {
+      lua_pop(L, 1);
+      lua_pushlstring(L, v, (size_t)(lend - v));
+    }
+    lua_rawset(L, -4);
   }
 }
 

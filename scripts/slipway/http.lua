@@ -54,14 +54,24 @@ local OPTIONS = {method = true, url = true, headers = true, query = true, body =
 
 local log_mod
 local debug_env = os.getenv("SLIPWAY_DEBUG")
-local function log(level, fmt, ...)
+local function logger()
   if log_mod == nil then
     local ok, m = pcall(require, "slipway.log")
     log_mod = ok and type(m) == "table" and m or false
   end
-  if log_mod and log_mod[level] then return log_mod[level](fmt, ...) end
+  return log_mod
+end
+local function log(level, fmt, ...)
+  local l = logger()
+  if l and l[level] then return l[level](fmt, ...) end
   if level == "debug" and not debug_env then return end
   io.stderr:write(sw.redact(string.format("slipway: %s: " .. fmt .. "\n", level, ...)))
+end
+-- Whether debug lines are written (skips building them when not).
+local function debug_on()
+  local l = logger()
+  if l and l.enabled then return l.enabled("debug") end
+  return debug_env ~= nil
 end
 
 local json_mod
@@ -119,15 +129,8 @@ local Headers = {__index = function(t, k)
   if type(k) == "string" then return rawget(t, k:lower()) end
 end}
 
-local function make_headers(list)
-  local h = setmetatable({}, Headers)
-  for _, p in ipairs(list) do
-    local k = p[1]:lower()
-    local old = rawget(h, k)
-    rawset(h, k, old and (old .. (k == "set-cookie" and "\n" or ", ") .. p[2]) or p[2])
-  end
-  return h
-end
+-- The C core gives {lower-case name = value}; lookups ignore case.
+local function make_headers(h) return setmetatable(h, Headers) end
 
 local Response = {}
 Response.__index = Response
@@ -330,6 +333,10 @@ end
 
 local function fmt_s(x) return string.format("%.3g", x) end
 
+local function what(res, err)
+  return err and (err.code .. ": " .. err.reason) or ("HTTP " .. res.status)
+end
+
 -- Run one attempt function until it succeeds or retries run out.
 -- Returns res, err, attempts.
 local function with_retries(spec, r, attempt)
@@ -339,9 +346,10 @@ local function with_retries(spec, r, attempt)
     local res, err = attempt(spec)
     if res then res.headers = make_headers(res.headers) end
     local again = n <= r.retries and retryable(r, res, err)
-    local what = err and (err.code .. ": " .. err.reason) or ("HTTP " .. res.status)
     if not again then
-      log("debug", "http: %s %s: attempt %d: %s", spec.method, sw.redact(spec.url), n, what)
+      if debug_on() then
+        log("debug", "http: %s %s: attempt %d: %s", spec.method, sw.redact(spec.url), n, what(res, err))
+      end
       return res, err, n
     end
     local delay = math.min(r.max_backoff, r.backoff * 2 ^ (n - 1))
@@ -349,7 +357,7 @@ local function with_retries(spec, r, attempt)
     local ra = res and res.headers and M.retry_after(res.headers["retry-after"])
     if ra then delay = math.max(delay, math.min(ra, r.max_retry_after)) end
     log("debug", "http: %s %s: attempt %d of %d: %s; retrying in %s s", spec.method,
-      sw.redact(spec.url), n, r.retries + 1, what, fmt_s(delay))
+      sw.redact(spec.url), n, r.retries + 1, what(res, err), fmt_s(delay))
     task.sleep(delay)
   end
 end
