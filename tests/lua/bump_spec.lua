@@ -297,6 +297,41 @@ T.test("Helm 2 requirements.yaml (1-space list indent) and a Lua source from the
   T.eq(B.git(dir, {"show", "--numstat", "--format=", "HEAD"}), "1\t1\tmybinder/requirements.yaml\n")
 end)
 
+T.test("one index fetch for components sharing a repository; the next run revalidates (304)", function()
+  local server = require "slipway.server"
+  local text = index_text()
+  local etag = '"idx-1"'
+  local seen = {}
+  local counter = server.serve{port = 0, handler = function(req)
+    seen[#seen + 1] = {path = req.path, inm = req.headers["if-none-match"]}
+    if req.path ~= "/index.yaml" then return {status = 404, body = "no"} end
+    if req.headers["if-none-match"] == etag then return {status = 304, headers = {ETag = etag}} end
+    return {status = 200, headers = {ETag = etag, ["Content-Type"] = "application/x-yaml"}, body = text}
+  end}
+  local ok, err = pcall(function()
+    local url = counter:url():gsub("/$", "")
+    local dir = B.git_repo(manifest_text(url, reg.host, [[
+  binderhub-member:
+    source:
+      helm: {repo: "]] .. url .. [[", chart: binderhub}
+      devel: true
+    locations:
+      - {file: mybinder/Chart.yaml, path: "dependencies[name=binderhub].version"}
+]]))
+    local m = manifest.load(dir)
+    local res = bump.run(m, {components = {"binderhub", "binderhub-member"}, dry_run = true})
+    T.eq(res[1].new, NEW_BH); T.eq(res[2].new, NEW_BH)
+    T.eq(#seen, 1, "one request for two components")
+    T.eq(seen[1].inm, nil)
+    local res2 = bump.run(m, {components = {"binderhub"}, dry_run = true})
+    T.eq(res2[1].new, NEW_BH, "the cached copy answers after a 304")
+    T.eq(#seen, 2)
+    T.eq(seen[2].inm, etag, "the second run sends the cached ETag")
+  end)
+  counter:close()
+  if not ok then error(err, 0) end
+end)
+
 T.test("usage errors exit 2", function()
   local dir = repo()
   T.eq(cli(dir, {"--bogus"}).code, 2)
