@@ -85,9 +85,14 @@ function M.stage(ctx, name)
     local versions = environments.versions(ctx.manifest)
     ectx:log("info", "deploying %s at %s: %s (running: %s)", name, tostring(ctx.sha and ctx.sha:sub(1, 12)),
       show_versions(versions), before.running and show_versions(before.versions) or "nothing")
-    if ctx.dry_run and driver.render then
+    if ctx.dry_run then
+      -- the diff of what the driver would apply: before (deployed) -> after
       local after = driver.render(ectx, env)
-      if after and not driver.rendered then ectx:diff("[" .. name .. "] manifests", "", after) end
+      if after then
+        local before = driver.rendered and driver.rendered(ectx, env) or ""
+        ectx:diff("[" .. name .. "] " .. (env.driver == "local" and "release" or "manifests"),
+          before or "", after)
+      end
     end
     local r = driver.deploy(ectx, env)
     if not ctx.dry_run then

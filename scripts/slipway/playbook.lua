@@ -560,6 +560,10 @@ function M.run(def, opts)
   local log = ctx._log
   local result = {ok = true, status = 0, outcome = "success", run_id = ctx.run_id, ctx = ctx, steps = {}}
   local done = {}
+  -- under --dry-run, even a proc.run a step makes directly (not through
+  -- ctx:run) only runs when marked readonly = true
+  local proc_mod = ctx.dry_run and require("slipway.proc")
+  local prev_hook = proc_mod and proc_mod.set_dry_run and proc_mod.set_dry_run(true)
   local ok_all, perr = pcall(function()
     if opts.resume then
       local target, d, vars = resume_plan(ctx, ctx.command, opts.resume)
@@ -576,6 +580,7 @@ function M.run(def, opts)
     result.outcome = "error"
     log.error("%s", errmsg(perr))
     ctx.journal:finish{ok = false, status = result.status, outcome = result.outcome, error = errmsg(perr)}
+    if proc_mod and proc_mod.set_dry_run then proc_mod.set_dry_run(prev_hook) end
     return result
   end
   for _, step in ipairs(def.steps) do
@@ -664,6 +669,7 @@ function M.run(def, opts)
     local okf, ferr = pcall(def.finish, ctx, result)
     if not okf then log.warn("finish: %s", errmsg(ferr)) end
   end
+  if proc_mod and proc_mod.set_dry_run then proc_mod.set_dry_run(prev_hook) end
   if ctx.dry_run then M.print_plan(ctx) end
   result.duration = task.now() - t0
   result.child_time = ctx._child_time

@@ -243,7 +243,6 @@ function M.deploy(ctx, env)
   local dir = release_dir(ctx, env, rev)
   local desc = describe(ctx, env, rev)
   if ctx.dry_run then
-    ctx:diff("[" .. env.name .. "] release", M.rendered(ctx, env) or "", render_text(desc))
     ctx:plan(string.format("start %s revision %d: %s", env.name, rev, table.concat(cmd, " ")))
     return {planned = true, versions = desc.versions, revision = rev}
   end
