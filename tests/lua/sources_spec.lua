@@ -91,6 +91,68 @@ T.test("registry: an OCI chart pushed with helm push is found through oci://", f
   if not ok then error(err, 0) end
 end, {timeout = 120})
 
+-- a token service for the real registry's `auth: token` mode: JWTs (RS256,
+-- the certificate in x5c) signed with the openssl CLI; pull for anyone
+local function token_service(dir)
+  local server = require "slipway.server"
+  B.run({"openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=slipway-token",
+    "-keyout", dir .. "/key.pem", "-out", dir .. "/cert.pem"})
+  B.run({"openssl", "x509", "-in", dir .. "/cert.pem", "-outform", "DER", "-out", dir .. "/cert.der"})
+  local function b64url(x) return (registry._base64(x):gsub("+", "-"):gsub("/", "_"):gsub("=", "")) end
+  local x5c = registry._base64(fs.read(dir .. "/cert.der"))
+  local issued = 0
+  local srv = server.serve{port = 0, handler = function(req)
+    local scope = req.query.scope or ""
+    local name = scope:match("^repository:([^:]+):")
+    local now = os.time()
+    local header = json.encode({typ = "JWT", alg = "RS256", x5c = {x5c}})
+    local claims = json.encode({iss = "slipway-test", sub = "", aud = req.query.service, exp = now + 300,
+      nbf = now - 10, iat = now, jti = tostring(math.random(1e9)),
+      access = name and {{type = "repository", name = name, actions = {"pull"}}} or {}})
+    local input = b64url(header) .. "." .. b64url(claims)
+    fs.write(dir .. "/input", input)
+    local sig = B.run({"openssl", "dgst", "-sha256", "-sign", dir .. "/key.pem", "-out", dir .. "/sig", dir .. "/input"})
+    local _ = sig
+    issued = issued + 1
+    return {status = 200, headers = {["Content-Type"] = "application/json"},
+            body = json.encode({token = input .. "." .. b64url(fs.read(dir .. "/sig")), expires_in = 300})}
+  end}
+  return srv, function() return issued end
+end
+
+T.test("registry: the real docker-registry behind token auth (Bearer challenge, anonymous pull)", function()
+  if not B.have("docker-registry") or not B.have("skopeo") then T.skip("docker-registry/skopeo not installed") end
+  local dir = fs.tempdir()
+  -- push without auth, then restart the same storage with token auth
+  local reg = B.registry({storage = dir .. "/data"})
+  local ok, err = pcall(function()
+    local src = B.oci_image(dir .. "/img")
+    for _, t in ipairs({"1.0.0", "1.1.0", "1.2.0-beta.1", "latest"}) do B.push(src, reg.host .. "/private/app:" .. t) end
+  end)
+  reg.stop()
+  if not ok then error(err, 0) end
+  local tsrv, issued = token_service(dir)
+  local reg2 = B.registry({storage = dir .. "/data", auth = {realm = tsrv:url("/token"), service = "slipway-test-registry",
+    issuer = "slipway-test", rootcertbundle = dir .. "/cert.pem"}})
+  ok, err = pcall(function()
+    local http = require "slipway.http"
+    local r = http.get(reg2.url .. "/v2/private/app/tags/list")
+    T.eq(r.status, 401, "the registry really challenges")
+    local forged = http.get(reg2.url .. "/v2/private/app/tags/list", {headers = {Authorization = "Bearer not.a.token"}})
+    T.eq(forged.status, 401, "and checks the token's signature")
+    T.match(r.headers["www-authenticate"] or r.headers["WWW-Authenticate"] or "", '^Bearer realm="')
+    local client = registry.client({image = reg2.host .. "/private/app", plain_http = true}, {})
+    local tags = client:tags()
+    table.sort(tags)
+    T.eq(tags, {"1.0.0", "1.1.0", "1.2.0-beta.1", "latest"})
+    T.eq(issued(), 1)
+    T.match(client:digest("1.1.0") or "", "^sha256:%x+$")
+  end)
+  reg2.stop()
+  tsrv:close()
+  if not ok then error(err, 0) end
+end, {timeout = 120})
+
 local function many_tags()
   local tags = {}
   for i = 1, 30 do tags[#tags + 1] = string.format("1.%d.0", i) end

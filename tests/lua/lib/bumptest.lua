@@ -73,19 +73,31 @@ end
 
 --- The real registry (Debian docker-registry) on 127.0.0.1:<random>.
 -- -> {host = "127.0.0.1:PORT", url, dir, stop}
-function B.registry()
+-- opts.storage: the data directory (to restart on the same data);
+-- opts.auth = {realm, service, issuer, rootcertbundle}: token auth.
+function B.registry(opts)
+  opts = opts or {}
   local dir = fs.tempdir()
   local conf = dir .. "/config.yml"
-  fs.write(conf, table.concat({
+  local lines = {
     "version: 0.1",
     "log: {level: info}",
     "storage:",
-    "  filesystem: {rootdirectory: " .. dir .. "/data}",
+    "  filesystem: {rootdirectory: " .. (opts.storage or (dir .. "/data")) .. "}",
     "  delete: {enabled: true}",
     "http:",
     "  addr: 127.0.0.1:0",
     "  secret: slipway-test",
-    ""}, "\n"))
+  }
+  if opts.auth then
+    local a = opts.auth
+    for _, l in ipairs({"auth:", "  token:", "    realm: " .. a.realm, "    service: " .. a.service,
+                        "    issuer: " .. a.issuer, "    rootcertbundle: " .. a.rootcertbundle}) do
+      lines[#lines + 1] = l
+    end
+  end
+  lines[#lines + 1] = ""
+  fs.write(conf, table.concat(lines, "\n"))
   local h = proc.spawn({"docker-registry", "serve", conf},
     {stdout = "discard", stderr = {file = dir .. "/registry.log"}})
   local port = wait_for(dir .. "/registry.log", "listening on 127%.0%.0%.1:(%d+)", 15)
