@@ -168,7 +168,8 @@ end
 
 local function check_header_text(s, what)
   if s:find("[\r\n%z]") then
-    error("http: " .. what .. " contains a line break or NUL: " .. string.format("%q", s), 4)
+    -- levels: check_header_text, add, build, the API function, its caller
+    error("http: " .. what .. " contains a line break or NUL: " .. string.format("%q", s), 5)
   end
 end
 
@@ -364,7 +365,8 @@ end
 
 local function fail(spec, err, attempts, extra)
   local fields = {method = spec.method, url = sw.redact(spec.url), status = err.status,
-    attempts = attempts, timings = err.timings, bytes = err.bytes}
+    attempts = attempts, timings = err.timings, bytes = err.bytes,
+    detail = err.detail and sw.redact(err.detail), curl = err.curl}
   for k, v in pairs(extra or {}) do fields[k] = v end
   local msg = spec.method .. " " .. spec.url .. ": " .. err.reason
   if attempts > 1 then
@@ -379,6 +381,7 @@ local function finish(spec, r, res, err, attempts)
   res.attempts = attempts
   setmetatable(res, Response)
   if (attempts > 1 and retryable(r, res, nil)) or (r.check and res.status >= 400) then
+    res.url = sw.redact(res.url)  -- it travels in the error
     fail(spec, {code = "http", reason = "HTTP " .. res.status
       .. (res.reason ~= "" and (" " .. res.reason) or ""), status = res.status,
       timings = res.timings, bytes = res.bytes}, attempts, {response = res})
