@@ -178,6 +178,13 @@ T.test("registry (stand-in): pagination with Link headers and the anonymous Bear
     T.match(log, "GET /v2/jupyterhub/binderhub/tags/list%?n=5 auth=%-", "first try is anonymous")
     T.match(log, "last=", "followed the Link header")
     T.match(log, "scope=repository%%3Ajupyterhub%%2Fbinderhub%%3Apull", "asked for the scope of the challenge")
+    -- skopeo, a client that follows Link headers too, reads the same list
+    if B.have("skopeo") then
+      local sk = json.decode(B.run({"skopeo", "list-tags", "--tls-verify=false",
+        "docker://" .. s.host .. "/jupyterhub/binderhub"}).stdout).Tags
+      table.sort(sk)
+      T.eq(got, sk, "slipway's list equals skopeo list-tags on the stand-in")
+    end
     local items = registry.candidates(comp({kind = "registry", image = s.host .. "/jupyterhub/binderhub",
       plain_http = true, page_size = 5}), {})
     T.eq(version.latest(items), "1.30.0")
