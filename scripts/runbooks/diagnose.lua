@@ -46,7 +46,7 @@ return {
     local ns = k8s.settings(env).namespace
     local stamp = os.date("!%Y%m%dT%H%M%SZ")
     local name = string.format("diagnose-%s-%s", ns, stamp)
-    local outdir = args.out:sub(1, 1) == "/" and args.out or (os.getenv("PWD") or ".") .. "/" .. args.out
+    local outdir = args.out:sub(1, 1) == "/" and args.out or require("slipway.runbook").cwd() .. "/" .. args.out
     -- 1. the Secrets first: register every value so nothing below can leak it
     local secrets = rb:kubectl_json(env, {"get", "secrets"})
     local keys = {}

@@ -3,9 +3,22 @@
 -- federation members compare their /versions, and a skew once sent no
 -- traffic to up-to-date members for nine hours.) Read-only.
 local function builder_of(v)
-  local b = type(v) == "table" and v.builder_info
+  if type(v) ~= "table" then return nil end
+  if type(v.builder) == "string" then return v.builder end
+  local b = v.builder_info
   if type(b) ~= "table" then return nil end
   return b.build_image or b["repo2docker-version"] or b.repo2docker_version
+end
+
+-- where env answers: its url in slipway.yaml, else what its driver reports
+-- (the local driver's services pick a free port)
+local function url_of(rb, env)
+  if env.url then return env.url end
+  local ok, st = pcall(function()
+    return require("slipway.drivers").of(env).status(rb.ctx, env)
+  end)
+  if ok and type(st) == "table" and st.running and st.url then return (st.url:gsub("/+$", "")) end
+  return nil
 end
 
 return {
@@ -17,20 +30,21 @@ return {
   run = function(rb, args)
     local task = require "slipway.task"
     local list, stages = rb:environments()
-    local probes = {}
-    for _, env in ipairs(list) do
-      if env.url then probes[#probes + 1] = env end
-    end
-    if #probes == 0 then rb:fail("no environment in slipway.yaml has a url", "usage") end
+    local probes, urls = list, {}
     local tasks = {}
     for i, env in ipairs(probes) do
       tasks[i] = task.spawn(function()
-        local row = {env = env.name, url = env.url}
+        local url = url_of(rb, env)
+        local row = {env = env.name, url = url}
+        if not url then
+          row.health, row.binderhub, row.builder = "not running", "-", "-"
+          return row
+        end
         local t0 = task.now()
-        local ok, h = pcall(rb.get, rb, env.url .. "/health", {timeout = args.timeout})
+        local ok, h = pcall(rb.get, rb, url .. "/health", {timeout = args.timeout})
         row.health = ok and tostring(h.status) or ("error: " .. tostring(type(h) == "table" and (h.code or h.message) or h))
         row.healthy = ok and h.status == 200
-        local ok2, v = pcall(rb.get, rb, env.url .. "/versions", {timeout = args.timeout})
+        local ok2, v = pcall(rb.get, rb, url .. "/versions", {timeout = args.timeout})
         if ok2 and v.status == 200 then
           local okj, doc = pcall(require("slipway.json").decode, v.body)
           if okj and type(doc) == "table" then
@@ -64,10 +78,11 @@ return {
     end
     local unhealthy = {}
     for _, r in ipairs(rows) do if not r.healthy then unhealthy[#unhealthy + 1] = r.env end end
-    local seen, skew = {}, {}
+    local seen, skew, compared = {}, {}, 0
     for _, m in ipairs(members) do
       local r = by[m]
-      if r then
+      if r and r.healthy then
+        compared = compared + 1
         for _, field in ipairs{"binderhub", "builder"} do
           seen[field] = seen[field] or {}
           local v = r[field]
@@ -97,6 +112,6 @@ return {
       rb:fail("unhealthy: " .. table.concat(unhealthy, ", "), "health")
     end
     rb:print(string.format("All %d environments healthy; %d federation members on the same versions.",
-      #rows, #members))
+      #rows, compared))
   end,
 }

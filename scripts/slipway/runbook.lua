@@ -47,10 +47,19 @@ local M = {}
 
 local function fs() return require "slipway.fs" end
 
+--- The process's working directory. $PWD is only what the parent shell
+-- thought (a child started with another cwd inherits a stale one), so ask
+-- pwd(1), which reads it from the kernel; $PWD only if that fails.
+function M.cwd()
+  local ok, r = pcall(require("slipway.proc").run, {"pwd", "-P"}, {check = false, readonly = true})
+  if ok and r.code == 0 and r.stdout:match("^/") then return (r.stdout:gsub("%s+$", "")) end
+  return os.getenv("PWD") or "."
+end
+
 --- The deployment repository: the nearest directory holding slipway.yaml
 -- (upward from the cwd), else nil.
 function M.root()
-  local d = os.getenv("PWD") or "."
+  local d = M.cwd()
   while d and d ~= "" do
     if fs().exists(d .. "/slipway.yaml") then return d end
     if d == "/" then break end
@@ -430,7 +439,7 @@ end
 function M.run(name, argv, opts)
   opts = opts or {}
   local playbook = require "slipway.playbook"
-  local root = opts.root or M.root() or os.getenv("PWD") or "."
+  local root = opts.root or M.root() or M.cwd()
   local ok, def = pcall(M.load, name, root)
   if not ok then
     io.stderr:write("slipway runbook: ", playbook.errmsg(def), "\n")

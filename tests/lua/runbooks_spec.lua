@@ -466,4 +466,28 @@ T.test("health: every environment's /health and /versions concurrently; version 
   for _, s in ipairs(servers) do s:close() end
 end)
 
+T.test("health with the local driver: real services of the example deployment, skew after a partial promote", function()
+  local D = require "deploytest"
+  D.with_repo(nil, function(dir)
+    for _, env in ipairs{"staging", "prod"} do
+      local r = D.slipway(dir, {"stage", env})
+      T.eq(r.code, 0, "stage " .. env .. ": " .. r.stderr)
+    end
+    -- a new builder image reaches prod-b only: the federation members disagree
+    D.commit_edit(dir, "mybinder/values.yaml", "repo2docker:2026.4.1.dev44-g97bb4e45a",
+      "repo2docker:2026.4.2", "bump repo2docker")
+    T.eq(D.slipway(dir, {"stage", "prod-b"}).code, 0)
+    local r = D.slipway(dir, {"runbook", "health"})
+    T.eq(r.code, 1, r.stdout .. r.stderr)
+    T.match(r.stdout, "prod%-b%s+200%s+1%.0%.0%-0%.dev%.git%.3503%.ha8a2e19%s+quay%.io/jupyterhub/repo2docker:2026%.4%.2%s")
+    T.match(r.stderr, "version skew between federation members %(prod, prod%-b%)")
+    T.match(r.stderr, "builder differs: prod%-b: quay%.io/jupyterhub/repo2docker:2026%.4%.2; prod: quay%.io/jupyterhub/repo2docker:2026%.4%.1%.dev44%-g97bb4e45a")
+    -- prod catches up: healthy again
+    T.eq(D.slipway(dir, {"stage", "prod"}).code, 0)
+    r = D.slipway(dir, {"runbook", "health"})
+    T.eq(r.code, 0, r.stdout .. r.stderr)
+    T.match(r.stdout, "All 3 environments healthy; 2 federation members on the same versions%.")
+  end)
+end)
+
 T.run()
