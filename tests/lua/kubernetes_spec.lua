@@ -277,6 +277,47 @@ T.test("dry run: helm template before and after, unified diff with Secret data m
   T.truthy(planned, "the upgrade is a plan entry")
 end, {skip = need_helm})
 
+T.test("slipway stage through the kubernetes driver: lock, upgrade, rollouts; --dry-run prints the masked diff", function()
+  local sh = setup()
+  local k = S.new()
+  local dir = S.deployment(sh.url)
+  local yaml = require "slipway.yaml"
+  local proc = require "slipway.proc"
+  fs.write(dir .. "/slipway.yaml", yaml.dump({name = "k8s-test", environments = {staging = {
+    driver = "kubernetes", chart = "mybinder", values = {"config/staging.yaml"},
+    kubernetes = {helm = k.helm, kubectl = k.kubectl, env = k.env}}}}))
+  fs.write(dir .. "/.gitignore", ".slipway/\nmybinder/charts/\nmybinder/Chart.lock\n")
+  local genv = {GIT_AUTHOR_NAME = "T", GIT_AUTHOR_EMAIL = "t@example.org", GIT_COMMITTER_NAME = "T",
+                GIT_COMMITTER_EMAIL = "t@example.org", PWD = dir, NO_COLOR = "1"}
+  local function git(...) return proc.run({"git", "-C", dir, ...}, {env = genv}) end
+  git("init", "-q", "-b", "main"); git("add", "-A"); git("commit", "-q", "-m", "initial")
+  local bin = os.getenv("SLIPWAY_BIN")
+  local r = proc.run({bin, "stage", "staging"}, {cwd = dir, env = genv, check = false, timeout = 120})
+  T.eq(r.code, 0, r.stderr)
+  T.eq(#k:argvs("helm", "upgrade"), 1)
+  T.eq(#k:argvs("kubectl", "rollout"), 7)
+  local creates = k:argvs("kubectl", "create")
+  T.eq(creates[1][3], "slipway-lock-staging", "the deploy lock was taken")
+  T.eq(k:argvs("kubectl", "delete")[1][3], "slipway-lock-staging", "and released")
+  -- a second staged change, rehearsed
+  fs.write(dir .. "/config/staging.yaml", fs.read(dir .. "/config/staging.yaml")
+    :gsub("staging%-grafana%-key%-do%-not%-print", "rotated-grafana-key-0001") .. "static:\n  replicas: 2\n")
+  git("commit", "-q", "-am", "two static replicas, new key")
+  k:clear()
+  r = proc.run({bin, "stage", "staging", "--dry-run"}, {cwd = dir, env = genv, check = false, timeout = 120})
+  T.eq(r.code, 0, r.stderr)
+  local out = r.stdout .. r.stderr
+  T.match(out, "%+  replicas: 2")
+  T.match(out, "%-  replicas: 1")
+  T.match(out, "grafana%-api%-key: '<masked #%d>'")
+  T.nomatch(out, "rotated%-grafana%-key")
+  T.nomatch(out, "staging%-grafana%-key")
+  for _, c in ipairs(k:calls()) do
+    T.truthy(c.argv[1] == "get" or c.argv[1] == "template" or c.argv[1] == "dependency" or c.argv[1] == "status",
+      "dry run ran only read-only commands, got " .. joined(c.argv))
+  end
+end, {skip = need_helm})
+
 T.test("status and stop: nothing deployed is not an error; stop is idempotent", function()
   local k = S.new{helm = false}
   local dir = fs.tempdir()
