@@ -213,6 +213,7 @@ function M.run_one(ctx, c, vars)
     r.attempts = r.attempts + 1
     local left = deadline - task.now()
     local ok, a, b = pcall(task.timeout, math.max(left, 0.001), ATTEMPT[c.kind], ctx, c, vars)
+    if not ok and type(a) == "table" and a.code == "cancelled" then error(a, 0) end
     if ok then r.ok, r.detail = a, b
     else r.ok, r.detail = false, (type(a) == "table" and a.message) or tostring(a) end
     if r.ok or r.attempts > c.retries then break end

@@ -223,6 +223,7 @@ function M.promote(ctx)
         M.stage(ctx, name)
         M.test(ctx, name, {no_junit = true})
       end)
+      if not ok and type(err) == "table" and err.code == "cancelled" then error(err, 0) end
       return {name = name, ok = ok, error = (not ok) and err or nil}
     end
   end
@@ -361,6 +362,10 @@ function M.revert(ctx, opts)
   end)
   if not ok then
     ctx.journal:record{type = "revert_failed", error = errmsg(err)}
+    if type(err) == "table" and err.code == "cancelled" then
+      io.stderr:write("\n!!! REVERT INTERRUPTED: staging may be broken; run `slipway revert` again\n\n")
+      error(err, 0)
+    end
     if type(err) == "table" and err.code == "revert_failed" then error(err, 0) end
     raise("revert_failed", "REVERT FAILED: " .. errmsg(err), {cause = errmsg(err)})
   end

@@ -303,6 +303,10 @@ function M.deploy(ctx, env)
   local last = "no answer"
   while true do
     local ok, res = pcall(http.request, {method = "GET", url = url .. health, timeout = 5})
+    if not ok and type(res) == "table" and res.code == "cancelled" then
+      M.kill(pid, dir, 2)  -- interrupted: the new version never became current
+      error(res, 0)
+    end
     if ok and res.status == 200 then break end
     last = ok and ("status " .. res.status) or tostring(res.message or res)
     if not M.alive(pid, dir) then give_up("the process exited (" .. last .. ")") end
