@@ -125,6 +125,26 @@ T.test("kill -9 in the middle of stage, then --resume", function()
   end)
 end, {timeout = 90})
 
+T.test("SIGTERM in the middle of stage: journal ends 'interrupted', nothing half-started", function()
+  D.with_repo(function(dir)
+    local p = dir .. "/config/staging.yaml"
+    fs.write(p, fs.read(p) .. "\nservice:\n  startup_delay: 5\n")
+  end, function(dir)
+    local h = D.spawn(dir, {"deploy"})
+    local pidfile = dir .. "/.slipway/envs/staging/releases/000001/pid"
+    local deadline = task.now() + 20
+    while not fs.exists(pidfile) and task.now() < deadline do task.sleep(0.02) end
+    task.sleep(0.1)
+    h:kill("TERM")
+    local res = h:wait()
+    T.eq(res.code, 143)
+    local e = T.truthy(outcome(D.last_run(dir, "deploy")), "run_end written")
+    T.eq(e.outcome, "interrupted")
+    T.eq(#D.service_pids(dir), 0, "the half-started version was stopped")
+    T.falsy(D.current(dir, "staging"))
+  end)
+end, {timeout = 60})
+
 T.test("resume refuses when the repository moved", function()
   D.with_repo(function(dir)
     local p = dir .. "/config/staging.yaml"
