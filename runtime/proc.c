@@ -103,6 +103,7 @@ struct proc {
   uint64_t t0, t1;
   uint64_t timeout_ms, grace_ms;
   int detached, has_ud, nhandles, finished, live;
+  int spawning;        /* a spawn request on the pool refers to it */
   proc *next, *prev;
 };
 
@@ -112,13 +113,22 @@ static uv_signal_t chld_h;   /* SIGCHLD: reap */
 static int chld_started, hooks_added;
 static int killed_groups;    /* a group was signalled: orphans may be dying */
 static int devnull = -1;
+static int spawns_in_flight; /* spawn requests on libuv's thread pool */
+/* 1: on the pool when other children run; SLIPWAY_PROC_SPAWN=sync: never
+ * (0), =thread: always (2) -- for measurements */
+static int spawn_threaded = 1;
+
+/* Exits reaped before their spawn request came back from the pool. */
+#define EARLY_EXITS 64
+static struct { pid_t pid; int status; } early[EARLY_EXITS];
+static unsigned nearly;
 
 #define PROC_OF(w, field) ((proc *)((char *)(w) - offsetof(proc, field)))
 
 /* ---- lifetime ------------------------------------------------------------ */
 
 static void maybe_free(proc *p) {
-  if (p->has_ud || p->nhandles > 0 || p->live) return;
+  if (p->has_ud || p->nhandles > 0 || p->live || p->spawning) return;
   for (int i = 0; i < 2; i++) {
     free(p->out[i].buf);
     free(p->out[i].ring);
@@ -240,11 +250,17 @@ static int reap_all(void) {
     if (r < 0 && errno == EINTR) continue;
     if (r <= 0) return n;
     n++;
-    for (proc *p = procs; p; p = p->next)
+    proc *p;
+    for (p = procs; p; p = p->next)
       if (p->pid == r && !p->exited) {
         exited(p, st);
         break;
       }
+    if (p == NULL && spawns_in_flight > 0) {  /* maybe one being registered */
+      early[nearly % EARLY_EXITS].pid = r;
+      early[nearly % EARLY_EXITS].status = st;
+      nearly++;
+    }
   }
 }
 
@@ -428,6 +444,7 @@ static void close_all_handles(proc *p) {
 static void at_shutdown(void *arg) {
   uint64_t longest = 0;
   (void)arg;
+  while (spawns_in_flight > 0) uv_run(sw_loop(), UV_RUN_ONCE);  /* let them land */
   for (proc *p = procs; p; p = p->next) {
     if (p->detached || p->finished) continue;
     start_kill(p);
@@ -482,6 +499,9 @@ static void setup_once(void) {
   hooks_added = 1;
   sw_on_signal(on_slipway_signal);
   sw_at_shutdown(at_shutdown, NULL);
+  const char *m = getenv("SLIPWAY_PROC_SPAWN");
+  if (m && strcmp(m, "sync") == 0) spawn_threaded = 0;
+  if (m && strcmp(m, "thread") == 0) spawn_threaded = 2;  /* always */
   prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
   if (uv_signal_init(sw_loop(), &chld_h) == 0) {
     uv_signal_start(&chld_h, on_uv_sigchld, SIGCHLD);
@@ -513,11 +533,8 @@ static int get_devnull(void) {
 
 typedef struct {
   const char *path, *cwd;
-  char **argv, **envp;
   int detach;
   int in_mode, out_mode[2];
-  const char *in_data;
-  size_t in_len;
   const char *in_file, *out_file[2];
   FILE *in_fh, *out_fh[2];
   size_t limit;
@@ -536,21 +553,6 @@ static double opt_number(lua_State *L, const char *key, double dflt) {
   if (lua_getfield(L, 1, key) == LUA_TNUMBER) v = lua_tonumber(L, -1);
   lua_pop(L, 1);
   return v;
-}
-
-/* A NULL-terminated array of the strings of list t (at idx), in a userdata
- * left on the stack (collected with it). */
-static char **string_array(lua_State *L, int idx, const char *what) {
-  lua_Integer n = luaL_len(L, idx);
-  char **a = lua_newuserdatauv(L, ((size_t)n + 1) * sizeof(char *), 0);
-  for (lua_Integer i = 1; i <= n; i++) {
-    if (lua_rawgeti(L, idx, i) != LUA_TSTRING)
-      luaL_error(L, "proc: %s[%d] must be a string", what, (int)i);
-    a[i - 1] = (char *)lua_tostring(L, -1);
-    lua_pop(L, 1);
-  }
-  a[n] = NULL;
-  return a;
 }
 
 static int mode_of(const char *s, int dflt) {
@@ -584,16 +586,9 @@ static void read_spec(lua_State *L, spec_t *s) {
   s->path = opt_string(L, "path");
   if (s->path == NULL) luaL_error(L, "proc: spec.path missing");
   s->cwd = opt_string(L, "cwd");
-  if (lua_getfield(L, 1, "argv") != LUA_TTABLE) luaL_error(L, "proc: spec.argv missing");
-  s->argv = string_array(L, lua_gettop(L), "argv");
-  lua_remove(L, -2);
-  if (lua_getfield(L, 1, "env") == LUA_TTABLE) {
-    s->envp = string_array(L, lua_gettop(L), "env");
-    lua_remove(L, -2);
-  } else {
-    lua_pop(L, 1);
-    s->envp = environ;
-  }
+  if (lua_getfield(L, 1, "argv") != LUA_TTABLE || luaL_len(L, -1) < 1)
+    luaL_error(L, "proc: spec.argv missing");
+  lua_pop(L, 1);
   lua_getfield(L, 1, "detach");
   s->detach = lua_toboolean(L, -1);
   lua_pop(L, 1);
@@ -602,8 +597,8 @@ static void read_spec(lua_State *L, spec_t *s) {
   s->in_mode = luaL_checkoption(L, -1, "null", in_modes) + 1;
   lua_pop(L, 1);
   if (s->in_mode == IN_DATA) {
-    lua_getfield(L, 1, "stdin_data");
-    s->in_data = luaL_checklstring(L, -1, &s->in_len);
+    if (lua_getfield(L, 1, "stdin_data") != LUA_TSTRING)
+      luaL_error(L, "proc: spec.stdin_data missing");
     lua_pop(L, 1);
   } else if (s->in_mode == IN_FD) {
     s->in_file = opt_string(L, "stdin_file");
@@ -671,123 +666,198 @@ static int dup_fh(FILE *f) {
   return fcntl(fileno(f), F_DUPFD_CLOEXEC, 3);
 }
 
-/* h = core.spawn(spec) -- see proc.lua for the fields of spec */
-static int l_spawn(lua_State *L) {
-  spec_t s;
-  fdlist parent = {{0}, 0}, child = {{0}, 0};
-  int in_w = -1, out_r[2] = {-1, -1};
-  int child_fd[3] = {-1, -1, -1};
+/*
+ * One spawn request: what posix_spawn needs, owned here (strings copied), so
+ * that it can run on a thread of libuv's pool while the loop goes on. With
+ * glibc, posix_spawn returns only once the child has exec'd (CLONE_VFORK):
+ * done on the loop thread, the spawns of concurrent runs would queue behind
+ * each other's exec (docs/proc.md has the measurements).
+ */
+typedef struct {
+  uv_work_t work;
+  sw_wait w;
+  proc *p;
+  int cancelled;
   posix_spawnattr_t attr;
   posix_spawn_file_actions_t fa;
-  sigset_t mask, dflt;
+  int have_attr, have_fa;
+  const char *path, *cwd;
+  char **argv, **envp;
   pid_t pid;
-  int e = 0;
-  const char *what = NULL;
+  int err;
+  uint64_t t0;
+  fdlist parent, child;
+  int in_w, out_r[2];
+  spec_t s;
+  char mem[];  /* the pointer arrays, then the strings */
+} spawn_req;
+
+
+static size_t list_size(lua_State *L, const char *key, lua_Integer *n) {
+  size_t total = 0;
+  *n = 0;
+  if (lua_getfield(L, 1, key) == LUA_TTABLE) {
+    *n = luaL_len(L, -1);
+    for (lua_Integer i = 1; i <= *n; i++) {
+      if (lua_rawgeti(L, -1, i) != LUA_TSTRING)
+        luaL_error(L, "proc: %s[%d] must be a string", key, (int)i);
+      total += lua_rawlen(L, -1) + 1;
+      lua_pop(L, 1);
+    }
+  }
+  lua_pop(L, 1);
+  return total;
+}
+
+static char *copy_str(char **at, const char *src, size_t n) {
+  char *d = *at;
+  memcpy(d, src, n);
+  d[n] = '\0';
+  *at += n + 1;
+  return d;
+}
+
+static void copy_list(lua_State *L, const char *key, char **arr, lua_Integer n, char **at) {
+  lua_getfield(L, 1, key);
+  for (lua_Integer i = 1; i <= n; i++) {
+    size_t len;
+    lua_rawgeti(L, -1, i);
+    const char *v = lua_tolstring(L, -1, &len);
+    arr[i - 1] = copy_str(at, v, len);
+    lua_pop(L, 1);
+  }
+  arr[n] = NULL;
+  lua_pop(L, 1);
+}
+
+/* A request with copies of path, cwd, argv and env (NULL: no memory). */
+static spawn_req *new_req(lua_State *L, const spec_t *s) {
+  lua_Integer argc, envc;
+  size_t strings = list_size(L, "argv", &argc) + list_size(L, "env", &envc);
+  int has_env = lua_getfield(L, 1, "env") == LUA_TTABLE;
+  lua_pop(L, 1);
+  strings += strlen(s->path) + 1 + (s->cwd ? strlen(s->cwd) + 1 : 0);
+  size_t ptrs = ((size_t)argc + 1 + (size_t)envc + 1) * sizeof(char *);
+  spawn_req *r = calloc(1, sizeof *r + ptrs + strings);
+  if (r == NULL) return NULL;
+  char *at = r->mem + ptrs;
+  r->argv = (char **)r->mem;
+  r->envp = has_env ? r->argv + argc + 1 : environ;
+  r->path = copy_str(&at, s->path, strlen(s->path));
+  r->cwd = s->cwd ? copy_str(&at, s->cwd, strlen(s->cwd)) : NULL;
+  copy_list(L, "argv", r->argv, argc, &at);
+  if (has_env) copy_list(L, "env", r->envp, envc, &at);
+  r->s = *s;
+  r->in_w = r->out_r[0] = r->out_r[1] = -1;
+  return r;
+}
+
+/* Open the child's stdio (here, so that errors are clear) and prepare the
+ * spawn attributes. Returns 0 or an errno, with *what saying what failed. */
+static int prepare(lua_State *L, spawn_req *r, const char **what) {
   static const int default_sigs[] = {SIGPIPE, SIGINT, SIGQUIT, SIGTERM, SIGHUP,
                                      SIGCHLD, SIGUSR1, SIGUSR2, SIGALRM, SIGTSTP,
                                      SIGTTIN, SIGTTOU, SIGXFSZ};
+  const spec_t *s = &r->s;
+  int child_fd[3] = {-1, -1, -1}, e;
+  sigset_t mask, dflt;
 
-  read_spec(L, &s);
-  setup_once();
-  proc **ud = lua_newuserdatauv(L, sizeof(proc *), 1);
-  *ud = NULL;
-  luaL_setmetatable(L, PROC_MT);
-  proc *p = calloc(1, sizeof *p);
-  if (p == NULL) return luaL_error(L, "not enough memory");
-  *ud = p;
-  p->status = -1;
-
-  /* ---- the child's stdio, opened here so that errors are clear */
-  switch (s.in_mode) {
+  switch (s->in_mode) {
   case IN_NULL: child_fd[0] = get_devnull(); break;
   case IN_PIPE: case IN_DATA: {
     int fds[2];
-    if (pipe2(fds, O_CLOEXEC) != 0) { e = errno; what = "pipe"; goto fail; }
-    child_fd[0] = keep_fd(&child, high_fd(fds[0]));
-    in_w = keep_fd(&parent, high_fd(fds[1]));
+    if (pipe2(fds, O_CLOEXEC) != 0) { *what = "pipe"; return errno; }
+    child_fd[0] = keep_fd(&r->child, high_fd(fds[0]));
+    r->in_w = keep_fd(&r->parent, high_fd(fds[1]));
+    if (child_fd[0] < 0 || r->in_w < 0) { *what = "pipe"; return errno; }
     break;
   }
   case IN_FD:
-    child_fd[0] = s.in_fh ? dup_fh(s.in_fh)
-                          : high_fd(open(s.in_file, O_RDONLY | O_CLOEXEC));
-    if (keep_fd(&child, child_fd[0]) < 0) {
-      e = errno;
-      what = s.in_file ? lua_pushfstring(L, "cannot open stdin file '%s'", s.in_file)
-                       : "stdin";
-      goto fail;
+    child_fd[0] = s->in_fh ? dup_fh(s->in_fh)
+                           : high_fd(open(s->in_file, O_RDONLY | O_CLOEXEC));
+    if (keep_fd(&r->child, child_fd[0]) < 0) {
+      *what = s->in_file ? lua_pushfstring(L, "cannot open stdin file '%s'", s->in_file)
+                         : "stdin";
+      return errno;
     }
     break;
   default: break;
   }
   for (int i = 0; i < 2; i++) {
-    switch (s.out_mode[i]) {
+    switch (s->out_mode[i]) {
     case M_CAPTURE: case M_LINES: {
       int fds[2];
-      if (pipe2(fds, O_CLOEXEC) != 0) { e = errno; what = "pipe"; goto fail; }
-      out_r[i] = keep_fd(&parent, high_fd(fds[0]));
-      child_fd[i + 1] = keep_fd(&child, high_fd(fds[1]));
+      if (pipe2(fds, O_CLOEXEC) != 0) { *what = "pipe"; return errno; }
+      r->out_r[i] = keep_fd(&r->parent, high_fd(fds[0]));
+      child_fd[i + 1] = keep_fd(&r->child, high_fd(fds[1]));
+      if (child_fd[i + 1] < 0 || r->out_r[i] < 0) { *what = "pipe"; return errno; }
       break;
     }
     case M_DISCARD: child_fd[i + 1] = get_devnull(); break;
     case M_FD:
-      child_fd[i + 1] = s.out_fh[i] ? dup_fh(s.out_fh[i]) : open_out_file(s.out_file[i]);
-      if (keep_fd(&child, child_fd[i + 1]) < 0) {
-        e = errno;
-        what = s.out_file[i] ? lua_pushfstring(L, "cannot open %s file '%s'",
-                                               i ? "stderr" : "stdout", s.out_file[i])
-                             : (i ? "stderr" : "stdout");
-        goto fail;
+      child_fd[i + 1] = s->out_fh[i] ? dup_fh(s->out_fh[i]) : open_out_file(s->out_file[i]);
+      if (keep_fd(&r->child, child_fd[i + 1]) < 0) {
+        *what = s->out_file[i] ? lua_pushfstring(L, "cannot open %s file '%s'",
+                                                 i ? "stderr" : "stdout", s->out_file[i])
+                               : (i ? "stderr" : "stdout");
+        return errno;
       }
       break;
     default: break;
     }
   }
-  if ((s.in_mode == IN_NULL || s.out_mode[0] == M_DISCARD || s.out_mode[1] == M_DISCARD)
+  if ((s->in_mode == IN_NULL || s->out_mode[0] == M_DISCARD || s->out_mode[1] == M_DISCARD)
       && devnull < 0) {
-    e = errno;
-    what = "/dev/null";
-    goto fail;
+    *what = "/dev/null";
+    return errno;
   }
 
-  /* ---- spawn */
   sigemptyset(&mask);
   sigemptyset(&dflt);
   for (size_t i = 0; i < sizeof default_sigs / sizeof *default_sigs; i++)
     sigaddset(&dflt, default_sigs[i]);
-  if ((e = posix_spawnattr_init(&attr)) != 0) goto fail;
-  posix_spawnattr_setsigmask(&attr, &mask);
-  posix_spawnattr_setsigdefault(&attr, &dflt);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK |
-                                      POSIX_SPAWN_SETSIGDEF);
-  if ((e = posix_spawn_file_actions_init(&fa)) != 0) {
-    posix_spawnattr_destroy(&attr);
-    goto fail;
-  }
+  if ((e = posix_spawnattr_init(&r->attr)) != 0) return e;
+  r->have_attr = 1;
+  posix_spawnattr_setsigmask(&r->attr, &mask);
+  posix_spawnattr_setsigdefault(&r->attr, &dflt);
+  posix_spawnattr_setflags(&r->attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK |
+                                         POSIX_SPAWN_SETSIGDEF);
+  if ((e = posix_spawn_file_actions_init(&r->fa)) != 0) return e;
+  r->have_fa = 1;
   for (int i = 0; i < 3 && e == 0; i++)
-    if (child_fd[i] >= 0) e = posix_spawn_file_actions_adddup2(&fa, child_fd[i], i);
+    if (child_fd[i] >= 0) e = posix_spawn_file_actions_adddup2(&r->fa, child_fd[i], i);
   /* nothing else of ours leaks into the child (lock files, sockets, ...) */
-  if (e == 0) e = posix_spawn_file_actions_addclosefrom_np(&fa, 3);
-  if (e == 0 && s.cwd) e = posix_spawn_file_actions_addchdir_np(&fa, s.cwd);
-  p->t0 = uv_hrtime();
-  if (e == 0) e = posix_spawn(&pid, s.path, &fa, &attr, s.argv, s.envp);
-  posix_spawn_file_actions_destroy(&fa);
-  posix_spawnattr_destroy(&attr);
-  if (e != 0) {
-    struct stat st;
-    if (s.cwd && (stat(s.cwd, &st) != 0 || !S_ISDIR(st.st_mode))) {
-      if (stat(s.cwd, &st) == 0) e = ENOTDIR; else e = errno;
-      what = lua_pushfstring(L, "cannot change to directory '%s'", s.cwd);
-    }
-    goto fail;
-  }
-  close_fds(&child);
+  if (e == 0) e = posix_spawn_file_actions_addclosefrom_np(&r->fa, 3);
+  if (e == 0 && r->cwd) e = posix_spawn_file_actions_addchdir_np(&r->fa, r->cwd);
+  return e;
+}
 
-  /* ---- watch it */
-  p->pid = pid;
-  p->detached = s.detach;
-  p->timeout_ms = to_ms(s.timeout);
-  p->grace_ms = to_ms(s.grace);
-  p->in_mode = s.in_mode;
+/* Runs on the loop thread or on a thread of the pool: no Lua, no libuv. */
+static void do_spawn(spawn_req *r) {
+  r->t0 = uv_hrtime();
+  r->err = posix_spawn(&r->pid, r->path, &r->fa, &r->attr, r->argv, r->envp);
+}
+
+static void on_pool_spawn(uv_work_t *w) { do_spawn((spawn_req *)w); }
+
+/* Done with the request's resources; on success, watch the process. */
+static void after_spawn(spawn_req *r) {
+  proc *p = r->p;
+  if (r->have_fa) posix_spawn_file_actions_destroy(&r->fa);
+  if (r->have_attr) posix_spawnattr_destroy(&r->attr);
+  r->have_fa = r->have_attr = 0;
+  close_fds(&r->child);
+  if (r->err) {
+    close_fds(&r->parent);
+    return;
+  }
+  r->parent.n = 0;  /* owned by the pipes from now on */
+  p->pid = r->pid;
+  p->t0 = r->t0;
+  p->detached = r->s.detach;
+  p->timeout_ms = to_ms(r->s.timeout);
+  p->grace_ms = to_ms(r->s.grace);
+  p->in_mode = r->s.in_mode;
   p->live = 1;
   p->next = procs;
   if (procs) procs->prev = p;
@@ -802,51 +872,154 @@ static int l_spawn(lua_State *L) {
   for (int i = 0; i < 2; i++) {
     ostream *o = &p->out[i];
     o->p = p;
-    o->mode = s.out_mode[i];
-    o->limit = s.limit;
-    if (out_r[i] < 0) continue;
+    o->mode = r->s.out_mode[i];
+    o->limit = r->s.limit;
+    if (r->out_r[i] < 0) continue;
     uv_pipe_init(loop, &o->pipe, 0);
     o->pipe.data = p;
     p->nhandles++;
     o->open = 1;
-    if (uv_pipe_open(&o->pipe, out_r[i]) != 0) {
-      close(out_r[i]);
+    if (uv_pipe_open(&o->pipe, r->out_r[i]) != 0) {
+      close(r->out_r[i]);
       close_out(o);
     } else {
       resume_reading(o);
     }
   }
-  if (in_w >= 0) {
+  if (r->in_w >= 0) {
     uv_pipe_init(loop, &p->in, 0);
     p->in.data = p;
     p->nhandles++;
     p->in_open = 1;
-    if (uv_pipe_open(&p->in, in_w) != 0) {
-      close(in_w);
+    if (uv_pipe_open(&p->in, r->in_w) != 0) {
+      close(r->in_w);
       close_stdin_now(p);
-    } else if (s.in_mode == IN_DATA) {
-      if (s.in_len == 0 || stdin_write(p, s.in_data, s.in_len, 0) <= 0)
-        close_stdin_now(p);  /* all written (or the child is gone) */
-      else
-        p->close_in_after = 1;
     }
   }
   if (p->timeout_ms && !p->detached) uv_timer_start(&p->timer, on_uv_timer, p->timeout_ms, 0);
+  for (unsigned i = 0; i < EARLY_EXITS; i++)
+    if (early[i].pid == p->pid) {
+      early[i].pid = 0;
+      exited(p, early[i].status);
+      break;
+    }
+}
 
+/* On the task: the handle (or pid), or nil, errname, message. Frees r. */
+static int spawn_result(lua_State *L, spawn_req *r) {
+  proc **ud = luaL_checkudata(L, 2, PROC_MT);
+  proc *p = r->p;
+  if (r->err) {
+    int e = r->err;
+    const char *what = NULL;
+    struct stat st;
+    if (r->cwd && (stat(r->cwd, &st) != 0 || !S_ISDIR(st.st_mode))) {
+      e = stat(r->cwd, &st) == 0 ? ENOTDIR : errno;
+      what = lua_pushfstring(L, "cannot change to directory '%s'", r->cwd);
+    }
+    free(r);
+    *ud = NULL;
+    free(p);
+    return spawn_fail(L, e, what);
+  }
+  if (p->in_open && r->s.in_mode == IN_DATA) {
+    size_t n;
+    lua_getfield(L, 1, "stdin_data");
+    const char *d = lua_tolstring(L, -1, &n);
+    if (d == NULL || n == 0 || stdin_write(p, d, n, 0) <= 0)
+      close_stdin_now(p);  /* all written (or the child is gone) */
+    else
+      p->close_in_after = 1;
+  }
+  free(r);
   if (p->detached) {  /* nobody holds it: it frees itself once reaped */
     *ud = NULL;
-    lua_pushinteger(L, pid);
+    p->has_ud = 0;
+    lua_pushinteger(L, p->pid);
+    maybe_free(p);
     return 1;
   }
-  p->has_ud = 1;
-  return 1;  /* ud */
+  lua_settop(L, 2);
+  return 1;
+}
 
-fail:
-  close_fds(&child);
-  close_fds(&parent);
-  free(p);
+static int spawn_push(lua_State *L, sw_wait *w) {
+  return spawn_result(L, (spawn_req *)((char *)w - offsetof(spawn_req, w)));
+}
+
+static void spawn_cancel(sw_wait *w) {
+  ((spawn_req *)((char *)w - offsetof(spawn_req, w)))->cancelled = 1;
+}
+
+static void on_uv_spawned(uv_work_t *w, int status) {
+  spawn_req *r = (spawn_req *)w;
+  proc *p = r->p;
+  (void)status;
+  spawns_in_flight--;
+  after_spawn(r);
+  p->spawning = 0;
+  if (!r->cancelled) {
+    sw_wait_done(&r->w);
+    return;
+  }
+  /* the task is gone: stop what it started */
+  if (!r->err) {
+    close_stdin_now(p);
+    start_kill(p);
+  }
+  free(r);
+  maybe_free(p);
+}
+
+/* h = core.spawn(spec) -- see proc.lua for the fields of spec. In a task,
+ * the spawn itself runs on libuv's thread pool and the task waits. */
+static int l_spawn(lua_State *L) {
+  spec_t s;
+  const char *what = NULL;
+  int e;
+  read_spec(L, &s);
+  setup_once();
+  sw_task *t = sw_current_task(L);
+  /* alone, the spawn is quickest here; next to running children (concurrent
+   * runs), on the pool, where spawns overlap each other's exec */
+  int threaded = spawn_threaded && t && lua_isyieldable(L) &&
+                 (nrunning > 0 || spawns_in_flight > 0 || spawn_threaded > 1);
+  if (threaded) sw_check_yieldable(L, "proc.spawn");  /* raises if cancelled */
+  spawn_req *r = new_req(L, &s);
+  if (r == NULL) return luaL_error(L, "not enough memory");
+  lua_settop(L, 1);
+  proc **ud = lua_newuserdatauv(L, sizeof(proc *), 1);  /* index 2 */
   *ud = NULL;
-  return spawn_fail(L, e ? e : EIO, what);
+  luaL_setmetatable(L, PROC_MT);
+  proc *p = calloc(1, sizeof *p);
+  if (p == NULL) {
+    free(r);
+    return luaL_error(L, "not enough memory");
+  }
+  *ud = p;
+  p->status = -1;
+  p->has_ud = 1;
+  r->p = p;
+
+  if ((e = prepare(L, r, &what)) != 0) {
+    r->err = e;
+    after_spawn(r);
+    free(r);
+    *ud = NULL;
+    free(p);
+    return spawn_fail(L, e, what);
+  }
+  if (threaded &&
+      uv_queue_work(sw_loop(), &r->work, on_pool_spawn, on_uv_spawned) == 0) {
+    spawns_in_flight++;
+    p->spawning = 1;
+    r->w.cancel = spawn_cancel;
+    r->w.push = spawn_push;
+    return sw_wait_yield(L, &r->w);
+  }
+  do_spawn(r);
+  after_spawn(r);
+  return spawn_result(L, r);
 }
 
 /* ---- results ----------------------------------------------------------------- */

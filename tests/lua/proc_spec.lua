@@ -161,6 +161,30 @@ T.test("cancelling the task from a sibling kills the group", function()
   T.truthy(gone(gpid), "grandchild gone after cancel")
 end)
 
+T.test("tasks cancelled while their spawn is under way leave nothing behind", function()
+  local dir = fs.tempdir()
+  -- a running child makes concurrent spawns go through libuv's thread pool
+  local bg = proc.spawn({"sleep", "10"}, quiet)
+  local ts = {}
+  for i = 1, 10 do
+    ts[i] = task.spawn(proc.run, {"sh", "-c", 'echo $$ >> "$0"; exec sleep 1000',
+      dir .. "/pids"}, q{kill_grace = 0.2})
+  end
+  task.yield()  -- they start spawning
+  for _, t in ipairs(ts) do t:cancel() end
+  for _, t in ipairs(ts) do
+    local ok, err = t:wait()
+    T.falsy(ok); T.eq(err.code, "cancelled")
+  end
+  bg:kill("KILL")
+  bg:wait()
+  task.sleep(0.3)
+  local pids = read(dir .. "/pids") or ""
+  for pid in pids:gmatch("%d+") do
+    T.truthy(gone(tonumber(pid)), "cancelled spawn's process gone: " .. pid)
+  end
+end)
+
 T.test("task.timeout around proc.run kills the command", function()
   local dir = fs.tempdir()
   local err = T.raises(function()
