@@ -328,7 +328,8 @@ local function git(root, args, opts)
   local proc = require "slipway.proc"
   local argv = {"git", "-C", root}
   for _, a in ipairs(args) do argv[#argv + 1] = a end
-  local r = proc.run(argv, {check = false, stdin = opts and opts.stdin, timeout = 60})
+  local r = proc.run(argv, {check = false, stdin = opts and opts.stdin, timeout = 60,
+    readonly = opts and opts.readonly})
   if r.code ~= 0 then
     core.raise("exit", "git " .. table.concat(args, " ") .. " failed: " .. (r.stderr or ""):gsub("%s+$", ""),
       {status = r.code}, 0)
@@ -346,7 +347,7 @@ function M.commit(m, r)
   for _, f in ipairs(r.files) do args[#args + 1] = f end
   git(m.root, {"add", "--", table.unpack(r.files)})
   git(m.root, args, {stdin = title .. body .. "\n"})
-  return (git(m.root, {"rev-parse", "HEAD"}):gsub("%s+$", ""))
+  return (git(m.root, {"rev-parse", "HEAD"}, {readonly = true}):gsub("%s+$", ""))
 end
 
 local function cell(s)
@@ -391,7 +392,8 @@ end
 
 --- bump.run(m, opts) -> results
 -- opts: components (list of names; default all, in the file's order), to
--- (a version; needs exactly one component), dry_run, commit, summary (a path:
+-- (a version; needs exactly one component), dry_run (a playbook passes its
+-- own dry-run flag here: files are written otherwise), commit, summary (a path:
 -- write the Markdown there), digests (look image digests up for the summary;
 -- default when summary is set), timeout. Components are processed in order;
 -- one failing does not stop the others, but run then raises code "bump"
