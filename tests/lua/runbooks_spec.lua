@@ -417,6 +417,31 @@ T.test("diagnose: get/describe/logs collected concurrently into a timestamped ar
   for _ in pairs(logs) do n = n + 1 end
   T.eq(n, 6, "one logs call per deployment")
   T.eq(#fs.glob(out .. "/*"), 1, "only the archive stays")
+  -- concurrency, and the stand-in's scenario rules: every logs/describe call
+  -- takes 0.3 s, and one deployment's logs fail
+  local sc = fs.tempdir()
+  fs.write(sc .. "/logs.txt", "[I 2026-11-26 23:00:00.000 JupyterHub app:1] slow log line\n")
+  fs.write(sc .. "/rules", table.concat({
+    "# GLOB\tEXIT\tSTDOUT\tSTDERR\tDELAY",
+    "kubectl logs deployment.apps/proxy *\t1\t-\tError from server (BadRequest): container \"chp\" is waiting to start\t0.3",
+    "kubectl logs *\t0\t@logs.txt\t-\t0.3",
+    "kubectl describe *\t0\tName: x\\nNamespace: prod\t-\t0.3",
+  }, "\n") .. "\n")
+  k:set{scenario = sc .. "/rules"}
+  local task = require "slipway.task"
+  local t0 = task.now()
+  r = run(dir, "diagnose", {"prod", "--out=" .. out})
+  local took = task.now() - t0
+  k:set{scenario = false}
+  T.eq(r.status, 0, r.ui)
+  T.truthy(took < 1.6 and took >= 0.3, string.format("8 calls of 0.3 s ran concurrently (%.2f s)", took))
+  if os.getenv("SLIPWAY_TEST_VERBOSE") then print(string.format("diagnose with 8 slow calls: %.2f s", took)) end
+  x = fs.tempdir()
+  proc.run({"tar", "-xzf", r.rb.result, "-C", x})
+  local proxy = proc.run({"sh", "-c", "cat " .. x .. "/*/logs-proxy.txt"}).stdout
+  T.match(proxy, "# kubectl failed %(exit 1%): Error from server %(BadRequest%): container \"chp\" is waiting to start")
+  T.match(proc.run({"sh", "-c", "cat " .. x .. "/*/logs-hub.txt"}).stdout, "slow log line")
+  T.match(proc.run({"sh", "-c", "cat " .. x .. "/*/describe-pods.txt"}).stdout, "^Name: x\nNamespace: prod\n")
 end)
 
 -- ---- health ------------------------------------------------------------------------------------------

@@ -83,7 +83,11 @@ function K:set(opts)
     self.env.SLIPWAY_STANDIN_DELAY = tostring(opts.delay)
     fs.write(self.state .. "/delay", tostring(opts.delay))
   end
-  if opts.scenario ~= nil then self.env.SLIPWAY_STANDIN_SCENARIO = opts.scenario or nil end
+  if opts.scenario ~= nil then
+    self.env.SLIPWAY_STANDIN_SCENARIO = opts.scenario or nil
+    if opts.scenario then fs.write(self.state .. "/scenario", opts.scenario)
+    elseif fs.exists(self.state .. "/scenario") then fs.remove(self.state .. "/scenario") end
+  end
 end
 
 --- The calls recorded so far, in order.
