@@ -104,6 +104,7 @@ struct xfer {
   int opening;       /* stream: a task waits in open() */
   int woken;         /* on the wake list */
   int saw_location;  /* the current response has a Location header */
+  int read_wanted;   /* libcurl asked to poll one of its sockets for reading */
   int follow;
   int https;
   int too_large;
@@ -378,8 +379,12 @@ static void on_uv_timeout(uv_timer_t *h) {
 static int cb_socket(CURL *e, curl_socket_t s, int what, void *userp, void *socketp) {
   sock_ctx *sc = socketp;
   int ev = 0;
-  (void)e;
   (void)userp;
+  if ((what & CURL_POLL_IN) && e) {
+    char *p = NULL;
+    C.easy_getinfo(e, CURLINFO_PRIVATE, &p);
+    if (p) ((xfer *)p)->read_wanted = 1;
+  }
   if (what == CURL_POLL_REMOVE) {
     if (sc) {
       C.multi_assign(multi, s, NULL);
@@ -849,11 +854,14 @@ static void push_reason(lua_State *L, xfer *x) {
   switch (x->result) {
   case CURLE_OPERATION_TIMEDOUT:
     code = "timeout";
-    if (strstr(eb, "Connection time") || strstr(eb, "Failed to connect") ||
-        strstr(eb, "Resolving timed out") || (x->t_connect == 0 && x->num_connects > 0))
-      lua_pushfstring(L, "timed out after %s while connecting (no connection)", a);
-    else if (strstr(eb, "SSL connection timeout") || (x->https && x->t_tls == 0 && x->num_connects > 0))
+    /* libcurl 7.88 sets CONNECT_TIME only once TLS is done too; that it
+     * waited to read on the socket tells the TLS handshake from TCP */
+    if (x->https && x->t_tls == 0 && x->t_dns > 0 && x->read_wanted &&
+        x->num_connects > 0 && x->t_first == 0)
       lua_pushfstring(L, "timed out after %s in the TLS handshake (connect %s)", a, b);
+    else if (strstr(eb, "Connection time") || strstr(eb, "Failed to connect") ||
+             strstr(eb, "Resolving timed out") || (x->t_connect == 0 && x->num_connects > 0))
+      lua_pushfstring(L, "timed out after %s while connecting (no connection)", a);
     else if (x->idle_expired)
       lua_pushfstring(L, "no data for %d s (%s%s, %I bytes of the body received)",
                       (int)(x->idle_s + 0.999), conn, x->t_first > 0 ? "" : ", no response",

@@ -139,6 +139,12 @@ T.test("timeouts at each phase say where they happened", function()
     http.get(srv.blackhole .. "/", {connect_timeout = 0.3, retries = 0})
   end, "timed out after %d+ ms while connecting")
   T.eq(e.code, "timeout")
+  e = T.raises(function()
+    http.get("https://" .. srv.silent .. "/", {timeout = 0.3, retries = 0})
+  end, "timed out after %d+ ms in the TLS handshake %(connect .-%)$")
+  T.eq(e.code, "timeout")
+  e = T.raises(function() http.get("http://" .. srv.silent .. "/", {timeout = 0.3, retries = 0}) end,
+    "timed out after %d+ ms %(connect .-, no response%)$")
   e = T.raises(function() http.get(srv.url .. "/hang", {timeout = 0.3, retries = 0}) end,
     "GET http://127.0.0.1:%d+/hang: timed out after %d+ ms %(.-, no response%)$")
   T.eq(e.code, "timeout"); T.eq(e.attempts, 1); T.eq(type(e.timings), "table")

@@ -3,7 +3,7 @@
 -- configuration, and a self-signed certificate made with the openssl CLI.
 --
 --   local H = require "httptest"
---   local srv = H.fixture()            -- srv.url, srv.blackhole, srv:stop()
+--   local srv = H.fixture()            -- srv.url, srv.blackhole, srv.silent, srv:stop()
 --   local ng = H.nginx(root)           -- ng.url, ng:stop()
 --   local cert, key = H.selfsigned(dir)
 --
@@ -69,12 +69,13 @@ function H.fixture(opts)
     argv[#argv + 1] = "--tls"; argv[#argv + 1] = opts.tls[1]; argv[#argv + 1] = opts.tls[2]
   end
   assert(H.run(argv, true), "the fixture server did not start")
-  local port, bh, pid = assert(H.read(pf)):match("(%d+) (%d+) (%d+)")
+  local port, bh, pid, silent = assert(H.read(pf)):match("(%d+) (%d+) (%d+) (%d+)")
   local scheme = opts.tls and "https" or "http"
   local srv = {port = tonumber(port), pid = tonumber(pid), dir = dir,
     url = scheme .. "://127.0.0.1:" .. port,
     other = scheme .. "://localhost:" .. port,  -- the same server, another host name
-    blackhole = "http://127.0.0.1:" .. bh}
+    blackhole = "http://127.0.0.1:" .. bh,  -- connect hangs
+    silent = "127.0.0.1:" .. silent}         -- accepts, never reads nor answers
   function srv:stop()
     kill(self.pid)
     H.run({"rm", "-rf", self.dir})
