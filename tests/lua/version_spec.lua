@@ -138,6 +138,23 @@ T.test("latest: repo2docker across the format change", function()
   T.eq(version.latest(r2d_tags, {scheme = scheme, constraint = ">=2022, <2024"}), "2023.06.0")
 end)
 
+T.test("unreadable tags are listed at debug level, never sorted", function()
+  local log = require "slipway.log"
+  local saved = log.configure({})
+  local level, stream = saved.level, saved.stream
+  log.configure({level = "debug", stream = false})
+  local lines = {}
+  local remove = log.add_sink(function(rec) lines[#lines + 1] = rec.message end)
+  local best = version.latest({"latest", "2024.07.0", "97bb4e45a", "2024.07.0-9.g4f0c83a"}, {scheme = "pep440"})
+  remove()
+  log.configure({level = level, stream = stream})
+  T.eq(best, "2024.07.0")
+  local all = table.concat(lines, "\n")
+  T.match(all, 'skipped "latest"')
+  T.match(all, 'skipped "97bb4e45a": pep440: a bare git sha')
+  T.match(all, 'skipped "2024.07.0%-9.g4f0c83a": pep440: git describe output %(declare gitdescribe%)')
+end)
+
 T.test("latest: nothing qualifies gives nil", function()
   T.eq(version.latest({"latest", "main", "97bb4e45a"}, {scheme = "pep440", devel = true}), nil)
   T.eq(version.latest({}, {}), nil)
