@@ -29,10 +29,14 @@ cp "$index" "$tmp/www/index.yaml"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 python3 -m http.server "$port" --bind 127.0.0.1 --directory "$tmp/www" >/dev/null 2>&1 &
 srv_pid=$!
-for _ in $(seq 100); do
-  curl -sf -o /dev/null "http://127.0.0.1:$port/index.yaml" 2>/dev/null && break
-  python3 -c 'import time; time.sleep(0.05)'
-done
+python3 - "$port" <<'PY'
+import sys, time, urllib.request
+for _ in range(200):
+    try:
+        urllib.request.urlopen("http://127.0.0.1:%s/index.yaml" % sys.argv[1]).read(1); break
+    except Exception:
+        time.sleep(0.05)
+PY
 url="http://127.0.0.1:$port/"
 
 export HELM_CACHE_HOME="$tmp/helm/cache" HELM_CONFIG_HOME="$tmp/helm/config" HELM_DATA_HOME="$tmp/helm/data"
