@@ -34,6 +34,7 @@ local SLEEPER = [[
   local function mark(name) io.open(arg[1] .. "/" .. name, "w"):close() end
   local child = task.spawn(function()
     local c <close> = setmetatable({}, {__close = function() mark("child-cleanup") end})
+    mark("child-ready")  -- a task cancelled before it first ran never runs
     task.sleep(60)
   end)
   local m <close> = setmetatable({}, {__close = function() mark("main-cleanup") end})
@@ -46,7 +47,7 @@ for _, case in ipairs{{"INT", 130}, {"TERM", 143}} do
   local sig, want = case[1], case[2]
   T.test("SIG" .. sig .. ": every task's cleanup runs, exit " .. want, function()
     local h, d = start(SLEEPER)
-    T.truthy(wait_for(d .. "/ready"), "the script started")
+    T.truthy(wait_for(d .. "/ready") and wait_for(d .. "/child-ready"), "the script started")
     local t0 = task.now()
     h:kill(sig)
     local r = h:wait()
