@@ -193,6 +193,7 @@ function Client:tags()
       core.raise("source", "registry " .. self.host .. " returned a tag list that is not JSON", {}, 0)
     end
     local tags = body.tags
+    if tags == json.null then tags = nil end      -- {"tags": null}: no tags (GHCR, Harbor)
     if tags ~= nil and type(tags) ~= "table" then
       core.raise("source", "registry " .. self.host .. ": tags is not a list", {}, 0)
     end
