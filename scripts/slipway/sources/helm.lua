@@ -106,8 +106,13 @@ function M.candidates(comp, ctx)
   if src.repo:find("^oci://") then
     local reg = require "slipway.sources.registry"
     local image = (src.repo:gsub("^oci://", ""):gsub("/+$", "")) .. "/" .. src.chart
-    return reg.candidates(comp, ctx, {image = image, plain_http = src.plain_http,
+    local items, info = reg.candidates(comp, ctx, {image = image, plain_http = src.plain_http,
       username_env = src.username_env, password_env = src.password_env})
+    -- helm push writes "+" (build metadata) as "_" in OCI tags
+    for _, it in ipairs(items) do
+      if it.version:find("_", 1, true) then it.tag = it.version; it.version = it.version:gsub("_", "+") end
+    end
+    return items, info
   end
   local idx = M.index(ctx, src.repo)
   local list = idx.entries[src.chart]
