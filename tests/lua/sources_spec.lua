@@ -86,6 +86,15 @@ T.test("registry: an OCI chart pushed with helm push is found through oci://", f
     -- OCI tags cannot hold "+"; these versions have none, so tag == version
     T.eq(vs, {"1.0.0-0.dev.git.3503.ha8a2e19", "1.0.0-0.dev.git.3506.hba24eb2a"})
     T.eq(version.latest(items, {devel = true}), "1.0.0-0.dev.git.3506.hba24eb2a")
+    -- a version with build metadata: helm push tags it with "_" for "+"
+    fs.mkdir(dir .. "/mini")
+    fs.write(dir .. "/mini/Chart.yaml", "apiVersion: v2\nname: mini\nversion: 1.2.3+build.7\n")
+    B.helm_run(dir, {"package", dir .. "/mini", "-d", dir})
+    B.helm_run(dir, {"push", dir .. "/mini-1.2.3+build.7.tgz", "oci://" .. reg.host .. "/charts", "--plain-http"})
+    local mini = helm.candidates(comp({kind = "helm", repo = "oci://" .. reg.host .. "/charts", chart = "mini", plain_http = true}), {})
+    T.eq(#mini, 1)
+    T.eq(mini[1].tag, "1.2.3_build.7")
+    T.eq(mini[1].version, "1.2.3+build.7")
   end)
   reg.stop()
   if not ok then error(err, 0) end
