@@ -27,7 +27,8 @@
  *
  * spec: {method, url, headers = {"Name: value", ...}, body, timeout,
  *        connect_timeout, idle_timeout (seconds), follow, max_redirects,
- *        max_body, insecure, ca, user_agent, compressed, path (download)}
+ *        max_body, insecure, ca, user_agent, compressed, noproxy,
+ *        path (download)}
  * res:  {status, reason, headers = {name = value}, body, url,
  *        timings = {dns, connect, tls, first_byte, total}, bytes}
  * err:  {code, reason, status?, timings, bytes, curl = CURLcode}
@@ -634,6 +635,7 @@ static xfer *xfer_new(lua_State *L, int kind) {
   const char *url = opt_str(L, 1, "url");
   const char *ca = opt_str(L, 1, "ca");
   const char *ua = opt_str(L, 1, "user_agent");
+  const char *noproxy = opt_str(L, 1, "noproxy");
   size_t bodylen = 0;
   const char *body;
   xfer *x;
@@ -688,6 +690,7 @@ static xfer *xfer_new(lua_State *L, int kind) {
     C.easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
   }
   if (ca) C.easy_setopt(e, CURLOPT_CAINFO, ca);
+  if (noproxy) C.easy_setopt(e, CURLOPT_NOPROXY, noproxy);
   if (opt_bool(L, 1, "compressed")) C.easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
 
   lua_getfield(L, 1, "headers");

@@ -39,6 +39,13 @@ M.defaults = {
   max_line = 1024 * 1024,   -- longest line or event http.stream accepts
 }
 
+-- Loopback never goes through a proxy; the rest of no_proxy is the user's.
+local NOPROXY = (function()
+  local np = os.getenv("no_proxy") or os.getenv("NO_PROXY") or ""
+  if np == "*" then return "*" end
+  return (np ~= "" and np .. "," or "") .. "localhost,127.0.0.1,::1"
+end)()
+
 local IDEMPOTENT = {GET = true, HEAD = true, PUT = true, DELETE = true,
                     OPTIONS = true, TRACE = true}
 local DEFAULT_RETRY_CODES = {connect = true, dns = true, timeout = true, transfer = true}
@@ -283,7 +290,7 @@ local function build(method, url, o, kind)
     idle_timeout = idle or nil,
     follow = opt(o, "follow") and true or false, max_redirects = opt(o, "max_redirects"),
     max_body = max_body, insecure = insecure, ca = o.ca, user_agent = o.user_agent,
-    compressed = kind ~= "download" and o.compressed ~= false,
+    compressed = kind ~= "download" and o.compressed ~= false, noproxy = NOPROXY,
   }, {
     retries = retries, retry_codes = retry_codes, retry_status = retry_status,
     backoff = opt(o, "backoff"), max_backoff = opt(o, "max_backoff"),

@@ -471,6 +471,20 @@ T.test("unfinished HTTP work at exit is closed cleanly", function()
   T.truthy(task.now() - t0 < 10)
 end)
 
+T.test("proxies come from the environment; loopback is never proxied", function()
+  local bin = os.getenv("SLIPWAY_BIN")
+  if not bin then T.skip("SLIPWAY_BIN not set") end
+  -- the fixture answers a proxy request for http://proxied.invalid/status/201
+  local p = io.popen("http_proxy=" .. srv.url .. " " .. bin .. [[ -e '
+    local http = require("slipway.http")
+    print(http.get("http://proxied.invalid/status/201").status)
+    local ok, e = pcall(http.get, "http://127.0.0.1:1/", {retries = 0})
+    print(e.code)' 2>&1]])
+  local out = p:read("a")
+  p:close()
+  T.eq(out, "201\nconnect\n")
+end)
+
 T.test("a missing libcurl is a clear error", function()
   local bin = os.getenv("SLIPWAY_BIN")
   if not bin then T.skip("SLIPWAY_BIN not set") end
