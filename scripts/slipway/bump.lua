@@ -429,10 +429,12 @@ function M.run(m, opts)
       r.compare_url = M.compare_url(comp, r.old, r.new, p.current_item, p.item)
       local want_digests = opts.digests
       if want_digests == nil then want_digests = opts.summary ~= nil end
-      if want_digests and comp.source.kind == "registry" and p.info.client then
+      if want_digests and p.info.client then
+        -- registries (and oci:// charts): the manifest digest of each tag
         r.item_old = r.item_old or {version = r.old}
-        pcall(function() r.item_old.digest = r.item_old.digest or p.info.client:digest(r.old) end)
-        pcall(function() r.item_new.digest = r.item_new.digest or p.info.client:digest(r.new) end)
+        local c = p.info.client
+        pcall(function() r.item_old.digest = r.item_old.digest or c:digest(r.item_old.tag or r.old) end)
+        pcall(function() r.item_new.digest = r.item_new.digest or c:digest(r.item_new.tag or r.new) end)
       end
       if opts.commit and r.changed and not opts.dry_run then
         r.commit = M.commit(m, r)
