@@ -107,6 +107,26 @@ function K:argvs(tool, first)
   return out
 end
 
+--- Seconds between the first and the last start among calls (from
+-- K:calls(), filtered): smaller than the time each call takes proves they
+-- overlapped, however loaded the machine is.
+function S.spread(calls)
+  local lo, hi = math.huge, -math.huge
+  for _, c in ipairs(calls) do
+    lo = math.min(lo, c.t); hi = math.max(hi, c.t)
+  end
+  return hi - lo
+end
+
+--- The recorded calls of tool whose first word is first.
+function K:calls_of(tool, first)
+  local out = {}
+  for _, c in ipairs(self:calls()) do
+    if c.tool == tool and (first == nil or c.argv[1] == first) then out[#out + 1] = c end
+  end
+  return out
+end
+
 --- Forget the recorded calls.
 function K:clear() if fs.exists(self.log) then fs.remove(self.log) end end
 
