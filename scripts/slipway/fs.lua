@@ -140,6 +140,9 @@ end
 function M.remove(path, opts)
   check_path(path, "remove")
   opts = check_opts(opts, "remove", 2)
+  if opts.recursive and path:match("^/+$") then
+    error("bad argument #1 to 'remove' (refusing to remove / recursively)", 2)
+  end
   local ok, code, msg = core.remove(path, opts.recursive)
   if ok == nil and not (code == "ENOENT" and opts.missing_ok) then
     check("remove", path, ok, code, msg)

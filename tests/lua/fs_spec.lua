@@ -221,6 +221,7 @@ T.test("misuse raises a plain error naming the argument", function()
   T.raises(function() fs.read(nil) end, "bad argument #1 to 'read' %(path expected, got nil%)")
   T.raises(function() fs.write("x", 42) end, "bad argument #2 to 'write'")
   T.raises(function() fs.lock("x", {wait = -1}) end, "wait must be")
+  T.raises(function() fs.remove("//", {recursive = true}) end, "refusing to remove /")
 end)
 
 T.test("tempdir is private and removed at exit unless kept", function()
