@@ -64,7 +64,7 @@ function M.run(args)
   local bump = require "slipway.bump"
   local ok, m = pcall(manifest.load, manifest_path)
   if not ok then
-    io.stderr:write("slipway bump: ", errmsg(m), "\n")
+    io.stderr:write("slipway bump: ", bump.clean(errmsg(m)), "\n")
     return M.EXIT_USAGE
   end
   for _, n in ipairs(names) do
