@@ -206,7 +206,9 @@ local function check_source(ck, src, keys, comp)
     end
   elseif kind == "registry" then
     out.image = ck:str(spec.image, push(sk, "image"), true)
-    if out.image:find("[:@]") and not out.image:find("^[^/]*:%d+/") and not out.image:find("^oci://") then
+    -- a tag or digest after the host part ("127.0.0.1:5000/" has a port, not a tag)
+    local after_host = out.image:gsub("^oci://", ""):gsub("^[^/]*[.:][^/]*/", "")
+    if after_host:find("[:@]") then
       ck:fail(push(sk, "image"), "expected an image name without tag or digest, got " .. out.image)
     end
     if spec.page_size ~= nil and (math.type(spec.page_size) ~= "integer" or spec.page_size < 1) then

@@ -171,6 +171,12 @@ components:
     source: {registry: {image: "quay.io/jupyterhub/repo2docker:2024.07.0"}}
     locations: [{file: v.yaml, path: image, part: tag}]
 ]], "without tag", "components.r2d.source.registry.image", 3},
+  {"an image on a registry with a port, with a tag", [[
+components:
+  r2d:
+    source: {registry: {image: "127.0.0.1:5000/jupyterhub/repo2docker:2024.07.0"}}
+    locations: [{file: v.yaml, path: image, part: tag}]
+]], "without tag", "components.r2d.source.registry.image", 3},
   {"devel that is not a boolean", [[
 components:
   r2d:
