@@ -104,8 +104,15 @@ end
 -- opts.path writes to that file instead of STATE_DIR/journal/ID.jsonl;
 -- opts.memory keeps the records in memory only (dry runs that must not touch
 -- the state directory).
+local gha_checked = false
+
 function M.open(state_dir, info, opts)
   opts = opts or {}
+  if not gha_checked then  -- under GitHub Actions every run feeds its output
+    gha_checked = true
+    local gha = require "slipway.gha"
+    if gha.enabled() then M.observe(gha.observer()) end
+  end
   local id = info.id or M.new_id()
   local self = setmetatable({id = id, records = {}, t0 = now()}, Journal)
   if opts.memory then
@@ -121,6 +128,21 @@ function M.open(state_dir, info, opts)
   return self
 end
 
+local observers = {}
+
+--- journal.observe(fn) -> remove: fn(record) is called with a redacted copy
+-- of every record any journal writes (the GitHub Actions output uses it).
+-- An error in an observer is reported once and the observer removed.
+function M.observe(fn)
+  if type(fn) ~= "function" then
+    error("bad argument #1 to 'observe' (function expected, got " .. type(fn) .. ")", 2)
+  end
+  observers[#observers + 1] = fn
+  return function()
+    for i, f in ipairs(observers) do if f == fn then table.remove(observers, i); return end end
+  end
+end
+
 --- Append one record (a table with `type`); adds `run` and `ts`, redacts,
 -- writes the line and flushes it. Returns the record as written.
 function Journal:record(rec)
@@ -129,6 +151,15 @@ function Journal:record(rec)
   local line = core.redact(json.encode(rec)) .. "\n"
   self.records[#self.records + 1] = rec
   if self.path then require("slipway.fs").append(self.path, line) end
+  local i = 1
+  while i <= #observers do
+    local ok, err = pcall(observers[i], json.decode(line))
+    if ok then i = i + 1 else
+      io.stderr:write(core.redact("slipway: journal observer removed after an error: "
+        .. tostring(err) .. "\n"))
+      table.remove(observers, i)
+    end
+  end
   return rec
 end
 
