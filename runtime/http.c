@@ -39,6 +39,9 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -562,6 +565,16 @@ static int load_curl(void) {
     snprintf(load_error, sizeof load_error, "curl_multi_init failed");
     goto fail;
   }
+#ifdef __GLIBC__
+  /* Response bodies become Lua strings of their size. With glibc's default
+   * (dynamic) thresholds every body of a megabyte or so is a fresh mmap or
+   * lands on a heap top that is trimmed soon after: page faults dominated a
+   * run of 2,000 1 MiB GETs (60,000-220,000 minor faults, 4,000 with these
+   * settings, and a third less CPU). Bodies up to 4 MiB now come from the
+   * heap, which keeps up to 16 MiB of free memory instead of returning it. */
+  mallopt(M_MMAP_THRESHOLD, 4 * 1024 * 1024);
+  mallopt(M_TRIM_THRESHOLD, 16 * 1024 * 1024);
+#endif
   C.multi_setopt(multi, CURLMOPT_SOCKETFUNCTION, cb_socket);
   C.multi_setopt(multi, CURLMOPT_TIMERFUNCTION, cb_timer);
   uv_timer_init(sw_loop(), &timer);
