@@ -85,10 +85,12 @@ static int exit_status = -1;  /* set by os.exit */
 static void (*signal_hooks[8])(int);
 static int nsignal_hooks;
 static hook *shutdown_hooks;
+static int stopping;  /* every task is being cancelled: the program ends */
 
 uv_loop_t *sw_loop(void) { return &loop; }
 lua_State *sw_main_state(void) { return mainL; }
 int sw_loop_alive(void) { return loop_alive; }
+int sw_sched_stopping(void) { return stopping; }
 double sw_now(void) { return (double)uv_hrtime() / 1e9; }
 
 static sw_task **extra(lua_State *L) { return (sw_task **)lua_getextraspace(L); }
@@ -341,6 +343,7 @@ static void cancel_task(sw_task *t) {
 }
 
 void sw_sched_cancel_all(void) {
+  stopping = 1;
   for (sw_task *t = live; t; t = t->next_live) cancel_task(t);
 }
 
@@ -639,6 +642,7 @@ int sw_sched_init(lua_State *L) {
   int r = uv_loop_init(&loop);
   if (r) return r;
   loop_alive = 1;
+  stopping = 0;
   mainL = L;
   *extra(L) = NULL;  /* not a task; new threads copy this */
   uv_idle_init(&loop, &idle);
@@ -709,6 +713,7 @@ static void on_uv_walk_close(uv_handle_t *h, void *arg) {
 void sw_sched_shutdown(lua_State *L) {
   (void)L;
   if (!loop_alive) return;
+  stopping = 1;
   /* the program ends with its main task: cancel the rest, let them clean up */
   if (live) {
     sw_sched_cancel_all();

@@ -95,6 +95,10 @@ void sw_at_shutdown(void (*fn)(void *arg), void *arg);
 /* False once the loop is closed: a __gc must not touch libuv then. */
 int sw_loop_alive(void);
 
+/* True once the program is ending (the main task has ended, a signal or
+ * os.exit cancelled every task): do not start new work such as tasks. */
+int sw_sched_stopping(void);
+
 /* Monotonic clock in seconds. */
 double sw_now(void);
 
