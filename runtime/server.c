@@ -906,7 +906,11 @@ static void start_request(conn *c) {
   c->s->requests++;
   uv_timer_stop(&c->timer);
   if (c->s->closing) c->keep_alive = 0;
-  if (!lua_checkstack(L, 8)) { conn_fail(c, 503); return; }
+  /* the program is ending: a new task would not be cancelled with the rest */
+  if (sw_sched_stopping() || !lua_checkstack(L, 8)) {
+    conn_fail(c, 503);
+    return;
+  }
   lua_pushcfunction(L, spawn_handler);
   lua_pushlightuserdata(L, c);
   if (lua_pcall(L, 1, 0, 0) != LUA_OK) {

@@ -589,6 +589,47 @@ print(data.split(b"\r\n")[0].decode(), b"secret" in data.split(b"\r\n\r\n", 1)[1
   T.match(out, "^HTTP/1.1 [44]0[04] .* False\n$")
 end)
 
+T.test("requests arriving while the program ends get 503, not a new task", function()
+  local client = write_file([[
+import socket, sys, time
+end = time.time() + float(sys.argv[2])
+socks = []
+while time.time() < end:
+    try:
+        s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=1)
+        s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        socks.append(s)
+    except OSError:
+        pass
+    time.sleep(0.005)
+for s in socks:  # hold each connection until the server ends it
+    try:
+        s.settimeout(15)
+        while s.recv(4096):
+            pass
+    except OSError:
+        pass
+]], "hammer.py")
+  local script = write_file([[
+local server = require "slipway.server"
+local task = require "slipway.task"
+local proc = require "slipway.proc"
+-- handlers take a while to clean up once cancelled: requests keep coming
+local srv = server.serve{handler = function()
+  if not pcall(task.sleep, 60) then task.sleep(0.5) end
+  return "late"
+end}
+proc.spawn({arg[1], arg[2], tostring(srv.port), "2"}, {detach = true})
+while srv:stats().inflight < 3 do task.sleep(0.01) end
+]], "ending.lua")
+  local t0 = task.now()
+  local r = run({os.getenv("SLIPWAY_BIN"), script, PY, client},
+    {env = {SLIPWAY_LOG_LEVEL = "warn"}})
+  T.eq(r.code, 0, r.stderr)
+  T.eq(r.stderr, "")
+  T.truthy(task.now() - t0 < 5, "ended without waiting for the cleanup grace")
+end)
+
 T.test("http dates parse in all three forms", function()
   T.eq(server.parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"), 784111777)
   T.eq(server.parse_http_date("Sunday, 06-Nov-94 08:49:37 GMT"), 784111777)
