@@ -154,7 +154,7 @@ function Response:json()
   local ok, v = pcall(json().decode, self.body)
   if ok then return v end
   local why = type(v) == "table" and (v.message or tostring(v)) or tostring(v)
-  why = why:gsub("^[^:]*:%d+: ", "")
+  why = why:gsub("^[^:]*:%d+: ", ""):gsub("^json%.decode: ", "")
   sw.raise("json", string.format("%s %s: response is not JSON (%s; %s, %d bytes): %q",
     self.method or "GET", self.url, why,
     tostring(self.headers["content-type"] or "no content-type"), #self.body,
