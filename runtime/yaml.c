@@ -133,9 +133,12 @@ static int resolve_helm(const char *s, size_t n, rval *r) {
   char buf[128];
   size_t m = 0, i = 0;
   int neg = 0, k;
-  if (n == 0 || word_in(s, n, null_words)) return r->k = R_NULL;
-  if (word_in(s, n, true11)) { r->b = 1; return r->k = R_BOOL; }
-  if (word_in(s, n, false11)) { r->b = 0; return r->k = R_BOOL; }
+  if (n == 0) return r->k = R_NULL;
+  if (n <= 5 && strchr("~nNyYtTfFoO", s[0])) {
+    if (word_in(s, n, null_words)) return r->k = R_NULL;
+    if (word_in(s, n, true11)) { r->b = 1; return r->k = R_BOOL; }
+    if (word_in(s, n, false11)) { r->b = 0; return r->k = R_BOOL; }
+  }
   if (!(isdig(s[0]) || s[0] == '-' || s[0] == '+' || s[0] == '.')) return r->k = R_STR;
   if (word_in(s, n, nan_words)) { r->d = NAN; return r->k = R_FLOAT; }
   if (word_in(s, n, inf_words) || (n > 1 && s[0] == '+' && word_in(s + 1, n - 1, inf_words))) {
@@ -174,9 +177,12 @@ static int resolve_helm(const char *s, size_t n, rval *r) {
 /* YAML 1.2 core schema */
 static int resolve_core(const char *s, size_t n, rval *r) {
   int k;
-  if (n == 0 || word_in(s, n, null_words)) return r->k = R_NULL;
-  if (word_in(s, n, true12)) { r->b = 1; return r->k = R_BOOL; }
-  if (word_in(s, n, false12)) { r->b = 0; return r->k = R_BOOL; }
+  if (n == 0) return r->k = R_NULL;
+  if (n <= 5 && strchr("~nNtTfF", s[0])) {
+    if (word_in(s, n, null_words)) return r->k = R_NULL;
+    if (word_in(s, n, true12)) { r->b = 1; return r->k = R_BOOL; }
+    if (word_in(s, n, false12)) { r->b = 0; return r->k = R_BOOL; }
+  }
   if (!(isdig(s[0]) || s[0] == '-' || s[0] == '+' || s[0] == '.')) return r->k = R_STR;
   if (n > 2 && s[0] == '0' && s[1] == 'o') {
     k = parse_digits(s + 2, n - 2, 8, 0, &r->i);
@@ -651,7 +657,7 @@ static int l_load(lua_State *L) {
   loader *ld;
   lua_Integer ndocs = 0, alias_budget;
   const char *why = NULL;
-  int done = 0;
+  int done = 0, gc_was;
   lua_settop(L, 2);
   get_opts(L, 2, &o);
   alias_budget = o.max_aliases;
@@ -662,6 +668,11 @@ static int l_load(lua_State *L) {
   lua_newtable(L);  /* S_DOCS */
   ld = new_loader(L);  /* slot 7 */
   if (!yaml_parser_initialize(&ld->parser)) return luaL_error(L, "yaml: out of memory");
+  /* The collector would traverse the growing result again and again while
+   * nothing built here is garbage: pause it for the build (the Lua layer
+   * restarts it if a memory error escapes). */
+  gc_was = lua_gc(L, LUA_GCISRUNNING);
+  if (gc_was) lua_gc(L, LUA_GCSTOP);
   ld->parser_ok = 1;
   yaml_parser_set_input_string(&ld->parser, (const unsigned char *)text, len);
 
@@ -754,7 +765,9 @@ static int l_load(lua_State *L) {
         f->start = ev->start_mark;
         f->weight = 1;
         if (a && !(f->anchor = strdup(a))) goto deep;
-        lua_newtable(L);
+        /* a few slots up front saves the first rehashes of small tables */
+        if (seq) lua_createtable(L, 4, 0);
+        else lua_createtable(L, 0, 4);
         goto next;
       }
       case YAML_SEQUENCE_END_EVENT: case YAML_MAPPING_END_EVENT: {
@@ -846,10 +859,12 @@ static int l_load(lua_State *L) {
     goto fail;
   }
   loader_free(ld);
+  if (gc_was) lua_gc(L, LUA_GCRESTART);
   lua_pushvalue(L, S_DOCS);
   return 1;
 fail:
   loader_free(ld);
+  if (gc_was) lua_gc(L, LUA_GCRESTART);
   return push_err(L, &e);
 }
 

@@ -134,7 +134,14 @@ local function load_docs(text, opts, level)
     error("yaml.load: expected a string, got " .. type(text), level + 1)
   end
   opts = opts or {}
-  local docs, err = core.load(text, opts)
+  local running = collectgarbage("isrunning")
+  local ok, docs, err = pcall(core.load, text, opts)
+  if not ok then
+    -- core.load pauses the collector while it builds; a memory error (or
+    -- misuse) escaping from it must not leave it paused
+    if running then collectgarbage("restart") end
+    error(docs, level + 1)
+  end
   if not docs then M._raise(err, text, opts.file or opts.name, level + 1) end
   return docs
 end

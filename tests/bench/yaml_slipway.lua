@@ -1,0 +1,30 @@
+-- tests/bench/yaml_slipway.lua FILE [COPY]: the time of yaml.load_all on
+-- FILE; with COPY also yaml.open of a copy, doc:set of one scalar, and
+-- doc:save (the original is not touched). Prints "load S" and
+-- "open S set S save S delta BYTES".
+local yaml = require "slipway.yaml"
+local fs = require "slipway.fs"
+local task = require "slipway.task"
+local file, copy = arg[1], arg[2]
+local text = fs.read(file)
+collectgarbage()
+local t0 = task.now()
+local docs = yaml.load_all(text)
+print(string.format("load %.6f docs %d", task.now() - t0, #docs))
+docs = nil
+collectgarbage()
+if copy then
+  fs.write(copy, text)
+  local t1 = task.now()
+  local doc = yaml.open(copy)
+  local t2 = task.now()
+  local n = doc:documents()
+  local path, opts = "metadata.name", {doc = n}
+  if n == 1 then path, opts = "component1.image.tag", nil end
+  doc:set(path, "slipway-bench-edited", opts)
+  local t3 = task.now()
+  doc:save()
+  local t4 = task.now()
+  print(string.format("open %.6f set %.6f save %.6f delta %d", t2 - t1, t3 - t2, t4 - t3,
+    #fs.read(copy) - #text))
+end
