@@ -45,6 +45,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -575,6 +576,15 @@ static int load_curl(void) {
   mallopt(M_MMAP_THRESHOLD, 4 * 1024 * 1024);
   mallopt(M_TRIM_THRESHOLD, 16 * 1024 * 1024);
 #endif
+  {
+    /* a thousand concurrent requests need a thousand sockets: raise the
+     * soft limit on open files to the hard one, as Go's runtime does */
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+      rl.rlim_cur = rl.rlim_max > 65536 ? 65536 : rl.rlim_max;
+      setrlimit(RLIMIT_NOFILE, &rl);
+    }
+  }
   C.multi_setopt(multi, CURLMOPT_SOCKETFUNCTION, cb_socket);
   C.multi_setopt(multi, CURLMOPT_TIMERFUNCTION, cb_timer);
   uv_timer_init(sw_loop(), &timer);
