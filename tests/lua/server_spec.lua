@@ -154,6 +154,11 @@ T.test("POST bodies, binary with NUL bytes, chunked uploads", function()
     srv:url("/chunked")}
   T.eq(st, 200)
   T.truthy(body == bin, "chunked body reassembled")
+  -- 2 MB: curl asks with Expect: 100-continue first, and gets it
+  local big = ("0123456789abcdef"):rep(131072)
+  st, h, body = curl{"--data-binary", "@" .. write_file(big), srv:url("/big")}
+  T.eq(st, 200)
+  T.truthy(body == big, "2 MB body echoed")
   -- PUT with an empty body
   st, h, body = curl{"-X", "PUT", "--data-binary", "", srv:url("/empty")}
   T.eq(st, 200); T.eq(h["x-method"], "PUT"); T.eq(body, "")
@@ -196,6 +201,25 @@ print(" ".join(m.decode() for m in re.findall(rb"x-path: (/p\d)", data)))
 print(data.count(b"HTTP/1.1 200 OK"), data.endswith(b"hello"))
 ]], tostring(srv.port))
   T.eq(out, "/p0 /p1 /p2 /p3\n4 True\n")
+  -- HTTP/1.0: closes by default, keeps the connection when asked to
+  out = python([[
+import socket, sys
+def talk(msgs):
+    s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+    s.settimeout(10)
+    s.sendall(msgs)
+    data = b""
+    while True:
+        d = s.recv(65536)
+        if not d: break
+        data += d
+    return data
+a = talk(b"GET /a HTTP/1.0\r\n\r\nGET /b HTTP/1.0\r\n\r\n")
+print(a.count(b"HTTP/1.1 200"), b"Connection: close" in a)
+b = talk(b"GET /a HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET /b HTTP/1.0\r\n\r\n")
+print(b.count(b"HTTP/1.1 200"), b"Connection: keep-alive" in b)
+]], tostring(srv.port))
+  T.eq(out, "1 True\n2 True\n")
 end)
 
 T.test("413 for an oversize body, with and without Expect: 100-continue", function()
