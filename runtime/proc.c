@@ -957,6 +957,10 @@ static void on_uv_spawned(uv_work_t *w, int status) {
   (void)status;
   spawns_in_flight--;
   after_spawn(r);
+  if (spawns_in_flight == 0) {  /* no stale entry may match a reused pid */
+    memset(early, 0, sizeof early);
+    nearly = 0;
+  }
   p->spawning = 0;
   if (!r->cancelled) {
     sw_wait_done(&r->w);

@@ -409,6 +409,17 @@ T.test("a detached process outlives slipway and is not killed", function()
   T.truthy(gone(p2))
 end)
 
+T.test("at exit, children nobody waited for are terminated with their groups", function()
+  if not BIN then T.skip("SLIPWAY_BIN not set") end
+  local dir = fs.tempdir()
+  local t0 = task.now()
+  local r = proc.run({BIN, FIX .. "/atexit.lua", dir}, q{check = false})
+  T.eq(r.code, 0, "exit status (stderr: " .. r.stderr .. ")")
+  T.truthy(task.now() - t0 >= 0.3, "waited the grace period")
+  local pid, gpid = pids_of(dir .. "/pids")
+  T.truthy(gone(pid, 1)); T.truthy(gone(gpid, 1))
+end)
+
 T.test("SIGINT to slipway: children and grandchildren gone, cleanup ran, exit 130", function()
   if not BIN then T.skip("SLIPWAY_BIN not set") end
   local dir = fs.tempdir()
