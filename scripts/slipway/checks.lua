@@ -162,30 +162,36 @@ local function attempt_http(ctx, c, vars)
   return true, string.format("GET %s: %d", c.get, res.status)
 end
 
--- a launch: read the event stream's data: lines until the phase
+-- a launch: read the event stream as it arrives (http.stream, server-sent
+-- events) until the phase; stops reading as soon as it is reached
 local function attempt_launch(ctx, c, vars)
-  local json = require "slipway.json"
+  local http = require "slipway.http"
   local url = join_url(vars.url, template(c.launch, vars))
-  local res = get(ctx, url, {headers = {Accept = "text/event-stream"}, timeout = c.deadline})
-  if res.status ~= 200 then
-    return false, string.format("launch %s: status %d", c.launch, res.status)
-  end
-  local last
-  for line in (res.body or ""):gmatch("[^\n]+") do
-    local data = line:match("^data:%s*(.*)$")
-    if data then
-      local ok, ev = pcall(json.decode, data)
-      if ok and type(ev) == "table" and ev.phase then
-        last = ev
-        if ev.phase == c.phase then
-          return true, string.format("launch reached phase %s", c.phase)
-        end
-        if ev.phase == "failed" then
-          return false, string.format("launch failed: %s", tostring(ev.message or "?"))
+  local t0 = task.now()
+  local last, verdict, detail
+  local ok, err = pcall(function()
+    for ev in http.stream(url, {headers = {Accept = "text/event-stream"}, timeout = c.deadline,
+                                idle_timeout = c.deadline, mode = "sse"}) do
+      local okj, data = pcall(ev.json, ev)
+      if okj and type(data) == "table" and data.phase then
+        last = data
+        if data.phase == c.phase then
+          verdict, detail = true, string.format("launch reached phase %s", c.phase)
+          break
+        elseif data.phase == "failed" then
+          verdict, detail = false, string.format("launch failed: %s", tostring(data.message or "?"))
+          break
         end
       end
     end
+  end)
+  if ctx then
+    ctx.journal:record{type = "http", step = ctx.step, method = "GET", url = core.redact(url),
+                       stream = true, duration = task.now() - t0, error = (not ok) and
+                       tostring(type(err) == "table" and err.message or err) or nil}
   end
+  if not ok then error(err, 0) end
+  if verdict ~= nil then return verdict, (detail:gsub("%s+$", "")) end
   return false, string.format("launch ended in phase %s, never %s",
     last and tostring(last.phase) or "(none)", c.phase)
 end

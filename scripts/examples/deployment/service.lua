@@ -102,21 +102,25 @@ local function handler(req)
   elseif path:match("^/user/") then
     return reply(424, json.encode{message = "no such user"})
   elseif path:match("^/build/") then
-    local events = {}
-    local function ev(t) events[#events + 1] = "data: " .. json.encode(t) .. "\n\n" end
-    ev{phase = "waiting", message = "Waiting for build to start...\n"}
-    ev{phase = "fetching", message = "Fetching " .. path:sub(8) .. "\n"}
-    ev{phase = "building", message = "Building with " .. tostring(builder) .. "\n"}
-    task.sleep(launch_time)
-    local bad = affected("launch")
-    if bad then
-      ev{phase = "failed", message = string.format("%s %s: %s\n", bad.component, bad.version, bad.note)}
-    else
-      ev{phase = "launching", message = "Launching server...\n"}
-      ev{phase = "ready", message = "server running\n", url = "http://127.0.0.1/user/x/",
-         token = "example-token"}
-    end
-    return reply(200, table.concat(events), "text/event-stream")
+    -- a launch, streamed as server-sent events while it goes (as BinderHub does)
+    return {status = 200, headers = {["Content-Type"] = "text/event-stream",
+                                     ["Cache-Control"] = "no-cache"},
+      stream = function(write)
+        local function ev(t) write("data: " .. json.encode(t) .. "\n\n") end
+        ev{phase = "waiting", message = "Waiting for build to start...\n"}
+        ev{phase = "fetching", message = "Fetching " .. path:sub(8) .. "\n"}
+        task.sleep(launch_time / 2)
+        ev{phase = "building", message = "Building with " .. tostring(builder) .. "\n"}
+        task.sleep(launch_time / 2)
+        local bad = affected("launch")
+        if bad then
+          ev{phase = "failed", message = string.format("%s %s: %s\n", bad.component, bad.version, bad.note)}
+        else
+          ev{phase = "launching", message = "Launching server...\n"}
+          ev{phase = "ready", message = "server running\n", url = "http://127.0.0.1/user/x/",
+             token = "example-token"}
+        end
+      end}
   end
   return reply(404, json.encode{message = "not found"})
 end
