@@ -420,11 +420,14 @@ Options of every deploy command:
                      RUN) from the step that did not finish; same commit required
   --junit FILE       write the checks' results as JUnit XML
   --lock-wait SECS   wait for a busy deploy lock instead of failing at once
+  --break-lock       take over a deploy lock whose holder is gone (drivers with
+                     remote locks; the local driver's flock cannot go stale)
   --journal FILE     write the journal there instead of STATE_DIR/journal/
 Exit status: 0 ok, 1 failed, 2 bad input or refused, 3 test failed and the
 revert succeeded, 4 the revert failed, 5 deploy lock busy, 130/143 interrupted.]==]
 
 local TAKES = {resume = "optional", junit = true, lock_wait = true, journal = true,
+               -- (flags without a value, e.g. --break-lock, need no entry)
                to = true, playbook = true, reason = true, state_dir = true}
 
 --- Run a deploy command: parse argv, build the context, run the steps that
