@@ -10,9 +10,9 @@
 #
 # xargs curl starts one process per request, so it gets 1/20 of the requests
 # (1,000 and 100) to keep the run short; its rate is still requests/second.
-# Each client runs ROUNDS times (default 3) and its best time counts, since
-# the machine is shared; peak RSS is the largest seen (/usr/bin/time -v's
-# "Maximum resident set size"). Ratios are slipway's requests/second over
+# The clients take turns for ROUNDS rounds (default 3) and each one's best
+# time counts, since the machine may be shared; peak RSS is the largest seen
+# (GNU time's "Maximum resident set size"). Ratios are slipway's requests/second over
 # the other's (> 1: slipway is faster).
 #
 # Then, if slipway.server is there and wrk is installed, `wrk -c 50` against
@@ -66,23 +66,26 @@ EOF
 nginx -p "$tmp" -c "$tmp/nginx.conf"
 base="http://127.0.0.1:$port"
 
-# run NAME COUNT CMD...: best wall time over ROUNDS; sets secs, rss_mb
-run() {
-  local name=$1 count=$2
-  shift 2
-  secs=
-  local rss=0
-  for _ in $(seq "$ROUNDS"); do
-    /usr/bin/time -f "%e %M" -o "$tmp/time" "$@" >"$tmp/out" 2>"$tmp/err" || {
-      echo "http bench: $name failed:" >&2
-      cat "$tmp/err" >&2
-      exit 1
-    }
-    read -r s m <"$tmp/time"
-    if [ -z "$secs" ] || awk "BEGIN{exit !($s < $secs)}"; then secs=$s; fi
-    [ "$m" -gt "$rss" ] && rss=$m
-  done
-  rss_mb=$(awk "BEGIN{printf \"%.1f\", $rss/1024}")
+# once KEY CMD...: one timed run; updates best[KEY] (seconds) and rss[KEY] (KB)
+declare -A best rss
+once() {
+  local key=$1
+  shift
+  /usr/bin/time -f "%e %M" -o "$tmp/time" "$@" >"$tmp/out" 2>"$tmp/err" || {
+    echo "http bench: $key failed:" >&2
+    cat "$tmp/err" >&2
+    exit 1
+  }
+  local s m
+  read -r s m <"$tmp/time"
+  if [ -z "${best[$key]:-}" ] || awk "BEGIN{exit !($s < ${best[$key]})}"; then best[$key]=$s; fi
+  if [ -z "${rss[$key]:-}" ] || [ "$m" -gt "${rss[$key]}" ]; then rss[$key]=$m; fi
+}
+
+# report KEY NAME COUNT: prints the line, sets rate and rss_mb
+report() {
+  local key=$1 name=$2 count=$3 secs=${best[$1]}
+  rss_mb=$(awk "BEGIN{printf \"%.1f\", ${rss[$key]}/1024}")
   rate=$(awk "BEGIN{printf \"%.0f\", $count/($secs > 0 ? $secs : 0.001)}")
   printf '  %-26s %7d req %7.2f s %9s req/s  peak RSS %6s MB\n' "$name" "$count" "$secs" "$rate" "$rss_mb"
 }
@@ -108,14 +111,24 @@ EOF
 bench_case() {  # LABEL FILE COUNT CONCURRENCY
   local label=$1 file=$2 n=$3 c=$4
   local url="$base/$file" nx=$(( $3 / 20 > 0 ? $3 / 20 : 1 ))
+  local cfg
+  cfg=$(curl_config "$url" "$n")
   echo "$label: $n GETs of $file at concurrency $c (xargs curl: $nx)"
-  run "slipway http.get" "$n" "$bin" "$here/http_client.lua" "$url" "$n" "$c"
+  # the clients take turns, round after round, so load from elsewhere on
+  # the machine falls on all of them alike; each one's best time counts
+  for _ in $(seq "$ROUNDS"); do
+    once "$label-slipway" "$bin" "$here/http_client.lua" "$url" "$n" "$c"
+    once "$label-curl" curl -s --parallel --parallel-max "$c" -K "$cfg"
+    once "$label-python" python3 "$tmp/pool.py" "$url" "$n" "$c"
+    once "$label-xargs" sh -c "seq $nx | xargs -P $c -I{} curl -s -o /dev/null '$url'"
+  done
+  report "$label-slipway" "slipway http.get" "$n"
   local s_rate=$rate s_rss=$rss_mb
-  run "curl --parallel-max $c" "$n" curl -s --parallel --parallel-max "$c" -K "$(curl_config "$url" "$n")"
+  report "$label-curl" "curl --parallel-max $c" "$n"
   local c_rate=$rate c_rss=$rss_mb
-  run "python ThreadPool urllib" "$n" python3 "$tmp/pool.py" "$url" "$n" "$c"
+  report "$label-python" "python ThreadPool urllib" "$n"
   local p_rate=$rate
-  run "xargs -P $c curl" "$nx" sh -c "seq $nx | xargs -P $c -I{} curl -s -o /dev/null '$url'"
+  report "$label-xargs" "xargs -P $c curl" "$nx"
   local x_rate=$rate
   awk -v s="$s_rate" -v c="$c_rate" -v p="$p_rate" -v x="$x_rate" -v sr="$s_rss" -v cr="$c_rss" 'BEGIN{
     printf "  ratios (slipway req/s / other): curl --parallel %.2fx, python threads %.1fx, xargs curl %.0fx; peak RSS slipway %s MB vs curl %s MB\n",
@@ -123,7 +136,7 @@ bench_case() {  # LABEL FILE COUNT CONCURRENCY
 }
 
 echo "slipway: $("$bin" -e 'local v = require("slipway.http").version(); print(v.user_agent .. ", " .. v.ssl .. ", resolver " .. v.resolver)')"
-echo "rounds: $ROUNDS (best time kept)"
+echo "rounds: $ROUNDS, clients taking turns (best time kept)"
 bench_case "A" 1k.bin "$N1" "$C1"
 bench_case "B" 1m.bin "$N2" "$C2"
 
