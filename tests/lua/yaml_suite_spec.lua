@@ -280,11 +280,10 @@ T.test("the YAML test suite", function()
         fail(c.id, "yaml.edit failed: " .. tostring(doc))
       else
         local path = tmp .. "/case.yaml"
-        fs.write(path, "")
-        local d2 = yaml.open(path)
-        d2.src, d2.orig = text, text
+        fs.write(path, text)
+        local d2 = yaml.open(path, {schema = "core"})
         d2:save()
-        if fs.read(path) ~= text then fail(c.id, "save changed the bytes") end
+        if fs.read(path) ~= text or d2:diff() ~= "" then fail(c.id, "save changed the bytes") end
         -- set each value scalar in turn
         for di_n, di in ipairs(doc.idx:docs()) do
           for k, sc in ipairs(value_scalars(doc, di)) do
