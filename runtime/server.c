@@ -10,7 +10,7 @@
  * While a handler runs the connection keeps reading, so a client that goes
  * away (EOF or error) is noticed at once and its handler task is cancelled.
  *
- *   srv, port = listen(host, port, driver, {max_body=, max_header=, idle=})
+ *   srv, port = listen(host, port, driver, {max_body=, max_header=, idle_ms=})
  *   tasks = close(srv)       stop accepting, close idle connections; the
  *                            handler tasks still running (not the caller's)
  *   abort_all(srv)           cancel those handlers, close their connections

@@ -517,6 +517,18 @@ print(first.startswith(b"HTTP/1.1 200"), rest == b"", round(time.time() - t0) < 
   T.eq(out, "True True True\n")
 end)
 
+T.test("IPv6 loopback", function()
+  local ok, srv = pcall(server.serve, {host = "::1", handler = function(req)
+    return req.remote
+  end})
+  if not ok then T.skip("no ::1 here: " .. tostring(srv)) end
+  T.match(srv:url("/x"), "^http://%[::1%]:%d+/x$")
+  local st, _, body = curl{srv:url("/x")}
+  T.eq(st, 200)
+  T.match(body, "^%[::1%]:%d+$")
+  srv:close()
+end)
+
 T.test("listen errors and option checks", function()
   local srv <close> = server.serve{handler = function() return "x" end}
   local err = T.raises(function()
