@@ -49,7 +49,8 @@ T.test("green deploy, then a broken bump fails test and is reverted", function()
     T.eq(versions_of(st.url).binderhub, GOOD)
     T.eq(D.current(dir, "prod"), prod_before)
     T.eq(versions_of(prod_before.url).binderhub, GOOD)
-    -- the journal: valid JSON lines for both runs, outcomes recorded
+    -- the journal: valid JSON lines for both runs (no torn line), outcomes recorded
+    T.truthy(#D.journals(dir) >= 2)
     local recs = D.last_run(dir, "deploy")
     T.eq(outcome(recs).outcome, "reverted")
     T.eq(outcome(recs).status, 3)
@@ -102,6 +103,7 @@ T.test("kill -9 in the middle of stage, then --resume", function()
     local res = h:wait()
     T.eq(res.signal, 9)
     -- the killed run's journal is valid JSON lines and has no end
+    D.journals(dir)
     local recs = D.last_run(dir, "stage")
     T.falsy(outcome(recs), "no run_end after kill -9")
     T.truthy(#recs >= 2)
