@@ -91,21 +91,16 @@ static void free_secrets(void) {
 
 /* ---- structured errors -------------------------------------------------- */
 
-/* "file:line: " of the first frame outside slipway's own library. */
+/* "file:line: " of the first frame outside slipway's own library; nothing
+ * when there is none (a standard command: the message names its subject). */
 static void push_where(lua_State *L, int level) {
   lua_Debug ar;
-  int first = -1;
   for (int lv = level; lua_getstack(L, lv, &ar); lv++) {
     if (!lua_getinfo(L, "Sl", &ar) || ar.currentline <= 0) continue;
-    if (first < 0) first = lv;
     if (strncmp(ar.source, "=[slipway]", 10) != 0) {
       lua_pushfstring(L, "%s:%d: ", ar.short_src, ar.currentline);
       return;
     }
-  }
-  if (first >= 0 && lua_getstack(L, first, &ar) && lua_getinfo(L, "Sl", &ar)) {
-    lua_pushfstring(L, "%s:%d: ", ar.short_src, ar.currentline);
-    return;
   }
   lua_pushliteral(L, "");
 }
