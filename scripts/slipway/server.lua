@@ -110,7 +110,7 @@ local function drive(srv, ex0)
   local ok, status = xpcall(answer, on_error, srv, ex, req)
   if not ok then
     local err = status
-    if is_cancel(err) or (type(err.failure) == "table" and err.failure.code == "closed") then
+    if is_cancel(err) or core.state(ex) == "closed" then
       core.abort(ex)  -- the client left, or the server is closing
       return
     end
@@ -166,23 +166,26 @@ function Server:close(opts)
   local can_wait = task.current() ~= nil and coroutine.isyieldable()
   local ok, err = true, nil
   if can_wait and grace > 0 and #tasks > 0 then
+    local tcore = require "slipway.task.core"
+    local timer = task.spawn(task.sleep, grace)
+    local pending = {timer}
+    for _, t in ipairs(tasks) do pending[#pending + 1] = t end
     ok, err = pcall(function()
-      local tcore = require "slipway.task.core"
-      local timer = task.spawn(task.sleep, grace)
-      local pending = {timer}
-      for _, t in ipairs(tasks) do pending[#pending + 1] = t end
       while #pending > 1 do
         local i = tcore.waitany(pending)
         if i == 1 then break end
         table.remove(pending, i)
       end
-      timer:cancel()
     end)
+    timer:cancel()
   end
   core.abort_all(self._core)
-  if can_wait then
+  if can_wait and ok then
     for _, t in ipairs(tasks) do
-      if not t:done() then pcall(t.wait, t) end
+      if not t:done() then
+        ok, err = pcall(t.wait, t)  -- only fails when we are cancelled ourselves
+        if not ok then break end
+      end
     end
   end
   if not ok then error(err, 0) end
