@@ -371,6 +371,24 @@ print(len(ok))
   T.truthy(task.now() - t0 < 30, "not one after the other (60 s)")
 end, {timeout = 90})
 
+T.test("a handler may wait on processes and HTTP calls", function()
+  local http = require "slipway.http"
+  local backend <close> = server.serve{handler = function(req)
+    task.sleep(0.05)
+    return {json = {from = "backend", q = req.query.q}}
+  end}
+  local front <close> = server.serve{handler = function(req)
+    local r = proc.run({"printf", "%s", req.query.q})
+    local b = http.get(backend:url("/?q=" .. http.urlencode(r.stdout)))
+    return {status = b.status, headers = {["content-type"] = "application/json"}, body = b.body}
+  end}
+  local st, h, body = curl{front:url("/?q=hi+there")}
+  T.eq(st, 200)
+  T.eq(h["content-type"], "application/json")
+  T.match(body, '"from":%s*"backend"')
+  T.match(body, '"q":%s*"hi there"')
+end)
+
 T.test("server-sent events arrive one by one", function()
   local acked = 0
   local srv <close> = server.serve{handler = function(req)
