@@ -261,6 +261,10 @@ static int pmain(lua_State *L) {
     }
     code = argv[i + 1];
     first_arg = i + 2;
+  } else if (i + 1 < argc && strcmp(argv[i], "run") == 0 &&
+             (strcmp(argv[i + 1], "--help") == 0 || strcmp(argv[i + 1], "-h") == 0)) {
+    command = "slipway.cli";  /* `slipway run --help`: the usage, from slipway.cli */
+    first_arg = 1;
   } else if (i < argc && strcmp(argv[i], "run") == 0) {
     if (i + 1 >= argc) {
       fprintf(stderr, "%s: 'run' needs a FILE\n", progname);

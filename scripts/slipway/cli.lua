@@ -22,6 +22,22 @@ local builtin = {
   help = "list the commands, or show one: slipway help [COMMAND]",
 }
 
+-- usage texts of the built-in commands (`slipway run --help`, `slipway help --help`)
+local builtin_usage = {
+  run = [[
+usage: slipway run FILE [ARGS...]
+
+Runs the Lua file FILE as the main task; ARGS are its `...` and arg[1..].
+`slipway FILE` is the same when FILE contains a '/', ends in .lua or is an
+existing file. A playbook file (playbook.define) also takes --dry-run,
+--resume [RUN] and --journal FILE.]],
+  help = [[
+usage: slipway help [COMMAND]
+
+Without COMMAND, lists the commands and the global options; with one, shows
+its usage (the same as `slipway COMMAND --help`).]],
+}
+
 local function load_cmd(name)
   local ok, mod = pcall(require, "slipway.cmd." .. name)
   if ok and type(mod) == "table" then return mod end
@@ -82,6 +98,8 @@ function M.main(...)
   local rest = table.move(args, 2, #args, 1, {})
   if cmd == nil or cmd == "help" or cmd == "--help" or cmd == "-h" then
     local which = rest[1]
+    if which == "--help" or which == "-h" then which = cmd == "help" and "help" or nil end
+    if which and builtin_usage[which] then io.stdout:write(builtin_usage[which], "\n"); return end
     if which and builtin[which] == nil then
       local mod = load_cmd(which)
       if mod then io.stdout:write(mod.usage or mod.summary or which, "\n"); return end
@@ -97,6 +115,7 @@ function M.main(...)
     return
   end
   if cmd == "run" then
+    if rest[1] == "--help" or rest[1] == "-h" then io.stdout:write(builtin_usage.run, "\n"); return end
     if not rest[1] then
       io.stderr:write("slipway: 'run' needs a FILE\n"); os.exit(2)
     end
