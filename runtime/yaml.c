@@ -998,6 +998,7 @@ static int l_index(lua_State *L) {
   x->merge = o.merge;
   x->max_depth = o.max_depth;
   x->max_aliases = o.max_aliases;
+  lua_newtable(L);  /* 5: anchors defined so far in this document */
   pos_init(&pc, text, len);
   if (!yaml_parser_initialize(&ix->parser)) return luaL_error(L, "yaml: out of memory");
   ix->parser_ok = 1;
@@ -1018,6 +1019,10 @@ static int l_index(lua_State *L) {
         uint32_t i = ix->stack[--ix->nst];
         ynode *c = &x->n[i];
         c->end = x->count;
+        if (c->alen) {  /* a collection's anchor is usable after its end */
+          lua_pushboolean(L, 1);
+          lua_setfield(L, 5, x->arena + c->anc);
+        }
         if (ev->type == YAML_DOCUMENT_END_EVENT) {
           if (!ev->data.document_end.implicit) c->flags |= F_EXPLICIT_END;
           c->stop = (uint32_t)pos_byte(&pc, ev->end_mark.index);
@@ -1049,10 +1054,19 @@ static int l_index(lua_State *L) {
         nd->stop = (uint32_t)pos_byte(&pc, ev->end_mark.index);
         switch (ev->type) {
           case YAML_DOCUMENT_START_EVENT:
+            lua_newtable(L);
+            lua_replace(L, 5);
             nd->kind = K_DOC;
             if (!ev->data.document_start.implicit) nd->flags |= F_EXPLICIT_START;
             break;
           case YAML_ALIAS_EVENT:
+            if (lua_getfield(L, 5, (const char *)ev->data.alias.anchor) == LUA_TNIL) {
+              err_at(&e, text, len, ev->start_mark,
+                     "alias *%s refers to an anchor that is not defined before it "
+                     "(or to a node that contains the alias)", (const char *)ev->data.alias.anchor);
+              goto fail;
+            }
+            lua_pop(L, 1);
             nd->kind = K_ALIAS;
             if (arena_add(x, ev->data.alias.anchor, strlen((char *)ev->data.alias.anchor), &nd->val)) goto oom;
             nd->vlen = (uint32_t)strlen((char *)ev->data.alias.anchor);
@@ -1067,6 +1081,10 @@ static int l_index(lua_State *L) {
             nd->vlen = (uint32_t)ev->data.scalar.length;
             anchor = (const char *)ev->data.scalar.anchor;
             tag = (const char *)ev->data.scalar.tag;
+            if (anchor) {
+              lua_pushboolean(L, 1);
+              lua_setfield(L, 5, anchor);
+            }
             break;
           case YAML_SEQUENCE_START_EVENT:
             nd->kind = K_SEQ;

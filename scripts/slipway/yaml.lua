@@ -219,14 +219,12 @@ local function float_text(v)
   return s
 end
 
---- s = yaml.quote_string(s): s as a scalar that reads back as that string
--- under every schema (plain when safe, else double-quoted).
+-- s as a scalar that reads back as that string under every schema (plain
+-- when safe, else double-quoted)
 local function str_text(s)
   if core.plain_ok(s) then return s end
   return core.quote(s)
 end
-M.scalar_text = nil -- set below
-
 -- text of a scalar value, or nil for a table
 local function scalar_text(v)
   local t = type(v)
@@ -240,6 +238,7 @@ local function scalar_text(v)
   if t == "table" then return nil end
   error("yaml.dump: cannot write a " .. t, 0)
 end
+--- s = yaml.scalar_text(v): the YAML text of a scalar value (nil for a table).
 M.scalar_text = scalar_text
 
 -- literal block for multi-line strings, or nil when one cannot be used

@@ -192,6 +192,24 @@ T.test("a truncated file fails where it ends", function()
   T.raises(function() yaml.load("a: {b: 1\n") end)
 end)
 
+T.test("every truncation of a real file loads or fails cleanly", function()
+  local text = read(MB .. "config/prod.yaml") .. read(MB .. "mybinder/Chart.yaml"):gsub("^", "---\n")
+  local loaded, failed = 0, 0
+  for cut = 1, #text, 37 do
+    local part = text:sub(1, cut)
+    local ok, err = pcall(yaml.load_all, part)
+    if ok then loaded = loaded + 1 else
+      failed = failed + 1
+      T.eq(err.code, "yaml", "cut at " .. cut)
+      T.truthy(err.line >= 1 and err.column >= 1, "position")
+    end
+    local ok2, doc = pcall(yaml.edit, part)
+    T.eq(ok2, ok, "edit and load agree at cut " .. cut)
+    if ok2 then T.eq(doc:text(), part) end
+  end
+  T.truthy(loaded > 0 and failed > 0, "both outcomes seen")
+end)
+
 T.test("billion laughs fails fast", function()
   local lines = {"a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]"}
   for i = 1, 9 do
