@@ -151,6 +151,7 @@ static void conn_close(conn *c, int cancel);
 static void conn_parse(conn *c);
 static void conn_end_gracefully(conn *c);
 static void conn_next(conn *c);
+static void conn_fail(conn *c, int status);
 
 /* ---- small buffers ------------------------------------------------------ */
 
@@ -297,7 +298,12 @@ static void conn_close(conn *c, int cancel) {
   uv_close((uv_handle_t *)&c->timer, on_uv_conn_closed);
 }
 
-static void on_uv_timer(uv_timer_t *h) { conn_close(h->data, 1); }
+/* idle too long, a request that takes too long to arrive, or lingering */
+static void on_uv_timer(uv_timer_t *h) {
+  conn *c = h->data;
+  if (c->state == C_READING && c->in_message) conn_fail(c, 408);
+  else conn_close(c, 1);
+}
 
 static void on_uv_shutdown(uv_shutdown_t *req, int status) {
   conn *c = req->data;
@@ -976,7 +982,9 @@ static void on_uv_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
     }
     return;
   }
-  uv_timer_start(&c->timer, on_uv_timer, c->s->idle_ms, 0);
+  /* a new request starts: it has idle_ms to arrive completely */
+  if (!c->in_message && c->in.len == (size_t)nread)
+    uv_timer_start(&c->timer, on_uv_timer, c->s->idle_ms, 0);
   conn_parse(c);
 }
 

@@ -531,8 +531,27 @@ t0 = time.time()
 s.settimeout(10)
 rest = s.recv(4096)
 print(first.startswith(b"HTTP/1.1 200"), rest == b"", round(time.time() - t0) < 3)
+# a request dribbled in byte by byte must still arrive within the timeout
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.settimeout(10)
+t0 = time.time()
+data = b""
+try:
+    for ch in b"GET / HTTP/1.1\r\nX-Slow: " + b"x" * 100:
+        s.sendall(bytes([ch]))
+        time.sleep(0.01)
+except OSError:
+    pass
+while True:
+    try:
+        d = s.recv(4096)
+    except OSError:
+        break
+    if not d: break
+    data += d
+print(data.split(b"\r\n")[0].decode(), time.time() - t0 < 3)
 ]], tostring(srv2.port))
-  T.eq(out, "True True True\n")
+  T.eq(out, "True True True\nHTTP/1.1 408 Request Timeout True\n")
 end)
 
 T.test("IPv6 loopback", function()
