@@ -217,11 +217,12 @@ end
 
 local function fmt_duration(d) return ("%.2f s"):format(d) end
 
-local function failure(res, display, tail)
+local function failure(res, display, tail, timeout)
   local what, code
   if res.timed_out then
     code = "timeout"
-    what = "timed out after " .. fmt_duration(res.duration) .. " (process group killed)"
+    what = "timed out after " .. (timeout or "?") .. " s; its process group was terminated, "
+      .. "ended after " .. fmt_duration(res.duration)
   elseif res.signal ~= 0 then
     code = "signal"
     what = "killed by " .. core.signame(res.signal) .. " after " .. fmt_duration(res.duration)
@@ -295,7 +296,7 @@ local function finish(h, st)
   res.cmd = st.display
   if st.check and not st.killed and (res.code ~= 0 or res.timed_out) then
     local tail = st.err_fn and st.err_tail or last_lines(res.stderr, STDERR_TAIL_LINES)
-    local code, msg, fields = failure(res, st.display, tail)
+    local code, msg, fields = failure(res, st.display, tail, st.timeout)
     sw.raise(code, msg, fields)
   end
   return res
@@ -405,7 +406,7 @@ local function start(fname, argv, opts, stdin_default)
   local h, ename, emsg = core.spawn(spec)
   if not h then raise_spawn_error(fname, argv, display, path, ename, emsg) end
   if o.detach then return h, display, o end
-  state[h] = {display = display, check = o.check ~= false, err_tail = {},
+  state[h] = {display = display, check = o.check ~= false, err_tail = {}, timeout = o.timeout,
     out_fn = type(o.stdout) == "function" and o.stdout or nil,
     err_fn = type(o.stderr) == "function" and o.stderr or nil}
   return h, display, o

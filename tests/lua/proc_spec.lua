@@ -302,6 +302,21 @@ T.test("spawn: pid, kill, wait; kill(sig) signals the group", function()
   T.raises(function() h:kill("NOPE") end, "unknown signal")
 end)
 
+T.test("an error in a line function stops the command; wait closes stdin", function()
+  local dir = fs.tempdir()
+  local t0 = task.now()
+  T.raises(function()
+    proc.run({"sh", "-c", 'echo "$$" > "$0"; echo first; exec sleep 1000', dir .. "/pid"},
+      q{stdout = function(line) error("handler broke on " .. line) end, kill_grace = 0.2})
+  end, "handler broke on first")
+  T.truthy(gone(tonumber(wait_file(dir .. "/pid"))))
+  T.truthy(task.now() - t0 < 5)
+  -- cat ends once wait() closes its stdin
+  local h = proc.spawn({"cat"}, quiet)
+  h:write("abc")
+  T.eq(h:wait().stdout, "abc")
+end)
+
 T.test("a to-be-closed handle is terminated when its scope ends", function()
   local pid
   do
