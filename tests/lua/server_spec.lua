@@ -554,6 +554,59 @@ print(data.split(b"\r\n")[0].decode(), time.time() - t0 < 3)
   T.eq(out, "True True True\nHTTP/1.1 408 Request Timeout True\n")
 end)
 
+T.test("rough clients: truncated, garbled, abandoned requests leave nothing behind", function()
+  local srv <close> = server.serve{max_body = 4096, idle_timeout = 0.3, handler = function(req)
+    if req.path == "/stream" then
+      return {stream = function(write)
+        for i = 1, 20 do write(("x"):rep(1000)); task.sleep(0.005) end
+      end}
+    end
+    if req.path == "/sleep" then task.sleep(0.02) end
+    return {body = ("y"):rep(tonumber(req.query.n) or 10)}
+  end}
+  local out = python([[
+import random, socket, sys, threading
+port = int(sys.argv[1])
+random.seed(7)
+cases = [
+    b"GET /sleep HTTP/1.1\r\nHost: x\r\n\r\n",                        # close before the answer
+    b"GET /stream HTTP/1.1\r\nHost: x\r\n\r\n",                       # close mid-stream
+    b"GET /?n=300000 HTTP/1.1\r\nHost: x\r\n\r\n",                    # close mid-body
+    b"GET / HTTP/1.1\r\nHost: x\r\nX-Part",                           # partial head
+    b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nabc",  # partial body
+    b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab",
+    b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03",                  # a TLS hello
+    b"GET / HTTP/1.1\r\nHost: x\r\n\r\n" * 20,                        # pipelined burst
+    b"POST / HTTP/1.1\r\nContent-Length: 99999\r\n\r\n" + b"z" * 5000,  # 413 while sending
+]
+def one(i):
+    data = random.choice(cases)
+    try:
+        s = socket.create_connection(("127.0.0.1", port), timeout=5)
+        cut = random.randint(1, len(data))
+        s.sendall(data[:cut])
+        if random.random() < 0.5:
+            s.recv(random.randint(1, 5000))
+        if random.random() < 0.5:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\1\0\0\0\0\0\0\0")  # RST
+        s.close()
+    except OSError:
+        pass
+for batch in range(4):
+    ts = [threading.Thread(target=one, args=(i,)) for i in range(50)]
+    for t in ts: t.start()
+    for t in ts: t.join()
+print("done")
+]], tostring(srv.port))
+  T.eq(out, "done\n")
+  wait_until(function()
+    local s = srv:stats()
+    return s.connections == 0 and s.inflight == 0
+  end, "every connection to be closed", 10)
+  local st, _, body = curl{srv:url("/?n=5")}
+  T.eq(st, 200); T.eq(body, "yyyyy")
+end, {timeout = 60})
+
 T.test("IPv6 loopback", function()
   local ok, srv = pcall(server.serve, {host = "::1", handler = function(req)
     return req.remote
