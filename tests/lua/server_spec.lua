@@ -327,6 +327,10 @@ T.test("a handler error answers 500, is logged with its traceback, and the serve
     T.nomatch(body, "kaboom", "the error is not shown to the client")
     T.eq(curl{srv:url("/ok")}, 200)
   end
+  local logged_srv <close> = server.serve{log = true, handler = function() return "x" end}
+  log.configure{level = "info"}
+  T.eq(curl{logged_srv:url("/logged?a=1")}, 200)
+  log.configure{level = "warn"}
   T.eq(curl{srv:url("/badres")}, 500)
   T.eq(curl{srv:url("/badheader")}, 500, "header injection refused")
   log.configure{stream = io.stderr}
@@ -337,6 +341,7 @@ T.test("a handler error answers 500, is logged with its traceback, and the serve
   T.match(all, "server_spec%.lua:%d+")
   T.match(all, "GET /boom")
   T.match(all, "CR, LF or NUL")
+  T.match(all, "GET /logged%?a=1 200 [%d.]+ ms")
 end)
 
 T.test("200 concurrent requests while handlers sleep", function()
