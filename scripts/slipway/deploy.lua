@@ -360,6 +360,7 @@ function M.revert(ctx, opts)
     M.stage(ctx, staging)
     M.test(ctx, staging)
   end)
+  if not ok and type(err) == "table" and err.code == "usage" then error(err, 0) end
   if not ok then
     ctx.journal:record{type = "revert_failed", error = errmsg(err)}
     if type(err) == "table" and err.code == "cancelled" then

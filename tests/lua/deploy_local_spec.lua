@@ -72,6 +72,39 @@ T.test("green deploy, then a broken bump fails test and is reverted", function()
   end)
 end, {timeout = 120})
 
+T.test("slipway revert by hand: back to the last good deploy, pushed when configured", function()
+  D.with_repo(function(dir)
+    local p = dir .. "/slipway.yaml"
+    fs.write(p, (fs.read(p):gsub("push: false ", "push: true  ")))
+  end, function(dir)
+    local bare = fs.tempdir()
+    D.git(bare, "init", "-q", "--bare")
+    D.git(dir, "remote", "add", "origin", bare)
+    local r = D.slipway(dir, {"deploy"})
+    T.eq(r.code, 0, r.stderr)
+    local good = D.git(dir, "rev-parse", "HEAD").stdout:gsub("%s+$", "")
+    D.commit_edit(dir, "config/staging.yaml", "pod_quota: 20", "pod_quota: 25", "Raise staging quota")
+    D.commit_edit(dir, "config/staging.yaml", "pod_quota: 25", "pod_quota: 30", "Raise it again")
+    T.eq(D.slipway(dir, {"stage", "staging"}).code, 0)
+    r = D.slipway(dir, {"revert", "--reason", "quota too high"})
+    T.eq(r.code, 0, r.stderr)
+    T.match(fs.read(dir .. "/config/staging.yaml"), "pod_quota: 20")
+    local msg = D.git(dir, "show", "-s", "--format=%B", "HEAD").stdout
+    T.match(msg, "^Revert to " .. good:sub(1, 12))
+    T.match(msg, "quota too high")
+    T.match(msg, "Raise staging quota"); T.match(msg, "Raise it again")
+    -- pushed: the remote has the revert commit
+    local head = D.git(dir, "rev-parse", "HEAD").stdout
+    T.eq(D.git(bare, "rev-parse", "main").stdout, head)
+    -- staging runs the reverted commit
+    T.eq(D.current(dir, "staging").sha, (head:gsub("%s+$", "")))
+    -- --to a commit that is not an ancestor fails loudly
+    r = D.slipway(dir, {"revert", "--to", "0000000"})
+    T.eq(r.code, 2)
+    T.match(r.stderr, "neither a run nor a commit")
+  end)
+end, {timeout = 60})
+
 T.test("promote refuses what did not pass test on staging", function()
   D.with_repo(nil, function(dir)
     local r = D.slipway(dir, {"promote"})
