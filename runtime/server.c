@@ -121,6 +121,7 @@ struct conn {
   size_t queued;      /* bytes in uv_write requests not completed */
   int nwrites;
   int next_after_drain; /* handle pipelined input once writes drain */
+  int shut_done;      /* our FIN is out (C_CLOSING) */
   drain_op *drain;    /* a handler waiting in write() */
   exchange *ex;       /* of the request being handled */
   sw_task *task;      /* its handler task, kept alive by task_ref */
@@ -305,23 +306,27 @@ static void on_uv_timer(uv_timer_t *h) {
   else conn_close(c, 1);
 }
 
+/* Everything is written and our FIN is out: linger a little, then close. */
 static void on_uv_shutdown(uv_shutdown_t *req, int status) {
   conn *c = req->data;
-  if (status < 0) conn_close(c, 1);
+  if (status < 0) {
+    conn_close(c, 1);
+    return;
+  }
+  c->shut_done = 1;
+  if (!c->closed) uv_timer_start(&c->timer, on_uv_timer, LINGER_MS, 0);
 }
 
-/* Finish the connection after what is queued: FIN, then drain the client's
- * remaining bytes until its EOF (or LINGER_MS), then close. */
+/* Finish the connection after what is queued (however long a slow reader
+ * takes; abort_all bounds it): FIN, then drain the client's remaining bytes
+ * until its EOF (or LINGER_MS), then close. */
 static void conn_end_gracefully(conn *c) {
   if (c->closed || c->state == C_CLOSING) return;
   c->state = C_CLOSING;
   conn_detach(c);
+  uv_timer_stop(&c->timer);
   c->shut.data = c;
-  if (uv_shutdown(&c->shut, (uv_stream_t *)&c->tcp, on_uv_shutdown) < 0) {
-    conn_close(c, 1);
-    return;
-  }
-  uv_timer_start(&c->timer, on_uv_timer, LINGER_MS, 0);
+  if (uv_shutdown(&c->shut, (uv_stream_t *)&c->tcp, on_uv_shutdown) < 0) conn_close(c, 1);
 }
 
 /* ---- responses ------------------------------------------------------------ */
@@ -1191,6 +1196,8 @@ static int l_abort_all(lua_State *L) {
     next = c->next;
     if (c->task == self && self != NULL) c->keep_alive = 0;
     else if (c->state != C_CLOSING) conn_close(c, 1);
+    else if (!c->shut_done)  /* still flushing a finished answer: not for ever */
+      uv_timer_start(&c->timer, on_uv_timer, LINGER_MS, 0);
   }
   return 0;
 }

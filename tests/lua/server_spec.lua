@@ -201,6 +201,21 @@ print(" ".join(m.decode() for m in re.findall(rb"x-path: (/p\d)", data)))
 print(data.count(b"HTTP/1.1 200 OK"), data.endswith(b"hello"))
 ]], tostring(srv.port))
   T.eq(out, "/p0 /p1 /p2 /p3\n4 True\n")
+  -- a last response (Connection: close) to a slow reader is sent whole
+  local huge <close> = server.serve{handler = function() return ("h"):rep(16 << 20) end}
+  out = python([[
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+time.sleep(2.5)
+chunks = []
+while True:
+    d = s.recv(1 << 20)
+    if not d: break
+    chunks.append(d)
+print(len(b"".join(chunks).split(b"\r\n\r\n", 1)[1]))
+]], tostring(huge.port))
+  T.eq(out, tostring(16 << 20) .. "\n")
   -- HTTP/1.0: closes by default, keeps the connection when asked to
   out = python([[
 import socket, sys
