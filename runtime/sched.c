@@ -214,15 +214,6 @@ static int is_error_code(lua_State *L, int idx, const char *code) {
   return r;
 }
 
-/* os.exit's error carries an integer "status"; other "exit" errors do not. */
-static int is_os_exit(lua_State *L, int idx) {
-  int r;
-  lua_getfield(L, idx, "status");
-  r = lua_isinteger(L, -1);
-  lua_pop(L, 1);
-  return r;
-}
-
 /* A string for an error value (message field, __tostring, or type name). */
 static const char *error_text(lua_State *L, int idx) {
   idx = lua_absindex(L, idx);
@@ -251,9 +242,8 @@ static void finish(sw_task *t, int status, int nres) {
     for (int i = nres; i >= 1; i--) lua_rawseti(L, -(i + 1), i);
   } else {
     lua_xmove(co, L, 1);  /* the error object */
-    /* os.exit's error: code "exit" AND an integer status (a failed
-     * command's error has code "exit" too, and must not end slipway) */
-    if (is_error_code(L, -1, "exit") && is_os_exit(L, -1)) {
+    /* os.exit's own code: a failed command's error has code "exit" */
+    if (is_error_code(L, -1, "os.exit")) {
       lua_getfield(L, -1, "status");
       if (exit_status < 0) exit_status = (int)lua_tointeger(L, -1);
       lua_pop(L, 1);
@@ -590,7 +580,7 @@ static int l_exit(lua_State *L) {
   int status;
   if (lua_isboolean(L, 1)) status = lua_toboolean(L, 1) ? 0 : 1;
   else status = (int)luaL_optinteger(L, 1, 0);
-  sw_error_push(L, "exit", "exit(%d)", status);
+  sw_error_push(L, "os.exit", "os.exit(%d)", status);
   lua_pushinteger(L, status);
   lua_setfield(L, -2, "status");
   return lua_error(L);
