@@ -636,7 +636,6 @@ function Doc:commit(text, i0, i1, expect, what, level)
       an and an.line or "end", bn and bn.line or "end"))
   end
   local j = i0
-  local parent = i0 <= self.idx:count() and nil
   for _, e in ipairs(expect) do
     if j >= j1 then refuse("the re-parsed text lacks the new node") end
     local n = idx:node(j)
@@ -652,7 +651,6 @@ function Doc:commit(text, i0, i1, expect, what, level)
     j = n.last + 1
   end
   if j ~= j1 then refuse("the re-parsed text has extra nodes") end
-  local _ = parent
   self.src, self.idx, self.cache = text, idx, {}
   self._unit, self._seqind = nil, nil
   return true
@@ -750,7 +748,6 @@ function Doc:replace_text(i, v)
     local key = self:node(self:key_of(i))
     local base = col_of(text, key.start)
     local ind = base + (yaml.is_sequence(v) and self:seq_indent() or self:indent_unit())
-    if yaml.is_sequence(v) and ind == base then ind = base end
     local lines = self:block_lines(v, ind)
     local from = n.vstart
     if not (n.anchor or n.tag) then
@@ -758,9 +755,10 @@ function Doc:replace_text(i, v)
     end
     return from, n.stop, nl .. table.concat(lines, nl)
   elseif p and p.kind == "sequence" then
+    -- content column of the item: after "- " (or where the node starts)
     local dash = self:dash_pos(i)
-    local ind = dash and (col_of(text, dash) + (n.vstart - dash)) or (col_of(text, n.vstart))
-    if n.line ~= self:node(n.parent).line and not dash then ind = col_of(text, n.vstart) end
+    local ind = col_of(text, n.vstart)
+    if dash and not text:sub(dash, n.vstart):find("\n") then ind = col_of(text, dash) + (n.vstart - dash) end
     local lines = self:block_lines(v, ind)
     lines[1] = lines[1]:sub(ind + 1)
     return n.vstart, n.stop, table.concat(lines, nl)
