@@ -619,8 +619,7 @@ static int l_abort(lua_State *L) {
 
 /* release(ex): the driver is done with the request. */
 static int l_release(lua_State *L) {
-  exchange *ex;
-  conn *c = check_live(L, &ex);
+  conn *c = check_live(L, NULL);
   if (c == NULL) return 0;
   int complete = c->resp == R_DONE;
   conn_detach(c);
