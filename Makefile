@@ -25,6 +25,7 @@ demo: build
 	$(BUILD)/slipway demo $(DEMO_ARGS)
 
 bench: build
+	@vendor/install-deps vendor/bench-deps.txt
 	tests/bench/run $(BUILD)/slipway
 
 asan:
