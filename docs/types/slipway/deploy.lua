@@ -1,0 +1,81 @@
+---@meta slipway.deploy
+-- The standard playbook's steps (docs/deploy.md): stage, test, revert, promote.
+
+---@class slipway.deploy
+---@field common_usage string the options every deploy command takes (usage text)
+local deploy = {}
+
+---Stage env `name`: lock, journal the current state, deploy through the
+---driver, wait for the rollout.
+---@param ctx slipway.Ctx
+---@param name string
+---@return {revision: any, versions: table<string, string>, url: string?}
+function deploy.stage(ctx, name) end
+
+---Run env's checks; journals "tested"; raises code "test" when one failed.
+---@param ctx slipway.Ctx
+---@param name string
+---@param opts? table
+---@return slipway.CheckResult[]
+function deploy.test(ctx, name, opts) end
+
+---Promote the commit that passed test on staging to every production
+---environment (parallel, isolated); refuses (code "refused") otherwise.
+---@param ctx slipway.Ctx
+function deploy.promote(ctx) end
+
+---git revert back to the last good deploy (or opts.to: sha or run id),
+---push when configured, redeploy and retest staging; raises "revert_failed".
+---@param ctx slipway.Ctx
+---@param opts? {to?: string, reason?: string}
+function deploy.revert(ctx, opts) end
+
+---The standard playbook's steps; opts.revert = false keeps a failed staging.
+---@param opts? {revert?: boolean}
+---@return slipway.Step[]
+function deploy.steps(opts) end
+
+---Run a deploy command: parse argv, build the context, run build(ctx, args)'s
+---steps through the playbook engine, notify; the exit status.
+---@param command string
+---@param argv string[]
+---@param build fun(ctx: slipway.Ctx, args: table): slipway.PlaybookDef|slipway.Step[]
+---@param opts? table
+---@return integer
+function deploy.run_command(command, argv, build, opts) end
+
+---Load ctx.manifest's environments into ctx.envs (idempotent).
+---@param ctx slipway.Ctx
+function deploy.setup(ctx) end
+
+---The sha of the newest passed test on staging (the last good commit), and its record.
+---@param ctx slipway.Ctx
+---@return string?
+---@return table? record
+function deploy.last_good(ctx) end
+
+---The newest "tested" record of env (matching pred when given).
+---@param ctx slipway.Ctx
+---@param env_name string
+---@param pred? fun(record: table): boolean
+---@return table?
+function deploy.last_tested(ctx, env_name, pred) end
+
+---Notifications around a run (slipway.yaml notify); returns finish(result).
+---@param ctx slipway.Ctx
+---@param info table
+---@return fun(result: table)
+function deploy.notifier(ctx, info) end
+
+---Whether two {component = version} tables are equal.
+---@param a table<string, string>?
+---@param b table<string, string>?
+---@return boolean
+function deploy.same_versions(a, b) end
+
+---"name=version,..." for people.
+---@param v table<string, string>?
+---@return string
+function deploy.show_versions(v) end
+
+return deploy

@@ -1,0 +1,57 @@
+---@meta slipway.manifest
+-- slipway.yaml, the deployment manifest (docs/manifest.md). Errors have code
+-- "manifest" with fields file, key and line.
+
+---@class slipway.manifest
+---@field FILE string "slipway.yaml"
+local manifest = {}
+
+---@class slipway.Location
+---@field file string absolute (joined with the root)
+---@field relfile string
+---@field path string
+---@field part "whole"|"tag"
+
+---@class slipway.Component
+---@field name string
+---@field scheme string
+---@field schemes string[]
+---@field source {kind: "helm"|"registry"|"git"|"lua", devel: boolean?, constraint: string?, order: string?, pattern: string?, exclude: string?, [string]: any}
+---@field repository? string
+---@field locations slipway.Location[]
+
+---@class slipway.Manifest
+---@field root string the repository (the directory holding slipway.yaml)
+---@field path string
+---@field name string
+---@field state_dir string absolute
+---@field components table<string, slipway.Component>
+---@field order string[] component names in the order of the file
+---@field environments? table raw; validated by slipway.environments
+---@field stages? table raw
+---@field notify? table raw
+---@field raw table the whole file
+
+---Load and validate; path is a directory holding slipway.yaml or the file
+---(default: found from the current directory upwards).
+---@param path? string
+---@return slipway.Manifest
+function manifest.load(path) end
+
+---Validate a text (path names it in errors).
+---@param text string
+---@param path? string
+---@return slipway.Manifest
+function manifest.parse(text, path) end
+
+---The nearest slipway.yaml in dir or its parents, or nil.
+---@param dir? string
+---@return string?
+function manifest.find(dir) end
+
+---path made absolute with $PWD when $PWD really is the current directory.
+---@param path string
+---@return string
+function manifest.absolute(path) end
+
+return manifest
