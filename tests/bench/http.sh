@@ -13,7 +13,9 @@
 # The clients take turns for ROUNDS rounds (default 3) and each one's best
 # time counts, since the machine may be shared; peak RSS is the largest seen
 # (GNU time's "Maximum resident set size"). Ratios are slipway's requests/second over
-# the other's (> 1: slipway is faster).
+# the other's (> 1: slipway is faster). CPU per request (user + system time
+# of the client, best round) is also shown: on a loaded machine it is the
+# steadier comparison.
 #
 # Then, if slipway.server is there and wrk is installed, `wrk -c 50` against
 # http.serve with a trivial handler and against nginx serving a 2-byte file.
@@ -67,27 +69,31 @@ nginx -p "$tmp" -c "$tmp/nginx.conf"
 base="http://127.0.0.1:$port"
 
 # once KEY CMD...: one timed run; updates best[KEY] (seconds) and rss[KEY] (KB)
-declare -A best rss
+declare -A best rss cpu
 once() {
   local key=$1
   shift
-  /usr/bin/time -f "%e %M" -o "$tmp/time" "$@" >"$tmp/out" 2>"$tmp/err" || {
+  /usr/bin/time -f "%e %M %U %S" -o "$tmp/time" "$@" >"$tmp/out" 2>"$tmp/err" || {
     echo "http bench: $key failed:" >&2
     cat "$tmp/err" >&2
     exit 1
   }
-  local s m
-  read -r s m <"$tmp/time"
+  local s m u y c
+  read -r s m u y <"$tmp/time"
+  c=$(awk "BEGIN{print $u + $y}")
+  if [ -z "${cpu[$key]:-}" ] || awk "BEGIN{exit !($c < ${cpu[$key]})}"; then cpu[$key]=$c; fi
   if [ -z "${best[$key]:-}" ] || awk "BEGIN{exit !($s < ${best[$key]})}"; then best[$key]=$s; fi
   if [ -z "${rss[$key]:-}" ] || [ "$m" -gt "${rss[$key]}" ]; then rss[$key]=$m; fi
 }
 
-# report KEY NAME COUNT: prints the line, sets rate and rss_mb
+# report KEY NAME COUNT: prints the line, sets rate, rss_mb and cpu_us
 report() {
   local key=$1 name=$2 count=$3 secs=${best[$1]}
   rss_mb=$(awk "BEGIN{printf \"%.1f\", ${rss[$key]}/1024}")
   rate=$(awk "BEGIN{printf \"%.0f\", $count/($secs > 0 ? $secs : 0.001)}")
-  printf '  %-26s %7d req %7.2f s %9s req/s  peak RSS %6s MB\n' "$name" "$count" "$secs" "$rate" "$rss_mb"
+  cpu_us=$(awk "BEGIN{printf \"%.0f\", ${cpu[$key]} * 1e6 / $count}")
+  printf '  %-26s %7d req %7.2f s %9s req/s %6s us CPU/req  peak RSS %6s MB\n' \
+    "$name" "$count" "$secs" "$rate" "$cpu_us" "$rss_mb"
 }
 
 curl_config() {  # URL COUNT -> a curl config file fetching URL COUNT times
@@ -123,16 +129,17 @@ bench_case() {  # LABEL FILE COUNT CONCURRENCY
     once "$label-xargs" sh -c "seq $nx | xargs -P $c -I{} curl -s -o /dev/null '$url'"
   done
   report "$label-slipway" "slipway http.get" "$n"
-  local s_rate=$rate s_rss=$rss_mb
+  local s_rate=$rate s_rss=$rss_mb s_cpu=$cpu_us
   report "$label-curl" "curl --parallel-max $c" "$n"
-  local c_rate=$rate c_rss=$rss_mb
+  local c_rate=$rate c_rss=$rss_mb c_cpu=$cpu_us
   report "$label-python" "python ThreadPool urllib" "$n"
   local p_rate=$rate
   report "$label-xargs" "xargs -P $c curl" "$nx"
   local x_rate=$rate
-  awk -v s="$s_rate" -v c="$c_rate" -v p="$p_rate" -v x="$x_rate" -v sr="$s_rss" -v cr="$c_rss" 'BEGIN{
-    printf "  ratios (slipway req/s / other): curl --parallel %.2fx, python threads %.1fx, xargs curl %.0fx; peak RSS slipway %s MB vs curl %s MB\n",
-      s/c, s/p, s/x, sr, cr }'
+  awk -v s="$s_rate" -v c="$c_rate" -v p="$p_rate" -v x="$x_rate" -v sr="$s_rss" -v cr="$c_rss" \
+      -v sc="$s_cpu" -v cc="$c_cpu" 'BEGIN{
+    printf "  ratios (slipway req/s / other): curl --parallel %.2fx, python threads %.1fx, xargs curl %.0fx\n", s/c, s/p, s/x
+    printf "  CPU per request, curl --parallel / slipway: %.2fx; peak RSS slipway %s MB vs curl %s MB\n", cc/sc, sr, cr }'
 }
 
 echo "slipway: $("$bin" -e 'local v = require("slipway.http").version(); print(v.user_agent .. ", " .. v.ssl .. ", resolver " .. v.resolver)')"
