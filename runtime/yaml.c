@@ -734,7 +734,7 @@ static int l_load(lua_State *L) {
         size_t n = ev->data.scalar.length;
         int plain = ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
         const char *tag = (const char *)ev->data.scalar.tag;
-        if (!lua_checkstack(L, 6)) goto deep;
+        /* stack room: each container start reserves it for its children */
         if (o.schema == SCH_FAILSAFE && !tag) lua_pushlstring(L, (const char *)v, n);
         else if (push_scalar(L, (const char *)v, n, plain, tag, o.schema, &why)) {
           err_at(&e, text, len, ev->start_mark, "%s: %s", tag, why);
@@ -758,7 +758,7 @@ static int l_load(lua_State *L) {
                  "nesting deeper than max_depth (%lld levels)", (long long)o.max_depth);
           goto fail;
         }
-        if (!lua_checkstack(L, 8) || grow_frames(ld)) goto deep;
+        if (!lua_checkstack(L, 12) || grow_frames(ld)) goto deep;
         f = &ld->fr[ld->nfr++];
         memset(f, 0, sizeof *f);
         f->kind = seq ? 1 : 2;
@@ -801,7 +801,7 @@ static int l_load(lua_State *L) {
       if (f->kind == 1) {
         lua_rawseti(L, -2, ++f->n);
       } else if (!f->has_key) {
-        if (keyify(L)) {
+        if (lua_type(L, -1) != LUA_TSTRING && keyify(L)) {
           err_at(&e, text, len, ev->start_mark, "a NaN cannot be a mapping key");
           goto fail;
         }
