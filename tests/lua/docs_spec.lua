@@ -134,6 +134,77 @@ T.test("the type definitions load as Lua and bind every function to a ---@class"
   T.truthy(decl["slipway.fs"] and decl["slipway.fs"].read, "fs.read is declared")
 end)
 
+-- The annotation tags the files use, and what each needs after it.
+local TAGS = {
+  meta = "^%-%-%-@meta%s*([%w_.]*)%s*$",
+  class = "^%-%-%-@class%s+[%w_.]+%s*[:%w_.%s,]*$",
+  field = "^%-%-%-@field%s+[%w_%[%]\"]+%??%s+%S",
+  param = "^%-%-%-@param%s+[%w_.]+%??%s+%S",
+  ["return"] = "^%-%-%-@return%s+%S",
+  alias = "^%-%-%-@alias%s+[%w_.]+%s+%S",
+  generic = "^%-%-%-@generic%s+%u",
+  overload = "^%-%-%-@overload%s+fun%(",
+}
+
+T.test("the annotations are well formed, name defined types, and each module file returns its module", function()
+  local defined, used, bad = {}, {}, {}
+  local files = apidoc.type_files()
+  for _, f in ipairs(files) do
+    local text = fs.read(f)
+    local n = 0
+    for line in (text .. "\n"):gmatch("([^\n]*)\n") do
+      n = n + 1
+      local tag = line:match("^%-%-%-@(%w+)")
+      if tag then
+        local pat = TAGS[tag]
+        if not pat then
+          bad[#bad + 1] = string.format("%s:%d: unknown tag @%s", f, n, tag)
+        elseif not line:match(pat) then
+          bad[#bad + 1] = string.format("%s:%d: malformed @%s: %s", f, n, tag, line)
+        end
+        local def = line:match("^%-%-%-@class%s+([%w_.]+)") or line:match("^%-%-%-@alias%s+([%w_.]+)")
+        if def then defined[def] = true end
+        if tag ~= "meta" and tag ~= "class" and tag ~= "alias" or line:match("^%-%-%-@class%s+[%w_.]+%s*:") then
+          local body
+          if tag == "class" then body = line:match(":%s*(.*)$")
+          elseif tag == "param" or tag == "field" then
+            body = line:gsub("^%-%-%-@%w+%s+[%w_.%[%]\"]+%??", "", 1)
+          else body = line:gsub("^%-%-%-@%w+", "", 1) end
+          for ty in body:gmatch("slipway%.[%w_.]*[%w_]") do
+            used[#used + 1] = {ty = ty, where = string.format("%s:%d", f, n)}
+          end
+        end
+      end
+    end
+    -- slipway/NAME.lua is `---@meta slipway.NAME` and returns that module
+    local rel = f:match("/docs/types/(.*)%.lua$")
+    if rel and rel ~= "slipway" then
+      local modname = rel:gsub("/", ".")
+      local meta = text:match("^%-%-%-@meta%s+([%w_.]+)")
+      if meta ~= modname then
+        bad[#bad + 1] = string.format("%s: starts with ---@meta %s, expected ---@meta %s", f, tostring(meta), modname)
+      end
+      local var = text:match("\nreturn%s+([%w_]+)%s*$")
+      local cls, pending = nil, nil
+      for line in text:gmatch("[^\n]+") do
+        pending = line:match("^%-%-%-@class%s+([%w_.]+)") or pending
+        local v = line:match("^local%s+([%w_]+)%s*=")
+        if v then
+          if v == var then cls = pending end
+          pending = nil
+        end
+      end
+      if cls ~= modname then
+        bad[#bad + 1] = string.format("%s: does not return its ---@class %s table", f, modname)
+      end
+    end
+  end
+  for _, u in ipairs(used) do
+    if not defined[u.ty] then bad[#bad + 1] = u.where .. ": type " .. u.ty .. " is not defined" end
+  end
+  report("problems in docs/types", bad)
+end)
+
 T.test("every public function and method is declared in docs/types with its parameters", function()
   local a = runtime()
   local decl = apidoc.declared()
