@@ -999,6 +999,17 @@ static int l_index(lua_State *L) {
   x->max_depth = o.max_depth;
   x->max_aliases = o.max_aliases;
   lua_newtable(L);  /* 5: anchors defined so far in this document */
+  {
+    /* room for the usual density (a node every 8+ bytes, values no longer
+     * than the text): no copying reallocs; untouched pages cost nothing */
+    size_t cap = len / 8 + 256;
+    if (cap > UINT32_MAX / 2) cap = UINT32_MAX / 2;
+    x->n = malloc(cap * sizeof *x->n);
+    x->arena = malloc(len + 4096);
+    if (!x->n || !x->arena) return luaL_error(L, "yaml: out of memory");
+    x->cap = (uint32_t)cap;
+    x->acap = len + 4096;
+  }
   pos_init(&pc, text, len);
   if (!yaml_parser_initialize(&ix->parser)) return luaL_error(L, "yaml: out of memory");
   ix->parser_ok = 1;
