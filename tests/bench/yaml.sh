@@ -77,9 +77,11 @@ for input in manifests values; do
   }
   line "floor (libyaml events)" "$floor_t" "$floor_rss"
   line "slipway yaml.load_all" "$sw_t" "$sw_rss"
+  ly_t=""; py_t=""
   if [ $have_lyaml = 1 ]; then
     run lua5.4 "$work/lyaml.lua" "$f" 1
-    line "lyaml (lua5.4)" "$(cat "$work/out")" "$(cat "$work/rss")"
+    ly_t=$(cat "$work/out")
+    line "lyaml (lua5.4)" "$ly_t" "$(cat "$work/rss")"
   else
     echo "  lyaml: not installed (apt-get install lua-yaml)"
   fi
@@ -92,7 +94,8 @@ for _ in range(int(sys.argv[2])):
     t0 = time.perf_counter(); list(yaml.load_all(text, Loader=yaml.CSafeLoader)); dt = time.perf_counter() - t0
     best = min(best, dt)
 print("%.6f" % best)' "$f" 1
-    line "PyYAML CSafeLoader" "$(cat "$work/out")" "$(cat "$work/rss")"
+    py_t=$(cat "$work/out")
+    line "PyYAML CSafeLoader" "$py_t" "$(cat "$work/rss")"
   else
     echo "  PyYAML: not installed (apt-get install python3-yaml)"
   fi
@@ -101,4 +104,8 @@ print("%.6f" % best)' "$f" 1
   line "slipway doc:set + doc:save" "$edit_t" "$edit_rss"
   awk -v l="$sw_t" -v e="$edit_t" -v o="$open_t" -v d="$delta" \
     'BEGIN { printf "  time / load time: set+save %.2fx, open+set+save %.2fx (file size change: %d bytes)\n", e / l, (o + e) / l, d }'
+  awk -v l="$sw_t" -v fl="$floor_t" -v ly="${ly_t:-0}" -v py="${py_t:-0}" -v e="$edit_t" 'BEGIN {
+    printf "  targets: load >= 0.50x floor: %s (%.2fx); faster than lyaml: %s; faster than PyYAML: %s; set+save <= load: %s\n",
+      (fl / l >= 0.5 ? "yes" : "NO"), fl / l, (ly == 0 ? "n/a" : (l < ly ? "yes" : "NO")),
+      (py == 0 ? "n/a" : (l < py ? "yes" : "NO")), (e <= l ? "yes" : "NO") }'
 done
