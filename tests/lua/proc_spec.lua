@@ -264,6 +264,46 @@ T.test("200 concurrent runs", function()
   T.truthy(task.now() - t0 < 30)
 end)
 
+T.test("300 mixed runs, a third of them cancelled mid-way", function()
+  local ts = {}
+  for i = 1, 300 do
+    ts[i] = task.spawn(function()
+      local kind = i % 5
+      if kind == 0 then
+        return proc.run({"sh", "-c", "echo hi; sleep 0.0" .. (i % 9)}, quiet).stdout == "hi\n"
+      elseif kind == 1 then
+        return #proc.run({"cat"}, q{stdin = ("x"):rep(100000)}).stdout == 100000
+      elseif kind == 2 then
+        local h = proc.spawn({"sh", "-c", "for i in 1 2 3; do echo $i; sleep 0.01; done"}, quiet)
+        local n = 0
+        for _ in h:lines() do n = n + 1 end
+        return n == 3 and h:wait().code == 0
+      elseif kind == 3 then
+        return proc.run({"sleep", "1"}, q{timeout = 0.05, check = false, kill_grace = 0.05}).code == 124
+      else
+        local h = proc.spawn({"cat"}, quiet)
+        h:write(("y"):rep(200000))
+        return #h:wait().stdout == 200000
+      end
+    end)
+  end
+  task.sleep(0.02)
+  for i = 1, 300, 3 do ts[i]:cancel() end
+  local good, cancelled = 0, 0
+  for i = 1, 300 do
+    local ok, r = ts[i]:wait()
+    if ok then
+      T.eq(r, true, "run " .. i)
+      good = good + 1
+    else
+      T.eq(r.code, "cancelled", "run " .. i .. ": " .. tostring(r))
+      cancelled = cancelled + 1
+    end
+  end
+  T.eq(good + cancelled, 300)
+  T.truthy(cancelled > 0)
+end)
+
 T.test("stdout/stderr functions get each line; lines() iterates as they come", function()
   local got, errs = {}, {}
   local r = proc.run({"sh", "-c", "echo a; echo e1 >&2; printf 'b\\n\\nc'; exit 0"},
