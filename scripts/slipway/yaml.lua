@@ -100,7 +100,7 @@ end
 M._keystr = keystr
 
 -- For a duplicate key, find the line of its first definition.
-local function first_definition(text, err)
+local function first_definition(text, err, schema)
   local idx = core.index(text, {schema = "failsafe"})
   if not idx then return nil end
   for i = 1, idx:count() do
@@ -111,7 +111,11 @@ local function first_definition(text, err)
       for k = 1, #kids, 2 do
         if kids[k] == i then return nil end
         local kn = idx:node(kids[k])
-        if kn.kind == "scalar" and kn.value == err.duplicate then return kn.line end
+        if kn.kind == "scalar" then
+          local v = kn.value
+          if kn.style == "plain" and not kn.tag then v = keystr(core.resolve(v, schema or "helm")) end
+          if v == err.duplicate or kn.value == err.duplicate then return kn.line end
+        end
       end
     end
   end
@@ -119,9 +123,9 @@ local function first_definition(text, err)
 end
 
 --- Raise the structured error for a failed parse (for modules built on this one).
-function M._raise(err, text, file, level)
+function M._raise(err, text, file, level, schema)
   if err.duplicate and not err.first_line then
-    err.first_line = first_definition(text, err)
+    err.first_line = first_definition(text, err, schema)
   end
   local msg = format_error(err, text, file)
   score.raise("yaml", msg, {file = file, line = err.line, column = err.column,
@@ -142,7 +146,7 @@ local function load_docs(text, opts, level)
     if running then collectgarbage("restart") end
     error(docs, level + 1)
   end
-  if not docs then M._raise(err, text, opts.file or opts.name, level + 1) end
+  if not docs then M._raise(err, text, opts.file or opts.name, level + 1, opts.schema) end
   return docs
 end
 

@@ -171,6 +171,8 @@ T.test("duplicate keys are reported with both lines", function()
   local e = T.raises(function() yaml.load("x: 0\nm:\n  a: 1\n  b: 2\n  a: 3\n", {file = "d.yaml"}) end)
   T.eq(e.line, 5); T.eq(e.first_line, 3)
   T.match(e.message, 'd.yaml:5:3: duplicate key "a" %(first defined at line 3%)')
+  e = T.raises(function() yaml.load("on: 1\nyes: 2\n") end)
+  T.match(e.message, 'duplicate key "true" %(first defined at line 1%)')
   -- a merged key may be overridden once, but not twice
   T.eq(yaml.load("b: &b {a: 1}\nm:\n  <<: *b\n  a: 2\n").m.a, 2)
 end)
