@@ -91,6 +91,45 @@ function YamlDoc:changed() end
 ---@param path? string
 function YamlDoc:save(path) end
 
+---@class slipway.YamlNode
+---@field kind "scalar"|"mapping"|"sequence"|"alias"
+---@field style? string
+---@field line integer
+---@field col integer
+---@field start integer 1-based byte position in doc:text()
+---@field vstart integer start without an anchor or tag
+---@field stop integer
+---@field parent? integer
+---@field last integer the last node id of the subtree
+---@field value? any
+---@field tag? string
+---@field anchor? string
+---@field alias? string
+
+---Node-level access: the node ids at path (mode "get" follows aliases,
+---"edit" refuses them). Ids change after every edit.
+---@param path slipway.YamlPath
+---@param opts? slipway.YamlEditOpts
+---@param mode? "get"|"edit"
+---@param level? integer
+---@return {node: integer, key: integer?, parent: integer?, segs: table}
+function YamlDoc:resolve(path, opts, mode, level) end
+
+---The node with id i.
+---@param i integer
+---@return slipway.YamlNode
+function YamlDoc:node(i) end
+
+---Child ids (a mapping's are key, value, key, value, ...).
+---@param i integer
+---@return integer[]
+function YamlDoc:children(i) end
+
+---A path of node i, for messages.
+---@param i integer
+---@return string
+function YamlDoc:path_of(i) end
+
 ---The one document of text (nil for an empty text).
 ---@param text string
 ---@param opts? slipway.YamlLoadOpts
