@@ -121,12 +121,24 @@ local function check_argv(fname, argv)
   return out
 end
 
+-- The child's PWD: what a shell would set after `cd cwd` (an inherited PWD
+-- would name slipway's directory, not the child's).
+local function child_pwd(cwd)
+  if cwd:sub(1, 1) == "/" then return cwd end
+  local here = os.getenv("PWD")
+  if not here or here:sub(1, 1) ~= "/" then return nil end
+  return (here .. "/" .. cwd):gsub("/%./", "/"):gsub("/%.$", "")
+end
+
 local function build_env(fname, opts)
-  if opts.env == nil and not opts.clear_env then return nil, os.getenv("PATH") end
+  if opts.env == nil and not opts.clear_env and opts.cwd == nil then
+    return nil, os.getenv("PATH")
+  end
   if opts.env ~= nil and type(opts.env) ~= "table" then
     argerr(fname, "opts.env must be a table {NAME = value}")
   end
   local env = opts.clear_env and {} or core.environ()
+  if opts.cwd and not opts.clear_env then env.PWD = child_pwd(opts.cwd) end
   for k, v in pairs(opts.env or {}) do
     if type(k) ~= "string" or k == "" or k:find("=", 1, true) then
       argerr(fname, "opts.env: bad variable name " .. tostring(k))

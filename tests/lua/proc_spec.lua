@@ -493,4 +493,11 @@ T.test("SIGINT to slipway: children and grandchildren gone, cleanup ran, exit 13
   for _, p in ipairs(pids) do T.truthy(gone(p, 1), "gone after slipway exited: " .. p) end
 end)
 
+T.test("cwd sets the child's PWD, as a shell's cd would", function()
+  local r = proc.run({"sh", "-c", 'printf %s "$PWD"'}, {cwd = "/usr/lib", echo = false})
+  T.eq(r.stdout, "/usr/lib")
+  local e = proc.run({"sh", "-c", 'printf %s "$PWD"'}, {cwd = "/usr", env = {PWD = "/x"}, echo = false})
+  T.eq(e.stdout, "/x", "an explicit PWD wins")
+end)
+
 T.run()
