@@ -857,12 +857,13 @@ static void push_lc(lua_State *L, const char *s) {
 
 /* What failed, in an operator's words: pushes the code and the reason. */
 static void push_reason(lua_State *L, xfer *x) {
-  char a[32], b[32], c[32], conn[48];
+  char a[32], b[32], c[32], idle[32], conn[48];
   const char *eb = x->errbuf[0] ? x->errbuf : C.easy_strerror(x->result);
   const char *code = "transfer";
   fmt_secs(a, sizeof a, x->t_total);
   fmt_secs(b, sizeof b, x->t_connect);
   fmt_secs(c, sizeof c, x->t_first);
+  fmt_secs(idle, sizeof idle, x->idle_s);
   if (x->num_connects > 0) snprintf(conn, sizeof conn, "connect %s", b);
   else snprintf(conn, sizeof conn, "reused connection");
   if (x->too_large) {
@@ -889,8 +890,8 @@ static void push_reason(lua_State *L, xfer *x) {
              strstr(eb, "Resolving timed out") || (x->t_connect == 0 && x->num_connects > 0))
       lua_pushfstring(L, "timed out after %s while connecting (no connection)", a);
     else if (x->idle_expired)
-      lua_pushfstring(L, "no data for %d s (%s%s, %I bytes of the body received)",
-                      (int)(x->idle_s + 0.999), conn, x->t_first > 0 ? "" : ", no response",
+      lua_pushfstring(L, "no data for %s (%s%s, %I bytes of the body received)",
+                      idle, conn, x->t_first > 0 ? "" : ", no response",
                       (lua_Integer)x->received);
     else if (x->t_first == 0)
       lua_pushfstring(L, "timed out after %s (%s, no response)", a, conn);

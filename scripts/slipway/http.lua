@@ -256,6 +256,8 @@ local function build(method, url, o, kind)
   if idle == nil then
     idle = kind == "stream" and M.defaults.stream_idle_timeout
       or kind == "download" and M.defaults.download_idle_timeout or nil
+    -- no total timeout: still no request that can wait for ever
+    if not timeout and not idle then idle = M.defaults.stream_idle_timeout end
   end
   for _, k in ipairs{"connect_timeout", "max_body", "retries", "backoff"} do
     local v = o[k]

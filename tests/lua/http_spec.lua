@@ -161,6 +161,11 @@ T.test("timeouts at each phase say where they happened", function()
     "cannot connect %(Connection refused%)")
   T.eq(e.code, "connect")
   T.eq(http.defaults.timeout, 30); T.eq(http.defaults.connect_timeout, 10)
+  -- no total timeout: an idle timeout still ends it
+  e = T.raises(function()
+    http.get(srv.url .. "/hang", {timeout = false, idle_timeout = 0.5, retries = 0})
+  end, "no data for 500 ms %(connect .-, no response, 0 bytes of the body received%)")
+  T.eq(e.code, "timeout")
 end)
 
 local function count(key) return http.get(srv.url .. "/count?key=" .. key):json() end
@@ -276,7 +281,7 @@ T.test("server-sent events: read data lines until phase == ready", function()
   -- idle timeout: the stream stays open without data after "ready"
   local e = T.raises(function()
     for _ in http.stream(srv.url .. "/sse?n=0", {idle_timeout = 1}) do end
-  end, "no data for 1 s")
+  end, "no data for 1 s %(connect .-, %d+ bytes of the body received%)")
   T.eq(e.code, "timeout")
   -- a status >= 400 is an error for a stream
   e = T.raises(function() http.stream(srv.url .. "/status/404") end, "HTTP 404")
