@@ -31,6 +31,16 @@ local function check_opts(o, fname, n)
   return o or {}
 end
 
+-- a mode as a number (420, tonumber("644", 8)) or an octal string ("0644")
+local function mode_of(m, fname, n)
+  if m == nil or math.type(m) == "integer" then return m end
+  if type(m) == "string" and m:match("^0?[0-7][0-7][0-7][0-7]?$") then
+    return tonumber(m, 8)
+  end
+  error(string.format("bad argument #%d to '%s' (mode must be an integer or an octal string such as \"0644\", got %s)",
+    n, fname, tostring(m)), 3)
+end
+
 local verbs = {
   read = "cannot read", write = "cannot write", append = "cannot append to",
   stat = "cannot stat", list = "cannot list", glob = "cannot expand",
@@ -57,7 +67,8 @@ end
 -- to a temp file in the same directory, is fsync'ed and renamed over path,
 -- so readers see the old or the new contents, never a mix, and a failure
 -- (full disk, no permission) leaves the old file as it was. opts.mode sets
--- the permission bits (default: the existing file's, else 0666 & ~umask);
+-- the permission bits, as a number or an octal string ("0600") (default:
+-- the existing file's, else 0666 & ~umask);
 -- opts.redact = true masks registered secrets in data first (for reports
 -- and state files meant for people). A symlink is followed.
 function M.write(path, data, opts)
@@ -67,7 +78,7 @@ function M.write(path, data, opts)
   end
   opts = check_opts(opts, "write", 3)
   if opts.redact then data = sw.redact(data) end
-  check("write", path, core.write(path, data, opts.mode))
+  check("write", path, core.write(path, data, mode_of(opts.mode, "write", 3)))
 end
 
 --- fs.append(path, data [, opts]): append data at the end (creating the
@@ -130,7 +141,7 @@ end
 function M.mkdir(path, opts)
   check_path(path, "mkdir")
   opts = check_opts(opts, "mkdir", 2)
-  check("mkdir", path, core.mkdir(path, opts.mode))
+  check("mkdir", path, core.mkdir(path, mode_of(opts.mode, "mkdir", 2)))
 end
 
 --- fs.remove(path [, {recursive = true, missing_ok = true}]): remove a file,
