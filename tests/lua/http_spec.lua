@@ -93,6 +93,13 @@ T.test("headers: sent as given, received case-insensitively", function()
   T.raises(function() http.get(srv.url, {timout = 3}) end, "unknown option 'timout'")
   T.raises(function() http.get("ftp://127.0.0.1/") end, "http:// or https://")
   T.raises(function() http.get(srv.url, {body = "a", json = {}}) end, "only one of")
+  -- basic auth (the three base64 paddings)
+  for _, c in ipairs{{"Aladdin", "open sesame", "QWxhZGRpbjpvcGVuIHNlc2FtZQ=="},
+      {"slipway-user", "pw-0123456789x", "c2xpcHdheS11c2VyOnB3LTAxMjM0NTY3ODl4"},
+      {"slipway-user", "pw-0123456789xyz", "c2xpcHdheS11c2VyOnB3LTAxMjM0NTY3ODl4eXo="}} do
+    local a = http.get(srv.url .. "/echo", {auth = {user = c[1], password = c[2]}}):json()
+    T.eq(a.headers.authorization, "Basic " .. c[3])
+  end
   local d = http.delete(srv.url .. "/echo"):json()
   T.eq(d.method, "DELETE")
   local p = http.patch(srv.url .. "/echo", {body = "raw"}):json()
