@@ -349,4 +349,17 @@ T.test("the guide names only commands and options that exist", function()
   report("guide lines naming what does not exist", bad)
 end)
 
+T.test("the links of the guide, the reference and the pages made for issue 8 resolve", function()
+  local bad = {}
+  for _, page in ipairs{"guide.md", "reference.md", "demo.md", "gha.md", "notify.md", "testing.md"} do
+    local text = fs.read(DOCS .. "/" .. page)
+    for target in text:gmatch("%]%(([^)#%s]+)[^)]*%)") do
+      if not target:match("^%a+://") and not fs.exists(DOCS .. "/" .. target) then
+        bad[#bad + 1] = string.format("docs/%s: link to %s", page, target)
+      end
+    end
+  end
+  report("broken links", bad)
+end)
+
 T.run()
