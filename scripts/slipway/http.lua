@@ -285,7 +285,9 @@ local function build(method, url, o, kind)
     log("warn", "http: TLS verification is off for %s %s (insecure = true)", method, sw.redact(url))
   end
   local max_body = o.max_body
-  if max_body == nil and kind ~= "download" then max_body = M.defaults.max_body end
+  -- buffered bodies only: a stream buffers at most 256 KiB (then pauses)
+  -- and may run for hours; a download goes to disk
+  if max_body == nil and kind == "request" then max_body = M.defaults.max_body end
   return {
     method = method, url = url, headers = headers, body = body,
     timeout = timeout or nil, connect_timeout = opt(o, "connect_timeout"),
