@@ -22,12 +22,14 @@ function deploy.test(ctx, name, opts) end
 ---Promote the commit that passed test on staging to every production
 ---environment (parallel, isolated); refuses (code "refused") otherwise.
 ---@param ctx slipway.Ctx
+---@return {name: string, ok: boolean, error: any}[]
 function deploy.promote(ctx) end
 
 ---git revert back to the last good deploy (or opts.to: sha or run id),
 ---push when configured, redeploy and retest staging; raises "revert_failed".
 ---@param ctx slipway.Ctx
 ---@param opts? {to?: string, reason?: string}
+---@return true
 function deploy.revert(ctx, opts) end
 
 ---The standard playbook's steps; opts.revert = false keeps a failed staging.

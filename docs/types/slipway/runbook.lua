@@ -145,13 +145,16 @@ function Runbook:edit_yaml(rel, fn) end
 ---@param change slipway.YamlChange
 function Runbook:apply(change) end
 
----git add + git commit, the runbook, run id and confirming user in the message.
+---git add + git commit, the runbook, run id and confirming user in the
+---message; the new commit's sha (nil in a dry run).
 ---@param files string[]
 ---@param message string
+---@return string?
 function Runbook:commit(files, message) end
 
----`slipway stage ENV` as a child process.
+---`slipway stage ENV` as a child process; fails (code "deploy") when it does.
 ---@param envname string
+---@return slipway.ProcResult
 function Runbook:deploy(envname) end
 
 ---Run runbook name with argv; the exit status and the rb.
@@ -191,9 +194,10 @@ function runbook.synopsis(def) end
 ---@return string
 function runbook.help(def) end
 
----{name = {path, description, ...}} of the repository's and the shipped runbooks.
+---Every runbook by name: {name, source = "repository"|"slipway", path | embedded}
+---(a repository runbook replaces a shipped one of the same name).
 ---@param root? string
----@return table
+---@return table<string, {name: string, source: string, path: string?, embedded: string?}>
 function runbook.available(root) end
 
 ---The lines of `slipway runbook --list`.
@@ -209,10 +213,12 @@ function runbook.root() end
 ---@return string
 function runbook.cwd() end
 
----Set value at segs in a YamlDoc, creating missing mappings.
+---Set value at segs (a list of keys) in a YamlDoc, creating the missing
+---mappings; the old value (nil when there was none).
 ---@param doc slipway.YamlDoc
 ---@param segs string[]
 ---@param value any
+---@return any
 function runbook.ensure(doc, segs, value) end
 
 return runbook
