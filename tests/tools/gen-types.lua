@@ -28,14 +28,16 @@ local function source_of(owner)
   end
 end
 
--- the comment block above `function X.name(` or `function X:name(` (any X)
-local function comment_for(path, name)
+-- the comment block above `function X.name(` (a module's function) or
+-- `function X:name(` (a method), any X
+local function comment_for(path, name, method)
   local f = path and io.open(path)
   if not f then return nil end
   local block, found = {}, nil
+  local sep = method and ":" or "%."
   for line in f:lines() do
-    if line:match("^%s*function%s+[%w_]+[.:]" .. name .. "%s*%(") or
-       line:match("^%s*M%." .. name .. "%s*=") then
+    if line:match("^%s*function%s+[%w_]+" .. sep .. name .. "%s*%(") or
+       (not method and line:match("^%s*M%." .. name .. "%s*=")) then
       found = block
       break
     end
@@ -62,7 +64,7 @@ local decl = apidoc.declared()
 local function stub(owner, var, name, fn, method)
   local names = params_of(fn)
   local out = {}
-  for _, l in ipairs(comment_for(source_of(owner), name) or {}) do
+  for _, l in ipairs(comment_for(source_of(owner), name, method) or {}) do
     out[#out + 1] = "--- " .. l
   end
   for _, n in ipairs(names) do
