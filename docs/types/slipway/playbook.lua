@@ -33,6 +33,7 @@ local playbook = {}
 ---@field steps table[]
 ---@field duration number
 ---@field cpu number
+---@field ctx slipway.Ctx
 
 ---The playbook context handed to every step.
 ---@class slipway.Ctx

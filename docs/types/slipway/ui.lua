@@ -21,9 +21,9 @@ function ui.confirm(question, opts) end
 ---@return any
 function ui.choose(question, options, opts) end
 
----A line of text.
+---A line of text; validate(s) returns true to accept (or false and a message).
 ---@param question string
----@param opts? {default?: string, validate?: fun(s: string): boolean, string?}
+---@param opts? {default?: string, validate?: fun(s: string): boolean}
 ---@return string
 function ui.input(question, opts) end
 

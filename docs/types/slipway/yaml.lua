@@ -20,7 +20,8 @@ local yaml = {}
 ---@field order? string[] mapping keys written first, in this order
 ---@field indent? integer (2)
 
----@alias slipway.YamlPath string|(string|integer)[] `a.b[0].c`, `deps[name=x].version`, `a["k.with.dots"]`
+---A path: "a.b[0].c", "deps[name=x].version", 'a["k.with.dots"]', or a list of segments.
+---@alias slipway.YamlPath string|(string|integer)[]
 
 ---@class slipway.YamlEditOpts
 ---@field doc? integer|table which document of a multi-document text (1-based, or {kind = "Deployment"})
