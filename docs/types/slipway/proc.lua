@@ -11,7 +11,7 @@ local proc = {}
 ---@field cwd? string working directory of the child
 ---@field env? table<string, string|false> merged into slipway's environment; false removes
 ---@field clear_env? boolean start from an empty environment
----@field stdin? string|{data: string}|{file: string}|file*|"inherit"|"pipe" default /dev/null
+---@field stdin? "inherit"|"pipe"|"null"|string|{data: string}|{file: string}|file* data, or a mode word (default /dev/null)
 ---@field stdout? slipway.ProcOutput default "capture"
 ---@field stderr? slipway.ProcOutput default "capture"
 ---@field timeout? number seconds; then the process group is terminated and "timeout" raised
@@ -19,7 +19,7 @@ local proc = {}
 ---@field check? boolean raise on a non-zero exit, a signal or a timeout (default true)
 ---@field max_output? integer bytes kept per captured stream (4 MiB)
 ---@field readonly? boolean changes nothing: runs even under a dry run
----@field dry_run? boolean log the command and return a dry-run result
+---@field dry_run? boolean true: log the command and return a dry-run result; false: run it even under the dry-run hook
 ---@field echo? boolean log the command (default true)
 ---@field detach? boolean proc.spawn only: outlive slipway, return the pid
 
