@@ -349,6 +349,20 @@ T.test("the guide names only commands and options that exist", function()
   report("guide lines naming what does not exist", bad)
 end)
 
+T.test("the Lua examples of the guide and the new pages compile", function()
+  local bad = {}
+  for _, page in ipairs{"guide.md", "demo.md", "gha.md", "notify.md", "testing.md"} do
+    local text = fs.read(DOCS .. "/" .. page)
+    local n = 0
+    for block in text:gmatch("```lua\n(.-)```") do
+      n = n + 1
+      local fn, err = load(block, "=" .. page .. " block " .. n, "t")
+      if not fn then bad[#bad + 1] = err end
+    end
+  end
+  report("Lua examples that do not compile", bad)
+end)
+
 T.test("the links of the guide, the reference and the pages made for issue 8 resolve", function()
   local bad = {}
   for _, page in ipairs{"guide.md", "reference.md", "demo.md", "gha.md", "notify.md", "testing.md"} do
