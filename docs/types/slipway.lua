@@ -1,10 +1,11 @@
----@meta
+---@meta _
 -- LuaLS / EmmyLua type definitions of slipway's public Lua API
 -- (https://luals.github.io/wiki/annotations/), for completion and type
 -- checks in VS Code (sumneko.lua) and Neovim (lua_ls).
 --
--- One file per module under slipway/ (`require "slipway.fs"` resolves to
--- slipway/fs.lua); this file holds the types they share. Point the
+-- One file per module under slipway/ (slipway/fs.lua is `---@meta slipway.fs`,
+-- so `require "slipway.fs"` resolves to it); this file (`---@meta _`, not
+-- requirable) holds the types they share. Point the
 -- language server at this directory, e.g. in the deployment repository's
 -- .luarc.json:
 --
