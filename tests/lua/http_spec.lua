@@ -216,6 +216,12 @@ T.test("Retry-After is honoured", function()
   T.eq(res.status, 200)
   T.truthy(task.now() - t0 >= 0.95, "waited for Retry-After")
   T.truthy(count("ra").gaps[1] >= 0.95)
+  -- a Retry-After longer than max_retry_after is capped
+  t0 = task.now()
+  res = http.get(srv.url .. "/flaky?key=rb&fail=1&status=503&retry_after=3600",
+    {backoff = 0.01, max_retry_after = 0.2})
+  T.eq(res.status, 200)
+  T.truthy(task.now() - t0 < 2, "capped")
   T.eq(http.retry_after("120"), 120)
   local future = os.date("!%a, %d %b %Y %H:%M:%S GMT", os.time() + 60)
   T.near(http.retry_after(future), 60, 2)
