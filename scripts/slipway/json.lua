@@ -19,7 +19,8 @@
 -- 9.2233720368548e+18 and escapes "/"): keys are sorted by default, integers
 -- are written exactly, floats with the fewest digits that read back the same
 -- value, and `indent` pretty-prints. A table is an array when its keys are
--- exactly 1..#t; an empty table is `{}` unless marked with json.array().
+-- exactly 1..#t; an empty table is `{}` unless marked with json.array()
+-- (decode marks the empty arrays it reads, so `[]` round-trips).
 -- Strings are written as they are (UTF-8 is not checked).
 local cjson = require "slipway.json.core"
 local sw = require "slipway.core"
@@ -97,7 +98,9 @@ local function encode(v, out, opts, depth, nl)
     local count = 0
     for _ in pairs(v) do count = count + 1 end
     local inner = nl and nl .. opts.indent or nil
-    if (count == n and n > 0) or getmetatable(v) == array_mt then
+    -- a marked table that only got string keys (a decoded [] filled as a
+    -- map) is an object; a marked table with a mix raises below
+    if (count == n and n > 0) or (getmetatable(v) == array_mt and (n > 0 or count == 0)) then
       if count ~= n then
         error("json.encode: a table marked as array has keys other than 1.." .. n, 0)
       end
@@ -191,6 +194,58 @@ local function line_col(s, pos)
   return line, pos - last
 end
 
+-- lua-cjson 2.1.0 gives a plain empty table for both [] and {}. When the
+-- text has an empty array, walk it once more alongside the decoded value and
+-- mark the empty arrays (json.array), so that they encode back as [].
+local function skip_ws(s, pos)
+  return s:find("[^ \t\r\n]", pos) or #s + 1
+end
+
+local function skip_string(s, pos)  -- pos at the opening quote
+  local i = pos + 1
+  while true do
+    local j = s:find('["\\]', i)
+    if not j then return #s + 1 end
+    if s:byte(j) == 34 then return j + 1 end  -- "
+    i = j + 2                                  -- an escape
+  end
+end
+
+local function mark_arrays(s, pos, v)
+  pos = skip_ws(s, pos)
+  local c = s:byte(pos)
+  if c == 123 then  -- {
+    pos = skip_ws(s, pos + 1)
+    if s:byte(pos) == 125 then return pos + 1 end
+    while true do
+      local kend = skip_string(s, pos)
+      local key = decoder.decode(s:sub(pos, kend - 1))
+      pos = skip_ws(s, kend) + 1  -- the colon
+      pos = mark_arrays(s, pos, type(v) == "table" and v[key] or nil)
+      pos = skip_ws(s, pos)
+      if s:byte(pos) ~= 44 then return pos + 1 end  -- "," or "}"
+      pos = skip_ws(s, pos + 1)
+    end
+  elseif c == 91 then  -- [
+    pos = skip_ws(s, pos + 1)
+    if s:byte(pos) == 93 then
+      if type(v) == "table" then setmetatable(v, array_mt) end
+      return pos + 1
+    end
+    local i = 1
+    while true do
+      pos = mark_arrays(s, pos, type(v) == "table" and v[i] or nil)
+      pos = skip_ws(s, pos)
+      if s:byte(pos) ~= 44 then return pos + 1 end  -- "," or "]"
+      pos = pos + 1
+      i = i + 1
+    end
+  elseif c == 34 then
+    return skip_string(s, pos)
+  end
+  return s:find("[,%]}%s]", pos + 1) or #s + 1  -- a number, true, false, null
+end
+
 --- json.decode(s [, {name = "file.json"}]) -> value.
 -- A syntax error raises a structured error with code "json" and fields
 -- line, column and snippet (the text around the error); the message reads
@@ -220,6 +275,7 @@ function M.decode(s, opts)
     end
   elseif type(v) == "table" then
     fix_numbers(v, 0)
+    if s:find("%[%s*%]") then mark_arrays(s, 1, v) end
   end
   return v
 end

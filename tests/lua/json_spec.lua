@@ -72,6 +72,21 @@ T.test("encode with indent gives one value per line (stable diffs)", function()
   T.eq(json.encode(big), json.encode(big))
 end)
 
+T.test("empty arrays survive a round trip", function()
+  local text = '{"items":[],"meta":{"s":"[]\\"[","x":[[],[1,[]],{}],"y":{}},"z":[{"a":[]}]}'
+  local v = json.decode(text)
+  T.truthy(json.is_array(v.items))
+  T.falsy(json.is_array(v.meta.y))
+  T.eq(#v.items, 0)
+  T.eq(json.encode(v), text)
+  T.eq(json.encode(json.decode(" [ [ ] , { } ] ")), "[[],{}]")
+  T.eq(json.encode(json.decode("[]")), "[]")
+  T.eq(json.encode(json.decode("{}")), "{}")
+  local m = json.decode('{"labels": []}')
+  m.labels.app = "binder"   -- used as a map after all: an object
+  T.eq(json.encode(m), '{"labels":{"app":"binder"}}')
+end)
+
 T.test("encode refuses what JSON cannot hold", function()
   T.raises(function() json.encode({f = print}) end, "cannot encode a value of type function")
   T.raises(function() json.encode(0 / 0) end, "NaN or infinity")
