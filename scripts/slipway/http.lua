@@ -15,6 +15,7 @@
 -- attempts); a 4xx/5xx answer is a normal response unless `check = true`
 -- (or the retries for it ran out). TLS is verified unless `insecure = true`.
 -- Runs on libcurl, loaded on first use (docs/http.md).
+local codec = require "slipway.codec"
 local core = require "slipway.http.core"
 local sw = require "slipway.core"
 local task = require "slipway.task"
@@ -114,20 +115,6 @@ function M.encode_query(t)
     end
   end
   return table.concat(parts, "&")
-end
-
-local B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
-local function base64(s)
-  return ((s:gsub(".", function(c)
-    local b, r = c:byte(), ""
-    for i = 8, 1, -1 do r = r .. (b % 2 ^ i - b % 2 ^ (i - 1) > 0 and "1" or "0") end
-    return r
-  end) .. "0000"):gsub("%d%d%d?%d?%d?%d?", function(x)
-    if #x < 6 then return "" end
-    local c = 0
-    for i = 1, 6 do c = c + (x:sub(i, i) == "1" and 2 ^ (6 - i) or 0) end
-    return B64:sub(c + 1, c + 1)
-  end) .. ({"", "==", "="})[#s % 3 + 1])
 end
 
 -- ---- the response ---------------------------------------------------------
@@ -241,7 +228,7 @@ local function build(method, url, o, kind)
       local user = a.user or a.basic[1]
       local pass = a.password or (a.basic and a.basic[2]) or ""
       sw.secret(tostring(pass))
-      add("Authorization", "Basic " .. sw.secret(base64(tostring(user) .. ":" .. tostring(pass))))
+      add("Authorization", "Basic " .. sw.secret(codec.base64(tostring(user) .. ":" .. tostring(pass))))
     else
       error("http: auth must be {bearer = token} or {user =, password =}", 3)
     end
@@ -304,15 +291,6 @@ end
 
 -- ---- retries --------------------------------------------------------------
 
-local function days_from_civil(y, m, d)
-  y = m <= 2 and y - 1 or y
-  local era = (y >= 0 and y or y - 399) // 400
-  local yoe = y - era * 400
-  local doy = (153 * (m + (m > 2 and -3 or 9)) + 2) // 5 + d - 1
-  local doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
-  return era * 146097 + doe - 719468
-end
-
 local MONTHS = {Jan = 1, Feb = 2, Mar = 3, Apr = 4, May = 5, Jun = 6, Jul = 7,
                 Aug = 8, Sep = 9, Oct = 10, Nov = 11, Dec = 12}
 
@@ -323,8 +301,8 @@ function M.retry_after(v)
   if n then return tonumber(n) end
   local d, mon, y, hh, mm, ss = v:match("(%d+) (%a+) (%d+) (%d+):(%d+):(%d+)")
   if d and MONTHS[mon] then
-    local t = days_from_civil(tonumber(y), MONTHS[mon], tonumber(d)) * 86400
-      + tonumber(hh) * 3600 + tonumber(mm) * 60 + tonumber(ss)
+    local t = codec.timegm(tonumber(y), MONTHS[mon], tonumber(d), tonumber(hh),
+      tonumber(mm), tonumber(ss))
     return math.max(0, t - os.time())
   end
   return nil

@@ -16,6 +16,7 @@
 --
 -- Every request runs in its own task, so a handler may wait (task.sleep,
 -- proc.run, http.get) while other requests are served. See docs/server.md.
+local codec = require "slipway.codec"
 local core = require "slipway.server.core"
 local task = require "slipway.task"
 local sw = require "slipway.core"
@@ -277,16 +278,6 @@ function M.http_date(t)
     MONTHS[d.month], d.year, d.hour, d.min, d.sec)
 end
 
--- days since 1970-01-01 of a proleptic Gregorian date (no time zone involved)
-local function days_from_civil(y, m, d)
-  if m <= 2 then y = y - 1 end
-  local era = (y >= 0 and y or y - 399) // 400
-  local yoe = y - era * 400
-  local mp = (m + 9) % 12
-  local doy = (153 * mp + 2) // 5 + d - 1
-  local doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
-  return era * 146097 + doe - 719468
-end
 
 --- server.parse_http_date(s) -> epoch seconds, or nil (IMF-fixdate, RFC 850
 -- and asctime forms, as RFC 9110 asks a recipient to accept).
@@ -302,8 +293,7 @@ function M.parse_http_date(s)
   end
   local m = mon and MONTH_NUM[mon]
   if not m then return nil end
-  return days_from_civil(tonumber(y), m, tonumber(d)) * 86400 + tonumber(H) * 3600
-    + tonumber(Mi) * 60 + tonumber(S)
+  return codec.timegm(tonumber(y), m, tonumber(d), tonumber(H), tonumber(Mi), tonumber(S))
 end
 
 local function etag_matches(header, etag)

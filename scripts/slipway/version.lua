@@ -22,6 +22,7 @@
 -- A string the declared schemes cannot read is never sorted as text: compare
 -- raises (code "version"), latest/sort skip it and log it at debug level.
 -- Bare git shas (7 to 40 hex digits, no dot) are never read as versions.
+local codec = require "slipway.codec"
 local core = require "slipway.core"
 local M = {}
 
@@ -676,14 +677,6 @@ end
 
 -- ---- time stamps (index.yaml `created`) -------------------------------------
 
-local function days_from_civil(y, m, d)
-  y = m <= 2 and y - 1 or y
-  local era = (y >= 0 and y or y - 399) // 400
-  local yoe = y - era * 400
-  local doy = (153 * (m + (m > 2 and -3 or 9)) + 2) // 5 + d - 1
-  local doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
-  return era * 146097 + doe - 719468
-end
 
 --- version.timestamp(s) -> seconds since the epoch (a float) for an RFC 3339
 -- time such as "2024-08-08T18:05:34.413844784Z", or nil.
@@ -691,8 +684,8 @@ function M.timestamp(s)
   if type(s) ~= "string" then return nil end
   local y, mo, d, h, mi, sec, frac, tz = s:match("^(%d%d%d%d)-(%d%d)-(%d%d)[Tt ](%d%d):(%d%d):(%d%d)(%.?%d*)(.*)$")
   if not y then return nil end
-  local t = days_from_civil(tonumber(y), tonumber(mo), tonumber(d)) * 86400 +
-            tonumber(h) * 3600 + tonumber(mi) * 60 + tonumber(sec)
+  local t = codec.timegm(tonumber(y), tonumber(mo), tonumber(d), tonumber(h),
+                         tonumber(mi), tonumber(sec))
   if frac ~= "" and frac ~= "." then t = t + tonumber("0" .. frac) end
   if tz == "Z" or tz == "z" or tz == "" then return t end
   local sign, oh, om = tz:match("^([+-])(%d%d):?(%d%d)$")

@@ -26,6 +26,7 @@
 --                          KUBECONFIG, HELM_CACHE_HOME, ...)
 -- env.namespace and env.release default to the environment's name;
 -- env.context becomes --kube-context / --context.
+local codec = require "slipway.codec"
 local core = require "slipway.core"
 local task = require "slipway.task"
 local json = require "slipway.json"
@@ -109,24 +110,7 @@ end
 
 -- ---- secrets in rendered manifests -----------------------------------------
 
-function M.b64decode(s)
-  local alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
-  s = s:gsub("[^%w%+/=]", "")
-  if #s % 4 ~= 0 then return nil end
-  local out = {}
-  for i = 1, #s, 4 do
-    local n, pad = 0, 0
-    for j = i, i + 3 do
-      local c = s:sub(j, j)
-      local v
-      if c == "=" then v = 0; pad = pad + 1 else v = alphabet:find(c, 1, true) - 1 end
-      n = n * 64 + v
-    end
-    local bytes = string.char((n >> 16) & 255, (n >> 8) & 255, n & 255)
-    out[#out + 1] = bytes:sub(1, 3 - pad)
-  end
-  return table.concat(out)
-end
+M.b64decode = codec.unbase64
 
 local function unquote(v)
   local q = v:match('^"(.*)"$') or v:match("^'(.*)'$")

@@ -12,6 +12,7 @@
 -- Images without a registry host are on Docker Hub (registry-1.docker.io,
 -- library/ for one-part names). OCI-hosted Helm charts are listed the same
 -- way (slipway.sources.helm sends `oci://` repositories here).
+local codec = require "slipway.codec"
 local core = require "slipway.core"
 local M = {}
 
@@ -27,19 +28,7 @@ local function header(res, name)
   return nil
 end
 
-local b64chars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
-local function base64(s)
-  return ((s:gsub(".", function(x)
-    local r, b = "", x:byte()
-    for i = 8, 1, -1 do r = r .. (b % 2 ^ i - b % 2 ^ (i - 1) > 0 and "1" or "0") end
-    return r
-  end) .. "0000"):gsub("%d%d%d?%d?%d?%d?", function(x)
-    if #x < 6 then return "" end
-    local c = 0
-    for i = 1, 6 do c = c + (x:sub(i, i) == "1" and 2 ^ (6 - i) or 0) end
-    return b64chars:sub(c + 1, c + 1)
-  end) .. ({"", "==", "="})[#s % 3 + 1])
-end
+local base64 = codec.base64
 M._base64 = base64
 
 local function urlencode(s)
