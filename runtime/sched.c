@@ -17,6 +17,7 @@
  */
 #include "slipway.h"
 
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -85,6 +86,8 @@ static int exit_status = -1;  /* set by os.exit */
 static void (*signal_hooks[8])(int);
 static int nsignal_hooks;
 static hook *shutdown_hooks;
+static lua_State *volatile running_co;       /* the task being resumed */
+static volatile sig_atomic_t hook_armed;     /* interrupt_hook set on it */
 static int stopping;  /* every task is being cancelled: the program ends */
 
 uv_loop_t *sw_loop(void) { return &loop; }
@@ -289,7 +292,13 @@ static void resume_task(sw_task *t) {
     nargs = t->nargs;
   }
   t->state = T_RUNNING;
+  running_co = co;
   status = lua_resume(co, NULL, nargs, &nres);
+  running_co = NULL;  /* first: a signal from now on arms no hook on co */
+  if (hook_armed) {
+    hook_armed = 0;
+    lua_sethook(co, NULL, 0, 0);
+  }
   if (status == LUA_YIELD) {
     if (t->state == T_RUNNING) {  /* a plain coroutine.yield: like sleep(0) */
       lua_pop(co, nres);
@@ -345,6 +354,65 @@ static void on_uv_grace(uv_timer_t *h) {
           CLEANUP_GRACE_MS / 1000);
   for (int i = 0; i < nsignal_hooks; i++) signal_hooks[i](SIGKILL);
   _exit(got_signal ? 128 + got_signal : 1);
+}
+
+/*
+ * libuv turns SIGINT/SIGTERM into loop events, which a task stuck in a Lua
+ * loop that never waits would never let run: no cancellation, no grace
+ * timer, and not even a second ^C would stop slipway. So a small handler of
+ * our own runs first and then hands the signal on to libuv's:
+ *   - while a task runs, it sets a count hook on that task (lua_sethook may
+ *     be called asynchronously; lua.c does the same) which raises the
+ *     "cancelled" error in it after INTERRUPT_COUNT instructions -- a task
+ *     that is merely busy for a moment yields before that and is cancelled
+ *     by the loop as usual;
+ *   - a second SIGINT exits at once, from the handler, as on_uv_signal does
+ *     when the loop is free.
+ * The hook is removed as soon as the task's resume returns.
+ */
+#define INTERRUPT_COUNT 1000000
+
+static volatile sig_atomic_t raw_signals;
+static struct sigaction uv_sa_int, uv_sa_term;
+
+static void interrupt_hook(lua_State *L, lua_Debug *ar) {
+  (void)ar;
+  lua_sethook(L, NULL, 0, 0);
+  hook_armed = 0;
+  push_cancelled(L);
+  lua_error(L);
+}
+
+static void on_raw_signal(int signum, siginfo_t *info, void *ctx) {
+  int saved = errno;
+  raw_signals++;
+  if (raw_signals > 1 && signum == SIGINT) {
+    for (int i = 0; i < nsignal_hooks; i++) signal_hooks[i](SIGKILL);
+    _exit(128 + signum);
+  }
+  lua_State *co = running_co;
+  if (co != NULL) {
+    hook_armed = 1;
+    lua_sethook(co, interrupt_hook, LUA_MASKCOUNT, INTERRUPT_COUNT);
+  }
+  errno = saved;
+  struct sigaction *uv = signum == SIGINT ? &uv_sa_int : &uv_sa_term;
+  if (uv->sa_flags & SA_SIGINFO) {
+    if (uv->sa_sigaction) uv->sa_sigaction(signum, info, ctx);
+  } else if (uv->sa_handler != SIG_DFL && uv->sa_handler != SIG_IGN) {
+    uv->sa_handler(signum);
+  }
+}
+
+/* Put on_raw_signal in front of the handler libuv installed for signum. */
+static void chain_signal(int signum, struct sigaction *uv) {
+  struct sigaction sa;
+  if (sigaction(signum, NULL, uv) != 0) return;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_sigaction = on_raw_signal;
+  sa.sa_flags = SA_SIGINFO | SA_RESTART;
+  sigfillset(&sa.sa_mask);
+  sigaction(signum, &sa, NULL);
 }
 
 static void on_uv_signal(uv_signal_t *h, int signum) {
@@ -642,6 +710,8 @@ int sw_sched_init(lua_State *L) {
   uv_signal_init(&loop, &sigterm_h);
   uv_signal_start(&sigint_h, on_uv_signal, SIGINT);
   uv_signal_start(&sigterm_h, on_uv_signal, SIGTERM);
+  chain_signal(SIGINT, &uv_sa_int);
+  chain_signal(SIGTERM, &uv_sa_term);
   uv_unref((uv_handle_t *)&sigint_h);
   uv_unref((uv_handle_t *)&sigterm_h);
   /* a child killed by us must not take slipway down with SIGPIPE */
