@@ -126,4 +126,41 @@ T.test("a signal while nothing waits still exits 130", function()
   T.eq(r.code, 130, r.stderr)
 end)
 
+T.test("a task stuck in a Lua loop that never waits is still interrupted", function()
+  for _, case in ipairs{{"INT", 130}, {"TERM", 143}} do
+    local h, d = start([[
+      local c <close> = setmetatable({}, {__close = function()
+        io.open(arg[1] .. "/cleanup", "w"):close() end})
+      io.open(arg[1] .. "/ready", "w"):close()
+      local x = 0
+      while true do x = x + 1 end
+    ]])
+    T.truthy(wait_for(d .. "/ready"))
+    task.sleep(0.05)
+    local t0 = task.now()
+    h:kill(case[1])
+    local r = h:wait()
+    T.eq(r.code, case[2], r.stderr)
+    T.truthy(fs.exists(d .. "/cleanup"), "its <close> ran")
+    T.truthy(task.now() - t0 < 5)
+  end
+end)
+
+T.test("a second SIGINT exits even while the cleanup spins", function()
+  local h, d = start([[
+    io.open(arg[1] .. "/ready", "w"):close()
+    local ok, e = pcall(function() while true do end end)
+    io.open(arg[1] .. "/caught-" .. tostring(e.code), "w"):close()
+    while true do end
+  ]])
+  T.truthy(wait_for(d .. "/ready"))
+  h:kill("INT")
+  T.truthy(wait_for(d .. "/caught-cancelled"), "the loop was interrupted with code cancelled")
+  local t0 = task.now()
+  h:kill("INT")
+  local r = h:wait()
+  T.eq(r.code, 130)
+  T.truthy(task.now() - t0 < 3)
+end)
+
 T.run()
