@@ -105,18 +105,36 @@ static void push_where(lua_State *L, int level) {
   lua_pushliteral(L, "");
 }
 
+/* Push the formatted message, whatever its length (a command's stderr tail
+ * can be long), redacted. */
+static void push_vformat(lua_State *L, const char *fmt, va_list ap) {
+  char small[512];
+  va_list copy;
+  va_copy(copy, ap);
+  int n = vsnprintf(small, sizeof small, fmt, copy);
+  va_end(copy);
+  if (n < 0) {
+    lua_pushstring(L, fmt);
+  } else if ((size_t)n < sizeof small) {
+    sw_redact_push(L, small, (size_t)n);
+  } else {
+    luaL_Buffer b;
+    char *p = luaL_buffinitsize(L, &b, (size_t)n + 1);
+    vsnprintf(p, (size_t)n + 1, fmt, ap);
+    luaL_pushresultsize(&b, (size_t)n);
+    size_t len;
+    const char *s = lua_tolstring(L, -1, &len);
+    sw_redact_push(L, s, len);
+    lua_remove(L, -2);
+  }
+}
+
 static void push_error_v(lua_State *L, const char *code, int where,
                          const char *fmt, va_list ap) {
-  char buf[1024];
-  vsnprintf(buf, sizeof buf, fmt, ap);
   lua_createtable(L, 0, 3);
-  if (where) {
-    push_where(L, 1);
-    sw_redact_push(L, buf, strlen(buf));
-    lua_concat(L, 2);
-  } else {
-    sw_redact_push(L, buf, strlen(buf));
-  }
+  if (where) push_where(L, 1);
+  push_vformat(L, fmt, ap);
+  if (where) lua_concat(L, 2);
   lua_setfield(L, -2, "message");
   lua_pushstring(L, code);
   lua_setfield(L, -2, "code");
@@ -139,12 +157,12 @@ int sw_raise(lua_State *L, const char *code, const char *fmt, ...) {
 }
 
 int sw_raise_uv(lua_State *L, int uverr, const char *fmt, ...) {
-  char buf[900];
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(buf, sizeof buf, fmt, ap);
+  push_vformat(L, fmt, ap);
   va_end(ap);
-  return sw_raise(L, uv_err_name(uverr), "%s: %s", buf, uv_strerror(uverr));
+  return sw_raise(L, uv_err_name(uverr), "%s: %s", lua_tostring(L, -1),
+                  uv_strerror(uverr));
 }
 
 /* err = core.error(code, message [, fields]) */
