@@ -48,6 +48,7 @@ M.MODULES = {
   {name = "demo", docs = {"demo.md"}, summary = "the demo deployment (slipway demo)"},
   {name = "testing", docs = {"testing.md"}, summary = "the spec harness of slipway's tests"},
   {name = "core", docs = {"errors.md"}, summary = "structured errors, secrets and redaction, embedded files"},
+  {name = "codec", docs = {"codec.md"}, summary = "base64 and UTC times shared by several modules"},
 }
 
 
