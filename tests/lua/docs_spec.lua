@@ -81,6 +81,26 @@ http://127.0.0.1:8080/x at 23:20:03, {key: value}
   T.falsy(entries("`xfs.stat(p)`", "fs").stat)
 end)
 
+T.test("every embedded slipway module is in the public list or excluded with a reason", function()
+  local listed = {}
+  for _, m in ipairs(apidoc.MODULES) do listed[m.name] = true end
+  local unknown = {}
+  for _, p in ipairs(require("slipway.core").embedded_list("slipway/")) do
+    local name = p:match("^slipway/(.*)%.lua$")
+    if name then
+      name = name:gsub("/init$", ""):gsub("/", ".")
+      local excluded = false
+      for _, e in ipairs(apidoc.EXCLUDED) do
+        if name:match(e[1]) then excluded = true end
+      end
+      if not listed[name] and not excluded then
+        unknown[#unknown + 1] = "slipway." .. name .. " (add it to MODULES or EXCLUDED in tests/lua/lib/apidoc.lua)"
+      end
+    end
+  end
+  report("modules the docs check does not know", unknown)
+end)
+
 T.test("every public module function has an entry on its docs page", function()
   local a = runtime()
   local missing = {}
