@@ -31,11 +31,14 @@
  *   path = core.which(name, PATH)  an executable file on PATH, or nil
  *   t = core.environ()             the environment as {NAME = value}
  *   n = core.signum(name)          "TERM", "SIGKILL", 9 -> signal number
+ *   ok, errname, msg = core.kill(pid, signum)   kill(2) on any pid (not 0, -1)
+ *   pid = core.pid()               getpid()
  */
 #include "slipway.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -1358,6 +1361,32 @@ static int l_signum(lua_State *L) {
   return luaL_argerror(L, 1, lua_pushfstring(L, "unknown signal '%s'", lua_tostring(L, 1)));
 }
 
+/* true, or nil, errname, message = core.kill(pid, signum): kill(2) for any
+ * process (a negative pid is a process group). 0 and -1 are refused: they
+ * would signal slipway's own group or every process the user may signal. */
+static int l_kill(lua_State *L) {
+  lua_Integer pid = luaL_checkinteger(L, 1);
+  lua_Integer sig = luaL_checkinteger(L, 2);
+  luaL_argcheck(L, pid != 0 && pid != -1, 1,
+                "0 and -1 are not processes (they name whole groups of them)");
+  luaL_argcheck(L, pid > -(lua_Integer)INT_MAX && pid <= INT_MAX, 1, "not a process id");
+  luaL_argcheck(L, sig >= 0 && sig < 65, 2, "not a signal number");
+  if (kill((pid_t)pid, (int)sig) != 0) {
+    int e = errno;
+    lua_pushnil(L);
+    lua_pushstring(L, uv_err_name(-e));
+    lua_pushstring(L, strerror(e));
+    return 3;
+  }
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+static int l_pid(lua_State *L) {
+  lua_pushinteger(L, (lua_Integer)getpid());
+  return 1;
+}
+
 static int l_signame(lua_State *L) {
   lua_Integer n = luaL_checkinteger(L, 1);
   for (int i = 0; signals[i].name; i++)
@@ -1390,7 +1419,8 @@ int luaopen_slipway_proc_core(lua_State *L) {
     {"close_stdin", l_close_stdin}, {"signal", l_signal},
     {"terminate", l_terminate}, {"lines", l_lines}, {"info", l_info},
     {"check_wait", l_check_wait}, {"which", l_which}, {"environ", l_environ},
-    {"signum", l_signum}, {"signame", l_signame}, {NULL, NULL}};
+    {"signum", l_signum}, {"signame", l_signame}, {"kill", l_kill},
+    {"pid", l_pid}, {NULL, NULL}};
   luaL_newlib(L, fns);
   if (luaL_newmetatable(L, PROC_MT)) {
     lua_pushcfunction(L, proc_gc);

@@ -463,6 +463,47 @@ function M.spawn(argv, opts)
   return h
 end
 
+--- proc.kill(pid [, sig]) -> true: send signal sig ("TERM", the default;
+-- "KILL", "INT", "HUP", "SIGUSR1", 9, ...) to the process pid, or to the
+-- process group -pid when pid is negative, as kill(2). sig 0 sends nothing:
+-- it only checks that the process exists and may be signalled. For processes
+-- slipway did not start or no longer holds a handle for (a pid file, a
+-- detached process); a handle's own h:kill() knows when its process is gone.
+-- Raises a structured error with code "ESRCH" (no such process) or "EPERM"
+-- and fields pid and signal. pid 0 and -1 are refused (plain error): kill(2)
+-- would signal slipway's own group or every process the user may signal.
+function M.kill(pid, sig)
+  local n = math.tointeger(pid)
+  if n == nil and type(pid) == "string" then n = math.tointeger(tonumber(pid)) end
+  if n == nil or n > 0x7fffffff or n < -0x7fffffff then
+    error("bad argument #1 to 'kill' (process id expected, got " .. tostring(pid) .. ")", 2)
+  end
+  if n == 0 or n == -1 then
+    error("bad argument #1 to 'kill' (" .. n .. " is not a process: kill(2) would signal "
+      .. (n == 0 and "slipway's own process group" or "every process") .. ")", 2)
+  end
+  local signum
+  if sig == nil then signum = 15
+  elseif sig == 0 then signum = 0
+  else
+    local ok, v = pcall(core.signum, sig)
+    if not ok then error("bad argument #2 to 'kill' (unknown signal " .. tostring(sig) .. ")", 2) end
+    signum = v
+  end
+  local ok, ename, emsg = core.kill(n, signum)
+  if not ok then
+    local signame = signum == 0 and "signal 0" or core.signame(signum)
+    sw.raise(ename, ("proc.kill: cannot send %s to %s %d: %s"):format(signame,
+      n < 0 and "process group" or "process", math.abs(n), emsg), {pid = n, signal = signum})
+  end
+  return true
+end
+
+--- proc.pid() -> the process id of slipway itself (getpid()).
+function M.pid()
+  return core.pid()
+end
+
 --- proc.which(name) -> absolute path of the executable found on PATH, or nil.
 function M.which(name, path)
   if type(name) ~= "string" then
