@@ -18,6 +18,8 @@
  *   dir = tempdir(base, keep)          mkdtemp; removed at shutdown unless keep
  *   lk = lock(path, note)              flock(LOCK_EX|LOCK_NB); or false, holder
  *   lk:unlock()                        also __close and __gc
+ *   dir = cwd()                        getcwd(3): the physical working directory
+ *   p = realpath(path)                 realpath(3): absolute, no symlinks, no . or ..
  *   b = isatty(fd)                     for slipway.log: colour on a terminal
  *   t = wallclock()                    seconds since the epoch, with fractions
  */
@@ -477,6 +479,32 @@ static int l_held(lua_State *L) {
   return 1;
 }
 
+/* ---- where we are -------------------------------------------------------- */
+
+/* dir = cwd(): getcwd(3), growing the buffer for deep trees. Not $PWD, which
+ * is only what the parent believed (stale when it started us elsewhere). The
+ * buffers are userdata, so a memory error while pushing leaks nothing. */
+static int l_cwd(lua_State *L) {
+  for (size_t n = PATH_MAX; ; n *= 2) {
+    char *buf = lua_newuserdatauv(L, n, 0);
+    if (getcwd(buf, n) != NULL) {
+      lua_pushstring(L, buf);
+      return 1;
+    }
+    if (errno != ERANGE || n >= ((size_t)1 << 20)) return fail(L, errno);
+    lua_pop(L, 1);
+  }
+}
+
+/* p = realpath(path): absolute, symlinks resolved, no "." or ".." */
+static int l_realpath(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  char *buf = lua_newuserdatauv(L, PATH_MAX, 0);
+  if (realpath(path, buf) == NULL) return fail(L, errno);
+  lua_pushstring(L, buf);
+  return 1;
+}
+
 /* ---- small helpers for slipway.log ------------------------------------ */
 
 static int l_isatty(lua_State *L) {
@@ -497,7 +525,7 @@ int luaopen_slipway_fs_core(lua_State *L) {
     {"stat", l_stat}, {"list", l_list}, {"glob", l_glob},
     {"mkdir", l_mkdir}, {"remove", l_remove}, {"tempdir", l_tempdir},
     {"lock", l_lock}, {"isatty", l_isatty}, {"wallclock", l_wallclock},
-    {NULL, NULL}};
+    {"cwd", l_cwd}, {"realpath", l_realpath}, {NULL, NULL}};
   static const luaL_Reg lock_meth[] = {
     {"unlock", l_unlock}, {"held", l_held}, {NULL, NULL}};
   file_umask = umask(0);

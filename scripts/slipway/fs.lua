@@ -46,13 +46,14 @@ local verbs = {
   stat = "cannot stat", list = "cannot list", glob = "cannot expand",
   mkdir = "cannot create directory", remove = "cannot remove",
   tempdir = "cannot create a temporary directory in", lock = "cannot lock",
+  cwd = "cannot get the current directory", realpath = "cannot resolve",
 }
 
 -- Raise the structured error for core's `nil, code, strerror`.
 local function check(op, path, ok, code, msg, ...)
   if ok == nil then
-    sw.raise(code, string.format("fs.%s: %s %s: %s", op, verbs[op], path, msg),
-      {path = path, op = op})
+    sw.raise(code, string.format("fs.%s: %s%s: %s", op, verbs[op],
+      path and " " .. path or "", msg), {path = path, op = op})
   end
   return ok, code, msg, ...
 end
@@ -211,6 +212,22 @@ function M.lock(path, opts)
     end
     task.sleep(math.min(pause, math.max(deadline - task.now(), 0.001)))
   end
+end
+
+--- fs.cwd() -> the absolute current directory, as the kernel knows it
+-- (getcwd(3): symlinks resolved). Not $PWD, which is only what the parent
+-- believed and is stale when a program started slipway elsewhere. Raises
+-- ENOENT when the directory was removed.
+function M.cwd()
+  return (check("cwd", nil, core.cwd()))
+end
+
+--- fs.realpath(path) -> the absolute path of path with every symlink, "."
+-- and ".." resolved (realpath(3)); relative paths start at fs.cwd(). The
+-- path must exist: raises ENOENT (or ENOTDIR, EACCES, ELOOP, ...) otherwise.
+function M.realpath(path)
+  check_path(path, "realpath")
+  return (check("realpath", path, core.realpath(path)))
 end
 
 -- ---- path helpers (pure string work) ----
