@@ -3,6 +3,7 @@ local T = require "slipway.testing"
 local fs = require "slipway.fs"
 local task = require "slipway.task"
 local sw = require "slipway.core"
+local proc = require "slipway.proc"
 local cmd = require "slipway_cmd"
 
 local root = fs.tempdir()
@@ -14,12 +15,12 @@ local function dir()
   return d
 end
 
-local is_root = (io.popen("id -u"):read("l") == "0")
-
-local function sh(line)
-  local ok = os.execute(line .. " >/dev/null 2>&1")
-  return ok == true
+-- run argv (a list, no shell); true when it exited 0
+local function run(argv)
+  return proc.run(argv, {check = false, echo = false, timeout = 30}).code == 0
 end
+
+local is_root = proc.run({"id", "-u"}, {echo = false}).stdout == "0\n"
 
 T.test("write then read, binary safe, no temp file left", function()
   local d = dir()
@@ -49,7 +50,7 @@ end)
 T.test("write through a symlink replaces the target, keeps the link", function()
   local d = dir()
   fs.write(d .. "/real", "old")
-  T.truthy(sh("ln -s real " .. cmd.q(d .. "/link")))
+  T.truthy(run{"ln", "-s", "real", d .. "/link"})
   fs.write(d .. "/link", "new")
   T.eq(fs.stat(d .. "/link", {follow = false}).type, "link")
   T.eq(fs.read(d .. "/real"), "new")
@@ -78,15 +79,15 @@ T.test("write into a read-only directory fails and leaves the old file", functio
   local undo
   if is_root then
     -- root ignores permission bits: use a read-only mount instead
-    if not sh("mount -t tmpfs -o size=64k tmpfs " .. cmd.q(ro)) then
+    if not run{"mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", ro} then
       T.skip("running as root and cannot mount a tmpfs to make a read-only directory")
     end
     fs.write(ro .. "/f", "old")
-    T.truthy(sh("mount -o remount,ro " .. cmd.q(ro)), "remount read-only")
-    undo = function() sh("umount " .. cmd.q(ro)) end
+    T.truthy(run{"mount", "-o", "remount,ro", ro}, "remount read-only")
+    undo = function() run{"umount", ro} end
   else
-    T.truthy(sh("chmod 555 " .. cmd.q(ro)))
-    undo = function() sh("chmod 755 " .. cmd.q(ro)) end
+    T.truthy(run{"chmod", "555", ro})
+    undo = function() run{"chmod", "755", ro} end
   end
   local ok, err = pcall(fs.write, ro .. "/f", "new")
   local listing = fs.list(ro)
@@ -105,7 +106,7 @@ T.test("a full disk (ENOSPC) leaves the old file intact", function()
   local d = dir()
   local mnt = d .. "/small"
   fs.mkdir(mnt)
-  if not sh("mount -t tmpfs -o size=64k tmpfs " .. cmd.q(mnt)) then
+  if not run{"mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", mnt} then
     T.skip("cannot mount a 64k tmpfs here (needs root): ENOSPC not tested")
   end
   local ok, err = pcall(function()
@@ -115,7 +116,7 @@ T.test("a full disk (ENOSPC) leaves the old file intact", function()
   local content = fs.read(mnt .. "/state.json")
   local listing = fs.list(mnt)
   local aok, aerr = pcall(fs.append, mnt .. "/journal", string.rep("j", 200 * 1024))
-  sh("umount " .. cmd.q(mnt))
+  run{"umount", mnt}
   T.falsy(ok)
   T.eq(err.code, "ENOSPC")
   T.match(err.message, "state.json: No space left on device")
@@ -149,7 +150,7 @@ T.test("appends from two processes interleave by whole lines", function()
   local p1, h1 = cmd.start({script, d .. "/j", "A"})
   local p2, h2 = cmd.start({script, d .. "/j", "B"})
   T.truthy(p1 and p2)
-  h1:close(); h2:close()
+  h1:wait(); h2:wait()
   local count = {A = 0, B = 0}
   for line in fs.read(d .. "/j"):gmatch("[^\n]+") do
     T.eq(#line, 101)
@@ -169,7 +170,7 @@ T.test("exists, stat, isdir/isfile", function()
   T.eq(fs.stat(d).type, "directory")
   T.truthy(fs.isdir(d)); T.falsy(fs.isdir(d .. "/f"))
   T.truthy(fs.isfile(d .. "/f")); T.falsy(fs.isfile(d))
-  sh("ln -s nowhere " .. cmd.q(d .. "/broken"))
+  T.truthy(run{"ln", "-s", "nowhere", d .. "/broken"})
   T.falsy(fs.exists(d .. "/broken"))
   T.eq(fs.stat(d .. "/broken", {follow = false}).type, "link")
   local err = T.raises(function() fs.stat(d .. "/nope") end)
@@ -209,7 +210,7 @@ T.test("remove: files, empty dirs, recursive trees; never follows links", functi
   fs.mkdir(d .. "/tree/x/y")
   fs.write(d .. "/tree/x/y/f", "")
   fs.write(d .. "/tree/g", "")
-  sh("ln -s ../keep " .. cmd.q(d .. "/tree/link"))
+  T.truthy(run{"ln", "-s", "../keep", d .. "/tree/link"})
   T.eq(T.raises(function() fs.remove(d .. "/tree") end).code, "ENOTEMPTY")
   fs.remove(d .. "/tree", {recursive = true})
   T.falsy(fs.exists(d .. "/tree"))
@@ -327,7 +328,7 @@ T.test("lock contention between two slipway processes", function()
   local lk = fs.lock(d .. "/lock", {wait = 10})
   T.truthy(lk:held())
   lk:unlock()
-  h:close()
+  T.eq(h:wait().code, 0)
 end)
 
 T.test("a holder killed with SIGKILL releases the lock", function()
@@ -339,17 +340,69 @@ T.test("a holder killed with SIGKILL releases the lock", function()
     fs.write(arg[2], "ready")
     require("slipway.task").sleep(30)
   ]])
-  local pid, h = cmd.start({script, d .. "/lock", d .. "/ready"})
+  local pid, h = cmd.start({script, d .. "/lock", d .. "/ready"}, {check = false})
   for _ = 1, 200 do
     if fs.exists(d .. "/ready") then break end
     task.sleep(0.02)
   end
   T.eq(T.raises(function() fs.lock(d .. "/lock") end).holder.pid, pid)
-  os.execute("kill -9 " .. pid)
-  h:close()
+  proc.kill(pid, "KILL")
+  T.eq(h:wait().signal, 9)
   local lk = fs.lock(d .. "/lock", {wait = 5})
   T.truthy(lk:held())
   lk:unlock()
+end)
+
+T.test("cwd is the kernel's working directory, not $PWD", function()
+  local here = fs.cwd()
+  T.match(here, "^/")
+  T.eq(here, (proc.run({"pwd", "-P"}, {echo = false}).stdout:gsub("\n$", "")), "as pwd -P")
+  T.eq(fs.cwd(), here, "stable")
+  -- a child started elsewhere with a stale PWD still knows where it is
+  local d = dir()
+  fs.mkdir(d .. "/sub")
+  T.truthy(run{"ln", "-s", "sub", d .. "/link"})
+  local r = cmd.run({"-e", "print(require('slipway.fs').cwd())"},
+    {cwd = d .. "/link", env = {PWD = here}})
+  T.eq(r.code, 0, r.stderr)
+  T.eq(r.stdout, fs.realpath(d) .. "/sub\n", "the link resolved, $PWD ignored")
+  -- a removed working directory is ENOENT
+  r = cmd.run({"-e", [[
+    local fs = require "slipway.fs"
+    fs.remove(arg[1])
+    local ok, e = pcall(fs.cwd)
+    print(ok, e.code, e.op, e.message)
+  ]], d .. "/sub"}, {cwd = d .. "/sub"})
+  T.eq(r.code, 0, r.stderr)
+  T.match(r.stdout, "^false\tENOENT\tcwd\t%(command line%):%d+: fs%.cwd: cannot get the current directory: No such file or directory\n$")
+end)
+
+T.test("realpath resolves symlinks, . and .., relative to cwd", function()
+  local d = dir()
+  local real = fs.realpath(d)
+  T.match(real, "^/")
+  fs.mkdir(d .. "/a/b/c")
+  fs.write(d .. "/a/b/c/f", "x")
+  T.truthy(run{"ln", "-s", "a/b", d .. "/l"})
+  T.truthy(run{"ln", "-s", real .. "/l/c/f", d .. "/abs"})
+  T.eq(fs.realpath(d .. "/l/c"), real .. "/a/b/c")
+  T.eq(fs.realpath(d .. "/a/./b/../b/c/f"), real .. "/a/b/c/f")
+  T.eq(fs.realpath(d .. "/l/.."), real .. "/a", "'..' after a link: the target's parent")
+  T.eq(fs.realpath(d .. "/abs"), real .. "/a/b/c/f", "a chain of links")
+  T.eq(fs.realpath("/"), "/")
+  T.eq(fs.realpath("tests/lua"), fs.cwd() .. "/tests/lua", "relative to the cwd")
+  T.eq(fs.realpath("/proc/self/exe"), fs.realpath(cmd.bin), "the running binary")
+  -- failures are structured, with the errno name
+  local err = T.raises(function() fs.realpath(d .. "/missing/x") end)
+  T.eq(err.code, "ENOENT"); T.eq(err.op, "realpath"); T.eq(err.path, d .. "/missing/x")
+  T.match(err.message, "^[^\n]*fs_spec%.lua:%d+: fs%.realpath: cannot resolve "
+    .. (d .. "/missing/x"):gsub("%p", "%%%0") .. ": No such file or directory$")
+  T.eq(T.raises(function() fs.realpath(d .. "/a/b/c/f/g") end).code, "ENOTDIR")
+  T.truthy(run{"ln", "-s", "loop2", d .. "/loop1"})
+  T.truthy(run{"ln", "-s", "loop1", d .. "/loop2"})
+  T.eq(T.raises(function() fs.realpath(d .. "/loop1") end).code, "ELOOP")
+  T.eq(type(T.raises(function() fs.realpath(42) end)), "string", "misuse is a plain error")
+  T.raises(function() fs.realpath("") end, "path expected")
 end)
 
 T.test("path helpers", function()

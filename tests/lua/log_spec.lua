@@ -1,10 +1,12 @@
 -- slipway.log: formats, levels, sinks, steps, redaction; the command-line
--- options through the real binary, and colour on a real terminal (script(1)).
+-- options through the real binary, and colour on a real terminal (a
+-- pseudo-terminal from python3's pty module).
 local T = require "slipway.testing"
 local log = require "slipway.log"
 local json = require "slipway.json"
 local fs = require "slipway.fs"
 local task = require "slipway.task"
+local proc = require "slipway.proc"
 local cmd = require "slipway_cmd"
 
 local dir = fs.tempdir()
@@ -202,22 +204,29 @@ T.test("-v, -q, --log-level and SLIPWAY_LOG_LEVEL set the threshold", function()
 end)
 
 T.test("a terminal gets colour unless NO_COLOR or --no-color", function()
-  if not os.execute("command -v script >/dev/null 2>&1") then
-    T.skip("script(1) is not installed: no pseudo-terminal to test with")
+  if not proc.which("python3") then
+    T.skip("python3 is not installed: no pseudo-terminal to test with")
   end
-  local function on_tty(prefix, args)
-    local inner = prefix .. " " .. cmd.q(cmd.bin) .. " " .. args .. " " .. cmd.q(script)
-    local h = io.popen("env -u NO_COLOR script -qec " .. cmd.q(inner) .. " /dev/null 2>&1")
-    local s = h:read("a")
-    h:close()
-    return s
+  -- pty.spawn runs argv (no shell) on a new pseudo-terminal and copies what
+  -- it writes to our pipe; its exit code is the child's
+  local PTY = "import os, pty, sys\n"
+    .. "c = os.waitstatus_to_exitcode(pty.spawn(sys.argv[1:]))\n"
+    .. "sys.exit(c if c >= 0 else 128 - c)\n"
+  local function on_tty(no_color, args)
+    local argv = {"python3", "-c", PTY, cmd.bin}
+    for _, a in ipairs(args) do argv[#argv + 1] = a end
+    argv[#argv + 1] = script
+    local r = proc.run(argv, {env = {NO_COLOR = no_color or false}, check = false,
+      echo = false, timeout = 30})
+    T.eq(r.code, 0, "on a terminal: " .. r.stdout .. r.stderr)
+    return r.stdout
   end
-  local coloured = on_tty("", "")
+  local coloured = on_tty(nil, {})
   T.match(coloured, "\27%[36minfo \27%[0m inf")
   T.match(coloured, "^%d%d:%d%d:%d%d ")
-  T.nomatch(on_tty("NO_COLOR=1", ""), "\27%[")
-  T.match(on_tty("NO_COLOR=1", ""), "info  inf")
-  T.nomatch(on_tty("", "--no-color"), "\27%[")
+  T.nomatch(on_tty("1", {}), "\27%[")
+  T.match(on_tty("1", {}), "info  inf")
+  T.nomatch(on_tty(nil, {"--no-color"}), "\27%[")
 end)
 
 T.run()

@@ -1,67 +1,49 @@
---- Run the real slipway binary (env SLIPWAY_BIN) in a shell, for CLI,
--- exit-code and output tests. io.popen blocks the whole loop while the
--- child runs, which is fine for these short children.
+--- Run the real slipway binary (env SLIPWAY_BIN) for CLI, exit-code and
+-- output tests, through slipway.proc: an argv list, no shell. The calling
+-- task waits; other tasks (a server the child talks to) keep running.
 --
 --   local cmd = require "slipway_cmd"
 --   local r = cmd.run({"-e", "print(1)"}, {env = {X = "1"}})
 --   r.code, r.stdout, r.stderr
---   local pid, h = cmd.start({"x.lua"})   -- background; h:read/h:close
+--   local pid, h = cmd.start({"x.lua"})   -- background; h:wait(), h:kill()
+local proc = require "slipway.proc"
+
 local M = {}
 
 M.bin = os.getenv("SLIPWAY_BIN") or "build/slipway"
 
---- sh quoting
-function M.q(s)
-  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
+-- A child that hangs fails its test instead of the whole ctest run.
+M.TIMEOUT = 60
+
+local function argv_of(args, opts)
+  local argv = {opts.bin or M.bin}
+  for _, a in ipairs(args) do argv[#argv + 1] = a end
+  return argv
 end
 
-local function cmdline(args, opts, exec)
-  local parts = {}
-  for k, v in pairs(opts.env or {}) do
-    parts[#parts + 1] = k .. "=" .. M.q(v)
-  end
-  if exec then parts[#parts + 1] = "exec" end
-  parts[#parts + 1] = M.q(opts.bin or M.bin)
-  for _, a in ipairs(args) do parts[#parts + 1] = M.q(a) end
-  return table.concat(parts, " ")
-end
-
-local function tmpname()
-  local p = os.tmpname()
-  return p
-end
-
---- run(args [, {env = {}, stdin = "text", bin = path, cwd = dir}]) -> {code, stdout, stderr}
+--- run(args [, {env = {}, stdin = "text", bin = path, cwd = dir, timeout = s}])
+-- -> {code, signal, stdout, stderr, ok}. code is 128 + the signal number
+-- when the child was killed by a signal (as a shell reports it).
 function M.run(args, opts)
   opts = opts or {}
-  local errf, inf = tmpname(), tmpname()
-  local f = assert(io.open(inf, "w"))
-  f:write(opts.stdin or "")
-  f:close()
-  local line = cmdline(args, opts) .. " <" .. M.q(inf) .. " 2>" .. M.q(errf)
-  if opts.cwd then line = "cd " .. M.q(opts.cwd) .. " && " .. line end
-  local h = assert(io.popen(line, "r"))
-  local out = h:read("a")
-  local ok, how, code = h:close()
-  local ef = assert(io.open(errf, "r"))
-  local err = ef:read("a")
-  ef:close()
-  os.remove(errf)
-  os.remove(inf)
-  if how == "signal" then code = 128 + code end
-  return {code = code, stdout = out, stderr = err, ok = ok}
+  local r = proc.run(argv_of(args, opts), {env = opts.env, cwd = opts.cwd,
+    stdin = opts.stdin or "null", check = false, echo = false,
+    timeout = opts.timeout or M.TIMEOUT})
+  local code = r.signal ~= 0 and 128 + r.signal or r.code
+  return {code = code, signal = r.signal, stdout = r.stdout, stderr = r.stderr,
+          ok = code == 0, timed_out = r.timed_out}
 end
 
---- start(args [, opts]) -> pid, handle: runs in the background (stdout
--- readable from handle after the first line, which is the pid; stderr to
--- opts.stderr or /dev/null).
+--- start(args [, opts]) -> pid, handle: runs in the background (a
+-- proc.spawn handle: h:wait() raises when it failed unless opts.check ==
+-- false, h:kill(sig)). stdin is /dev/null, stdout and stderr are captured.
+-- opts: env, cwd, bin, check, timeout.
 function M.start(args, opts)
   opts = opts or {}
-  local line = "echo $$; " .. cmdline(args, opts, true) .. " </dev/null 2>"
-    .. M.q(opts.stderr or "/dev/null")
-  local h = assert(io.popen("sh -c " .. M.q(line) .. " 2>/dev/null", "r"))
-  local pid = tonumber(h:read("l"))
-  return pid, h
+  local h = proc.spawn(argv_of(args, opts), {env = opts.env, cwd = opts.cwd,
+    stdin = "null", check = opts.check, echo = false,
+    timeout = opts.timeout or M.TIMEOUT})
+  return h.pid, h
 end
 
 return M
