@@ -7,6 +7,8 @@ local http = require "slipway.http"
 local core = require "slipway.http.core"
 local json = require "slipway.json"
 local log = require "slipway.log"
+local fs = require "slipway.fs"
+local proc = require "slipway.proc"
 local H = require "httptest"
 
 local function maps_has_libcurl()
@@ -33,7 +35,7 @@ local log_stream
 local cleanup <close> = setmetatable({}, {__close = function()
   if log_stream then log_stream:close() end
   srv:stop()
-  os.execute("rm -rf " .. dir)
+  fs.remove(dir, {recursive = true, missing_ok = true})
 end})
 
 -- Log records (already redacted) and the raw text written to the log stream.
@@ -230,7 +232,7 @@ end)
 
 T.test("1,000 concurrent requests", function()
   local root = dir .. "/www"
-  os.execute("mkdir -p " .. root)
+  fs.mkdir(root)
   H.write(root .. "/small.txt", string.rep("s", 1024))
   local ng = H.nginx(root)
   local ok, err = pcall(function()
@@ -347,15 +349,12 @@ T.test("TLS: self-signed fails verification; insecure passes with a warning", fu
 end)
 
 local function ls(d)
-  local p = io.popen("ls -A " .. d)
-  local s = p:read("a")
-  p:close()
-  return s
+  return proc.run({"ls", "-A", d}, {echo = false}).stdout
 end
 
 T.test("download writes atomically", function()
   local dl = dir .. "/dl"
-  os.execute("mkdir -p " .. dl)
+  fs.mkdir(dl)
   local res = http.download(srv.url .. "/big?n=100000", dl .. "/file.bin")
   T.eq(res.status, 200); T.eq(res.bytes, 100000); T.eq(res.path, dl .. "/file.bin")
   T.eq(H.read(dl .. "/file.bin"), string.rep("x", 100000))
@@ -481,11 +480,11 @@ T.test("unfinished HTTP work at exit is closed cleanly", function()
   local bin = os.getenv("SLIPWAY_BIN")
   if not bin then T.skip("SLIPWAY_BIN not set") end
   local t0 = task.now()
-  local p = io.popen(bin .. " " .. (os.getenv("SLIPWAY_SRC") or ".")
-    .. "/tests/fixtures/http/exit.lua " .. srv.url .. " 2>&1; echo status=$?")
-  local out = p:read("a")
-  p:close()
-  T.eq(out, ": keepalive comment\nend\nstatus=0\n")
+  local r = proc.run({bin, (os.getenv("SLIPWAY_SRC") or ".") .. "/tests/fixtures/http/exit.lua",
+    srv.url}, {check = false, echo = false, timeout = 30})
+  T.eq(r.stdout, ": keepalive comment\nend\n")
+  T.eq(r.stderr, "", "nothing on stderr (a leak report would be)")
+  T.eq(r.code, 0)
   T.truthy(task.now() - t0 < 10)
 end)
 
@@ -493,24 +492,24 @@ T.test("proxies come from the environment; loopback is never proxied", function(
   local bin = os.getenv("SLIPWAY_BIN")
   if not bin then T.skip("SLIPWAY_BIN not set") end
   -- the fixture answers a proxy request for http://proxied.invalid/status/201
-  local p = io.popen("http_proxy=" .. srv.url .. " " .. bin .. [[ -e '
+  local r = proc.run({bin, "-e", [[
     local http = require("slipway.http")
     print(http.get("http://proxied.invalid/status/201").status)
     local ok, e = pcall(http.get, "http://127.0.0.1:1/", {retries = 0})
-    print(e.code)' 2>&1]])
-  local out = p:read("a")
-  p:close()
-  T.eq(out, "201\nconnect\n")
+    print(e.code)]]}, {env = {http_proxy = srv.url}, check = false, echo = false, timeout = 30})
+  T.eq(r.stdout, "201\nconnect\n")
+  T.eq(r.stderr, "")
+  T.eq(r.code, 0)
 end)
 
 T.test("a missing libcurl is a clear error", function()
   local bin = os.getenv("SLIPWAY_BIN")
   if not bin then T.skip("SLIPWAY_BIN not set") end
-  local p = io.popen("SLIPWAY_LIBCURL=libcurl-missing.so.9 " .. bin
-    .. [[ -e 'local ok, e = pcall(require("slipway.http").get, "http://127.0.0.1:1/")
-              print(e.code, e.message)' 2>&1]])
-  local out = p:read("a")
-  p:close()
+  local r = proc.run({bin, "-e", [[local ok, e = pcall(require("slipway.http").get, "http://127.0.0.1:1/")
+              print(e.code, e.message)]]},
+    {env = {SLIPWAY_LIBCURL = "libcurl-missing.so.9"}, check = false, echo = false, timeout = 30})
+  T.eq(r.code, 0, r.stderr)
+  local out = r.stdout .. r.stderr
   T.match(out, "^unavailable\t.*http: cannot load libcurl %(libcurl%-missing%.so%.9")
   T.match(out, "libcurl4")
 end)

@@ -10,9 +10,8 @@ log.configure{level = "warn"}  -- not every curl and python run
 
 local PY = io.open("/usr/bin/python3") and "/usr/bin/python3" or "python3"
 
-local tmp = os.tmpname()
-os.remove(tmp)
-assert(os.execute("mkdir -p " .. tmp))
+local fs = require "slipway.fs"
+local tmp = fs.tempdir()  -- removed with its contents when the spec exits
 local nfile = 0
 local function write_file(data, name)
   nfile = nfile + 1
@@ -655,7 +654,8 @@ end)
 
 T.test("serve_files: types, lengths, validators, 304, 404, no way out of the tree", function()
   local root = tmp .. "/repo"
-  assert(os.execute("mkdir -p " .. root .. "/sub/deeper " .. root .. "/.git"))
+  fs.mkdir(root .. "/sub/deeper")
+  fs.mkdir(root .. "/.git")
   local index = "apiVersion: v1\nentries:\n  binderhub:\n  - version: 1.0.0\n"
   write_file(index, "repo/index.yaml")
   local tgz = ("\31\139\8\0"):rep(100) .. "\0binary"
@@ -664,8 +664,8 @@ T.test("serve_files: types, lengths, validators, 304, 404, no way out of the tre
   write_file("deep", "repo/sub/deeper/file.txt")
   write_file("secret", "secret.txt")
   write_file("[core]", "repo/.git/config")
-  assert(os.execute("ln -sf " .. tmp .. "/secret.txt " .. root .. "/sub/escape.txt"))
-  assert(os.execute("ln -sf deeper/file.txt " .. root .. "/sub/inside.txt"))
+  T.eq(run({"ln", "-sf", tmp .. "/secret.txt", root .. "/sub/escape.txt"}).code, 0)
+  T.eq(run({"ln", "-sf", "deeper/file.txt", root .. "/sub/inside.txt"}).code, 0)
   local big = ("0123456789abcdef"):rep(100000)  -- 1.6 MB: sent in pieces
   write_file(big, "repo/big.bin")
 
@@ -804,4 +804,3 @@ print("in flight")
 end)
 
 T.run()
-os.execute("rm -rf " .. tmp)

@@ -7,37 +7,34 @@
 --   local ng = H.nginx(root)           -- ng.url, ng:stop()
 --   local cert, key = H.selfsigned(dir)
 --
--- Commands run as argv lists (each argument quoted), blocking: they only
--- start daemons that detach, so the wait is short.
+-- Commands run as argv lists through slipway.proc (no shell); they only
+-- start daemons that detach, so the wait is short. The fixture's stop()
+-- (kill, remove) never yields, so it may run in a __close handler.
+local proc = require "slipway.proc"
+local fs = require "slipway.fs"
+local task = require "slipway.task"
+
 local H = {}
 
 local SRC = os.getenv("SLIPWAY_SRC") or "."
 
-local function quote(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
-
---- Run argv (a list), return true when it exits 0; output to /dev/null
--- unless keep_output.
-function H.run(argv, keep_output)
-  local parts = {}
-  for i, a in ipairs(argv) do parts[i] = quote(a) end
-  local cmd = table.concat(parts, " ")
-  if not keep_output then cmd = cmd .. " >/dev/null 2>&1" end
-  local ok = os.execute(cmd)
-  return ok == true
+--- Run argv (a list) -> true when it exits 0, and the proc result. Output
+-- is captured, not discarded: the run then ends only at EOF of the pipes,
+-- which a daemon closes after it moved to its own session, so proc does
+-- not kill it with what is left of the starter's process group.
+function H.run(argv)
+  local r = proc.run(argv, {check = false, echo = false, timeout = 60})
+  return r.code == 0, r
 end
 
 function H.pid()
-  local f = assert(io.open("/proc/self/stat"))
-  local pid = f:read("n")
-  f:close()
-  return pid
+  return proc.pid()
 end
 
+--- A new private directory under $TMPDIR or /tmp, removed when slipway
+-- exits if stop() did not remove it first.
 function H.tmpdir()
-  local p = io.popen("mktemp -d /tmp/slipway-http-XXXXXX")
-  local d = p:read("l")
-  p:close()
-  return d
+  return fs.tempdir()
 end
 
 function H.read(path)
@@ -55,7 +52,11 @@ function H.write(path, s)
 end
 
 local function kill(pid, sig)
-  H.run({"kill", "-" .. (sig or "TERM"), tostring(pid)})
+  pcall(proc.kill, pid, sig or "TERM")  -- it may have ended already
+end
+
+local function remove(dir)
+  fs.remove(dir, {recursive = true, missing_ok = true})
 end
 
 --- Start the Python fixture; opts.tls = {cert, key}.
@@ -68,7 +69,8 @@ function H.fixture(opts)
   if opts.tls then
     argv[#argv + 1] = "--tls"; argv[#argv + 1] = opts.tls[1]; argv[#argv + 1] = opts.tls[2]
   end
-  assert(H.run(argv, true), "the fixture server did not start")
+  local ok, r = H.run(argv)
+  assert(ok, "the fixture server did not start: " .. r.stdout .. r.stderr)
   local port, bh, pid, silent = assert(H.read(pf)):match("(%d+) (%d+) (%d+) (%d+)")
   local scheme = opts.tls and "https" or "http"
   local srv = {port = tonumber(port), pid = tonumber(pid), dir = dir,
@@ -78,7 +80,7 @@ function H.fixture(opts)
     silent = "127.0.0.1:" .. silent}         -- accepts, never reads nor answers
   function srv:stop()
     kill(self.pid)
-    H.run({"rm", "-rf", self.dir})
+    remove(self.dir)
   end
   return srv
 end
@@ -115,9 +117,9 @@ function H.nginx(root, opts)
         if pid then kill(pid:match("%d+"), "QUIT") end
         for _ = 1, 100 do
           if not H.read(self.prefix .. "/nginx.pid") then break end
-          os.execute("sleep 0.02")
+          task.sleep(0.02)
         end
-        H.run({"rm", "-rf", self.prefix})
+        remove(self.prefix)
       end
       return ng
     end
