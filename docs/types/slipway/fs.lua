@@ -94,6 +94,17 @@ function fs.tempdir(opts) end
 ---@return slipway.Lock
 function fs.lock(path, opts) end
 
+---The absolute current directory as the kernel knows it (getcwd(3)), not
+---a stale $PWD; raises ENOENT when it was removed.
+---@return string
+function fs.cwd() end
+
+---The absolute path with every symlink, "." and ".." resolved (realpath(3));
+---the path must exist (raises ENOENT, ENOTDIR, EACCES, ELOOP, ...).
+---@param path string
+---@return string
+function fs.realpath(path) end
+
 ---Join path parts with "/" (an absolute part restarts the path).
 ---@param ... string
 ---@return string

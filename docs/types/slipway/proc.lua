@@ -84,6 +84,19 @@ function proc.spawn(argv, opts) end
 ---@return string?
 function proc.which(name, path) end
 
+---Send sig ("TERM", the default; "INT", "KILL", 9, ...; 0 only checks) to pid,
+---or to the process group -pid. For processes slipway holds no handle for
+---(a pid file, a detached process). Raises code "ESRCH" or "EPERM" with
+---fields pid and signal; pid 0 and -1 are refused (plain error).
+---@param pid integer|string a pid, -pgid, or digits read from a pid file
+---@param sig? string|integer
+---@return true
+function proc.kill(pid, sig) end
+
+---slipway's own process id (getpid()).
+---@return integer
+function proc.pid() end
+
 ---The command shell-quoted for reading, secrets as ***.
 ---@param argv slipway.Argv
 ---@return string
