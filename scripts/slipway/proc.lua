@@ -122,12 +122,18 @@ local function check_argv(fname, argv)
 end
 
 -- The child's PWD: what a shell would set after `cd cwd` (an inherited PWD
--- would name slipway's directory, not the child's).
+-- would name slipway's directory, not the child's). A relative cwd starts
+-- at $PWD when it names the current directory (the path the user sees,
+-- through symlinks), else at getcwd(3): whoever started slipway elsewhere
+-- may have left a stale $PWD.
 local function child_pwd(cwd)
   if cwd:sub(1, 1) == "/" then return cwd end
+  local fscore = require "slipway.fs.core"
+  local real = fscore.cwd()
+  if not real then return nil end
   local here = os.getenv("PWD")
-  if not here or here:sub(1, 1) ~= "/" then return nil end
-  return (here .. "/" .. cwd):gsub("/%./", "/"):gsub("/%.$", "")
+  if not (here and here:sub(1, 1) == "/" and fscore.realpath(here) == real) then here = real end
+  return ((here .. "/" .. cwd):gsub("/%./", "/"):gsub("/%.$", ""))
 end
 
 local function build_env(fname, opts)

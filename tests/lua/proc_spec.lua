@@ -501,6 +501,22 @@ T.test("cwd sets the child's PWD, as a shell's cd would", function()
   T.eq(proc.run({"printenv", "PWD"}, {cwd = "/usr/lib", echo = false}).stdout, "/usr/lib\n")
 end)
 
+T.test("a relative cwd: the child's PWD starts at $PWD if it is true, else at getcwd", function()
+  if not BIN then T.skip("SLIPWAY_BIN not set") end
+  local d = fs.tempdir()
+  fs.mkdir(d .. "/real/sub")
+  proc.run({"ln", "-s", "real", d .. "/link"}, quiet)
+  local script = [[print((require("slipway.proc").run({"printenv", "PWD"}, {cwd = "sub", echo = false}).stdout:gsub("\n$", "")))]]
+  -- $PWD names the current directory through a link: kept, as a shell's cd
+  local r = proc.run({BIN, "-e", script}, q{cwd = d .. "/link", env = {PWD = d .. "/link"}})
+  T.eq(r.stdout, d .. "/link/sub\n")
+  -- a stale $PWD (another directory): the kernel's cwd instead
+  r = proc.run({BIN, "-e", script}, q{cwd = d .. "/link", env = {PWD = SRC == "." and "/" or SRC}})
+  T.eq(r.stdout, fs.realpath(d) .. "/real/sub\n")
+  r = proc.run({BIN, "-e", script}, q{cwd = d .. "/real", env = {PWD = "relative/x"}})
+  T.eq(r.stdout, fs.realpath(d) .. "/real/sub\n")
+end)
+
 T.test("proc.pid is slipway's own process id", function()
   local pid = proc.pid()
   T.eq(math.type(pid), "integer")
