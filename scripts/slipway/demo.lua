@@ -130,9 +130,7 @@ end
 -- pids of processes whose command line or cwd mentions dir
 local function processes_under(dir)
   local found = {}
-  local me = io.open("/proc/self/stat", "r")
-  local self_pid = me and me:read("n")
-  if me then me:close() end
+  local self_pid = proc.pid()
   for _, name in ipairs(fs.list("/proc")) do
     local pid = tonumber(name)
     if pid and pid ~= self_pid then

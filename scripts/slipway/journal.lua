@@ -70,12 +70,11 @@ local function user_name()
 end
 
 function M.whoami()
-  local stat = read_first_line("/proc/self/stat") or ""
   return {
     user = os.getenv("GITHUB_ACTOR") or user_name(),
     host = read_first_line("/proc/sys/kernel/hostname") or os.getenv("HOSTNAME") or "unknown",
-    pid = tonumber(stat:match("^(%d+)")),
-    cwd = os.getenv("PWD"),  -- the context passes the real one
+    pid = require("slipway.proc.core").pid(),
+    cwd = (fscore.cwd()),  -- getcwd(3), not a stale $PWD; nil when removed
     ci = os.getenv("CI") and (os.getenv("GITHUB_RUN_ID") or "yes") or nil,
   }
 end

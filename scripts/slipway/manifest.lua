@@ -287,24 +287,12 @@ local function check_component(ck, name, c, keys, root)
   return comp
 end
 
--- same file? (size, mtime, mode, owner: fs.stat has no inode)
-local function same_file(a, b)
-  local ok1, x = pcall(fs.stat, a)
-  local ok2, y = pcall(fs.stat, b)
-  return ok1 and ok2 and x.size == y.size and x.mtime == y.mtime and x.mode == y.mode
-    and x.uid == y.uid and x.type == y.type
-end
-
---- manifest.absolute(path) -> path made absolute with $PWD when $PWD is
--- really the current directory (checked on the file), else path unchanged.
+--- manifest.absolute(path) -> path made absolute from the current
+-- directory (fs.cwd(), which the kernel knows; $PWD may be stale); an
+-- absolute path is returned unchanged.
 function M.absolute(path)
   if path:sub(1, 1) == "/" then return path end
-  local pwd = os.getenv("PWD")
-  if pwd and pwd:sub(1, 1) == "/" then
-    local cand = fs.join(pwd, (path:gsub("^%./", "")))
-    if same_file(cand, path) then return cand end
-  end
-  return path
+  return fs.join(fs.cwd(), (path:gsub("^%./", "")))
 end
 
 --- manifest.parse(text [, path]) -> manifest table (see manifest.load).
@@ -355,8 +343,9 @@ end
 function M.find(dir)
   if dir == nil then
     if fs.isfile(M.FILE) then return M.FILE end
-    dir = os.getenv("PWD")
-    if not dir then return nil end
+    local ok, here = pcall(fs.cwd)
+    if not ok then return nil end
+    dir = here
   end
   while true do
     local p = fs.join(dir, M.FILE)

@@ -243,15 +243,10 @@ function M.git_state(dir)
   return sha, st.code == 0 and st.stdout ~= ""
 end
 
-local cwd_cache
---- The absolute current directory (not $PWD, which a parent may have left
--- behind when it started us elsewhere).
+--- The absolute current directory (fs.cwd(): not $PWD, which a parent may
+-- have left behind when it started us elsewhere).
 function M.cwd()
-  if cwd_cache then return cwd_cache end
-  local ok, r = pcall(require("slipway.proc").run, {"pwd", "-P"}, {check = false, readonly = true, echo = false})
-  if ok and r.code == 0 then cwd_cache = r.stdout:gsub("%s+$", "") end
-  cwd_cache = cwd_cache or os.getenv("PWD") or "."
-  return cwd_cache
+  return require("slipway.fs").cwd()
 end
 
 -- ---- the context -----------------------------------------------------------

@@ -49,11 +49,9 @@ local function fs() return require "slipway.fs" end
 
 --- The process's working directory. $PWD is only what the parent shell
 -- thought (a child started with another cwd inherits a stale one), so ask
--- pwd(1), which reads it from the kernel; $PWD only if that fails.
+-- the kernel: fs.cwd().
 function M.cwd()
-  local ok, r = pcall(require("slipway.proc").run, {"pwd", "-P"}, {check = false, readonly = true})
-  if ok and r.code == 0 and r.stdout:match("^/") then return (r.stdout:gsub("%s+$", "")) end
-  return os.getenv("PWD") or "."
+  return fs().cwd()
 end
 
 --- The deployment repository: the nearest directory holding slipway.yaml

@@ -227,4 +227,29 @@ components:
   T.raises(function() manifest.load(dir) end, "quote it")
 end)
 
+T.test("relative paths start at the kernel's cwd, not a stale $PWD", function()
+  local bin = os.getenv("SLIPWAY_BIN")
+  if not bin then T.skip("SLIPWAY_BIN not set") end
+  local dir = fs.tempdir()
+  fs.write(dir .. "/slipway.yaml", "components: {}\n")
+  fs.mkdir(dir .. "/sub")
+  local script = [[
+    local manifest = require "slipway.manifest"
+    local m = manifest.load(arg[1])
+    print(m.root, m.path, m.state_dir, manifest.find())]]
+  -- a parent that started slipway elsewhere and left its own $PWD behind
+  local stale = {PWD = os.getenv("SLIPWAY_SRC") or "/"}
+  local real = fs.realpath(dir)
+  local proc = require "slipway.proc"
+  local r = proc.run({bin, "-e", script, "slipway.yaml"}, {cwd = dir, env = stale, echo = false})
+  T.eq(r.stdout, table.concat({real, real .. "/slipway.yaml", real .. "/.slipway",
+                               "slipway.yaml"}, "\t") .. "\n")
+  -- from a subdirectory: find walks up from the real cwd
+  r = proc.run({bin, "-e", script, "../slipway.yaml"}, {cwd = dir .. "/sub", env = stale, echo = false})
+  local root, path, _, found = r.stdout:match("^(%S+)\t(%S+)\t(%S+)\t(%S+)\n$")
+  T.eq(fs.realpath(root), real)
+  T.eq(fs.realpath(path), real .. "/slipway.yaml")
+  T.eq(found, real .. "/slipway.yaml")
+end)
+
 T.run()

@@ -86,15 +86,11 @@ function M.alive(pid, mark)
   return true
 end
 
+-- the process group first (the service and its children), then the pid
 local function signal(pid, sig)
   local proc = require "slipway.proc"
-  if proc.kill then
-    -- the process group first (the service and its children), then the pid
-    if not pcall(proc.kill, -pid, sig) then pcall(proc.kill, pid, sig) end
-    return
-  end
-  local r = proc.run({"kill", "-s", sig, "--", "-" .. pid}, {check = false, echo = false})
-  if r.code ~= 0 then proc.run({"kill", "-s", sig, "--", tostring(pid)}, {check = false, echo = false}) end
+  pid = math.tointeger(tonumber(pid))
+  if not pcall(proc.kill, -pid, sig) then pcall(proc.kill, pid, sig) end
 end
 
 --- Stop pid (SIGTERM, then SIGKILL after `grace` seconds); waits until gone.
@@ -115,16 +111,8 @@ local slipway_bin
 --- The running slipway binary (for $SLIPWAY).
 function M.slipway_bin()
   if slipway_bin then return slipway_bin end
-  local proc = require "slipway.proc"
-  local stat = read_file("/proc/self/stat") or ""
-  local pid = stat:match("^(%d+)")
-  if proc.exe then
-    slipway_bin = proc.exe()
-  elseif pid then
-    local r = proc.run({"readlink", "-f", "/proc/" .. pid .. "/exe"}, {check = false, readonly = true})
-    if r.code == 0 then slipway_bin = r.stdout:gsub("%s+$", "") end
-  end
-  slipway_bin = slipway_bin or os.getenv("SLIPWAY_BIN") or "slipway"
+  local ok, path = pcall(fs.realpath, "/proc/self/exe")
+  slipway_bin = ok and path or os.getenv("SLIPWAY_BIN") or "slipway"
   return slipway_bin
 end
 
