@@ -6,8 +6,8 @@ local log = require "slipway.log"
 local json = require "slipway.json"
 local fs = require "slipway.fs"
 local task = require "slipway.task"
-local proc = require "slipway.proc"
 local cmd = require "slipway_cmd"
+local pty = require "pty"
 
 local dir = fs.tempdir()
 local n = 0
@@ -204,20 +204,14 @@ T.test("-v, -q, --log-level and SLIPWAY_LOG_LEVEL set the threshold", function()
 end)
 
 T.test("a terminal gets colour unless NO_COLOR or --no-color", function()
-  if not proc.which("python3") then
+  if not pty.available() then
     T.skip("python3 is not installed: no pseudo-terminal to test with")
   end
-  -- pty.spawn runs argv (no shell) on a new pseudo-terminal and copies what
-  -- it writes to our pipe; its exit code is the child's
-  local PTY = "import os, pty, sys\n"
-    .. "c = os.waitstatus_to_exitcode(pty.spawn(sys.argv[1:]))\n"
-    .. "sys.exit(c if c >= 0 else 128 - c)\n"
   local function on_tty(no_color, args)
-    local argv = {"python3", "-c", PTY, cmd.bin}
+    local argv = {cmd.bin}
     for _, a in ipairs(args) do argv[#argv + 1] = a end
     argv[#argv + 1] = script
-    local r = proc.run(argv, {env = {NO_COLOR = no_color or false}, check = false,
-      echo = false, timeout = 30})
+    local r = pty.run(argv, {env = {NO_COLOR = no_color or false}})
     T.eq(r.code, 0, "on a terminal: " .. r.stdout .. r.stderr)
     return r.stdout
   end

@@ -12,6 +12,7 @@ local yaml = require "slipway.yaml"
 local runbook = require "slipway.runbook"
 local journal = require "slipway.journal"
 local S = require "standin"
+local pty = require "pty"
 
 local BIN = os.getenv("SLIPWAY_BIN") or arg[-1]
 local FIX = S.shared .. "/fixtures/mybinder.org-deploy"
@@ -195,7 +196,7 @@ T.test("restart: dry run, refusal without a terminal, declined, confirmed, --yes
   T.eq(#records(r.rb, "answer"), 0)
 end)
 
-T.test("restart from the CLI: a real terminal (script -qc) is asked; no terminal refuses with a clear message", function()
+T.test("restart from the CLI: a real terminal (a pty) is asked; no terminal refuses with a clear message", function()
   local k = S.new{helm = false}
   local dir = repo(k)
   -- no terminal (stdin is a pipe): exit 2 and the reason
@@ -203,10 +204,10 @@ T.test("restart from the CLI: a real terminal (script -qc) is asked; no terminal
   T.eq(r.code, 2)
   T.match(r.stderr, "no terminal %(stdin is not a tty%); re%-run with %-%-yes")
   T.eq(k:argvs("kubectl", "rollout"), {})
-  -- a pty: script(1) runs slipway on a terminal and types "y"
-  local cmd = string.format("cd '%s' && PWD='%s' '%s' --no-color runbook restart prod", dir, dir, BIN)
-  r = proc.run({"script", "-qec", cmd, "/dev/null"}, {cwd = dir, stdin = "y\n", check = false, timeout = 30})
-  T.eq(r.code, 0, "script exit: " .. r.stdout)
+  -- a pseudo-terminal: slipway runs on it and "y" is typed
+  if not pty.available() then T.skip("python3 is not installed: no pseudo-terminal") end
+  r = pty.run({BIN, "--no-color", "runbook", "restart", "prod"}, {cwd = dir, env = {PWD = dir}, stdin = "y\n"})
+  T.eq(r.code, 0, "exit on the terminal: " .. r.stdout .. r.stderr)
   T.match(r.stdout, "Restart deployment/hub in prod%? %[y/N%]")
   T.eq(#k:argvs("kubectl", "rollout"), 2)
   -- the journal on disk has the answer with the user
@@ -382,6 +383,16 @@ end)
 
 -- ---- diagnose -------------------------------------------------------------------------------------
 
+-- the files matching pattern, concatenated (as cat with a shell glob);
+-- no match fails
+local function cat_glob(pattern)
+  local files = fs.glob(pattern)
+  T.truthy(#files > 0, "no file matches " .. pattern)
+  local parts = {}
+  for i, f in ipairs(files) do parts[i] = fs.read(f) end
+  return table.concat(parts)
+end
+
 T.test("diagnose: get/describe/logs collected concurrently into a timestamped archive, secrets redacted", function()
   local k = S.new{helm = false}
   local dir = repo(k)
@@ -401,7 +412,7 @@ T.test("diagnose: get/describe/logs collected concurrently into a timestamped ar
   end
   local x = fs.tempdir()
   proc.run({"tar", "-xzf", archive, "-C", x})
-  local all = proc.run({"sh", "-c", "cat " .. x .. "/*/*"}).stdout
+  local all = cat_glob(x .. "/*/*")
   T.nomatch(all, "c2VjcmV0LWNvb2tpZS1kby1ub3QtbGVhaw", "secret data (base64)")
   T.nomatch(all, "secret%-cookie%-do%-not%-leak", "secret data (decoded)")
   T.nomatch(all, "6b1e0c9a4f2d8e7b", "a key in describe's environment")
@@ -441,10 +452,10 @@ T.test("diagnose: get/describe/logs collected concurrently into a timestamped ar
   T.truthy(spread < 0.5, string.format("8 calls of 0.5 s all started within %.2f s: concurrent", spread))
   x = fs.tempdir()
   proc.run({"tar", "-xzf", r.rb.result, "-C", x})
-  local proxy = proc.run({"sh", "-c", "cat " .. x .. "/*/logs-proxy.txt"}).stdout
+  local proxy = cat_glob(x .. "/*/logs-proxy.txt")
   T.match(proxy, "# kubectl failed %(exit 1%): Error from server %(BadRequest%): container \"chp\" is waiting to start")
-  T.match(proc.run({"sh", "-c", "cat " .. x .. "/*/logs-hub.txt"}).stdout, "slow log line")
-  T.match(proc.run({"sh", "-c", "cat " .. x .. "/*/describe-pods.txt"}).stdout, "^Name: x\nNamespace: prod\n")
+  T.match(cat_glob(x .. "/*/logs-hub.txt"), "slow log line")
+  T.match(cat_glob(x .. "/*/describe-pods.txt"), "^Name: x\nNamespace: prod\n")
 end)
 
 -- ---- health ------------------------------------------------------------------------------------------

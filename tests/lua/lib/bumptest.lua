@@ -22,7 +22,7 @@ function B.run(argv, opts)
 end
 
 function B.have(cmd)
-  return proc.run({"sh", "-c", 'command -v "$1"', "sh", cmd}, {check = false}).code == 0
+  return proc.which(cmd) ~= nil
 end
 
 local function wait_for(path, pattern, secs)
