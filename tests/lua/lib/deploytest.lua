@@ -127,7 +127,7 @@ function D.cleanup(dir)
   while #D.service_pids(dir) > 0 and task.now() < deadline do task.sleep(0.05) end
   local left = D.service_pids(dir)
   if #left > 0 then
-    for _, pid in ipairs(left) do pcall(proc.run, {"kill", "-9", tostring(pid)}, {check = false, echo = false}) end
+    for _, pid in ipairs(left) do pcall(proc.kill, pid, "KILL") end
     error("processes left behind: " .. table.concat(left, " "))
   end
 end
