@@ -47,6 +47,7 @@ M.MODULES = {
   {name = "testing", docs = {"testing.md"}, summary = "the spec harness of slipway's tests"},
   {name = "core", docs = {"errors.md"}, summary = "structured errors, secrets and redaction, embedded files"},
   {name = "codec", docs = {"codec.md"}, summary = "base64 and UTC times shared by several modules"},
+  {name = "diff", docs = {"diff.md"}, summary = "unified diffs of two texts (dry-run plans, doc:diff)"},
 }
 
 
