@@ -208,7 +208,7 @@ static void usage(FILE *f) {
           "       %s COMMAND [ARGS...]    a standard command (see below)\n"
           "       %s --version | --help\n"
           "\n"
-          "Commands: run `%s help` for the list and `%s COMMAND --help` for one.\n",
+          "`%s help COMMAND` or `%s COMMAND --help` shows one command's options.\n\n",
           progname, progname, progname, progname, progname, progname, progname);
 }
 
