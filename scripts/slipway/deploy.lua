@@ -282,6 +282,7 @@ function M.revert(ctx, opts)
   M.setup(ctx)
   local staging = ctx.envs.stages.staging
   if not staging then raise("revert_failed", "revert: no staging environment") end
+  local nothing = false
   local ok, err = pcall(function()
     local good, why = nil, nil
     local to = opts.to or ctx.args.to
@@ -319,6 +320,11 @@ function M.revert(ctx, opts)
         "`slipway revert --to SHA`", staging))
     end
     if #commits == 0 then
+      if opts.manual then  -- asked by hand: nothing to do is not a failure
+        ctx:log("info", "nothing to revert: HEAD is %s (%s)", tostring(good):sub(1, 12), why or "")
+        nothing = true
+        return
+      end
       raise("revert_failed", string.format(
         "revert: HEAD is the last good commit (%s); nothing to revert, the failure is elsewhere",
         tostring(good)))
@@ -358,7 +364,11 @@ function M.revert(ctx, opts)
     end
     ctx:log("warn", "revert commit %s; redeploying %s", tostring(new_sha):sub(1, 12), staging)
     M.stage(ctx, staging)
-    M.test(ctx, staging)
+    if ctx.dry_run then
+      ctx:plan("test " .. staging .. " after the redeploy")
+    else
+      M.test(ctx, staging)
+    end
   end)
   if not ok and type(err) == "table" and err.code == "usage" then error(err, 0) end
   if not ok then
@@ -370,8 +380,17 @@ function M.revert(ctx, opts)
     if type(err) == "table" and err.code == "revert_failed" then error(err, 0) end
     raise("revert_failed", "REVERT FAILED: " .. errmsg(err), {cause = errmsg(err)})
   end
-  io.stderr:write(string.format("\n*** %s failed its tests and was REVERTED to %s; production was not touched ***\n\n",
-    staging, tostring(ctx.sha):sub(1, 12)))
+  if nothing then return false end
+  if ctx.dry_run then
+    io.stderr:write(string.format("\n*** dry run: %s would be reverted and redeployed; nothing was changed ***\n\n",
+      staging))
+  elseif opts.manual then
+    io.stderr:write(string.format("\n*** %s was REVERTED by hand to %s and passed its tests; production was not touched ***\n\n",
+      staging, tostring(ctx.sha):sub(1, 12)))
+  else
+    io.stderr:write(string.format("\n*** %s failed its tests and was REVERTED to %s; production was not touched ***\n\n",
+      staging, tostring(ctx.sha):sub(1, 12)))
+  end
   return true
 end
 

@@ -9,12 +9,13 @@ usage: slipway revert [--to RUN|SHA] [--reason TEXT] [--dry-run]
 Reverts (one `git revert` commit) every commit since the last commit that
 passed test on staging, or since RUN's / SHA's commit with --to; pushes it
 when stages.revert.push is true; redeploys staging and tests it again.
-Production is never touched. Exit 4 when the revert fails (loudly).
+Production is never touched. Exit 4 when the revert fails (loudly); exit 0
+with "nothing to revert" when HEAD is already that commit.
 ]==] .. deploy.common_usage,
   run = function(argv)
     return deploy.run_command("revert", argv, function()
       return {{name = "revert", run = function(c)
-        local ok, err = pcall(deploy.revert, c, {})
+        local ok, err = pcall(deploy.revert, c, {manual = true})
         if not ok then error(err, 0) end
       end}}
     end)
