@@ -98,6 +98,13 @@ T.test("slipway revert by hand: back to the last good deploy, pushed when config
     T.eq(D.git(bare, "rev-parse", "main").stdout, head)
     -- staging runs the reverted commit
     T.eq(D.current(dir, "staging").sha, (head:gsub("%s+$", "")))
+    T.match(r.stderr, "REVERTED by hand")
+    -- asked again: nothing to revert is not a failure, and changes nothing
+    r = D.slipway(dir, {"revert"})
+    T.eq(r.code, 0, r.stderr)
+    T.match(r.stderr, "nothing to revert")
+    T.nomatch(r.stderr, "REVERT FAILED")
+    T.eq(D.git(dir, "rev-parse", "HEAD").stdout, head)
     -- --to a commit that is not an ancestor fails loudly
     r = D.slipway(dir, {"revert", "--to", "0000000"})
     T.eq(r.code, 2)
