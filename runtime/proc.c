@@ -176,8 +176,21 @@ static void close_out(ostream *o) {
 
 static void on_uv_timer(uv_timer_t *t);
 
+/*
+ * Whether kill(-pid) can still only reach our command's group. Once the
+ * leader is reaped its pid is free -- but Linux does not hand out a pid that
+ * is still some group's id, so if a process named pid exists again, our
+ * group has no members left and the id may be about to name someone else's
+ * group (every child slipway starts leads its own): leave it alone.
+ */
+static int group_is_ours(proc *p) {
+  if (p->finished) return 0;
+  if (!p->exited) return 1;  /* the leader (maybe a zombie) holds the id */
+  return !(kill(p->pid, 0) == 0 || errno == EPERM);
+}
+
 static void signal_group(proc *p, int sig) {
-  if (p->finished) return;  /* the group is gone; its id may be reused */
+  if (!group_is_ours(p)) return;
   killed_groups = 1;
   kill(-p->pid, sig);
 }
@@ -222,7 +235,7 @@ static void check_finished(proc *p) {
   if (p->finished || !p->exited || p->out[0].open || p->out[1].open) return;
   /* what is left of the group outlived its command: it goes too (use
    * detach for processes that must stay) */
-  if (!p->detached && kill(-p->pid, 0) == 0) {
+  if (!p->detached && group_is_ours(p) && kill(-p->pid, 0) == 0) {
     killed_groups = 1;
     kill(-p->pid, SIGKILL);
   }
