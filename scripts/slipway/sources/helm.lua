@@ -13,15 +13,8 @@ local core = require "slipway.core"
 local fs = require "slipway.fs"
 local M = {}
 
-local function header(res, name)
-  local h = res.headers or {}
-  if h[name] ~= nil then return h[name] end
-  local low = name:lower()
-  for k, v in pairs(h) do
-    if type(k) == "string" and k:lower() == low then return v end
-  end
-  return nil
-end
+-- response headers are case-insensitive (slipway.http)
+local function header(res, name) return res.headers[name] end
 M.header = header
 
 local function index_url(repo)

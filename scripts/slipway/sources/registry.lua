@@ -18,15 +18,8 @@ local M = {}
 
 local function errmsg(e) return type(e) == "table" and e.message or tostring(e) end
 
-local function header(res, name)
-  local h = res.headers or {}
-  if h[name] ~= nil then return h[name] end
-  local low = name:lower()
-  for k, v in pairs(h) do
-    if type(k) == "string" and k:lower() == low then return v end
-  end
-  return nil
-end
+-- response headers are case-insensitive (slipway.http)
+local function header(res, name) return res.headers[name] end
 
 local base64 = codec.base64
 M._base64 = base64
