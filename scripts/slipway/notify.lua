@@ -53,6 +53,8 @@ local function from_env(t, key, where)
     core.secret(v)
     return v
   end
+  -- a token written into slipway.yaml itself is still a secret
+  if key == "token" and type(t.token) == "string" and t.token ~= "" then core.secret(t.token) end
   return t[key]
 end
 
