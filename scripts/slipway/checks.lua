@@ -37,6 +37,7 @@
 --   -- {{name=, ok=, detail=, duration=, attempts=}, ...}, concurrently
 --   print(checks.table(results)); fs.write(file, checks.junit{staging = results})
 local core = require "slipway.core"
+local progress = require "slipway.progress"
 
 -- errors of the world, without a library file:line in front (the message
 -- names the environment, step or file itself)
@@ -242,7 +243,10 @@ function M.run(ctx, env, vars)
   local fns = {}
   for i, c in ipairs(env.checks) do
     fns[i] = function()
-      local r = M.run_one(ctx, c, v)
+      local live = progress.begin("check " .. c.name .. " (" .. env.name .. ")")
+      local okr, r = pcall(M.run_one, ctx, c, v)
+      progress.finish(live)
+      if not okr then error(r, 0) end
       r.env = env.name
       if ctx then
         ctx.journal:record{type = "check", env = env.name, name = r.name, ok = r.ok,

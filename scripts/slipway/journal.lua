@@ -111,6 +111,8 @@ function M.open(state_dir, info, opts)
     gha_checked = true
     local gha = require "slipway.gha"
     if gha.enabled() then M.observe(gha.observer()) end
+    local progress = require "slipway.progress"  -- a live line on a terminal
+    if progress.enabled() then M.observe(progress.observer()) end
   end
   local id = info.id or M.new_id()
   local self = setmetatable({id = id, records = {}, t0 = now()}, Journal)

@@ -227,8 +227,11 @@ function M.write(level, message, fields)
   }
   if c.stream then
     local line = c.format == "json" and json_line(rec) or text_line(c, rec)
+    local live = c.human and package.loaded["slipway.progress"]
+    if live then live.clear() end  -- the live status line goes below
     c.stream:write(sw.redact(line))
     c.stream:flush()
+    if live then live.draw() end
   end
   local i = 1
   while i <= #sinks do

@@ -48,6 +48,7 @@ M.MODULES = {
   {name = "core", docs = {"errors.md"}, summary = "structured errors, secrets and redaction, embedded files"},
   {name = "codec", docs = {"codec.md"}, summary = "base64 and UTC times shared by several modules"},
   {name = "diff", docs = {"diff.md"}, summary = "unified diffs of two texts (dry-run plans, doc:diff)"},
+  {name = "progress", docs = {"progress.md"}, summary = "the live status line on a terminal"},
 }
 
 
