@@ -95,10 +95,11 @@ local function parse_semver(s)
           pre = ids, prerelease = ids ~= nil, build = build}
 end
 
-local function semver_cmp_pre(a, b)
-  if a == nil and b == nil then return 0 end
-  if a == nil then return 1 end      -- a release is after its pre-releases
-  if b == nil then return -1 end
+-- Compare two lists of dot-separated identifiers: numbers numerically, text
+-- as text, a shorter list first when it is a prefix of the other. SemVer puts
+-- numeric identifiers before text (numeric_first = -1); PEP 440's local
+-- versions put them after (numeric_first = 1).
+local function idents_cmp(a, b, numeric_first)
   for i = 1, math.max(#a, #b) do
     local x, y = a[i], b[i]
     if x == nil then return -1 end
@@ -106,12 +107,19 @@ local function semver_cmp_pre(a, b)
     local xn, yn = x:find("^%d+$") ~= nil, y:find("^%d+$") ~= nil
     local c
     if xn and yn then c = numcmp(x, y)
-    elseif xn then c = -1            -- numeric identifiers sort before text
-    elseif yn then c = 1
+    elseif xn then c = numeric_first
+    elseif yn then c = -numeric_first
     else c = strcmp(x, y) end
     if c ~= 0 then return c end
   end
   return 0
+end
+
+local function semver_cmp_pre(a, b)
+  if a == nil and b == nil then return 0 end
+  if a == nil then return 1 end      -- a release is after its pre-releases
+  if b == nil then return -1 end
+  return idents_cmp(a, b, -1)        -- numeric identifiers sort before text
 end
 
 local function semver_cmp(a, b)
@@ -276,19 +284,7 @@ local function pre_key(v)
 end
 
 local function local_cmp(a, b)
-  for i = 1, math.max(#a, #b) do
-    local x, y = a[i], b[i]
-    if x == nil then return -1 end
-    if y == nil then return 1 end
-    local xn, yn = x:find("^%d+$") ~= nil, y:find("^%d+$") ~= nil
-    local c
-    if xn and yn then c = numcmp(x, y)
-    elseif xn then c = 1       -- numeric segments sort after alphanumeric ones
-    elseif yn then c = -1
-    else c = strcmp(x, y) end
-    if c ~= 0 then return c end
-  end
-  return 0
+  return idents_cmp(a, b, 1)  -- numeric segments sort after alphanumeric ones
 end
 
 local function pep440_cmp(a, b)
