@@ -1647,77 +1647,11 @@ static int l_utf8(lua_State *L) {
   return 1;
 }
 
-/* ---- files ------------------------------------------------------------------ */
-
-/* s = core.read_file(path) */
-static int l_read_file(lua_State *L) {
-  const char *path = luaL_checkstring(L, 1);
-  FILE *f = fopen(path, "rb");
-  luaL_Buffer b;
-  size_t r;
-  if (!f) return sw_raise_uv(L, -errno, "cannot read %s", path);
-  luaL_buffinit(L, &b);
-  do {
-    char *p = luaL_prepbuffsize(&b, 65536);
-    r = fread(p, 1, 65536, f);
-    luaL_addsize(&b, r);
-  } while (r == 65536);
-  if (ferror(f)) {
-    int err = errno;
-    fclose(f);
-    return sw_raise_uv(L, -err, "cannot read %s", path);
-  }
-  fclose(f);
-  luaL_pushresult(&b);
-  return 1;
-}
-
-/* core.write_file(path, data): temp file in the same directory, fsync,
- * rename; keeps the mode of the file it replaces (0644 for a new one) */
-static int l_write_file(lua_State *L) {
-  const char *path = luaL_checkstring(L, 1);
-  size_t n, off = 0;
-  const char *data = luaL_checklstring(L, 2, &n);
-  struct stat st;
-  mode_t mode, um = umask(022);
-  char *tmp;
-  const char *slash = strrchr(path, '/');
-  int fd, err;
-  umask(um);
-  mode = 0666 & ~um;
-  if (stat(path, &st) == 0) mode = st.st_mode & 07777;
-  tmp = lua_newuserdatauv(L, strlen(path) + 16, 0);
-  if (slash)
-    sprintf(tmp, "%.*s/.%s.XXXXXX", (int)(slash - path), path, slash + 1);
-  else
-    sprintf(tmp, ".%s.XXXXXX", path);
-  fd = mkstemp(tmp);
-  if (fd < 0) return sw_raise_uv(L, -errno, "cannot write %s", path);
-  while (off < n) {
-    ssize_t w = write(fd, data + off, n - off);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      goto fail;
-    }
-    off += (size_t)w;
-  }
-  if (fchmod(fd, mode) != 0 || fsync(fd) != 0) goto fail;
-  if (close(fd) != 0) { fd = -1; goto fail; }
-  fd = -1;
-  if (rename(tmp, path) != 0) goto fail;
-  return 0;
-fail:
-  err = errno;
-  if (fd >= 0) close(fd);
-  unlink(tmp);
-  return sw_raise_uv(L, -err, "cannot write %s", path);
-}
-
 int luaopen_slipway_yaml_core(lua_State *L) {
   static const luaL_Reg fns[] = {
     {"load", l_load}, {"index", l_index}, {"compare", l_compare},
     {"resolve", l_resolve}, {"plain_ok", l_plain_ok}, {"quote", l_quote},
-    {"utf8", l_utf8}, {"read_file", l_read_file}, {"write_file", l_write_file},
+    {"utf8", l_utf8},
     {NULL, NULL}};
   static const luaL_Reg idx_methods[] = {
     {"count", l_idx_count}, {"node", l_idx_node}, {"children", l_idx_children},

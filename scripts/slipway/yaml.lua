@@ -171,7 +171,7 @@ function M.load_all(text, opts)
 end
 
 local function read(path)
-  return core.read_file(path)
+  return require("slipway.fs").read(path)
 end
 
 --- v = yaml.load_file(path, opts): load a file (errors name the path).

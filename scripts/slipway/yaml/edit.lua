@@ -165,7 +165,7 @@ function E.open(path, opts)
   local o = {}
   for k, v in pairs(opts or {}) do o[k] = v end
   o.file = path
-  return E.edit(core.read_file(path), o)
+  return E.edit(require("slipway.fs").read(path), o)
 end
 
 function Doc:node(i)
@@ -1024,7 +1024,7 @@ function Doc:changed() return self.orig ~= self.src end
 function Doc:save(path)
   path = path or self.file
   if not path then error("yaml: doc:save needs a path (the document was made from a string)", 2) end
-  core.write_file(path, self.src)
+  require("slipway.fs").write(path, self.src)
   return self
 end
 
