@@ -187,6 +187,15 @@ local function key_matches(self, kn, key)
   return yaml._keystr(v) == key
 end
 
+-- the key node of node i, a value in a mapping (nil when i is not one)
+local function key_index(self, i)
+  local n = self:node(i)
+  if not n.parent then return nil end
+  local kids = self:children(n.parent)
+  for k = 2, #kids, 2 do if kids[k] == i then return kids[k - 1] end end
+  return nil
+end
+
 -- the path of node i, for messages
 function Doc:path_of(i)
   local segs = {}
@@ -196,12 +205,8 @@ function Doc:path_of(i)
     if not p or p.kind == "document" then break end
     local kids = self:children(p.index)
     if p.kind == "mapping" then
-      for k = 2, #kids, 2 do
-        if kids[k] == i then
-          local kn = self:node(kids[k - 1])
-          table.insert(segs, 1, {key = kn.value or "?"})
-        end
-      end
+      local key = key_index(self, i)
+      if key then table.insert(segs, 1, {key = self:node(key).value or "?"}) end
     else
       for k = 1, #kids do
         if kids[k] == i then table.insert(segs, 1, {index = k - 1}) end
@@ -490,14 +495,10 @@ function Doc:indent_unit()
     local n = self:node(i)
     if n.kind == "mapping" and n.style == "block" and n.parent then
       local p = self:node(n.parent)
-      if p.kind == "mapping" then
-        local kids = self:children(n.parent)
-        for k = 2, #kids, 2 do
-          if kids[k] == i then
-            local kn = self:node(kids[k - 1])
-            if n.line > kn.line and n.col > kn.col then unit = n.col - kn.col; goto done end
-          end
-        end
+      local key = p.kind == "mapping" and key_index(self, i)
+      if key then
+        local kn = self:node(key)
+        if n.line > kn.line and n.col > kn.col then unit = n.col - kn.col; goto done end
       end
     end
   end
@@ -513,18 +514,13 @@ function Doc:seq_indent()
   local idx = self.idx
   for i = 1, math.min(idx:count(), 2000) do
     local n = self:node(i)
-    if n.kind == "sequence" and n.style == "block" and n.parent and self:node(n.parent).kind == "mapping" then
-      local kids = self:children(n.parent)
-      for k = 2, #kids, 2 do
-        if kids[k] == i then
-          local kn = self:node(kids[k - 1])
-          local first = self:children(i)[1]
-          if first then
-            local dash = self:dash_pos(first)
-            if dash then ind = col_of(self.src, dash) - (kn.col - 1); goto done end
-          end
-        end
-      end
+    local key = n.kind == "sequence" and n.style == "block" and n.parent
+      and self:node(n.parent).kind == "mapping" and key_index(self, i)
+    if key then
+      local kn = self:node(key)
+      local first = self:children(i)[1]
+      local dash = first and self:dash_pos(first)
+      if dash then ind = col_of(self.src, dash) - (kn.col - 1); goto done end
     end
   end
   ::done::
@@ -792,9 +788,7 @@ function Doc:empty_value(i, body)
     return n.vstart, n.stop, body
   end
   if par.kind == "mapping" then
-    local kids = self:children(n.parent)
-    local key
-    for k = 2, #kids, 2 do if kids[k] == i then key = kids[k - 1] end end
+    local key = key_index(self, i)
     if key then
       local kn = self:node(key)
       if par.style == "flow" then
@@ -817,10 +811,7 @@ function Doc:empty_value(i, body)
 end
 
 function Doc:key_of(i)
-  local n = self:node(i)
-  local kids = self:children(n.parent)
-  for k = 2, #kids, 2 do if kids[k] == i then return kids[k - 1] end end
-  error("yaml: internal: no key for node " .. i)
+  return key_index(self, i) or error("yaml: internal: no key for node " .. i)
 end
 
 local function check_value(v, level)
