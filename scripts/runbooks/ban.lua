@@ -2,11 +2,8 @@
 -- lossless edit of the YAML: comments and layout stay), commit it, and
 -- optionally deploy. The incident action "ban a repository" as a reviewed
 -- script; `unban` is its inverse.
-local function split(path)
-  local t = {}
-  for seg in path:gmatch("[^%.]+") do t[#t + 1] = seg end
-  return t
-end
+
+local runbook = require "slipway.runbook"
 
 return {
   description = "add a repository pattern to the banned list (yaml edit), commit, optionally deploy",
@@ -18,8 +15,7 @@ return {
     {name = "deploy", help = "environment(s) to deploy afterwards, comma-separated"},
   },
   run = function(rb, args)
-    local runbook = require "slipway.runbook"
-    local segs = split(args.list)
+    local segs = runbook.segments(args.list)
     local change = rb:edit_yaml(args.file, function(doc)
       if doc:has(segs) then
         local cur = doc:get(segs)

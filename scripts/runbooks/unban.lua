@@ -1,10 +1,7 @@
 -- unban: remove a repository pattern from the configured list of banned
 -- specs (lossless YAML edit), commit, optionally deploy. The inverse of ban.
-local function split(path)
-  local t = {}
-  for seg in path:gmatch("[^%.]+") do t[#t + 1] = seg end
-  return t
-end
+
+local runbook = require "slipway.runbook"
 
 return {
   description = "remove a repository pattern from the banned list (yaml edit), commit, optionally deploy",
@@ -15,7 +12,7 @@ return {
     {name = "deploy", help = "environment(s) to deploy afterwards, comma-separated"},
   },
   run = function(rb, args)
-    local segs = split(args.list)
+    local segs = runbook.segments(args.list)
     local change = rb:edit_yaml(args.file, function(doc)
       local cur = doc:has(segs) and doc:get(segs) or {}
       local at

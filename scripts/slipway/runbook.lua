@@ -376,6 +376,14 @@ end
 --- Set the value at segs (a list of keys) in doc, creating the missing
 -- mappings on the way (doc:insert of a nested table at the deepest
 -- existing one). Returns the old value (nil when there was none).
+--- runbook.segments("a.b.c") -> {"a", "b", "c"}: a dotted list path as the
+-- segments ensure() and the yaml editor take (keys without dots).
+function M.segments(path)
+  local t = {}
+  for seg in path:gmatch("[^%.]+") do t[#t + 1] = seg end
+  return t
+end
+
 function M.ensure(doc, segs, value)
   if doc:has(segs) then
     local old = doc:get(segs)

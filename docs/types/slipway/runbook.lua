@@ -213,6 +213,11 @@ function runbook.root() end
 ---@return string
 function runbook.cwd() end
 
+---The segments of a dotted path ("a.b.c" -> {"a", "b", "c"}).
+---@param path string
+---@return string[]
+function runbook.segments(path) end
+
 ---Set value at segs (a list of keys) in a YamlDoc, creating the missing
 ---mappings; the old value (nil when there was none).
 ---@param doc slipway.YamlDoc
