@@ -49,6 +49,7 @@ M.MODULES = {
   {name = "codec", docs = {"codec.md"}, summary = "base64 and UTC times shared by several modules"},
   {name = "diff", docs = {"diff.md"}, summary = "unified diffs of two texts (dry-run plans, doc:diff)"},
   {name = "progress", docs = {"progress.md"}, summary = "the live status line on a terminal"},
+  {name = "exit", docs = {"deploy.md"}, summary = "the exit statuses of every command, in one table"},
 }
 
 
