@@ -3,11 +3,12 @@
 #   make test   install dependencies, build, run every test with ctest
 #   make bench  run the benchmarks (tests/bench/), not part of `make test`
 #   make asan   the tests again, built with ASan + LeakSanitizer + UBSan
+#   make soak   the whole suite RUNS times (20) with twice the cores in parallel
 BUILD ?= build
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build test demo bench asan clean
+.PHONY: all deps build test demo bench asan soak clean
 
 all: build
 
@@ -30,6 +31,10 @@ bench: build
 
 asan:
 	$(MAKE) test BUILD=build-asan CMAKE_FLAGS=-DSLIPWAY_SANITIZE=ON
+
+RUNS ?= 20
+soak: build
+	tests/tools/soak $(BUILD) $(RUNS)
 
 clean:
 	rm -rf build build-asan
