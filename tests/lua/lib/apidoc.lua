@@ -28,6 +28,7 @@ M.MODULES = {
   {name = "http", docs = {"http.md"}, summary = "HTTP client: requests, retries, streams (SSE), downloads"},
   {name = "server", docs = {"server.md"}, summary = "HTTP/1.1 server: handlers as tasks, streaming, static files"},
   {name = "yaml", docs = {"yaml.md"}, summary = "YAML load/dump, Helm's merge, lossless verified edits"},
+  {name = "path", docs = {"path.md"}, summary = "the path syntax: parse, format, get (one reader for every module)"},
   {name = "version", docs = {"version.md"}, summary = "versions: semver, PEP 440, git describe; constraints"},
   {name = "manifest", docs = {"manifest.md"}, summary = "slipway.yaml: loading and validation"},
   {name = "bump", docs = {"bump.md"}, summary = "keeping pinned versions current (slipway bump)"},
