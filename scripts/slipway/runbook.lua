@@ -314,22 +314,15 @@ function RB:environments()
   return envs.list, envs.stages
 end
 
-local function kube(env)
-  local k8s = require "slipway.drivers.kubernetes"
-  return k8s.settings(env)
-end
-
 --- kubectl ARGS for env (its namespace and context, the kubernetes options'
--- kubectl and env). opts as ctx:run (readonly = true for reads).
+-- kubectl and env: slipway.kube, whatever the driver). opts as ctx:run
+-- (readonly = true for reads; all_namespaces = true leaves out --namespace).
 function RB:kubectl(env, args, opts)
-  local s = kube(env)
-  local argv = {s.kubectl}
-  for _, a in ipairs(args) do argv[#argv + 1] = a end
-  if s.context then argv[#argv + 1] = "--context=" .. s.context end
-  if not (opts and opts.all_namespaces) then argv[#argv + 1] = "--namespace=" .. s.namespace end
-  local o = {}
-  for k, v in pairs(opts or {}) do if k ~= "all_namespaces" then o[k] = v end end
-  if s.env then o.env = s.env end
+  local kube = require "slipway.kube"
+  local s = kube.settings(env)
+  local argv = kube.kubectl(s, {all_namespaces = opts and opts.all_namespaces}, table.unpack(args))
+  local o = kube.run_opts(s, opts)
+  o.all_namespaces = nil
   return self.ctx:run(argv, o)
 end
 

@@ -330,7 +330,7 @@ T.test("status and stop: nothing deployed is not an error; stop is idempotent", 
   T.eq(#k:argvs("helm", "uninstall"), 2)
 end)
 
-T.test("mask_secrets: block scalars, quoted values, flow maps; non-Secrets untouched", function()
+T.test("mask_secrets (kube.mask_secrets): block scalars, quoted values, flow maps; non-Secrets untouched", function()
   local text = table.concat({
     "---",
     "# Source: x/templates/cm.yaml",
@@ -361,7 +361,7 @@ T.test("mask_secrets: block scalars, quoted values, flow maps; non-Secrets untou
   local m = k8s.mask_secrets(text, memo)
   T.match(m, "password: not%-a%-secret%-in%-a%-configmap")
   T.match(m, "  script: '<masked #1>'\n  plain: '<masked #1>'\ntype: Opaque")
-  T.match(m, "data: '<masked>'")
+  T.match(m, "data: {a: '<masked #1>'}")
   T.nomatch(m, "hunter2")
   T.nomatch(m, "quoted%-secret")
   T.nomatch(m, "c2VjcmV0")

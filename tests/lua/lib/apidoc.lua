@@ -39,6 +39,7 @@ M.MODULES = {
   {name = "deploy", docs = {"deploy.md"}, summary = "stage, test, revert, promote (the standard playbook)"},
   {name = "drivers", docs = {"drivers.md"}, summary = "the driver interface and lookup"},
   {name = "drivers.local", prefix = "local_driver", docs = {"drivers.md"}, summary = "the local driver (processes on 127.0.0.1)"},
+  {name = "kube", docs = {"kubernetes.md"}, summary = "Kubernetes settings, kubectl/helm argv, Secret masking, timestamps"},
   {name = "drivers.kubernetes", prefix = "kubernetes", docs = {"kubernetes.md"}, summary = "the kubernetes driver (helm, kubectl)"},
   {name = "notify", docs = {"notify.md"}, summary = "webhook, Slack and Grafana notifications"},
   {name = "gha", docs = {"gha.md"}, summary = "GitHub Actions output: groups, annotations, job summary"},
