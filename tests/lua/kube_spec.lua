@@ -189,6 +189,8 @@ T.test("mask_secrets: no secret value survives (data, stringData, block scalars,
   T.match(m2, "quoted: '<masked #2>'")
   T.match(m2, "script: '<masked #1>'")
   T.falsy(m2:find("rotated-secret-value", 1, true))
+  -- the driver masks its renders with the same function
+  T.eq(require("slipway.drivers.kubernetes").mask_secrets, kube.mask_secrets)
   -- not YAML: an error that does not quote the text
   local err = T.raises(function() kube.mask_secrets("kind: Secret\ndata: {a: plain-secret-value\n") end)
   T.eq(err.code, "deploy")
