@@ -5,12 +5,6 @@ local function glob_to_pattern(g)
   return "^" .. g:gsub("[%^%$%(%)%%%.%[%]%+%-%?]", "%%%0"):gsub("%*", ".*") .. "$"
 end
 
-local function age_of(ts)
-  local k8s = require "slipway.drivers.kubernetes"
-  local t = k8s.parse_time(ts)
-  return t and (os.time() - t) or 0
-end
-
 return {
   description = "delete user pods matching a name pattern older than N hours, or stuck in Unknown (force)",
   args = {
@@ -22,6 +16,7 @@ return {
   },
   run = function(rb, args)
     local ui = require "slipway.ui"
+    local kube = require "slipway.kube"
     local env = rb:environment(args.env)
     local pat = glob_to_pattern(args.pattern)
     local list = rb:kubectl_json(env, {"get", "pods", "-l", args.selector})
@@ -29,7 +24,7 @@ return {
     for _, p in ipairs(list.items or {}) do
       local name = p.metadata.name
       local phase = p.status and p.status.phase or "?"
-      local age = age_of(p.metadata.creationTimestamp)
+      local age = kube.age(p.metadata.creationTimestamp) or 0
       local row = {name = name, phase = phase, age = ui.age(age), node = p.spec and p.spec.nodeName or ""}
       if name:match(pat) then
         if phase == "Unknown" then

@@ -41,9 +41,10 @@ return {
     local json = require "slipway.json"
     local core = require "slipway.core"
     local fs = require "slipway.fs"
-    local k8s = require "slipway.drivers.kubernetes"
+    local kube = require "slipway.kube"
+    local codec = require "slipway.codec"
     local env = rb:environment(args.env)
-    local ns = k8s.settings(env).namespace
+    local ns = kube.settings(env).namespace
     local stamp = os.date("!%Y%m%dT%H%M%SZ")
     local name = string.format("diagnose-%s-%s", ns, stamp)
     local outdir = args.out:sub(1, 1) == "/" and args.out or require("slipway.runbook").cwd() .. "/" .. args.out
@@ -55,7 +56,7 @@ return {
       for k, v in pairs(s.data or {}) do
         names[#names + 1] = k
         core.secret(v)
-        local d = k8s.b64decode and k8s.b64decode(v)
+        local d = codec.unbase64(v)
         if d and #d >= 4 then core.secret(d) end
       end
       table.sort(names)

@@ -18,14 +18,13 @@ return {
   },
   run = function(rb, args)
     local ui = require "slipway.ui"
-    local k8s = require "slipway.drivers.kubernetes"
+    local kube = require "slipway.kube"
     local env = rb:environment(args.env)
     local nodes = rb:kubectl_json(env, {"get", "nodes"}, {all_namespaces = true})
     local rows, names = {}, {}
     for _, n in ipairs(nodes.items or {}) do
-      local t = k8s.parse_time(n.metadata.creationTimestamp)
       rows[#rows + 1] = {name = n.metadata.name, status = ready(n) .. (n.spec.unschedulable and ",SchedulingDisabled" or ""),
-                         age = ui.age(t and os.time() - t or 0),
+                         age = ui.age(kube.age(n.metadata.creationTimestamp) or 0),
                          pool = (n.metadata.labels or {})["cloud.google.com/gke-nodepool"] or "",
                          version = n.status.nodeInfo and n.status.nodeInfo.kubeletVersion or ""}
       names[#names + 1] = n.metadata.name

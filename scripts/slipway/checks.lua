@@ -23,7 +23,7 @@
 --
 -- Keys: get (path under the environment's URL, or a full URL), status
 -- (default 200), contains (body substring), json (map of JSON path -> expected
--- value; paths like "a.b[0].c"), headers (request headers), launch + phase
+-- value; paths like "a.b[0].c", docs/path.md), headers (request headers), launch + phase
 -- (read `data:` JSON lines of an event stream until phase == PHASE; a
 -- "failed" phase or the end of the stream fails), lua (a file, relative to
 -- the repository, whose chunk is called with a table {url, versions, env,
@@ -37,6 +37,7 @@
 --   -- {{name=, ok=, detail=, duration=, attempts=}, ...}, concurrently
 --   print(checks.table(results)); fs.write(file, checks.junit{staging = results})
 local core = require "slipway.core"
+local spath = require "slipway.path"
 local progress = require "slipway.progress"
 
 -- errors of the world, without a library file:line in front (the message
@@ -78,6 +79,10 @@ function M.validate(list, kp, m)
       n.status = c.status or 200
       if math.type(n.status) ~= "integer" then fail(m, w .. ".status", "must be an HTTP status") end
       if c.json ~= nil and type(c.json) ~= "table" then fail(m, w .. ".json", "must map paths to values") end
+      for jp in pairs(c.json or {}) do
+        local bad = spath.check(tostring(jp))
+        if bad then fail(m, w .. ".json." .. tostring(jp), bad) end
+      end
     elseif n.kind == "launch" then
       n.phase = c.phase or "ready"
     end
@@ -114,8 +119,7 @@ local function join_url(base, path)
 end
 
 local function json_path(v, path)
-  local env = require "slipway.environments"
-  return env.get_path(v, path)
+  return (spath.get(v, path))
 end
 
 local function show(v)

@@ -244,48 +244,11 @@ function M.chart(env)
   return require("slipway.yaml").load_file(p)
 end
 
--- "a.b[name=x].c[0]" -> {"a", "b", {"name", "x"}, "c", 1}
-local function parse_path(path)
-  local parts = {}
-  local i, n = 1, #path
-  while i <= n do
-    local key = path:match("^[^.%[]*", i)
-    i = i + #key
-    if key ~= "" then parts[#parts + 1] = key end
-    while path:sub(i, i) == "[" do
-      local inner = path:match("^%[([^%]]*)%]", i)
-      if not inner then raise("manifest", "bad location path " .. path) end
-      i = i + #inner + 2
-      local k, v = inner:match("^([^=]+)=(.*)$")
-      if k then
-        v = v:gsub("^[\"']", ""):gsub("[\"']$", "")
-        parts[#parts + 1] = {k, v}
-      else
-        parts[#parts + 1] = (tonumber(inner) or 0) + 1
-      end
-    end
-    if path:sub(i, i) == "." then i = i + 1 end
-  end
-  return parts
-end
-M.parse_path = parse_path
-
---- Get the value at a bump location path ("dependencies[name=binderhub].version").
+--- Get the value at a bump location path ("dependencies[name=binderhub].version")
+-- in a loaded document: slipway.path's reading (docs/path.md), the one bump
+-- edits with. nil when nothing is there.
 function M.get_path(doc, path)
-  local v = doc
-  for _, p in ipairs(parse_path(path)) do
-    if type(v) ~= "table" then return nil end
-    if type(p) == "table" then
-      local found
-      for _, item in ipairs(v) do
-        if type(item) == "table" and tostring(item[p[1]]) == p[2] then found = item; break end
-      end
-      v = found
-    else
-      v = v[p]
-    end
-  end
-  return v
+  return (require("slipway.path").get(doc, path))
 end
 
 --- Apply a location's `part` to an image reference: tag, image (name

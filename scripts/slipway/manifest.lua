@@ -14,6 +14,7 @@
 local core = require "slipway.core"
 local fs = require "slipway.fs"
 local version = require "slipway.version"
+local spath = require "slipway.path"
 local M = {}
 
 M.FILE = "slipway.yaml"
@@ -279,7 +280,10 @@ local function check_component(ck, name, c, keys, root)
     if file:find("^/") or file:find("%.%.") then
       ck:fail(push(lk, "file"), "must be a path inside the repository, got " .. file)
     end
-    local key = file .. "\0" .. path
+    local bad = spath.check(path)
+    if bad then ck:fail(push(lk, "path"), bad) end
+    -- the same place written twice ("a.b" and 'a["b"]') is one location
+    local key = file .. "\0" .. spath.format(path)
     if seen[key] then ck:fail(lk, "the same file and path twice") end
     seen[key] = true
     comp.locations[i] = {file = fs.join(root, file), relfile = file, path = path, part = part}

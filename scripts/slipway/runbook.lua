@@ -314,22 +314,15 @@ function RB:environments()
   return envs.list, envs.stages
 end
 
-local function kube(env)
-  local k8s = require "slipway.drivers.kubernetes"
-  return k8s.settings(env)
-end
-
 --- kubectl ARGS for env (its namespace and context, the kubernetes options'
--- kubectl and env). opts as ctx:run (readonly = true for reads).
+-- kubectl and env: slipway.kube, whatever the driver). opts as ctx:run
+-- (readonly = true for reads; all_namespaces = true leaves out --namespace).
 function RB:kubectl(env, args, opts)
-  local s = kube(env)
-  local argv = {s.kubectl}
-  for _, a in ipairs(args) do argv[#argv + 1] = a end
-  if s.context then argv[#argv + 1] = "--context=" .. s.context end
-  if not (opts and opts.all_namespaces) then argv[#argv + 1] = "--namespace=" .. s.namespace end
-  local o = {}
-  for k, v in pairs(opts or {}) do if k ~= "all_namespaces" then o[k] = v end end
-  if s.env then o.env = s.env end
+  local kube = require "slipway.kube"
+  local s = kube.settings(env)
+  local argv = kube.kubectl(s, {all_namespaces = opts and opts.all_namespaces}, table.unpack(args))
+  local o = kube.run_opts(s, opts)
+  o.all_namespaces = nil
   return self.ctx:run(argv, o)
 end
 
@@ -373,18 +366,19 @@ function RB:apply(change)
   self:write(change.path, change.after)
 end
 
---- Set the value at segs (a list of keys) in doc, creating the missing
--- mappings on the way (doc:insert of a nested table at the deepest
--- existing one). Returns the old value (nil when there was none).
---- runbook.segments("a.b.c") -> {"a", "b", "c"}: a dotted list path as the
--- segments ensure() and the yaml editor take (keys without dots).
+--- runbook.segments(path) -> the segments of a path in slipway's path
+-- syntax (docs/path.md: `a.b.c`, `hosts["gesis.org"].weight`, `list[-1]`),
+-- as runbook.ensure and the yaml editor take them (slipway.path.parse).
 function M.segments(path)
-  local t = {}
-  for seg in path:gmatch("[^%.]+") do t[#t + 1] = seg end
-  return t
+  return require("slipway.path").parse(path)
 end
 
-function M.ensure(doc, segs, value)
+--- Set the value at path (a path string or its segments) in doc, creating
+-- the missing mappings on the way (doc:insert of a nested table at the
+-- deepest existing one). Returns the old value (nil when there was none).
+function M.ensure(doc, path, value)
+  local spath = require "slipway.path"
+  local segs = spath.parse(path)
   if doc:has(segs) then
     local old = doc:get(segs)
     doc:set(segs, value)
@@ -392,10 +386,16 @@ function M.ensure(doc, segs, value)
   end
   local i = #segs - 1
   while i > 0 and not doc:has({table.unpack(segs, 1, i)}) do i = i - 1 end
+  if i == 0 then core.raise("edit", "cannot create " .. spath.format(segs) .. " at the top level") end
   local nested = value
-  for k = #segs, i + 2, -1 do nested = {[segs[k]] = nested} end
-  if i == 0 then core.raise("edit", "cannot create " .. table.concat(segs, ".") .. " at the top level") end
-  doc:insert({table.unpack(segs, 1, i)}, segs[i + 1], nested)
+  for k = #segs, i + 1, -1 do
+    if segs[k].index or segs[k].filter then
+      core.raise("edit", string.format("cannot create %s: %s is missing and is not a mapping key",
+        spath.format(segs), spath.format(segs, k)))
+    end
+    if k > i + 1 then nested = {[segs[k].key] = nested} end
+  end
+  doc:insert({table.unpack(segs, 1, i)}, segs[i + 1].key, nested)
   return nil
 end
 

@@ -330,47 +330,6 @@ T.test("status and stop: nothing deployed is not an error; stop is idempotent", 
   T.eq(#k:argvs("helm", "uninstall"), 2)
 end)
 
-T.test("mask_secrets: block scalars, quoted values, flow maps; non-Secrets untouched", function()
-  local text = table.concat({
-    "---",
-    "# Source: x/templates/cm.yaml",
-    "kind: ConfigMap",
-    "metadata:",
-    "  name: cm",
-    "data:",
-    "  password: not-a-secret-in-a-configmap",
-    "---",
-    "kind: Secret",
-    "metadata:",
-    "  name: s1",
-    "stringData:",
-    "  script: |",
-    "    line one with hunter2-secret",
-    "",
-    "    line three",
-    "  plain: \"quoted-secret-value\"",
-    "type: Opaque",
-    "---",
-    "apiVersion: v1",
-    "kind: Secret",
-    "metadata:",
-    "  name: s2",
-    "data: {a: c2VjcmV0LXZhbHVlLXR3bw==}",
-  }, "\n") .. "\n"
-  local memo = {}
-  local m = k8s.mask_secrets(text, memo)
-  T.match(m, "password: not%-a%-secret%-in%-a%-configmap")
-  T.match(m, "  script: '<masked #1>'\n  plain: '<masked #1>'\ntype: Opaque")
-  T.match(m, "data: '<masked>'")
-  T.nomatch(m, "hunter2")
-  T.nomatch(m, "quoted%-secret")
-  T.nomatch(m, "c2VjcmV0")
-  -- the same memo numbers a changed value #2, an unchanged one stays #1
-  local m2 = k8s.mask_secrets(text:gsub("quoted%-secret%-value", "other-secret-value"), memo)
-  T.match(m2, "plain: '<masked #2>'")
-  T.match(m2, "script: '<masked #1>'")
-end)
-
 T.test("the loopback chart repository stops: its port refuses connections", function()
   if not shared then T.skip("not started") end
   shared.stop()

@@ -63,16 +63,11 @@ function environments.chart(env) end
 ---@return table
 function environments.merge(a, b) end
 
----The value at a location path ("dependencies[name=binderhub].version").
+---The value at a location path ("dependencies[name=binderhub].version"), slipway.path's reading; nil when nothing is there.
 ---@param doc table
----@param path string
+---@param path slipway.Path
 ---@return any
 function environments.get_path(doc, path) end
-
----A location path as a list of segments.
----@param path string
----@return (string|integer|table)[]
-function environments.parse_path(path) end
 
 ---Apply a location's part to an image reference: "tag", "image", or nil (whole).
 ---@param value string

@@ -213,17 +213,17 @@ function runbook.root() end
 ---@return string
 function runbook.cwd() end
 
----The segments of a dotted path ("a.b.c" -> {"a", "b", "c"}).
----@param path string
----@return string[]
+---The segments of a path in slipway's path syntax (docs/path.md; slipway.path.parse).
+---@param path slipway.Path
+---@return slipway.PathSegment[]
 function runbook.segments(path) end
 
----Set value at segs (a list of keys) in a YamlDoc, creating the missing
+---Set value at path (a path or its segments) in a YamlDoc, creating the missing
 ---mappings; the old value (nil when there was none).
 ---@param doc slipway.YamlDoc
----@param segs string[]
+---@param path slipway.Path
 ---@param value any
 ---@return any
-function runbook.ensure(doc, segs, value) end
+function runbook.ensure(doc, path, value) end
 
 return runbook

@@ -30,56 +30,26 @@ local codec = require "slipway.codec"
 local core = require "slipway.core"
 local task = require "slipway.task"
 local json = require "slipway.json"
+local kube = require "slipway.kube"
 
 local M = {}
 
 M.HELM_BUSY = "another operation (install/upgrade/rollback) is in progress"
 
--- ---- settings --------------------------------------------------------------
+-- ---- settings ----------------------------------------------------------------
+-- (slipway.kube: settings, argv, Secret masking, timestamps; shared with the
+-- runbook engine, which does not depend on this driver)
 
-local function opt(env, name, default)
-  local o = env.options or {}
-  if o[name] == nil then return default end
-  return o[name]
-end
-
---- The resolved settings of env: {helm, kubectl, namespace, release, chart,
--- values, context, rollout_timeout, lock_ttl, lock_name}.
+--- The resolved settings of env (kube.settings) -- the driver needs `chart`.
 function M.settings(env)
-  local release = env.release or env.name
-  local s = {
-    helm = opt(env, "helm", "helm"),
-    kubectl = opt(env, "kubectl", "kubectl"),
-    namespace = env.namespace or env.name,
-    release = release,
-    chart = env.chart,
-    values = env.values or {},
-    context = env.context,
-    rollout_timeout = tostring(opt(env, "rollout_timeout", "10m")),
-    lock_ttl = tonumber(opt(env, "lock_ttl", 7200)),
-    lock_name = "slipway-lock-" .. release,
-    dependency_update = opt(env, "dependency_update", true),
-    extra_args = opt(env, "extra_args", {}),
-    env = opt(env, "env", nil),
-  }
+  local s = kube.settings(env)
   if type(s.chart) ~= "string" or s.chart == "" then
     core.raise("manifest", "environment '" .. tostring(env.name) .. "': the kubernetes driver needs `chart`")
   end
   return s
 end
 
-local function helm(s, ...)
-  local argv = {s.helm, ...}
-  if s.context then argv[#argv + 1] = "--kube-context=" .. s.context end
-  return argv
-end
-
-local function kubectl(s, ...)
-  local argv = {s.kubectl, ...}
-  if s.context then argv[#argv + 1] = "--context=" .. s.context end
-  argv[#argv + 1] = "--namespace=" .. s.namespace
-  return argv
-end
+local helm, kubectl = kube.helm, kube.kubectl
 
 local function values_args(s, argv)
   for _, v in ipairs(s.values) do
@@ -91,9 +61,7 @@ end
 
 -- ctx:run with the driver's environment added
 local function run(ctx, s, argv, opts)
-  opts = opts or {}
-  if s.env then opts.env = s.env end
-  return ctx:run(argv, opts)
+  return ctx:run(argv, kube.run_opts(s, opts))
 end
 
 local function trim(x) return (tostring(x or ""):gsub("^%s+", ""):gsub("%s+$", "")) end
@@ -111,119 +79,7 @@ end
 -- ---- secrets in rendered manifests -----------------------------------------
 
 M.b64decode = codec.unbase64
-
-local function unquote(v)
-  local q = v:match('^"(.*)"$') or v:match("^'(.*)'$")
-  return q or v
-end
-
---- Mask the values of every Secret's `data` and `stringData` in a stream of
--- rendered manifests (helm template / helm get manifest output). Each value
--- becomes '<masked #N>': N numbers the distinct values seen for that secret
--- key in `memo` (share one memo between the before and after renders, so a
--- changed secret shows as a changed line and an unchanged one does not; the
--- value itself never appears). Every value is also registered as a secret
--- (core.secret), with its base64 decoding for `data`, so it is redacted from
--- logs and errors. Returns the masked text.
-function M.mask_secrets(text, memo)
-  memo = memo or {}
-  local out = {}
-  local lines = {}
-  for l in (text:sub(-1) == "\n" and text or text .. "\n"):gmatch("(.-)\n") do lines[#lines + 1] = l end
-  -- split into documents
-  local docs, cur = {}, {}
-  for _, l in ipairs(lines) do
-    if l:match("^%-%-%-") then
-      docs[#docs + 1] = cur
-      cur = {l}
-    else
-      cur[#cur + 1] = l
-    end
-  end
-  docs[#docs + 1] = cur
-
-  local function token(secret, key, value, encoded)
-    if #value >= 4 then core.secret(value) end
-    if encoded then
-      local d = M.b64decode(value)
-      if d and #d >= 4 then core.secret(d) end
-    end
-    local slot = secret .. "\0" .. key
-    local seen = memo[slot]
-    if not seen then seen = {}; memo[slot] = seen end
-    for i, v in ipairs(seen) do if v == value then return i end end
-    seen[#seen + 1] = value
-    return #seen
-  end
-
-  for _, doc in ipairs(docs) do
-    local is_secret, name = false, "?"
-    local in_meta = false
-    for _, l in ipairs(doc) do
-      if l:match("^kind:%s*[\"']?Secret[\"']?%s*$") then is_secret = true end
-      if l:match("^metadata:%s*$") then in_meta = true
-      elseif l:match("^%S") then in_meta = false
-      elseif in_meta and l:match("^  name:%s*") then name = unquote(trim(l:match("^  name:%s*(.-)%s*$"))) end
-    end
-    if not is_secret then
-      for _, l in ipairs(doc) do out[#out + 1] = l end
-    else
-      local i = 1
-      local section = nil   -- "data" or "stringData" while inside one
-      while i <= #doc do
-        local l = doc[i]
-        local top = l:match("^([%w_]+):")
-        if top then
-          section = (top == "data" or top == "stringData") and top or nil
-          -- a flow map on the same line ("data: {a: b}") is masked whole
-          if section and not l:match("^[%w_]+:%s*$") and not l:match("^[%w_]+:%s*#") then
-            out[#out + 1] = top .. ": '<masked>'"
-            core.secret(trim(l:match("^[%w_]+:%s*(.*)$")))
-            section = nil
-          else
-            out[#out + 1] = l
-          end
-          i = i + 1
-        elseif section and l:match("^%s+[^%s#]") then
-          local indent, key, rest = l:match("^(%s+)([^:]+):%s*(.-)%s*$")
-          if not key then
-            out[#out + 1] = indent and (indent .. "'<masked>'") or "  '<masked>'"
-            i = i + 1
-          else
-            local value
-            if rest:match("^[|>]") then
-              -- block scalar: the following lines indented deeper
-              local body = {}
-              i = i + 1
-              while i <= #doc and (doc[i]:match("^%s*$") or #(doc[i]:match("^(%s*)")) > #indent) do
-                body[#body + 1] = doc[i]
-                i = i + 1
-              end
-              while #body > 0 and body[#body]:match("^%s*$") do
-                table.remove(body)
-                i = i - 1
-              end
-              for _, b in ipairs(body) do
-                local t = trim(b)
-                if #t >= 8 then core.secret(t) end
-              end
-              value = table.concat(body, "\n")
-            else
-              value = unquote(rest)
-              i = i + 1
-            end
-            local n = token(name, key, value, section == "data")
-            out[#out + 1] = string.format("%s%s: '<masked #%d>'", indent, key, n)
-          end
-        else
-          out[#out + 1] = l
-          i = i + 1
-        end
-      end
-    end
-  end
-  return table.concat(out, "\n"):gsub("\n*$", "\n")
-end
+M.mask_secrets = kube.mask_secrets
 
 -- one memo per context, so that before and after share their numbering
 local memos = setmetatable({}, {__mode = "k"})
@@ -404,24 +260,7 @@ end
 
 -- ---- status ----------------------------------------------------------------
 
-local function parse_time(t)
-  if type(t) ~= "string" then return nil end
-  local y, mo, d, h, mi, sec = t:match("^(%d+)-(%d+)-(%d+)T(%d+):(%d+):(%d+)")
-  if not y then return nil end
-  -- UTC: os.time takes local time; correct by the offset of the epoch
-  local lt = os.time{year = tonumber(y), month = tonumber(mo), day = tonumber(d),
-                     hour = tonumber(h), min = tonumber(mi), sec = tonumber(sec), isdst = false}
-  local off = os.time(os.date("!*t", 0)) - os.time(os.date("*t", 0))
-  local tz = t:match("([%+%-]%d%d):?(%d%d)$")
-  local secs = lt - off
-  if tz then
-    local sign, hh, mm = t:match("([%+%-])(%d%d):?(%d%d)$")
-    local o = (tonumber(hh) * 3600 + tonumber(mm) * 60) * (sign == "+" and 1 or -1)
-    secs = secs - o
-  end
-  return secs
-end
-M.parse_time = parse_time
+M.parse_time = kube.time
 
 --- driver.status(ctx, env) -> {running, revision, versions, since, detail}
 -- from `helm status RELEASE -o json`.
@@ -442,7 +281,7 @@ function M.status(ctx, env)
     running = info.status == "deployed",
     revision = tonumber(st.version),
     versions = {chart = chart.version, app = chart.appVersion},
-    since = parse_time(info.last_deployed),
+    since = kube.time(info.last_deployed),
     url = env.url,
     detail = {release = s.release, namespace = s.namespace, status = info.status,
               description = info.description},

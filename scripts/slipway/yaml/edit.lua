@@ -32,6 +32,7 @@
 local core = require "slipway.yaml.core"
 local score = require "slipway.core"
 local yaml = require "slipway.yaml"
+local spath = require "slipway.path"
 
 local null = core.null
 local E = {}
@@ -43,94 +44,11 @@ local function raise(code, msg, fields, level)
 end
 
 -- ---- paths -------------------------------------------------------------------
+-- The path syntax has one reader, slipway.path (docs/path.md).
 
-local function parse_path(p)
-  if type(p) == "table" then
-    local segs = {}
-    for i, s in ipairs(p) do
-      if math.type(s) == "integer" then segs[i] = {index = s}
-      elseif type(s) == "string" then segs[i] = {key = s}
-      else error("yaml: bad path segment #" .. i, 3) end
-    end
-    return segs
-  end
-  if type(p) ~= "string" then error("yaml: a path must be a string or a table", 3) end
-  local segs, i, n = {}, 1, #p
-  local function bad(why) error(string.format("yaml: bad path %q at character %d: %s", p, i, why), 4) end
-  local function quoted()
-    local q = p:sub(i, i)
-    local out = {}
-    i = i + 1
-    while i <= n do
-      local c = p:sub(i, i)
-      if c == q then i = i + 1; return table.concat(out) end
-      if c == "\\" and q == '"' then i = i + 1; c = p:sub(i, i) end
-      out[#out + 1] = c
-      i = i + 1
-    end
-    bad("unterminated quote")
-  end
-  while i <= n do
-    local c = p:sub(i, i)
-    if c == "." then
-      if i == 1 or i == n then bad("empty segment") end
-      i = i + 1
-      c = p:sub(i, i)
-      if c == "." or c == "[" then bad("empty segment") end
-    end
-    if c == "[" then
-      i = i + 1
-      local c2 = p:sub(i, i)
-      if c2 == '"' or c2 == "'" then
-        segs[#segs + 1] = {key = quoted()}
-      else
-        local num = p:match("^%-?%d+", i)
-        if num and p:sub(i + #num, i + #num) == "]" then
-          segs[#segs + 1] = {index = tonumber(num)}
-          i = i + #num
-        else
-          local k = p:match("^[^=%]]+", i)
-          if not k then bad("expected an index, a quoted key or key=value") end
-          i = i + #k
-          if p:sub(i, i) ~= "=" then bad("expected '='") end
-          i = i + 1
-          local v
-          local c3 = p:sub(i, i)
-          if c3 == '"' or c3 == "'" then v = quoted()
-          else
-            v = p:match("^[^%]]*", i)
-            i = i + #v
-          end
-          segs[#segs + 1] = {filter = {k, v}}
-        end
-      end
-      if p:sub(i, i) ~= "]" then bad("expected ']'") end
-      i = i + 1
-    else
-      local k = p:match("^[^%.%[]+", i)
-      if not k then bad("empty segment") end
-      i = i + #k
-      if k:match("^%-?%d+$") then segs[#segs + 1] = {num = tonumber(k), key = k}
-      else segs[#segs + 1] = {key = k} end
-    end
-  end
-  return segs
-end
+local parse_path = spath.parse
 E.parse_path = parse_path
-
-local function seg_text(s)
-  if s.filter then return "[" .. s.filter[1] .. "=" .. s.filter[2] .. "]" end
-  if s.index then return "[" .. s.index .. "]" end
-  if s.key:find("[%.%[%]\"']") then return '["' .. s.key:gsub('"', '\\"') .. '"]' end
-  return "." .. s.key
-end
-
-local function path_text(segs, upto)
-  local out = {}
-  for i = 1, upto or #segs do out[#out + 1] = seg_text(segs[i]) end
-  local s = table.concat(out)
-  return (s:gsub("^%.", ""))
-end
+local path_text = spath.format
 
 -- ---- the document ------------------------------------------------------------
 
@@ -247,9 +165,7 @@ function Doc:pick_doc(opts, path)
       local ok = type(v) == "table"
       for k, want in pairs(sel) do
         if not ok then break end
-        local cur = v
-        for part in tostring(k):gmatch("[^%.]+") do cur = type(cur) == "table" and cur[part] or nil end
-        ok = cur == want
+        ok = spath.get(v, tostring(k)) == want
       end
       if ok then found[#found + 1] = di end
     end
@@ -366,31 +282,12 @@ function Doc:resolve(path, opts, mode, level)
   return {node = cur, key = key, parent = parent, segs = segs, doc = doc}
 end
 
-local function walk_data(v, rest)
-  for _, seg in ipairs(rest) do
-    if type(v) ~= "table" then return nil end
-    if seg.index or (seg.num and yaml.is_sequence(v)) then
-      local ix = seg.index or seg.num
-      v = v[ix < 0 and #v + ix + 1 or ix + 1]
-    elseif seg.filter then
-      local hit
-      for _, it in ipairs(v) do
-        if type(it) == "table" and yaml._keystr(it[seg.filter[1]]) == seg.filter[2] then hit = it end
-      end
-      v = hit
-    else
-      v = v[seg.key]
-    end
-  end
-  return v
-end
-
 --- v = doc:get(path, opts): the value at path (aliases and merge keys
 -- followed, as yaml.load reads them). Raises "path" when nothing is there.
 function Doc:get(path, opts)
   local r = self:resolve(path or "", opts, "get", 2)
   if r.data then
-    local v = walk_data(r.data, r.rest)
+    local v = spath.get(r.data, r.rest)
     if v == nil then
       raise("path", string.format("%s: path %q: nothing there (also not from merge keys)",
         self.file or "<yaml>", path_text(r.segs)), {path = path_text(r.segs)}, 2)

@@ -71,13 +71,13 @@ function kubernetes.wait_rollouts(ctx, env, workloads) end
 ---@param env slipway.Environment
 function kubernetes.dependencies(ctx, env) end
 
----Replace Secret data values with '<masked #N>' (memo numbers the values).
+---Replace Secret data values with '<masked #N>' (memo numbers the values; = kube.mask_secrets).
 ---@param text string
 ---@param memo? table
 ---@return string
 function kubernetes.mask_secrets(text, memo) end
 
----Seconds since the epoch of an RFC 3339 time, or nil.
+---Seconds since the epoch of an RFC 3339 time, or nil (= kube.time; any local time zone).
 ---@param t string
 ---@return number?
 function kubernetes.parse_time(t) end
