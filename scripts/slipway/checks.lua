@@ -39,9 +39,7 @@
 local core = require "slipway.core"
 local progress = require "slipway.progress"
 
--- errors of the world, without a library file:line in front (the message
--- names the environment, step or file itself)
-local function raise(code, msg, fields) error(core.error(code, msg, fields), 0) end
+local raise = require("slipway.errors").fail
 local task = require "slipway.task"
 
 local M = {}

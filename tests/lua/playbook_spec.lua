@@ -79,22 +79,22 @@ T.test("revert runs when its step fails: status 3, or 4 when it fails too", func
   local reverted
   local r = run{{name = "test", run = function() error("checks failed") end,
                  revert = function(_, err) reverted = tostring(err) end}}
-  T.eq(r.status, playbook.EXIT.reverted); T.eq(r.outcome, "reverted")
+  T.eq(r.status, require("slipway.exit").reverted); T.eq(r.outcome, "reverted")
   T.match(reverted, "checks failed")
   r = run{{name = "test", run = function() error("checks failed") end,
            revert = function() error("git revert conflicts") end}}
-  T.eq(r.status, playbook.EXIT.revert_failed); T.eq(r.outcome, "revert-failed")
+  T.eq(r.status, require("slipway.exit").revert_failed); T.eq(r.outcome, "revert-failed")
   local last = records(r)
   T.eq(last[#last].outcome, "revert-failed")
 end)
 
 T.test("error codes map to exit statuses", function()
   local core = require "slipway.core"
-  T.eq(playbook.status_for(core.error("locked", "x")), 5)
-  T.eq(playbook.status_for(core.error("manifest", "x")), 2)
-  T.eq(playbook.status_for(core.error("refused", "x")), 2)
-  T.eq(playbook.status_for(core.error("revert_failed", "x")), 4)
-  T.eq(playbook.status_for("plain"), 1)
+  T.eq(require("slipway.exit").for_error(core.error("locked", "x")), 5)
+  T.eq(require("slipway.exit").for_error(core.error("manifest", "x")), 2)
+  T.eq(require("slipway.exit").for_error(core.error("refused", "x")), 2)
+  T.eq(require("slipway.exit").for_error(core.error("revert_failed", "x")), 4)
+  T.eq(require("slipway.exit").for_error("plain"), 1)
   local r = run{{name = "s", run = function() core.raise("locked", "busy") end,
                  revert = function() error("must not run") end}}
   T.eq(r.status, 5)
