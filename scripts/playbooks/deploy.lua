@@ -4,28 +4,20 @@
 --
 -- stage:   lock staging, record what runs there, deploy, wait for the rollout
 -- test:    run staging's checks; when they fail, revert the commits since the
---          last good deploy (git revert), redeploy staging and test again
+--          last good deploy (git revert), redeploy staging and test again;
+--          `--no-revert` declines the revert and leaves staging as it is (exit 1)
 -- promote: only the commit and versions that passed test on staging, to every
 --          production environment in parallel, each tested
+--
+-- The steps are deploy.steps() (one definition for this file and for
+-- playbooks that build on it); to change one, replace the list with your own
+-- steps calling deploy.stage, deploy.test, deploy.revert and deploy.promote
+-- (docs/deploy.md).
 local playbook = require "slipway.playbook"
 local deploy = require "slipway.deploy"
-
-local function staging(ctx) return deploy.setup(ctx).stages.staging end
 
 return playbook.define{
   name = "deploy",
   setup = function(ctx) deploy.setup(ctx) end,
-  steps = {
-    {name = "stage",
-     run = function(ctx) deploy.stage(ctx, staging(ctx)) end},
-    {name = "test",
-     run = function(ctx) deploy.test(ctx, staging(ctx)) end,
-     -- a failed test is reverted; `--no-revert` leaves staging as it is
-     revert = function(ctx, err)
-       if ctx.args.revert == false then error(err, 0) end
-       deploy.revert(ctx, {reason = err})
-     end},
-    {name = "promote",
-     run = function(ctx) deploy.promote(ctx) end},
-  },
+  steps = deploy.steps(),
 }

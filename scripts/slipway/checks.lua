@@ -40,9 +40,7 @@ local core = require "slipway.core"
 local spath = require "slipway.path"
 local progress = require "slipway.progress"
 
--- errors of the world, without a library file:line in front (the message
--- names the environment, step or file itself)
-local function raise(code, msg, fields) error(core.error(code, msg, fields), 0) end
+local raise = require("slipway.errors").fail
 local task = require "slipway.task"
 
 local M = {}

@@ -39,9 +39,9 @@ its usage (the same as `slipway COMMAND --help`).]],
 }
 
 local function load_cmd(name)
-  local ok, mod = pcall(require, "slipway.cmd." .. name)
-  if ok and type(mod) == "table" then return mod end
-  return nil, mod
+  local mod, why = require("slipway.modules").find("slipway.cmd." .. name)
+  if type(mod) == "table" then return mod end
+  return nil, why
 end
 
 function M.help(out)

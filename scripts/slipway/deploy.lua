@@ -14,21 +14,21 @@
 --                                        -- redeploy + retest staging
 --
 -- Everything is journalled through ctx (slipway.playbook); docs/deploy.md.
-local core = require "slipway.core"
-
--- errors of the world, without a library file:line in front (the message
--- names the environment, step or file itself)
-local function raise(code, msg, fields) error(core.error(code, msg, fields), 0) end
+local errors = require "slipway.errors"
+local exit = require "slipway.exit"
+local log = require "slipway.log"
 local task = require "slipway.task"
 local journal = require "slipway.journal"
 local environments = require "slipway.environments"
 local drivers = require "slipway.drivers"
 local checks = require "slipway.checks"
+local notify = require "slipway.notify"
+local fs = require "slipway.fs"
 local playbook = require "slipway.playbook"
 
 local M = {}
 
-local errmsg = playbook.errmsg
+local raise, errmsg = errors.fail, errors.message
 
 --- Load the environments of ctx.manifest into ctx.envs (idempotent).
 function M.setup(ctx)
@@ -146,7 +146,7 @@ function M.test(ctx, name, opts)
   if ctx.args.junit and not opts.no_junit then
     local xml = checks.junit(ctx._junit)
     if ctx.dry_run then ctx:plan("write JUnit XML to " .. ctx.args.junit)
-    else require("slipway.fs").write(ctx.args.junit, xml) end
+    else fs.write(ctx.args.junit, xml) end
   end
   if not passed then
     local msg = string.format("%s: %d of %d checks failed: %s", name, #failed, #results,
@@ -229,7 +229,7 @@ function M.promote(ctx)
   end
   local results = task.all(fns)
   if ctx.args.junit and not ctx.dry_run then
-    require("slipway.fs").write(ctx.args.junit, checks.junit(ctx._junit or {}))
+    fs.write(ctx.args.junit, checks.junit(ctx._junit or {}))
   end
   local bad, warned = {}, {}
   for _, r in ipairs(results) do
@@ -396,16 +396,23 @@ end
 
 -- ---- playbooks ---------------------------------------------------------------
 
---- The standard playbook's steps: stage -> test (revert on failure) -> promote.
--- opts.revert = false leaves a failed staging as it is.
+--- The standard playbook's steps: stage -> test (revert on failure) ->
+-- promote, on stages.staging. scripts/playbooks/deploy.lua is these steps;
+-- a playbook of your own may take them and add its own. The test step's
+-- revert declines (exit 1, staging left as it is) under --no-revert
+-- (ctx.args.revert == false) or when opts.revert is false.
 function M.steps(opts)
   opts = opts or {}
+  local function staging(ctx) return M.setup(ctx).stages.staging end
   return {
-    {name = "stage", run = function(ctx) M.stage(ctx, M.setup(ctx).stages.staging) end},
-    {name = "test", run = function(ctx) M.test(ctx, M.setup(ctx).stages.staging) end,
-     revert = opts.revert ~= false and function(ctx, err)
+    {name = "stage", run = function(ctx) M.stage(ctx, staging(ctx)) end},
+    {name = "test", run = function(ctx) M.test(ctx, staging(ctx)) end,
+     revert = function(ctx, err)
+       if opts.revert == false or ctx.args.revert == false then
+         return playbook.decline("--no-revert")
+       end
        M.revert(ctx, {reason = err})
-     end or nil},
+     end},
     {name = "promote", run = function(ctx) M.promote(ctx) end},
   }
 end
@@ -414,9 +421,7 @@ end
 -- `finish(result)` function. Never fails the run.
 function M.notifier(ctx, info)
   if not ctx.manifest or not ctx.manifest.notify or ctx.dry_run then return function() end end
-  local ok, n = pcall(function()
-    return require("slipway.notify").new(ctx.manifest.notify)
-  end)
+  local ok, n = pcall(notify.new, ctx.manifest.notify)
   if not ok then
     ctx:log("warn", "notify: %s", errmsg(n))
     return function() end
@@ -455,11 +460,10 @@ local TAKES = {resume = "optional", junit = true, lock_wait = true, journal = tr
 -- Returns the exit status.
 function M.run_command(command, argv, build, opts)
   opts = opts or {}
-  local log = playbook.logger()
   local okp, args = pcall(playbook.parse_args, argv, TAKES)
   if not okp then
     io.stderr:write("slipway ", command, ": ", errmsg(args), "\n")
-    return playbook.EXIT.bad_input
+    return exit.usage
   end
   local okc, ctx = pcall(function()
     local c = playbook.context{args = args, argv = argv, command = command, dry_run = args.dry_run,
@@ -470,13 +474,13 @@ function M.run_command(command, argv, build, opts)
   end)
   if not okc then
     io.stderr:write("slipway ", command, ": ", errmsg(ctx), "\n")
-    return playbook.status_for(ctx)
+    return exit.for_error(ctx)
   end
   local okb, def = pcall(build, ctx, args)
   if not okb then
     io.stderr:write("slipway ", command, ": ", errmsg(def), "\n")
-    ctx.journal:finish{ok = false, status = playbook.status_for(def), outcome = "error", error = errmsg(def)}
-    return playbook.status_for(def)
+    ctx.journal:finish{ok = false, status = exit.for_error(def), outcome = "error", error = errmsg(def)}
+    return exit.for_error(def)
   end
   if def.steps == nil then def = {name = command, steps = def} end
   local finish = M.notifier(ctx, {command = command, env = opts.env or args[1]})
@@ -485,7 +489,7 @@ function M.run_command(command, argv, build, opts)
   local line = string.format("slipway %s: %s (exit %d, run %s, %s)", command, r.outcome, r.status,
     r.run_id, playbook.fmt_dur(r.duration or 0))
   if r.ok then log.info("%s", line)
-  elseif r.status == playbook.EXIT.revert_failed then
+  elseif r.status == exit.revert_failed then
     log.error("%s", line)
     io.stderr:write("\n!!! REVERT FAILED: ", errmsg(r.revert_error or r.error), "\n",
       "!!! staging may be broken; production was not touched. See `slipway history` and the journal:\n",

@@ -25,11 +25,10 @@
 --
 -- Strings may use ${VAR} and ${VAR:-default} (the process environment; an
 -- unset VAR without default is an error naming the key).
-local core = require "slipway.core"
-
--- errors of the world, without a library file:line in front (the message
--- names the environment, step or file itself)
-local function raise(code, msg, fields) error(core.error(code, msg, fields), 0) end
+local manifest = require "slipway.manifest"
+local json = require "slipway.json"
+local yaml = require "slipway.yaml"
+local raise = require("slipway.errors").fail
 
 local M = {}
 
@@ -70,22 +69,7 @@ local function isabs(p) return p:sub(1, 1) == "/" end
 --- Load slipway.yaml of the repository at dir: slipway.manifest's result
 -- (root, path, state_dir, components, environments, stages, notify, raw).
 function M.load_manifest(dir)
-  local ok, manifest = pcall(require, "slipway.manifest")
-  if ok and type(manifest) == "table" and manifest.load then
-    return manifest.load(dir)
-  end
-  -- slipway.manifest not available: the same shape, without component checks
-  local yaml = require "slipway.yaml"
-  local fs = require "slipway.fs"
-  local path = dir .. "/slipway.yaml"
-  if not fs.exists(path) then raise("manifest", path .. ": not found") end
-  local raw = yaml.load_file(path)
-  if type(raw) ~= "table" then raise("manifest", path .. ": not a mapping") end
-  local sd = raw.state_dir or ".slipway"
-  return {root = dir, path = path, name = raw.name, raw = raw,
-          state_dir = isabs(sd) and sd or (dir .. "/" .. sd),
-          components = raw.components or {}, environments = raw.environments,
-          stages = raw.stages, notify = raw.notify}
+  return manifest.load(dir)
 end
 
 --- Validate the environments and stages of a loaded manifest. Returns
@@ -200,8 +184,7 @@ end
 
 local function is_map(t)
   if type(t) ~= "table" then return false end
-  local ok, json = pcall(require, "slipway.json")
-  if ok and json.is_array and json.is_array(t) then return false end
+  if json.is_array(t) then return false end
   if next(t) == nil then return true end
   return t[1] == nil
 end
@@ -209,8 +192,7 @@ end
 --- Helm's merge: maps merge key by key, lists and scalars replace, a null
 -- (yaml.null) deletes the key. Returns a new table.
 function M.merge(a, b)
-  local ok, yaml = pcall(require, "slipway.yaml")
-  local null = ok and yaml.null or {}
+  local null = yaml.null
   if not is_map(a) or not is_map(b) then return b end
   local out = {}
   for k, v in pairs(a) do out[k] = v end

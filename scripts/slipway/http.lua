@@ -58,38 +58,14 @@ local OPTIONS = {method = true, url = true, headers = true, query = true, body =
   max_retry_after = true, idle_timeout = true, compressed = true, user_agent = true,
   mode = true, max_line = true}
 
--- ---- logging and JSON, loaded lazily --------------------------------------
+-- ---- logging and JSON -----------------------------------------------------
 
-local log_mod
-local debug_env = os.getenv("SLIPWAY_DEBUG")
-local function logger()
-  if log_mod == nil then
-    local ok, m = pcall(require, "slipway.log")
-    log_mod = ok and type(m) == "table" and m or false
-  end
-  return log_mod
-end
-local function log(level, fmt, ...)
-  local l = logger()
-  if l and l[level] then return l[level](fmt, ...) end
-  if level == "debug" and not debug_env then return end
-  io.stderr:write(sw.redact(string.format("slipway: %s: " .. fmt .. "\n", level, ...)))
-end
+local log_mod = require "slipway.log"
+local json_mod = require "slipway.json"
+local function log(level, fmt, ...) return log_mod[level](fmt, ...) end
 -- Whether debug lines are written (skips building them when not).
-local function debug_on()
-  local l = logger()
-  if l and l.enabled then return l.enabled("debug") end
-  return debug_env ~= nil
-end
-
-local json_mod
-local function json()
-  if not json_mod then
-    local ok, m = pcall(require, "slipway.json")
-    json_mod = ok and type(m) == "table" and m or require "slipway.json.core"
-  end
-  return json_mod
-end
+local function debug_on() return log_mod.enabled("debug") end
+local function json() return json_mod end
 
 -- ---- encoding helpers -----------------------------------------------------
 
@@ -586,9 +562,5 @@ end
 --- libcurl's version, TLS library, features and resolver ("threaded",
 -- "c-ares x.y" or "blocking"). Loads libcurl.
 function M.version() return core.version() end
-
---- http.serve / http.serve_files: slipway.server's, loaded on first use.
-function M.serve(...) return require("slipway.server").serve(...) end
-function M.serve_files(...) return require("slipway.server").serve_files(...) end
 
 return M

@@ -26,9 +26,7 @@
 -- duration). docs/journal.md describes each field.
 local core = require "slipway.core"
 
--- errors of the world, without a library file:line in front (the message
--- names the environment, step or file itself)
-local function raise(code, msg, fields) error(core.error(code, msg, fields), 0) end
+local raise = require("slipway.errors").fail
 local json = require "slipway.json"
 
 local M = {}
@@ -98,22 +96,16 @@ local function mkdir_p(path)
   fs.mkdir(path)
 end
 
+-- (Storage only: who watches the records -- the GitHub Actions output, the
+-- progress line -- is wired up by the engine, slipway.playbook.)
+
 --- Open a new run's journal and write its first record. info: command, args,
 -- sha, dirty, dry_run, resume_of, playbook, and anything else worth keeping.
 -- opts.path writes to that file instead of STATE_DIR/journal/ID.jsonl;
 -- opts.memory keeps the records in memory only (dry runs that must not touch
 -- the state directory).
-local gha_checked = false
-
 function M.open(state_dir, info, opts)
   opts = opts or {}
-  if not gha_checked then  -- under GitHub Actions every run feeds its output
-    gha_checked = true
-    local gha = require "slipway.gha"
-    if gha.enabled() then M.observe(gha.observer()) end
-    local progress = require "slipway.progress"  -- a live line on a terminal
-    if progress.enabled() then M.observe(progress.observer()) end
-  end
   local id = info.id or M.new_id()
   local self = setmetatable({id = id, records = {}, t0 = now()}, Journal)
   if opts.memory then

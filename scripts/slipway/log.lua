@@ -286,11 +286,7 @@ M.error = make_level("error")
 local Step = {}
 Step.__index = Step
 
-local clock = function() return fscore.wallclock() end
-do
-  local ok, tcore = pcall(require, "slipway.task.core")
-  if ok and tcore.now then clock = tcore.now end
-end
+local clock = require("slipway.task.core").now
 
 --- log.step(name [, fields]) -> step: logs "name" with status "start" and
 -- returns an object; step:done([fields]) logs "name" with status "done" and

@@ -35,12 +35,8 @@ M.timeout, M.retries, M.deadline = 5, 2, 15
 
 local TYPES = {webhook = true, slack = true, grafana = true}
 
-local function log()
-  local ok, l = pcall(require, "slipway.log")
-  if ok then return l end
-  return {warn = function(fmt, ...) io.stderr:write(string.format(fmt, ...), "\n") end,
-          debug = function() end, info = function() end}
-end
+local log_mod = require "slipway.log"
+local function log() return log_mod end
 
 local function from_env(t, key, where)
   local name = t[key .. "_env"]

@@ -19,6 +19,7 @@
 -- the last lines of stderr. See docs/proc.md.
 local core = require "slipway.proc.core"
 local sw = require "slipway.core"
+local log = require "slipway.log"
 
 local M = {}
 
@@ -46,19 +47,8 @@ function M.quote(argv)
   return sw.redact(table.concat(parts, " "))
 end
 
--- ---- logging: slipway.log when it is there, else stderr --------------------
-
-local log_mod
 local function echo(level, line)
-  if log_mod == nil then
-    local ok, m = pcall(require, "slipway.log")
-    log_mod = ok and type(m) == "table" and m or false
-  end
-  if log_mod and log_mod[level] then
-    log_mod[level]("%s", line)
-  elseif level ~= "debug" then
-    io.stderr:write(sw.redact(line), "\n")
-  end
+  log[level]("%s", line)
 end
 
 -- ---- dry runs ---------------------------------------------------------------
@@ -508,6 +498,32 @@ end
 --- proc.pid() -> the process id of slipway itself (getpid()).
 function M.pid()
   return core.pid()
+end
+
+local function read_file(path)
+  local f = io.open(path, "r")
+  if not f then return nil end
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+--- proc.alive(pid [, mark]) -> whether pid is a live process (zombies count
+-- as dead) whose command line or environment mentions `mark` when given
+-- (guards against a reused pid). Reads /proc.
+function M.alive(pid, mark)
+  pid = tonumber(pid)
+  if not pid or pid <= 0 then return false end
+  local stat = read_file("/proc/" .. pid .. "/stat")
+  if not stat then return false end
+  local state = stat:match("^%d+ %b() (%a)")
+  if state == "Z" or state == "X" then return false end
+  if mark then
+    local cmd = read_file("/proc/" .. pid .. "/cmdline") or ""
+    local envs = read_file("/proc/" .. pid .. "/environ") or ""
+    if not (cmd:find(mark, 1, true) or envs:find(mark, 1, true)) then return false end
+  end
+  return true
 end
 
 --- proc.which(name) -> absolute path of the executable found on PATH, or nil.

@@ -449,7 +449,7 @@ function M.run(name, argv, opts)
   local ok, def = pcall(M.load, name, root)
   if not ok then
     io.stderr:write("slipway runbook: ", playbook.errmsg(def), "\n")
-    return playbook.status_for(def)
+    return require("slipway.exit").for_error(def)
   end
   local ok2, args, flags = pcall(M.parse, def, argv)
   if not ok2 then
@@ -475,7 +475,7 @@ function M.run(name, argv, opts)
   ui.setup(prev)
   local status, outcome
   if not ok3 then
-    status = playbook.status_for(res)
+    status = require("slipway.exit").for_error(res)
     outcome = "failed"
     io.stderr:write("slipway runbook ", name, ": ", playbook.errmsg(res), "\n")
   elseif res == false then

@@ -23,24 +23,10 @@ local sw = require "slipway.core"
 
 local M = {}
 
-local log_mod  -- slipway.log, loaded on first use (stderr when absent)
-local function log(level, fmt, ...)
-  if log_mod == nil then
-    local ok, l = pcall(require, "slipway.log")
-    log_mod = ok and l or false
-  end
-  if log_mod then
-    log_mod[level](fmt, ...)
-  else
-    io.stderr:write("slipway: ", level, ": ", sw.redact(string.format(fmt, ...)), "\n")
-  end
-end
-
-local json_mod
-local function json_encode(v)
-  json_mod = json_mod or require "slipway.json"
-  return json_mod.encode(v)
-end
+local log_mod = require "slipway.log"
+local json_mod = require "slipway.json"
+local function log(level, fmt, ...) log_mod[level](fmt, ...) end
+local function json_encode(v) return json_mod.encode(v) end
 
 local function is_cancel(e)
   return type(e) == "table" and e.code == "cancelled"

@@ -20,16 +20,14 @@
 -- Every answer is written to the journal (type "answer": question, answer,
 -- how, user, plan) when a journal is set up.
 local core = require "slipway.core"
+local fscore = require "slipway.fs.core"
+local journal = require "slipway.journal"
 
 local M = {}
 
 local state = {}
 
-local function isatty(fd)
-  local ok, fscore = pcall(require, "slipway.fs.core")
-  if ok and fscore.isatty then return fscore.isatty(fd) end
-  return false
-end
+local function isatty(fd) return fscore.isatty(fd) end
 
 --- ui.setup{yes =, dry_run =, input = fn(prompt) -> line|nil, out = file,
 -- journal =, tty = bool (default: stdin is a terminal), name = "runbook x"}.
@@ -54,11 +52,7 @@ local function write(...)
   if f.flush then f:flush() end
 end
 
-local function user()
-  local ok, journal = pcall(require, "slipway.journal")
-  if ok and journal.whoami then return journal.whoami().user end
-  return os.getenv("USER") or "unknown"
-end
+local function user() return journal.whoami().user end
 
 -- a structured error without a source position (the message says it all)
 local function refuse(msg)

@@ -26,10 +26,8 @@ local codec = require "slipway.codec"
 local core = require "slipway.core"
 local M = {}
 
-local function debug_log(fmt, ...)
-  local ok, log = pcall(require, "slipway.log")
-  if ok and type(log) == "table" and log.debug then log.debug(fmt, ...) end
-end
+local log = require "slipway.log"
+local function debug_log(fmt, ...) log.debug(fmt, ...) end
 
 -- digit strings compared as numbers of any size
 local function numcmp(a, b)

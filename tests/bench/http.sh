@@ -163,7 +163,7 @@ if ! command -v wrk >/dev/null; then
 fi
 cat >"$tmp/serve.lua" <<'EOF'
 local http = require "slipway.http"
-local srv = http.serve{host = "127.0.0.1", port = 0,
+local srv = require("slipway.server").serve{host = "127.0.0.1", port = 0,
   handler = function() return {status = 200, body = "ok"} end}
 print(srv:url())
 io.stdout:flush()

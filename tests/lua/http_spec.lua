@@ -436,9 +436,8 @@ T.test("a bearer token never reaches an error or a log line", function()
 end)
 
 T.test("slipway's own server: round trip, a handler that calls out, SSE", function()
-  local ok_srv, server = pcall(require, "slipway.server")
-  if not ok_srv then T.skip("slipway.server is not available") end
-  local srv2 = http.serve{host = "127.0.0.1", port = 0, handler = function(req)
+  local server = require "slipway.server"
+  local srv2 = server.serve{host = "127.0.0.1", port = 0, handler = function(req)
     if req.path == "/echo" then
       return {status = 201, headers = {["X-Seen"] = req.method}, body = req.body}
     elseif req.path == "/proxy" then  -- the handler itself waits on the client

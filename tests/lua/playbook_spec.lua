@@ -79,22 +79,51 @@ T.test("revert runs when its step fails: status 3, or 4 when it fails too", func
   local reverted
   local r = run{{name = "test", run = function() error("checks failed") end,
                  revert = function(_, err) reverted = tostring(err) end}}
-  T.eq(r.status, playbook.EXIT.reverted); T.eq(r.outcome, "reverted")
+  T.eq(r.status, require("slipway.exit").reverted); T.eq(r.outcome, "reverted")
   T.match(reverted, "checks failed")
   r = run{{name = "test", run = function() error("checks failed") end,
            revert = function() error("git revert conflicts") end}}
-  T.eq(r.status, playbook.EXIT.revert_failed); T.eq(r.outcome, "revert-failed")
+  T.eq(r.status, require("slipway.exit").revert_failed); T.eq(r.outcome, "revert-failed")
   local last = records(r)
   T.eq(last[#last].outcome, "revert-failed")
 end)
 
+T.test("a revert hook that declines: status 1, journalled as declined, not a failed revert", function()
+  local ran = false
+  local r = run{{name = "test", run = function() error("checks failed") end,
+                 revert = function() ran = true; return playbook.decline("--no-revert") end},
+                {name = "after", run = function() error("not reached") end}}
+  T.truthy(ran)
+  T.eq(r.status, require("slipway.exit").failed); T.eq(r.outcome, "failed")
+  T.eq(r.failed_step, "test"); T.falsy(r.revert_error)
+  local ends = {}
+  for _, x in ipairs(records(r)) do ends[x.type] = x end
+  T.eq(ends.revert_end.ok, false); T.eq(ends.revert_end.declined, "--no-revert")
+  T.eq(ends.run_end.status, 1)
+end)
+
+T.test("a read-only context runs what reads and refuses what writes; it plans nothing", function()
+  local dir = tmp()
+  local ctx = playbook.context{root = dir, no_manifest = true, readonly = true, command = "status"}
+  T.falsy(ctx.dry_run)
+  T.eq(ctx:run({"true"}, {readonly = true}).code, 0)
+  for _, f in ipairs{function() ctx:run{"touch", dir .. "/x"} end,
+                     function() ctx:write(dir .. "/x", "x") end,
+                     function() ctx:mutate("remove x", os.remove, dir .. "/x") end} do
+    local ok, err = pcall(f)
+    T.falsy(ok); T.eq(err.code, "refused"); T.match(err.message, "status is read%-only")
+  end
+  T.falsy(fs.exists(dir .. "/x"))
+  T.falsy(fs.exists(dir .. "/.slipway"), "no journal written")
+end)
+
 T.test("error codes map to exit statuses", function()
   local core = require "slipway.core"
-  T.eq(playbook.status_for(core.error("locked", "x")), 5)
-  T.eq(playbook.status_for(core.error("manifest", "x")), 2)
-  T.eq(playbook.status_for(core.error("refused", "x")), 2)
-  T.eq(playbook.status_for(core.error("revert_failed", "x")), 4)
-  T.eq(playbook.status_for("plain"), 1)
+  T.eq(require("slipway.exit").for_error(core.error("locked", "x")), 5)
+  T.eq(require("slipway.exit").for_error(core.error("manifest", "x")), 2)
+  T.eq(require("slipway.exit").for_error(core.error("refused", "x")), 2)
+  T.eq(require("slipway.exit").for_error(core.error("revert_failed", "x")), 4)
+  T.eq(require("slipway.exit").for_error("plain"), 1)
   local r = run{{name = "s", run = function() core.raise("locked", "busy") end,
                  revert = function() error("must not run") end}}
   T.eq(r.status, 5)

@@ -155,15 +155,4 @@ function http.encode_query(t) end
 ---@return number?
 function http.retry_after(value) end
 
----slipway.server's serve (loaded on first use).
----@param opts slipway.ServeOpts
----@return slipway.Server
-function http.serve(opts) end
-
----slipway.server's serve_files.
----@param dir string
----@param opts? slipway.ServeOpts|slipway.FilesOpts
----@return slipway.Server
-function http.serve_files(dir, opts) end
-
 return http

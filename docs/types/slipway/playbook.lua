@@ -25,7 +25,7 @@ local playbook = {}
 
 ---@class slipway.RunResult
 ---@field ok boolean
----@field status integer exit status (playbook.EXIT)
+---@field status integer exit status (slipway.exit)
 ---@field outcome "success"|"failed"|"reverted"|"revert-failed"|"error"|"interrupted"
 ---@field run_id string
 ---@field failed_step? string
@@ -105,6 +105,15 @@ function Ctx:log(level, fmt, ...) end
 ---@return number
 function Ctx:child_time() end
 
+---Count seconds spent waiting on the world (a rollout a driver waits for);
+---ctx:child_time() sums them.
+---@param seconds number
+function Ctx:waited(seconds) end
+
+---Print the dry-run plan and its diffs (playbook.print_plan(ctx)).
+---@param out? file*
+function Ctx:print_plan(out) end
+
 ---Define a playbook; run at once when the file is the script slipway was
 ---started with (`slipway run FILE`), else returned.
 ---@param def slipway.PlaybookDef|slipway.Step[]
@@ -165,11 +174,6 @@ function playbook.git_state(dir) end
 ---@return string
 function playbook.cwd() end
 
----The exit status (playbook.EXIT) for an error.
----@param err any
----@return integer
-function playbook.status_for(err) end
-
 ---An error's message (structured or not).
 ---@param err any
 ---@return string
@@ -185,8 +189,10 @@ function playbook.fmt_dur(seconds) end
 ---@return string
 function playbook.argv_text(argv) end
 
----The slipway.log module, or a stand-in writing to stderr when it is absent.
----@return slipway.log
-function playbook.logger() end
+---What a step's revert hook returns to decline reverting (e.g. under
+-----no-revert): the run then fails with exit 1, not 3 or 4.
+---@param reason? string logged and journalled (revert_end.declined)
+---@return table
+function playbook.decline(reason) end
 
 return playbook

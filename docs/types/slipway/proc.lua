@@ -78,6 +78,13 @@ function proc.run(argv, opts) end
 ---@return slipway.ProcHandle|integer|nil
 function proc.spawn(argv, opts) end
 
+---Whether pid is a live process (zombies count as dead) whose command line
+---or environment mentions `mark` when given (guards against a reused pid).
+---@param pid integer|string
+---@param mark? string
+---@return boolean
+function proc.alive(pid, mark) end
+
 ---The executable found on PATH (or on `path`), or nil.
 ---@param name string
 ---@param path? string a PATH-style list

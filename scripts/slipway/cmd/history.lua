@@ -1,7 +1,7 @@
 --- slipway history [ENV]: past runs from the journal.
 local journal = require "slipway.journal"
 local playbook = require "slipway.playbook"
-local deploy = require "slipway.deploy"
+local proc = require "slipway.proc"
 
 local function short(v)
   local t = {}
@@ -23,7 +23,7 @@ versions before -> after, duration. --json prints the summaries as JSON
 lines. Journals live in STATE_DIR/journal/ (slipway.yaml: state_dir).]==],
   run = function(argv)
     local args = playbook.parse_args(argv, {limit = true})
-    local ok, ctx = pcall(playbook.context, {args = args, dry_run = true, command = "history"})
+    local ok, ctx = pcall(playbook.context, {args = args, readonly = true, command = "history"})
     if not ok then io.stderr:write("slipway history: ", playbook.errmsg(ctx), "\n"); return 2 end
     local runs = journal.runs(ctx.state_dir, {env = args[1], limit = tonumber(args.limit) or 50})
     if args.json then
@@ -35,11 +35,10 @@ lines. Journals live in STATE_DIR/journal/ (slipway.yaml: state_dir).]==],
       return 0
     end
     if #runs == 0 then io.stdout:write("no runs recorded in ", ctx.state_dir, "\n"); return 0 end
-    local local_driver = require "slipway.drivers.local"
     for _, s in ipairs(runs) do
       local outcome = s.outcome or "?"
       if not s.finished then
-        outcome = local_driver.alive(s.pid) and "running" or "unfinished (killed?)"
+        outcome = proc.alive(s.pid) and "running" or "unfinished (killed?)"
       end
       io.stdout:write(string.format("%-25s %s  %-8s %-20s %-12s %-22s %s -> %s  %s%s\n",
         s.id or "?", s.started and os.date("!%Y-%m-%d %H:%M:%S", math.floor(s.started)) or "?",

@@ -14,7 +14,7 @@ URL, and the last run that touched it. Read-only.]==],
   run = function(argv)
     local args = playbook.parse_args(argv, {})
     local ok, ctx = pcall(function()
-      local c = playbook.context{args = args, dry_run = true, command = "status"}
+      local c = playbook.context{args = args, readonly = true, command = "status"}
       deploy.setup(c)
       return c
     end)

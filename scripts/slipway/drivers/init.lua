@@ -68,11 +68,9 @@
 -- Drivers never run checks, never touch git and never write the journal
 -- themselves except through ctx (ctx:run and ctx:request journal what they do;
 -- ctx.journal:record{type = "driver", ...} for anything else worth keeping).
-local core = require "slipway.core"
 
--- errors of the world, without a library file:line in front (the message
--- names the environment, step or file itself)
-local function raise(code, msg, fields) error(core.error(code, msg, fields), 0) end
+local raise = require("slipway.errors").fail
+local modules = require "slipway.modules"
 
 local M = {}
 
@@ -91,13 +89,11 @@ function M.get(name)
   if type(name) ~= "string" or not name:match("^[%w_%-]+$") then
     raise("driver", "bad driver name " .. tostring(name))
   end
-  local ok, mod = pcall(require, "slipway.drivers." .. name)
-  if not ok then
-    if tostring(mod):find("module 'slipway.drivers." .. name .. "' not found", 1, true) then
-      raise("driver", "unknown driver '" .. name .. "' (built in: " ..
-        table.concat(M.builtin, ", ") .. ")")
-    end
-    error(mod, 0)
+  -- not found is an unknown driver; one that fails to load raises as it is
+  local mod = modules.find("slipway.drivers." .. name)
+  if not mod then
+    raise("driver", "unknown driver '" .. name .. "' (built in: " ..
+      table.concat(M.builtin, ", ") .. ")")
   end
   for _, f in ipairs(M.required) do
     if type(mod[f]) ~= "function" then

@@ -31,6 +31,8 @@ local core = require "slipway.core"
 local task = require "slipway.task"
 local json = require "slipway.json"
 local kube = require "slipway.kube"
+local environments = require "slipway.environments"
+local journal = require "slipway.journal"
 
 local M = {}
 
@@ -220,9 +222,8 @@ end
 
 local function versions_of(ctx, env)
   local versions = {}
-  local ok, envs = pcall(require, "slipway.environments")
-  if ok and type(envs) == "table" and envs.versions and ctx.manifest then
-    local ok2, v = pcall(envs.versions, ctx.manifest)
+  if ctx.manifest then
+    local ok2, v = pcall(environments.versions, ctx.manifest)
     if ok2 and type(v) == "table" then for k, x in pairs(v) do versions[k] = x end end
   end
   return versions
@@ -302,11 +303,7 @@ end
 
 -- ---- the deploy lock --------------------------------------------------------
 
-local function whoami()
-  local ok, journal = pcall(require, "slipway.journal")
-  if ok and journal.whoami then return journal.whoami() end
-  return {user = os.getenv("USER") or "unknown", host = os.getenv("HOSTNAME") or "unknown"}
-end
+local function whoami() return journal.whoami() end
 
 local function iso(t) return os.date("!%Y-%m-%dT%H:%M:%SZ", t) end
 

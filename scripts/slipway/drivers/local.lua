@@ -30,11 +30,8 @@
 -- processes of an interrupted deploy (kill -9 of slipway) are stopped by the
 -- next deploy. With a fixed port (port: N) the old version must stop first.
 -- The lock is an flock on STATE/envs/ENV/lock (released if the holder dies).
-local core = require "slipway.core"
 
--- errors of the world, without a library file:line in front (the message
--- names the environment, step or file itself)
-local function raise(code, msg, fields) error(core.error(code, msg, fields), 0) end
+local raise = require("slipway.errors").fail
 local task = require "slipway.task"
 local json = require "slipway.json"
 local fs = require "slipway.fs"
@@ -70,21 +67,8 @@ local function read_file(path)
 end
 
 --- Whether pid is a live process (zombies count as dead) whose command line
--- mentions `mark` (guards against a reused pid).
-function M.alive(pid, mark)
-  pid = tonumber(pid)
-  if not pid or pid <= 0 then return false end
-  local stat = read_file("/proc/" .. pid .. "/stat")
-  if not stat then return false end
-  local state = stat:match("^%d+ %b() (%a)")
-  if state == "Z" or state == "X" then return false end
-  if mark then
-    local cmd = read_file("/proc/" .. pid .. "/cmdline") or ""
-    local envs = read_file("/proc/" .. pid .. "/environ") or ""
-    if not (cmd:find(mark, 1, true) or envs:find(mark, 1, true)) then return false end
-  end
-  return true
-end
+-- or environment mentions `mark` (guards against a reused pid): proc.alive.
+M.alive = require("slipway.proc").alive
 
 -- the process group first (the service and its children), then the pid
 local function signal(pid, sig)
@@ -301,7 +285,7 @@ function M.deploy(ctx, env)
     if task.now() > deadline then give_up(health .. ": " .. last) end
     task.sleep(0.05)
   end
-  ctx._child_time = ctx._child_time + (task.now() - t0)
+  ctx:waited(task.now() - t0)
   ctx.journal:record{type = "driver", driver = "local", env = env.name, revision = rev,
                      action = "healthy", url = url, wait = task.now() - t0}
   -- switch, then stop the old one

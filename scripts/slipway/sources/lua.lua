@@ -8,25 +8,31 @@
 -- The module is looked for in the deployment repository first
 -- (<root>/<module with dots as slashes>.lua), then with require.
 local core = require "slipway.core"
+local errors = require "slipway.errors"
+local modules = require "slipway.modules"
 local M = {}
 
 --- lua.candidates(component, ctx) -> list of {version, ...}
 function M.candidates(comp, ctx)
   local src = comp.source
   -- a module of the deployment repository first (<root>/<a/b>.lua), then require
-  local ok, mod
+  local mod
   local root = ctx and ctx.manifest and ctx.manifest.root
   local file = root and (root .. "/" .. src.module:gsub("%.", "/") .. ".lua")
   local f = file and io.open(file, "r")
+  local why
   if f then
     f:close()
-    ok, mod = pcall(dofile, file)
+    local ok, m = pcall(dofile, file)
+    if not ok then why = errors.message(m) else mod = m end
   else
-    ok, mod = pcall(require, src.module)
+    -- only "no such module" is ours to report: a module that is there but
+    -- fails to load (a syntax error) raises as it is
+    mod = modules.find(src.module)
+    if mod == nil then why = "not found" end
   end
-  if not ok then
-    local first = tostring(type(mod) == "table" and mod.message or mod):match("^[^\n]*")
-    core.raise("source", "cannot load Lua source module " .. src.module .. ": " .. first, {}, 0)
+  if why then
+    core.raise("source", "cannot load Lua source module " .. src.module .. ": " .. why, {}, 0)
   end
   local fn = type(mod) == "table" and mod[src.fn or "versions"]
   if type(fn) ~= "function" then

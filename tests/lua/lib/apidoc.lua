@@ -52,6 +52,8 @@ M.MODULES = {
   {name = "diff", docs = {"diff.md"}, summary = "unified diffs of two texts (dry-run plans, doc:diff)"},
   {name = "progress", docs = {"progress.md"}, summary = "the live status line on a terminal"},
   {name = "exit", docs = {"deploy.md"}, summary = "the exit statuses of every command, in one table"},
+  {name = "errors", docs = {"errors.md"}, summary = "errors.fail (raise without file:line), errors.message"},
+  {name = "modules", docs = {"errors.md"}, summary = "modules.find: a module that may be absent, load errors raised"},
 }
 
 
@@ -63,6 +65,7 @@ M.EXCLUDED = {
   {"^cmd%.", "commands; checked through `slipway COMMAND --help`"},
   {"^sources%.", "bump's sources, reached through slipway.bump (docs/bump.md)"},
   {"^yaml%.edit$", "the editor behind yaml.open / yaml.edit"},
+  {"^engine%.", "the parts slipway.playbook composes (docs/ARCHITECTURE.md); ctx is slipway.Ctx"},
 }
 
 local function src_root()
@@ -136,7 +139,7 @@ M.CLASSES = {
    probe = function()
      return mt_index(require("slipway.journal").open(tmpdir(), {command = "probe"}, {memory = true}))
    end},
-  {name = "slipway.Ctx", docs = {"playbook.md"}, source = "scripts/slipway/playbook.lua",
+  {name = "slipway.Ctx", docs = {"playbook.md"}, source = "scripts/slipway/engine/context.lua",
    probe = function()
      return mt_index(require("slipway.playbook").context{root = tmpdir(), no_manifest = true,
        dry_run = true, command = "probe"})
