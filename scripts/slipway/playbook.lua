@@ -65,18 +65,11 @@ local M = {}
 
 M.EXIT = {ok = 0, failed = 1, bad_input = 2, reverted = 3, revert_failed = 4, locked = 5}
 
--- error codes that mean "the request was wrong", not "the world failed"
-local BAD_INPUT = {manifest = true, usage = true, refused = true, resume = true,
-                   bad_input = true, driver = true, playbook = true}
 
---- The exit status for an error raised by a step or a command.
+--- The exit status for an error raised by a step or a command: slipway.exit's
+-- table (a cancellation by SIGTERM is 143, by SIGINT 130).
 function M.status_for(err)
-  local code = type(err) == "table" and err.code
-  if code == "locked" then return M.EXIT.locked end
-  if code and BAD_INPUT[code] then return M.EXIT.bad_input end
-  if code == "cancelled" then return 130 end
-  if code == "revert_failed" then return M.EXIT.revert_failed end
-  return M.EXIT.failed
+  return require("slipway.exit").for_error(err)
 end
 
 -- ---- logging -------------------------------------------------------------
@@ -562,8 +555,9 @@ function M.run(def, opts)
       local err = srec.error
       result.ok, result.failed_step, result.error = false, step.name, err
       result.status = M.status_for(err)
-      result.outcome = result.status == 130 and "interrupted" or "failed"
-      if step.revert and result.status ~= 130 and result.status ~= M.EXIT.locked
+      local interrupted = type(err) == "table" and err.code == "cancelled"
+      result.outcome = interrupted and "interrupted" or "failed"
+      if step.revert and not interrupted and result.status ~= M.EXIT.locked
          and result.status ~= M.EXIT.bad_input then
         ctx.journal:record{type = "revert_start", step = step.name}
         log.warn("==> reverting after %s failed", step.name)
