@@ -142,11 +142,13 @@ function M.mask_secrets(text, memo)
   end
   docs[#docs + 1] = cur
 
+  -- every value is registered: the core masks values shorter than 6 bytes
+  -- ("true", "1") only where a whole string equals them (docs/errors.md)
   local function token(secret, key, value, encoded)
-    if #value >= 4 then core.secret(value) end
+    core.secret(value)
     if encoded then
       local d = M.b64decode(value)
-      if d and #d >= 4 then core.secret(d) end
+      if d then core.secret(d) end
     end
     local slot = secret .. "\0" .. key
     local seen = memo[slot]
@@ -203,10 +205,7 @@ function M.mask_secrets(text, memo)
                 table.remove(body)
                 i = i - 1
               end
-              for _, b in ipairs(body) do
-                local t = trim(b)
-                if #t >= 8 then core.secret(t) end
-              end
+              for _, b in ipairs(body) do core.secret(trim(b)) end
               value = table.concat(body, "\n")
             else
               value = unquote(rest)
