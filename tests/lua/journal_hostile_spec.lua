@@ -5,7 +5,6 @@ local T = require "slipway.testing"
 local D = require "deploytest"
 local fs = require "slipway.fs"
 local json = require "slipway.json"
-local task = require "slipway.task"
 local cmd = require "slipway_cmd"
 
 local function outcome(recs)
@@ -50,26 +49,6 @@ if os.getenv("FAIL_FEDERATION") then error("federation check failed on purpose")
     T.eq(#js + 2, #D.journals(dir))
   end)
 end, {timeout = 120})
-
-T.test("SIGTERM: journal, printed outcome and exit status all say 143", function()
-  D.with_repo(function(dir)
-    local p = dir .. "/config/staging.yaml"
-    fs.write(p, fs.read(p) .. "\nservice:\n  startup_delay: 5\n")
-  end, function(dir)
-    local h = D.spawn(dir, {"deploy"})
-    local pidfile = dir .. "/.slipway/envs/staging/releases/000001/pid"
-    local deadline = task.now() + 20
-    while not fs.exists(pidfile) and task.now() < deadline do task.sleep(0.02) end
-    h:kill("TERM")
-    local res = h:wait()
-    T.eq(res.code, 143)
-    local e = T.truthy(outcome(D.last_run(dir, "deploy")), "run_end written")
-    T.eq(e.status, 143)
-    T.eq(e.outcome, "interrupted")
-    T.match(res.stderr, "interrupted %(exit 143")
-    T.nomatch(res.stderr, "130")
-  end)
-end, {timeout = 60})
 
 T.test("history lists a run whose first journal line is empty or torn, and marks it", function()
   D.with_repo(nil, function(dir)

@@ -207,16 +207,15 @@ end)
 T.test("a secret across max_output's drop point: neither part shows", function()
   local r = run([[
     local proc = require "slipway.proc"
-    -- 1000 bytes kept of 1300: head 500, tail 500; the secret spans byte 500
-    local head = string.rep("h", 490)
-    local res = proc.run({"sh", "-c", 'printf "%s%s%s" "$1" "$2" "$3"', "sh", head, TOKEN,
-      string.rep("t", 792)}, {max_output = 1000, echo = false})
+    -- h * a, the secret, t * b: 1000 bytes kept of 1300 (head 500, tail 500)
+    local function output(a, b)
+      return proc.run({"sh", "-c", 'printf "%s%s%s" "$1" "$2" "$3"', "sh", string.rep("h", a),
+        TOKEN, string.rep("t", b)}, {max_output = 1000, echo = false})
+    end
+    local res = output(490, 792)  -- the head ends inside the secret
     print(res.stdout_dropped)
     print(res.stdout)
-    -- and at the tail's start: the drop ends inside the secret
-    res = proc.run({"sh", "-c", 'printf "%s%s%s" "$1" "$2" "$3"', "sh", string.rep("h", 792),
-      TOKEN, string.rep("t", 490)}, {max_output = 1000, echo = false})
-    print(res.stdout)
+    print(output(792, 490).stdout)  -- the tail starts inside it
   ]])
   T.eq(r.code, 0, r.stderr)
   T.match(r.stdout, "^300\n")
