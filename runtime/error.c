@@ -7,6 +7,8 @@
  *   core.is_error(v)                            true for a structured error
  *   core.secret(value)                          register a secret; returns value
  *   s = core.redact(s)                          s with every secret as "***"
+ *   s = core.utf8(s)                            s as valid UTF-8 (bad bytes U+FFFD)
+ *   s = core.escape(s [, newline])              s safe for a terminal (\n, \x1b...)
  *   core.where(level)                           "file:line:" of a user frame
  *   core.embedded(path)                         a file compiled in from scripts/, or nil
  *   core.embedded_list(prefix)                  paths of embedded files under prefix
@@ -36,7 +38,7 @@ void *sw_xmalloc(lua_State *L, size_t n) {
 
 /* ---- secrets ------------------------------------------------------------ */
 
-void sw_secret_add(const char *s, size_t len) {
+static void secret_add_one(const char *s, size_t len) {
   if (len == 0) return;
   for (size_t i = 0; i < nsecrets; i++)
     if (secrets[i].len == len && memcmp(secrets[i].s, s, len) == 0) return;
@@ -57,19 +59,44 @@ void sw_secret_add(const char *s, size_t len) {
   secrets[i].len = len;
 }
 
+/* A multi-line secret is also registered line by line (lines of
+ * SW_SECRET_MIN bytes or more, a trailing CR dropped): a child's output read
+ * line by line, or a tail cut at a line, shows it one line at a time. */
+void sw_secret_add(const char *s, size_t len) {
+  secret_add_one(s, len);
+  const char *nl = memchr(s, '\n', len);
+  if (nl == NULL) return;
+  for (const char *p = s, *end = s + len; p < end;) {
+    const char *e = memchr(p, '\n', (size_t)(end - p));
+    size_t n = (size_t)((e ? e : end) - p);
+    size_t m = n > 0 && p[n - 1] == '\r' ? n - 1 : n;
+    if (m >= SW_SECRET_MIN) secret_add_one(p, m);
+    p += n + 1;
+  }
+}
+
+/* Masking: a secret of SW_SECRET_MIN bytes or more is masked wherever it
+ * occurs; a shorter one ("ok", "true", "1") only when it is the whole
+ * string -- as a substring it would mask ordinary words and, worse, the
+ * syntax of whatever text it is part of. */
 void sw_redact_push(lua_State *L, const char *s, size_t len) {
   luaL_Buffer b;
   size_t i = 0, start = 0;
   if (nsecrets == 0) { lua_pushlstring(L, s, len); return; }
+  for (size_t k = 0; k < nsecrets; k++)
+    if (secrets[k].len == len && memcmp(s, secrets[k].s, len) == 0) {
+      lua_pushliteral(L, "***");
+      return;
+    }
   luaL_buffinit(L, &b);
   while (i < len) {
     size_t k;
-    for (k = 0; k < nsecrets; k++) {
+    for (k = 0; k < nsecrets && secrets[k].len >= SW_SECRET_MIN; k++) {
       const secret *x = &secrets[k];
       if (x->len <= len - i && s[i] == x->s[0] && memcmp(s + i, x->s, x->len) == 0)
         break;
     }
-    if (k < nsecrets) {
+    if (k < nsecrets && secrets[k].len >= SW_SECRET_MIN) {
       luaL_addlstring(&b, s + start, i - start);
       luaL_addstring(&b, "***");
       i += secrets[k].len;
@@ -80,6 +107,22 @@ void sw_redact_push(lua_State *L, const char *s, size_t len) {
   }
   luaL_addlstring(&b, s + start, len - start);
   luaL_pushresult(&b);
+}
+
+size_t sw_secret_cut(const char *s, size_t len, int at_end) {
+  size_t best = 0;
+  for (size_t k = 0; k < nsecrets && secrets[k].len >= SW_SECRET_MIN; k++) {
+    const secret *x = &secrets[k];
+    size_t n = x->len - 1 < len ? x->len - 1 : len;  /* a proper part */
+    for (; n > best; n--) {
+      if (at_end ? memcmp(s + len - n, x->s, n) == 0
+                 : memcmp(s, x->s + x->len - n, n) == 0) {
+        best = n;
+        break;
+      }
+    }
+  }
+  return best;
 }
 
 static void free_secrets(void) {
@@ -224,6 +267,92 @@ static int l_redact(lua_State *L) {
   return 1;
 }
 
+/* ---- text from outside: UTF-8 and control characters -------------------- */
+
+/* Length of the valid UTF-8 sequence at s (RFC 3629: no overlong forms, no
+ * surrogates, nothing past U+10FFFF), or 0. *cp gets the code point. */
+static size_t utf8_seq(const unsigned char *s, size_t len, unsigned *cp) {
+  unsigned c = s[0];
+  size_t n;
+  unsigned min;
+  if (c < 0x80) { *cp = c; return 1; }
+  if (c >= 0xC2 && c <= 0xDF) { n = 2; c &= 0x1F; min = 0x80; }
+  else if (c >= 0xE0 && c <= 0xEF) { n = 3; c &= 0x0F; min = 0x800; }
+  else if (c >= 0xF0 && c <= 0xF4) { n = 4; c &= 0x07; min = 0x10000; }
+  else return 0;
+  if (n > len) return 0;
+  for (size_t i = 1; i < n; i++) {
+    if ((s[i] & 0xC0) != 0x80) return 0;
+    c = (c << 6) | (s[i] & 0x3F);
+  }
+  if (c < min || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF)) return 0;
+  *cp = c;
+  return n;
+}
+
+/* s = core.utf8(s): every byte that is not part of valid UTF-8 becomes
+ * U+FFFD, so strict JSON readers take what the journal writes. */
+static int l_utf8(lua_State *L) {
+  size_t len, i = 0, start = 0;
+  const unsigned char *s = (const unsigned char *)luaL_checklstring(L, 1, &len);
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
+  while (i < len) {
+    unsigned cp;
+    size_t n = utf8_seq(s + i, len - i, &cp);
+    if (n) { i += n; continue; }
+    luaL_addlstring(&b, (const char *)s + start, i - start);
+    luaL_addstring(&b, "\xEF\xBF\xBD");
+    start = ++i;
+  }
+  if (start == 0) { lua_settop(L, 1); return 1; }  /* valid already */
+  luaL_addlstring(&b, (const char *)s + start, len - start);
+  luaL_pushresult(&b);
+  return 1;
+}
+
+/* s = core.escape(s [, newline]): s with nothing a terminal would act on.
+ * Control characters (C0 but TAB, DEL, the C1 range) are written as \n, \r
+ * or \xNN (\u{NN} for C1 code points), bytes that are not UTF-8 as \xNN;
+ * a newline becomes `newline` when given (a message's continuation: "\n  "),
+ * else \n. Printable text, TAB and backslashes are left as they are. */
+static int l_escape(lua_State *L) {
+  size_t len, nllen = 0, i = 0;
+  const unsigned char *s = (const unsigned char *)luaL_checklstring(L, 1, &len);
+  const char *nl = luaL_optlstring(L, 2, NULL, &nllen);
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
+  while (i < len) {
+    unsigned cp;
+    size_t n = utf8_seq(s + i, len - i, &cp);
+    char esc[16];
+    if (n == 0) {
+      snprintf(esc, sizeof esc, "\\x%02X", s[i]);
+      luaL_addstring(&b, esc);
+      i++;
+    } else if (cp == '\n') {
+      if (nl) luaL_addlstring(&b, nl, nllen); else luaL_addstring(&b, "\\n");
+      i++;
+    } else if (cp == '\r') {
+      luaL_addstring(&b, "\\r");
+      i++;
+    } else if ((cp < 0x20 && cp != '\t') || cp == 0x7F) {
+      snprintf(esc, sizeof esc, "\\x%02X", cp);
+      luaL_addstring(&b, esc);
+      i++;
+    } else if (cp >= 0x80 && cp <= 0x9F) {
+      snprintf(esc, sizeof esc, "\\u{%02X}", cp);
+      luaL_addstring(&b, esc);
+      i += n;
+    } else {
+      luaL_addlstring(&b, (const char *)s + i, n);
+      i += n;
+    }
+  }
+  luaL_pushresult(&b);
+  return 1;
+}
+
 static int l_where(lua_State *L) {
   push_where(L, (int)luaL_optinteger(L, 1, 1) + 1);
   return 1;
@@ -266,6 +395,7 @@ int luaopen_slipway_core(lua_State *L) {
   static const luaL_Reg fns[] = {
     {"error", l_error}, {"raise", l_raise}, {"is_error", l_is_error},
     {"secret", l_secret}, {"redact", l_redact}, {"where", l_where},
+    {"utf8", l_utf8}, {"escape", l_escape},
     {"embedded", l_embedded}, {"embedded_list", l_embedded_list},
     {NULL, NULL}};
   if (luaL_newmetatable(L, ERROR_MT)) {

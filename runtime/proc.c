@@ -1057,13 +1057,25 @@ static void push_output(lua_State *L, ostream *o) {
   size_t dropped = o->total - o->len - o->rlen;
   size_t start = (o->rpos + o->rsize - o->rlen) % o->rsize;
   size_t first = o->rsize - start < o->rlen ? o->rsize - start : o->rlen;
+  /* the tail in one piece, to see what the drop cut off at its start */
+  lua_pushlstring(L, o->ring + start, first);
+  lua_pushlstring(L, o->ring, o->rlen - first);
+  lua_concat(L, 2);
+  size_t tlen;
+  const char *tail = lua_tolstring(L, -1, &tlen);
+  /* a secret cut by the drop leaves its head before the marker and its end
+   * after it: neither part is a whole secret, so mask them here */
+  size_t hcut = sw_secret_cut(o->buf, o->len, 1);
+  size_t tcut = sw_secret_cut(tail, tlen, 0);
   luaL_buffinit(L, &b);
-  luaL_addlstring(&b, o->buf, o->len);
+  luaL_addlstring(&b, o->buf, o->len - hcut);
+  if (hcut) luaL_addstring(&b, "***");
   lua_pushfstring(L, "\n[... %I bytes dropped ...]\n", (lua_Integer)dropped);
   luaL_addvalue(&b);
-  luaL_addlstring(&b, o->ring + start, first);
-  luaL_addlstring(&b, o->ring, o->rlen - first);
+  if (tcut) luaL_addstring(&b, "***");
+  luaL_addlstring(&b, tail + tcut, tlen - tcut);
   luaL_pushresult(&b);
+  lua_remove(L, -2);  /* the tail */
 }
 
 static size_t dropped_of(ostream *o) {

@@ -125,8 +125,17 @@ static void make_ready(sw_task *t) {
   if (!uv_is_active((uv_handle_t *)&idle)) uv_idle_start(&idle, on_uv_idle);
 }
 
+static volatile sig_atomic_t raw_signum;  /* the last SIGINT/SIGTERM */
+
+/* The "cancelled" error; after SIGINT/SIGTERM it names the signal (field
+ * `signal`), from which slipway.exit picks 130 or 143. */
 static void push_cancelled(lua_State *L) {
+  int sig = got_signal ? got_signal : raw_signum;
   sw_error_push(L, "cancelled", "task cancelled");
+  if (sig == SIGINT || sig == SIGTERM) {
+    lua_pushstring(L, sig == SIGINT ? "SIGINT" : "SIGTERM");
+    lua_setfield(L, -2, "signal");
+  }
 }
 
 /* ---- waiting ------------------------------------------------------------ */
@@ -386,6 +395,7 @@ static void interrupt_hook(lua_State *L, lua_Debug *ar) {
 static void on_raw_signal(int signum, siginfo_t *info, void *ctx) {
   int saved = errno;
   raw_signals++;
+  raw_signum = signum;
   if (raw_signals > 1 && signum == SIGINT) {
     for (int i = 0; i < nsignal_hooks; i++) signal_hooks[i](SIGKILL);
     _exit(128 + signum);

@@ -122,11 +122,21 @@ int sw_raise(lua_State *L, const char *code, const char *fmt, ...);
 /* Like sw_raise for an errno / libuv error number: code is its name. */
 int sw_raise_uv(lua_State *L, int uverr, const char *fmt, ...);
 
+/* Secrets shorter than this are masked only where a whole string (a value
+ * of the journal, a message, an argument) equals them, never as a part of
+ * longer text (docs/errors.md). */
+#define SW_SECRET_MIN 6
+
 /* Register a secret value: from now on it is masked in every output. */
 void sw_secret_add(const char *s, size_t len);
 
 /* Push s with every registered secret replaced by "***". */
 void sw_redact_push(lua_State *L, const char *s, size_t len);
+
+/* Text cut at its end (at_end) or start: the length of the longest part of
+ * it at the cut that is the start (at_end) or the end of a registered secret
+ * whose rest was cut off; mask that many bytes, or the cut shows a piece. */
+size_t sw_secret_cut(const char *s, size_t len, int at_end);
 
 /* Allocation that raises "not enough memory" on failure. */
 void *sw_xmalloc(lua_State *L, size_t n);

@@ -271,9 +271,11 @@ end
 function M.table(results, env_name)
   local rows = {{"env", "check", "result", "time", "tries", "detail"}}
   for _, r in ipairs(results) do
-    rows[#rows + 1] = {r.env or env_name or "", r.name, r.ok and "ok" or "FAIL",
+    -- names and details come from slipway.yaml and servers: escaped
+    rows[#rows + 1] = {core.escape(tostring(r.env or env_name or "")),
+                       core.escape(tostring(r.name)), r.ok and "ok" or "FAIL",
                        string.format("%.2fs", r.duration or 0), tostring(r.attempts or 1),
-                       core.redact(tostring(r.detail or ""))}
+                       core.escape(core.redact(tostring(r.detail or "")))}
   end
   local w = {}
   for _, row in ipairs(rows) do

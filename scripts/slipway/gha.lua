@@ -35,10 +35,15 @@ local function emit(line)
 end
 
 --- `::error file=..,line=..,title=..::message` (kind: error|warning|notice).
+-- Message and properties are redacted before they are escaped: escaping
+-- turns `%` into `%25`, after which a URL-encoded secret would no longer
+-- match what was registered.
 function M.annotate(kind, message, props)
   local parts = {}
-  message = tostring(message)
-  props = props or {}
+  message = core.redact(tostring(message))
+  local given = props or {}
+  props = {}
+  for k, v in pairs(given) do props[k] = core.redact(tostring(v)) end
   if not props.file then
     local file, line = message:match("([%w%._/%-]+%.%a+):(%d+):")
     if file and not file:find("^%[slipway%]") then props.file, props.line = file, line end

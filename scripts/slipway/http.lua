@@ -70,9 +70,14 @@ local function json() return json_mod end
 -- ---- encoding helpers -----------------------------------------------------
 
 local function urlencode(v)
-  return (tostring(v):gsub("[^%w%-%._~]", function(c)
+  v = tostring(v)
+  local e = v:gsub("[^%w%-%._~]", function(c)
     return string.format("%%%02X", c:byte())
-  end))
+  end)
+  -- a value holding a secret is masked in its encoded form too (as Basic
+  -- auth's base64 is): errors, the journal and logs show the encoded URL
+  if e ~= v and sw.redact(v) ~= v then sw.secret(e) end
+  return e
 end
 M.urlencode = urlencode
 

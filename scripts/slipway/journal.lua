@@ -136,14 +136,36 @@ function M.observe(fn)
   end
 end
 
---- Append one record (a table with `type`); adds `run` and `ts`, redacts,
--- writes the line and flushes it. Returns the record as written.
+--- journal.clean(value) -> a copy of value as the journal writes it: in
+-- every string value registered secrets are masked (core.redact: whole
+-- values, and secrets of 6+ bytes inside longer text) and bytes that are not
+-- UTF-8 become U+FFFD; keys are only made valid UTF-8. Values are redacted,
+-- never the encoded line, so a secret such as `ok`, `true` or `"` cannot
+-- change a key, a boolean or the JSON syntax.
+local function clean(v, depth)
+  local t = type(v)
+  if t == "string" then return core.utf8(core.redact(v)) end
+  if t ~= "table" or depth > 500 then return v end
+  local out = {}
+  for k, x in pairs(v) do
+    if type(k) == "string" then k = core.utf8(k) end
+    out[k] = clean(x, depth + 1)
+  end
+  return setmetatable(out, getmetatable(v))
+end
+function M.clean(value) return clean(value, 0) end
+
+--- Append one record (a table with `type`); adds `run` and `ts`, redacts
+-- and cleans its values (journal.clean), writes the line and flushes it.
+-- Returns the record as given.
 function Journal:record(rec)
   rec.run = self.id
   rec.ts = rec.ts or now()
-  local line = core.redact(json.encode(rec)) .. "\n"
+  local line = json.encode(clean(rec, 0)) .. "\n"
   self.records[#self.records + 1] = rec
-  if self.path then require("slipway.fs").append(self.path, line) end
+  -- redacted value by value above; redacting the line again would work on
+  -- JSON syntax
+  if self.path then require("slipway.fs").append(self.path, line, {redact = false}) end
   local i = 1
   while i <= #observers do
     local ok, err = pcall(observers[i], json.decode(line))
@@ -165,27 +187,27 @@ function Journal:finish(info)
 end
 
 --- Read a journal file: the list of records. A torn (incomplete) last line
--- is skipped and reported as records.torn = true; any other bad line raises
--- code "journal" naming file:line.
+-- is skipped and reported as records.torn = true; any other line that is not
+-- a JSON record (empty, torn by a crash, edited) is skipped too and its line
+-- number listed in records.bad, so what can be read still is.
 function M.read(path)
   local f, err = io.open(path, "r")
   if not f then raise("ENOENT", "cannot read journal " .. path .. ": " .. tostring(err)) end
   local text = f:read("a")
   f:close()
   local out = {}
-  local n = 0
   local last_nl = text:sub(-1) == "\n"
   local lines = {}
-  for l in text:gmatch("[^\n]+") do lines[#lines + 1] = l end
-  for i, l in ipairs(lines) do
-    n = n + 1
+  for l in (last_nl and text or text .. "\n"):gmatch("([^\n]*)\n") do lines[#lines + 1] = l end
+  for n, l in ipairs(lines) do
     local ok, v = pcall(json.decode, l)
     if ok and type(v) == "table" then
       out[#out + 1] = v
-    elseif i == #lines and not last_nl then
+    elseif n == #lines and not last_nl then
       out.torn = true
     else
-      raise("journal", path .. ":" .. n .. ": not a JSON record")
+      out.bad = out.bad or {}
+      out.bad[#out.bad + 1] = n
     end
   end
   return out
@@ -193,8 +215,10 @@ end
 
 --- Summarise one journal's records: {id, command, args, user, host, sha,
 -- started, duration, ok, status, outcome, finished, envs, versions_before,
--- versions_after, failed_step, path}. A run without run_end is "killed" (or
--- still running when its pid is alive).
+-- versions_after, failed_step, path, bad_lines, torn_line}. A run without
+-- run_end is "killed" (or still running when its pid is alive). bad_lines
+-- lists the line numbers journal.read skipped, torn_line the torn last line;
+-- without a readable run record the id comes from the file name.
 function M.summary(records, path)
   local s = {path = path, envs = {}, steps = {}}
   local seen_env = {}
@@ -222,6 +246,10 @@ function M.summary(records, path)
     end
   end
   if not s.finished then s.outcome = "unfinished" end
+  -- a run whose first line is unreadable still has its id in the file name
+  if not s.id and path then s.id = path:match("([^/]+)%.jsonl$") end
+  s.bad_lines = records.bad
+  if records.torn then s.torn_line = #records + #(records.bad or {}) + 1 end
   return s
 end
 

@@ -94,7 +94,9 @@ end
 
 local function register(value, encoded, block)
   if type(value) ~= "string" then return end
-  if #value >= 4 then core.secret(value) end
+  -- every value: the core masks one shorter than 6 bytes ("true", "1") only
+  -- where a whole string equals it (docs/errors.md)
+  core.secret(value)
   -- the lines of a block scalar (a key file, a script), as a log may show them
   if block then
     for l in value:gmatch("[^\n]+") do
@@ -104,7 +106,7 @@ local function register(value, encoded, block)
   end
   if encoded then
     local d = codec.unbase64(value)
-    if d and #d >= 4 then register(d, false) end
+    if d then register(d, false) end
   end
 end
 

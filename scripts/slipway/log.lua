@@ -115,19 +115,34 @@ local function iso_time(t, with_date)
   return os.date("%H:%M:%S", s)
 end
 
+-- Text lines are for terminals: whatever a playbook, a child or a journal
+-- put in a message or a field is written with its control characters
+-- escaped (sw.escape: ESC, CR, ... as \x1B, \r), so it can neither move
+-- the cursor, set a title, clear lines nor start a line that looks like
+-- slipway's own. A newline in a message (a traceback, a stderr tail)
+-- starts an indented continuation line; in a field value it is \n.
+local CONTINUATION = "\n    "
+
 local function show_value(v)
   local s = tostring(v)
-  if type(v) == "string" and (s == "" or s:find("[%s\"=]")) then s = string.format("%q", s) end
+  if type(v) == "string" then
+    local e = sw.escape(s)
+    if e == "" or e ~= s or e:find("[%s\"=]") then s = '"' .. e:gsub('"', '\\"') .. '"' end
+  end
   return s
 end
 
 local function fields_text(fields)
-  local keys = {}
-  for k in pairs(fields) do keys[#keys + 1] = tostring(k) end
+  local keys, show = {}, {}
+  for k, v in pairs(fields) do
+    local name = sw.escape(tostring(k))
+    keys[#keys + 1] = name
+    show[name] = show_value(v)
+  end
   if #keys == 0 then return "" end
   table.sort(keys)
   local parts = {}
-  for i, k in ipairs(keys) do parts[i] = k .. "=" .. show_value(fields[k]) end
+  for i, k in ipairs(keys) do parts[i] = k .. "=" .. show[k] end
   return " " .. table.concat(parts, " ")
 end
 
@@ -152,7 +167,7 @@ local function text_line(c, rec)
     for k, v in pairs(f) do
       if k ~= "step" and k ~= "status" and k ~= "duration" and k ~= "error" then rest[k] = v end
     end
-    local msg = rec.message
+    local msg = sw.escape(rec.message, CONTINUATION)
     if f.step and f.status then
       local mark = ({start = "▶", done = "✓", failed = "✗"})[f.status] or "·"
       if c.color then
@@ -169,7 +184,7 @@ local function text_line(c, rec)
     f = g
   end
   return iso_time(rec.time, true) .. " " .. string.format("%-5s", rec.level:upper())
-    .. " " .. rec.message .. fields_text(f) .. "\n"
+    .. " " .. sw.escape(rec.message, CONTINUATION) .. fields_text(f) .. "\n"
 end
 
 local json_line
@@ -185,7 +200,7 @@ do
     end
     obj.time = iso_time(rec.time, true)
     obj.level = rec.level
-    obj.message = rec.message
+    obj.message = sw.utf8(rec.message)  -- strict JSON readers take the line
     local ok, s = pcall(json.encode, obj)
     if not ok then
       s = json.encode({time = obj.time, level = obj.level, message = obj.message,

@@ -239,16 +239,19 @@ local function failure(res, display, tail, timeout)
     what = "exit code " .. res.code .. " after " .. fmt_duration(res.duration)
   end
   local msg = "command failed: " .. display .. " (" .. what .. ")"
+  -- redacted whole BEFORE lines are cut to 400 bytes: a cut secret would
+  -- no longer match and its head would be shown
+  local stderr_tail = sw.redact(table.concat(tail, "\n"))
   if #tail > 0 then
     local shown = {}
-    for i, l in ipairs(tail) do
-      shown[i] = "  " .. (#l > 400 and l:sub(1, 400) .. "..." or l)
+    for l in (stderr_tail .. "\n"):gmatch("(.-)\n") do
+      shown[#shown + 1] = "  " .. (#l > 400 and l:sub(1, 400) .. "..." or l)
     end
     msg = msg .. "\nstderr (last lines):\n" .. table.concat(shown, "\n")
   end
   return code, msg, {cmd = display, exit_code = res.code, signal = res.signal,
     duration = res.duration, timed_out = res.timed_out,
-    stderr_tail = sw.redact(table.concat(tail, "\n")), result = res}
+    stderr_tail = stderr_tail, result = res}
 end
 
 local function raise_spawn_error(fname, argv, display, path, ename, emsg)

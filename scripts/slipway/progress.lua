@@ -88,7 +88,9 @@ end
 function M.begin(label)
   next_id = next_id + 1
   if not M.enabled() then return next_id end
-  active[next_id] = {label = label, t0 = now()}
+  -- a step or check name from a playbook: escaped, it must not act on the
+  -- terminal (a CR or ESC would rewrite the screen under the live line)
+  active[next_id] = {label = require("slipway.core").escape(tostring(label)), t0 = now()}
   order[#order + 1] = next_id
   if not ticking then
     ticking = true

@@ -48,14 +48,44 @@ T.test("secrets never reach the journal", function()
   T.match(text, "Bearer %*%*%*")
 end)
 
-T.test("a torn last line is skipped, any other bad line is an error", function()
+T.test("a torn last line is skipped; any other bad line is skipped and listed", function()
   local dir = fs.tempdir()
   local p = dir .. "/x.jsonl"
   fs.write(p, '{"type":"run","run":"r1","ts":1}\n{"type":"step_st')
   local recs = journal.read(p)
   T.eq(#recs, 1); T.truthy(recs.torn)
-  fs.write(p, '{"type":"run"}\nnot json\n{"type":"x"}\n')
-  T.raises(function() journal.read(p) end, "x.jsonl:2: not a JSON record")
+  fs.write(p, '{"type":"run"}\nnot json\n\n{"type":"x"}\n')
+  recs = journal.read(p)
+  T.eq(#recs, 2); T.eq(recs[2].type, "x")
+  T.eq(recs.bad, {2, 3}, "line numbers count every line, empty ones too")
+end)
+
+T.test("an empty or torn first line: the run is listed with what can be read", function()
+  local dir = fs.tempdir()
+  fs.mkdir(dir .. "/journal")
+  local a = dir .. "/journal/20250101T000000.000Z-aaaa.jsonl"
+  fs.write(a, '\n{"type":"step_end","step":"stage","ok":false,"ts":5}\n'
+    .. '{"type":"run_end","ok":false,"status":1,"outcome":"failed","ts":6}\n')
+  local b = dir .. "/journal/20250101T000001.000Z-bbbb.jsonl"
+  fs.write(b, '{"type":"run","command":"dep')
+  local runs = journal.runs(dir)
+  T.eq(#runs, 2)
+  T.eq(runs[1].id, "20250101T000001.000Z-bbbb"); T.eq(runs[1].torn_line, 1)
+  T.eq(runs[1].outcome, "unfinished")
+  T.eq(runs[2].id, "20250101T000000.000Z-aaaa"); T.eq(runs[2].bad_lines, {1})
+  T.eq(runs[2].outcome, "failed"); T.eq(runs[2].failed_step, "stage")
+end)
+
+T.test("values that are not UTF-8 are written as U+FFFD: every line is strict JSON", function()
+  local dir = fs.tempdir()
+  local j = journal.open(dir, {command = "x"})
+  j:record{type = "step_start", step = "bad \255\254 name", ["k\192"] = "\237\160\128 surrogate"}
+  local text = fs.read(j.path)
+  T.truthy(utf8.len(text), "the file is valid UTF-8")
+  local recs = journal.read(j.path)
+  T.eq(recs[2].step, "bad \u{FFFD}\u{FFFD} name")
+  T.eq(recs[2]["k\u{FFFD}"], "\u{FFFD}\u{FFFD}\u{FFFD} surrogate")
+  T.eq(journal.clean({a = {"ok \255"}}), {a = {"ok \u{FFFD}"}})
 end)
 
 T.test("runs: newest first, filtered by environment; unfinished runs show", function()

@@ -35,6 +35,30 @@ local function lines(s)
   return out
 end
 
+T.test("control characters from a message, a step name or a field are escaped", function()
+  local evil = "x\27]0;TITLE\7\27[2K\rforged\n12:00:00 info  <== deploy ok \255\194\155"
+  for _, human in ipairs{false, true} do
+    local out = capture({human = human, color = human}, function()
+      log.info("msg " .. evil, {field = evil})
+      log.step(evil):done()
+      log.error("traceback:\n\tin function 'x'")
+    end)
+    -- slipway's own colours stay; nothing else acts on the terminal
+    local no_colour = out:gsub("\27%[%d*m", "")
+    T.falsy(no_colour:find("[\0-\8\11-\31\127]"), "a raw control character: " .. no_colour)
+    T.falsy(out:find("\194\155", 1, true), "a raw C1 CSI")
+    T.truthy(utf8.len(out), "valid UTF-8")
+    T.match(out, "msg x\\x1B%]0;TITLE\\x07\\x1B%[2K\\rforged\n    12:00:00 info  <== deploy ok \\xFF\\u{9B} ")
+    T.match(out, 'field="x\\x1B%]0;TITLE\\x07\\x1B%[2K\\rforged\\n12:00:00')
+    for line in out:gmatch("[^\n]+") do
+      T.falsy(line:find("^[%d:]+ info  <=="), "a forged log line: " .. line)
+      T.falsy(line:find("^12:00:00"), "a forged log line: " .. line)
+    end
+    T.match(out, "traceback:\n    \tin function 'x'")
+    if human then T.match(out, "\27%[36minfo ") end
+  end
+end)
+
 T.test("plain text lines: UTC timestamp, level, message, fields", function()
   local out = capture({}, function()
     log.info("deploying %s to %s", "chart", "staging")

@@ -163,11 +163,103 @@ end)
 T.test("a secret inside another secret is masked whole; order does not matter", function()
   local r = run([[
     local sw = require "slipway.core"
-    sw.secret("abc")
-    sw.secret("xxabcxx")
-    print("xxabcxx abc " .. TOKEN .. TOKEN)
+    sw.secret("abcdef")
+    sw.secret("xxabcdefxx")
+    print("xxabcdefxx abcdef " .. TOKEN .. TOKEN)
   ]])
   T.eq(r.stdout, "*** *** ******\n")
+end)
+
+T.test("a secret shorter than 6 bytes is masked where it is a whole string only", function()
+  local r = run([[
+    local sw = require "slipway.core"
+    for _, s in ipairs{"ok", "true", "1", '"', ":"} do sw.secret(s) end
+    print(sw.redact("ok"), sw.redact("true"), sw.redact('"'), sw.redact("1"))
+    print(sw.redact('{"ok":true,"n":1}'), sw.redact("looks ok: 1 " .. TOKEN))
+  ]])
+  T.eq(r.code, 0, r.stderr)
+  T.eq(r.stdout, '***\t***\t***\t***\n{"ok":true,"n":1}\tlooks ok: 1 ***\n')
+end)
+
+-- no piece of SECRET of 4 bytes or more at the start or the end
+local function no_piece(text, what)
+  for n = 4, #SECRET do
+    T.falsy(text:find(SECRET:sub(1, n), 1, true), what .. ": the secret's head (" .. n .. ")")
+    T.falsy(text:find(SECRET:sub(-n), 1, true), what .. ": the secret's end (" .. n .. ")")
+  end
+end
+
+T.test("a secret at the 400-byte cut of a stderr line is masked, not cut", function()
+  local r = run([[
+    local proc = require "slipway.proc"
+    -- the secret starts at byte 393 of the line: the cut at 400 falls in it
+    local ok, e = pcall(proc.run, {"sh", "-c", 'printf "%s%s tail\\n" "$1" "$2" >&2; exit 1',
+      "sh", string.rep("0", 392), TOKEN}, {echo = false})
+    print(e.message)
+    print(e.stderr_tail)
+  ]])
+  T.eq(r.code, 0, r.stderr)
+  T.match(r.stdout, "command failed")
+  T.match(r.stdout, "0000%*%*%*")
+  no_piece(r.all, "stderr tail")
+end)
+
+T.test("a secret across max_output's drop point: neither part shows", function()
+  local r = run([[
+    local proc = require "slipway.proc"
+    -- h * a, the secret, t * b: 1000 bytes kept of 1300 (head 500, tail 500)
+    local function output(a, b)
+      return proc.run({"sh", "-c", 'printf "%s%s%s" "$1" "$2" "$3"', "sh", string.rep("h", a),
+        TOKEN, string.rep("t", b)}, {max_output = 1000, echo = false})
+    end
+    local res = output(490, 792)  -- the head ends inside the secret
+    print(res.stdout_dropped)
+    print(res.stdout)
+    print(output(792, 490).stdout)  -- the tail starts inside it
+  ]])
+  T.eq(r.code, 0, r.stderr)
+  T.match(r.stdout, "^300\n")
+  T.match(r.stdout, "h%*%*%*\n%[%.%.%. 300 bytes dropped %.%.%.%]\nttt")
+  T.match(r.stdout, "dropped %.%.%.%]\n%*%*%*ttt")
+  no_piece(r.all, "max_output")
+end)
+
+T.test("a secret with a newline: each line is masked when output is logged line by line", function()
+  local r = run([[
+    local proc = require "slipway.proc"
+    local log = require "slipway.log"
+    local pem = log.secret("-----BEGIN KEY-----\nMIIsecretline1xyz\nMIIsecretline2xyz\n-----END KEY-----")
+    proc.run({"printf", "%s\\n", pem}, {echo = false, stdout = function(l) log.info("out: %s", l) end})
+  ]])
+  T.eq(r.code, 0, r.stderr)
+  T.match(r.stderr, "out: %*%*%*")
+  T.nomatch(r.stderr, "secretline")
+end)
+
+T.test("a secret slipway URL-encodes itself is masked in that form too", function()
+  local pw = "p@ss w/rd+s3cr3t&x"
+  local r = run(string.format([[
+    local http = require "slipway.http"
+    local gha = require "slipway.gha"
+    local pw = require("slipway.log").secret(%q)
+    -- a port nothing listens on (a server's, closed): the request fails
+    local server = require("slipway.server").serve{host = "127.0.0.1", port = 0, log = false,
+      handler = function() return "" end}
+    local port = server.port
+    server:close()
+    local ok, e = pcall(http.get, "http://127.0.0.1:" .. port .. "/x",
+      {query = {token = pw}, retries = 0})
+    assert(not ok)
+    print(e.message)
+    print(e.url)
+    -- the URL as a playbook might pass it on; Actions escaping encodes it again
+    gha.annotate("error", "GET /x?token=" .. http.urlencode(pw), {title = http.urlencode(pw)})
+  ]], pw), {}, {GITHUB_ACTIONS = "true"})
+  T.eq(r.code, 0, r.stderr)
+  T.match(r.stdout, "token=%*%*%*: cannot connect")
+  T.match(r.stdout, "\nhttp://127%.0%.0%.1:%d+/x%?token=%*%*%*\n")
+  T.match(r.stderr, "::error title=%*%*%*::GET /x%?token=%*%*%*")
+  T.nomatch(r.all, "s3cr3t")
 end)
 
 T.test("in this process too: redact and error messages", function()

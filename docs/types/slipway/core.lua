@@ -39,6 +39,18 @@ function core.secret(value) end
 ---@return string
 function core.redact(s) end
 
+---`s` as valid UTF-8: bytes that are not part of a valid sequence become U+FFFD.
+---@param s string
+---@return string
+function core.utf8(s) end
+
+---`s` safe for a terminal: control characters and bytes that are not UTF-8
+---escaped (\n, \r, \xNN, \u{NN}); a newline becomes `newline` when given.
+---@param s string
+---@param newline? string
+---@return string
+function core.escape(s, newline) end
+
 ---The text of a file compiled into the binary from scripts/
 ---("examples/deployment/slipway.yaml"), or nil.
 ---@param path string

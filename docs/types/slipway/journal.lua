@@ -86,6 +86,11 @@ function journal.paths(state_dir) end
 ---@return string
 function journal.dir(state_dir) end
 
+---A copy of value as the journal writes it: strings redacted and made valid UTF-8.
+---@param value any
+---@return any
+function journal.clean(value) end
+
 ---fn(record) for every record any journal writes (redacted copy); returns a remover.
 ---@param fn fun(record: table)
 ---@return fun()

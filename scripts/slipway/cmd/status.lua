@@ -3,6 +3,9 @@ local playbook = require "slipway.playbook"
 local deploy = require "slipway.deploy"
 local drivers = require "slipway.drivers"
 local journal = require "slipway.journal"
+local core = require "slipway.core"
+
+local function esc(s, newline) return core.escape(tostring(s), newline) end
 
 return {
   summary = "show what runs in each environment (driver status and last run)",
@@ -44,13 +47,16 @@ URL, and the last run that touched it. Read-only.]==],
     end
     for _, r in ipairs(rows) do
       local st = r.status
-      io.stdout:write(string.format("%-10s %-10s %-8s rev %-4s %-12s %-60s %s  last: %s\n",
+      -- names and errors from slipway.yaml, drivers and journals: escaped
+      -- (core.escape), so nothing in them acts on the terminal
+      io.stdout:write(esc(string.format("%-10s %-10s %-8s rev %-4s %-12s %-60s %s  last: %s",
         r.env .. (r.experimental and "*" or ""), r.driver,
         st.error and "error" or (st.running and "running" or "stopped"),
         tostring(st.revision or "-"), st.sha and st.sha:sub(1, 12) or "-",
         deploy.show_versions(st.versions), st.url or "-",
-        r.last and (r.last.id .. " " .. r.last.command .. " " .. tostring(r.last.outcome)) or "-"))
-      if st.error then io.stdout:write("           ", st.error, "\n") end
+        r.last and (tostring(r.last.id) .. " " .. tostring(r.last.command) .. " "
+          .. tostring(r.last.outcome)) or "-")), "\n")
+      if st.error then io.stdout:write("           ", esc(st.error, "\n           "), "\n") end
     end
     return 0
   end,
