@@ -249,6 +249,12 @@ function Store:push(commit)
   if r.code == 0 then return "ok" end
   local line = r.stdout:match("\n!\t[^\n]*") or r.stdout:match("^!\t[^\n]*")
   if line and line:find("[rejected]", 1, true) then return "behind" end
+  -- two pushes meeting at the remote: the loser cannot lock or update the
+  -- ref (the other one moved it): as behind
+  if line and (line:find("failed to update ref", 1, true) or line:find("cannot lock ref", 1, true)
+               or line:find("failed to lock", 1, true)) then
+    return "behind"
+  end
   if line then
     R.fail("git", self:where(), "the remote refused the record: " .. tail(line:gsub("^%s*!\t", "")),
       "allow this runner to push refs/slipway/* to " .. self.remote ..
