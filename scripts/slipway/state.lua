@@ -21,9 +21,8 @@ local R = require "slipway.state.record"
 
 local M = {}
 
+--- The record format this slipway writes (and the newest it reads).
 M.FORMAT = R.FORMAT
-M.merge = R.merge
-M.now = R.now
 
 local BACKENDS = {git = "slipway.state.git", kubernetes = "slipway.state.kubernetes",
                   ["local"] = "slipway.state.local"}

@@ -19,6 +19,7 @@ local proc = require "slipway.proc"
 local json = require "slipway.json"
 local task = require "slipway.task"
 local R = require "slipway.state.record"
+local codec = require "slipway.codec"
 
 local M = {}
 
@@ -230,23 +231,13 @@ local function micro(t)
   return os.date("!%Y-%m-%dT%H:%M:%S", s) .. string.format(".%06dZ", math.floor((t - s) * 1e6))
 end
 
-local function days_from_civil(y, m, d)
-  y = m <= 2 and y - 1 or y
-  local era = (y >= 0 and y or y - 399) // 400
-  local yoe = y - era * 400
-  local doy = (153 * (m + (m > 2 and -3 or 9)) + 2) // 5 + d - 1
-  local doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
-  return era * 146097 + doe - 719468
-end
-
 local function parse_time(s)
   if type(s) ~= "string" then return nil end
   local y, mo, d, h, mi, sec, frac = s:match("^(%d+)-(%d+)-(%d+)T(%d+):(%d+):(%d+)(%.?%d*)Z$")
   if not y then return nil end
-  return days_from_civil(tonumber(y), tonumber(mo), tonumber(d)) * 86400 + tonumber(h) * 3600 +
-    tonumber(mi) * 60 + tonumber(sec) + (tonumber("0" .. frac) or 0)
+  return codec.timegm(tonumber(y), tonumber(mo), tonumber(d), tonumber(h), tonumber(mi), tonumber(sec))
+    + (tonumber("0" .. frac) or 0)
 end
-M.parse_time, M.micro = parse_time, micro
 
 local Lease = {}
 Lease.__index = Lease
@@ -299,17 +290,17 @@ local function holder_of(obj, now)
   return h
 end
 
-function Lease:read()
+function Lease:_read()
   return get(self.t, "lease", self.name, self.where)
 end
 
 --- lock:holder() -> the current holder (see holder_of) or nil
 function Lease:holder()
-  return holder_of(self:read(), R.now())
+  return holder_of(self:_read(), R.now())
 end
 
 -- the Lease object claiming the lock for us, based on obj (nil: a new one)
-function Lease:claim(obj, now, keep_acquire)
+function Lease:_claim(obj, now, keep_acquire)
   local spec = obj and obj.spec or {}
   local new = obj or {apiVersion = "coordination.k8s.io/v1", kind = "Lease",
     metadata = {name = self.name, labels = {["app.kubernetes.io/managed-by"] = "slipway"}}}
@@ -335,11 +326,11 @@ function Lease:acquire(opts)
   local deadline = R.now() + (opts.wait or 0)
   while true do
     local now = R.now()
-    local obj = self:read()
+    local obj = self:_read()
     local h = holder_of(obj, now)
     local mine = h and h.identity == self.identity
     if not h or mine or h.expired or opts.break_lock then
-      local a = put(self.t, self:claim(obj, now, mine), self.where)
+      local a = put(self.t, self:_claim(obj, now, mine), self.where)
       if a == "ok" then
         if h and not mine and not h.expired then self.broke = h end
         if h and not mine and h.expired then self.took_expired = h end
@@ -363,7 +354,7 @@ function Lease:acquire(opts)
 end
 
 -- raise code "lock_lost"
-function Lease:lost(h)
+function Lease:_lost(h)
   self.held = false
   error(require("slipway.core").error("lock_lost", string.format("%s was taken over by %s",
     self.where, h and h.identity or "nobody (it was deleted)"), {holder = h, where = self.where}), 0)
@@ -374,14 +365,14 @@ end
 function Lease:renew()
   for _ = 1, 5 do
     local now = R.now()
-    local obj = self:read()
+    local obj = self:_read()
     local h = holder_of(obj, now)
-    if not h or h.identity ~= self.identity then self:lost(h) end
-    local a = put(self.t, self:claim(obj, now, true), self.where)
+    if not h or h.identity ~= self.identity then self:_lost(h) end
+    local a = put(self.t, self:_claim(obj, now, true), self.where)
     if a == "ok" then self.renewed = now; return end
-    if a == "notfound" then self:lost(nil) end
+    if a == "notfound" then self:_lost(nil) end
   end
-  self:lost(self:holder())
+  self:_lost(self:holder())
 end
 
 --- lock:start([on_lost]): the background task renewing every `renew`
@@ -429,7 +420,7 @@ function Lease:release()
   if not self.held then return end
   self.held = false
   for _ = 1, 5 do
-    local obj = self:read()
+    local obj = self:_read()
     local h = holder_of(obj, R.now())
     if not h or h.identity ~= self.identity then
       self.log("warn", "deploy lock %s was taken over meanwhile by %s; leaving it", self.where,
