@@ -119,6 +119,18 @@ T.test("git: a push rejected because another runner wrote in between is fetched,
   T.eq(git_out(a, "rev-list", "--count", "refs/slipway/state"), "3")
 end)
 
+T.test("git: a shallow checkout (actions/checkout's depth 1) reads and writes the record", function()
+  local bare = remote()
+  state.open("git", {root = clone(bare), log = quiet}):write{runs = {summary("r1")}}
+  local dir = fs.tempdir() .. "/shallow"
+  proc.run({"git", "clone", "-q", "--depth", "1", "file://" .. bare, dir}, {echo = false})
+  T.eq(git_out(dir, "rev-parse", "--is-shallow-repository"), "true")
+  local st = state.open("git", {root = dir, log = quiet})
+  T.eq(ids(st:read()), {"r1"})
+  st:write{runs = {summary("r2")}}
+  T.eq(ids(state.open("git", {root = clone(bare), log = quiet}):read()), {"r1", "r2"})
+end)
+
 -- a runner process: its own clone, empty HOME (no git identity), writes n runs
 local RUNNER = [[
 local state = require "slipway.state"

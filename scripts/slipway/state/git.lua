@@ -20,14 +20,7 @@ Store.__index = Store
 local ZERO = string.rep("0", 40)
 local said_local = {}
 
-local function tail(s)
-  s = (s or ""):gsub("%s+$", "")
-  local lines = {}
-  for l in s:gmatch("[^\n]+") do lines[#lines + 1] = l end
-  local out = table.concat(lines, "; ", math.max(1, #lines - 2))
-  -- a URL with credentials never reaches a message
-  return (out:gsub("(%a[%w+.-]*://)[^/@%s]+@", "%1***@"))
-end
+local tail = R.tail
 
 --- open{root =, remote = "origin", ref = "refs/slipway/state", retries = 10,
 -- timeout = 60, log = fn(level, fmt, ...)} -> store

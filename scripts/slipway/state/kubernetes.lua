@@ -35,12 +35,7 @@ local function kubectl(t, args, stdin)
                          stdin = stdin and {data = stdin} or nil, timeout = t.timeout or 60})
 end
 
-local function tail(s)
-  s = (s or ""):gsub("%s+$", "")
-  local lines = {}
-  for l in s:gmatch("[^\n]+") do lines[#lines + 1] = l end
-  return table.concat(lines, "; ", math.max(1, #lines - 2))
-end
+local tail = R.tail
 
 -- what the API server answered, from kubectl's stderr
 local function answer(r)
@@ -215,10 +210,9 @@ end
 --- store:write(delta) -> doc (merged over the environments written)
 function Store:write(delta)
   local doc = R.empty()
-  local envs = {}
-  for env in pairs(self:split(delta)) do envs[#envs + 1] = env end
+  local parts, envs = self:split(delta), {}
+  for env in pairs(parts) do envs[#envs + 1] = env end
   table.sort(envs)
-  local parts = self:split(delta)
   for _, env in ipairs(envs) do R.merge(doc, self:write_unit(env, parts[env])) end
   return doc
 end

@@ -173,31 +173,41 @@ function M.encode_doc(doc)
   return json.encode({format = M.FORMAT, envs = doc.envs, runs = doc.runs}, {indent = 2}) .. "\n"
 end
 
+-- decode a part and check its shape (ok(v) -> true), else it is damaged
+local function part(text, backend, where, todo, ok, missing)
+  local v = decode(text, backend, where, todo)
+  if not ok(v) then M.fail(backend, where, "the record is damaged (" .. missing .. ")", todo) end
+  return v
+end
+
 --- Decode one env part: name, state.
 function M.decode_env(text, backend, where, todo)
-  local v = decode(text, backend, where, todo)
-  if type(v.env) ~= "string" or type(v.state) ~= "table" then
-    M.fail(backend, where, "the record is damaged (an environment part without env and state)", todo)
-  end
+  local v = part(text, backend, where, todo, function(x)
+    return type(x.env) == "string" and type(x.state) == "table" end, "an environment part without env and state")
   return v.env, v.state
 end
 
 --- Decode one run part: the summary.
 function M.decode_run(text, backend, where, todo)
-  local v = decode(text, backend, where, todo)
-  if type(v.run) ~= "table" or type(v.run.id) ~= "string" then
-    M.fail(backend, where, "the record is damaged (a run part without a run id)", todo)
-  end
-  return v.run
+  return part(text, backend, where, todo, function(x)
+    return type(x.run) == "table" and type(x.run.id) == "string" end, "a run part without a run id").run
 end
 
 --- Decode a whole doc (the local store's one file).
 function M.decode_doc(text, backend, where, todo)
-  local v = decode(text, backend, where, todo)
-  if type(v.envs) ~= "table" or type(v.runs) ~= "table" then
-    M.fail(backend, where, "the record is damaged (no envs or runs)", todo)
-  end
+  local v = part(text, backend, where, todo, function(x)
+    return type(x.envs) == "table" and type(x.runs) == "table" end, "no envs or runs")
   return {format = M.FORMAT, envs = v.envs, runs = v.runs}
+end
+
+--- The last lines of a command's stderr, on one line, for messages (a URL's
+-- credentials masked).
+function M.tail(s)
+  s = (s or ""):gsub("%s+$", "")
+  local lines = {}
+  for l in s:gmatch("[^\n]+") do lines[#lines + 1] = l end
+  local out = table.concat(lines, "; ", math.max(1, #lines - 2))
+  return (out:gsub("(%a[%w+.-]*://)[^/@%s]+@", "%1***@"))
 end
 
 return M
