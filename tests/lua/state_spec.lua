@@ -255,7 +255,7 @@ end)
 
 local function lease_cfg(k, extra)
   local c = {kind = "kubernetes", kubectl = k.kubectl, env = k.env, namespace = "staging",
-             name = "slipway-lock-staging", duration = 2, renew = 0.3, poll = 0.1, log = quiet}
+             name = "slipway-lock-staging", duration = 4, renew = 0.5, poll = 0.1, log = quiet}
   for key, v in pairs(extra or {}) do c[key] = v end
   return c
 end
@@ -361,7 +361,7 @@ local HOLDER = [[
 local state = require "slipway.state"
 local task = require "slipway.task"
 local lk = state.lock{kind = "kubernetes", kubectl = arg[1], namespace = "staging", name = "slipway-lock-staging",
-                      duration = 2, renew = 0.3, identity = "doomed", log = function() end}
+                      duration = 4, renew = 0.5, identity = "doomed", log = function() end}
 lk:acquire()
 print("held"); io.stdout:flush()
 task.sleep(120)
