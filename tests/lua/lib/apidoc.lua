@@ -54,6 +54,7 @@ M.MODULES = {
   {name = "exit", docs = {"deploy.md"}, summary = "the exit statuses of every command, in one table"},
   {name = "errors", docs = {"errors.md"}, summary = "errors.fail (raise without file:line), errors.message"},
   {name = "modules", docs = {"errors.md"}, summary = "modules.find: a module that may be absent, load errors raised"},
+  {name = "state", docs = {"state.md"}, summary = "the shared record of deploys (git, kubernetes, local) and deploy locks"},
 }
 
 
@@ -66,6 +67,7 @@ M.EXCLUDED = {
   {"^sources%.", "bump's sources, reached through slipway.bump (docs/bump.md)"},
   {"^yaml%.edit$", "the editor behind yaml.open / yaml.edit"},
   {"^engine%.", "the parts slipway.playbook composes (docs/ARCHITECTURE.md); ctx is slipway.Ctx"},
+  {"^state%.", "the stores behind slipway.state (docs/state.md), reached through state.open / state.lock"},
 }
 
 local function src_root()
@@ -155,6 +157,14 @@ M.CLASSES = {
        journal_path = d .. "/journal.jsonl"})
      out:close()
      return mt_index(rb)
+   end},
+  {name = "slipway.StateStore", docs = {"state.md"}, source = "scripts/slipway/state.lua",
+   probe = function() return mt_index(require("slipway.state").open("local", {state_dir = tmpdir()})) end},
+  {name = "slipway.StateFileLock", docs = {"state.md"}, source = "scripts/slipway/state.lua",
+   probe = function() return mt_index(require("slipway.state").lock{kind = "file", path = tmpdir() .. "/l"}) end},
+  {name = "slipway.StateLease", docs = {"state.md"}, source = "scripts/slipway/state/kubernetes.lua",
+   probe = function()
+     return mt_index(require("slipway.state").lock{kind = "kubernetes", namespace = "probe", name = "probe"})
    end},
   {name = "slipway.VersionConstraint", docs = {"version.md"}, source = "scripts/slipway/version.lua",
    probe = function() return require("slipway.version").constraint(">=1.0.0") end},
