@@ -14,6 +14,10 @@ local function staging(ctx) return deploy.setup(ctx).stages.staging end
 
 return playbook.define{
   name = "deploy",
+  description = "stage -> test (revert on failure) -> promote",
+  options = require("slipway.args").concat(deploy.common_options, {
+    {name = "revert", type = "boolean", default = true,
+     help = "revert when staging's test fails (--no-revert: leave staging as it is)"}}),
   setup = function(ctx) deploy.setup(ctx) end,
   steps = {
     {name = "stage",
