@@ -26,7 +26,7 @@ T.test("--help shows the usage and lists the commands", function()
   T.match(r.stdout, "slipway %-e CODE")
   T.match(r.stdout, "Commands:\n  run ")
   T.match(r.stdout, "\n  help ")
-  T.match(r.stdout, "%-%-log%-format=text|json")
+  T.match(r.stdout, "%-%-log%-format text|json")
   T.eq(cmd.run({"help"}).code, 0)
   T.eq(cmd.run({"-h"}).code, 0)
 end)
@@ -94,8 +94,8 @@ end)
 T.test("exit 2 for misuse of the command line", function()
   local cases = {
     {{}, "Commands:"},
-    {{"-e"}, "'%-e' needs an argument"},
-    {{"run"}, "'run' needs a FILE"},
+    {{"-e"}, "%-e needs a value"},
+    {{"run"}, "missing FILE"},
     {{"no-such-command"}, "unknown command 'no%-such%-command'"},
     {{"help", "no-such-command"}, "unknown command"},
     {{dir .. "/missing.lua"}, "cannot open .*missing%.lua"},
