@@ -315,10 +315,10 @@ end
 -- with opts.bare only the options and positionals, on one line.
 function Parser:synopsis(opts)
   local words = {}
+  for _, p in ipairs(self.positionals) do words[#words + 1] = pos_synopsis(p) end
   for _, o in ipairs(self.options) do
     if o.group ~= "global" then words[#words + 1] = opt_synopsis(o) end
   end
-  for _, p in ipairs(self.positionals) do words[#words + 1] = pos_synopsis(p) end
   if self.rest then words[#words + 1] = "[ARGS...]" end
   if opts and opts.bare then return table.concat(words, " ") end
   local head = "usage: " .. self.prog
