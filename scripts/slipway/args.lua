@@ -199,7 +199,19 @@ end
 -- input. opts.stop_at_positional: stop at the first positional and return
 -- the words from there in result.rest (the top-level command line).
 function Parser:parse(argv, opts)
-  opts = opts or {}
+  local ok, v = pcall(self._parse_words, self, argv, opts or {})
+  if ok then return v end
+  -- --help anywhere wins over what is wrong around it
+  if type(v) == "table" and v.code == "usage" then
+    for _, a in ipairs(argv) do
+      if a == "--" then break end
+      if a == "--help" or a == "-h" then return {help = true} end
+    end
+  end
+  error(v, 0)
+end
+
+function Parser:_parse_words(argv, opts)
   local out, pos = {}, {}
   local i, n = 1, #argv
   local function rest_from(k)
