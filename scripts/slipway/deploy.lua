@@ -450,6 +450,18 @@ function M.options(own)
   return args.concat(playbook.engine_options, M.common_options, own or {})
 end
 
+--- The run function of a command on one environment (`stage ENV`, `test
+-- ENV`; default stages.staging): step(ctx, env) is its one step.
+function M.env_command(command, step)
+  return function(a, argv)
+    return M.run_command(command, a, function(ctx)
+      local env = a.env or ctx.envs.stages.staging
+      if not env then raise("usage", command .. ": which environment?") end
+      return {{name = command, run = function(c) step(c, env) end}}
+    end, {argv = argv})
+  end
+end
+
 --- The end of every deploy command's --help: the exit statuses.
 M.exit_help = [==[
 Exit status: 0 ok, 1 failed, 2 bad input or refused, 3 test failed and the

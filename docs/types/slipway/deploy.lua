@@ -48,6 +48,13 @@ function deploy.steps(opts) end
 ---@return integer
 function deploy.run_command(command, args, build, opts) end
 
+---The run function of a command on one environment (ENV, default
+---stages.staging): step(ctx, env) is its one step.
+---@param command string
+---@param step fun(ctx: slipway.Ctx, env: string)
+---@return fun(args: table, argv: string[]): integer
+function deploy.env_command(command, step) end
+
 ---The options a deploy command declares: playbook.engine_options,
 ---deploy.common_options, then its own.
 ---@param own? slipway.args.Option[]

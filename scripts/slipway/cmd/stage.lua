@@ -10,11 +10,5 @@ rollout is complete.]==],
   options = deploy.options(),
   positionals = {{name = "env", optional = true, help = "the environment (default: stages.staging)"}},
   epilog = deploy.exit_help,
-  run = function(a, argv)
-    return deploy.run_command("stage", a, function(ctx)
-      local env = a.env or ctx.envs.stages.staging
-      if not env then require("slipway.core").raise("usage", "stage: which environment?") end
-      return {{name = "stage", run = function(c) deploy.stage(c, env) end}}
-    end, {argv = argv})
-  end,
+  run = deploy.env_command("stage", deploy.stage),
 }

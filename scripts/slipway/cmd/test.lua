@@ -10,11 +10,5 @@ Exit 1 when a check failed.]==],
   options = deploy.options(),
   positionals = {{name = "env", optional = true, help = "the environment (default: stages.staging)"}},
   epilog = deploy.exit_help,
-  run = function(a, argv)
-    return deploy.run_command("test", a, function(ctx)
-      local env = a.env or ctx.envs.stages.staging
-      if not env then require("slipway.core").raise("usage", "test: which environment?") end
-      return {{name = "test", run = function(c) deploy.test(c, env) end}}
-    end, {argv = argv})
-  end,
+  run = deploy.env_command("test", deploy.test),
 }
