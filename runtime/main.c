@@ -1,7 +1,7 @@
 /*
- * main.c -- the slipway command: parse the command line, set up the Lua
- * state inside a protected call (as lua.c does), run the main chunk as the
- * first task, and turn the outcome into an exit status.
+ * main.c -- the slipway command: set up the Lua state inside a protected
+ * call (as lua.c does), hand argv to slipway.cli.start (which parses it with
+ * slipway.args) as the first task, and turn the outcome into an exit status.
  *
  *   slipway FILE [ARGS...]      run a Lua file (also: slipway run FILE ...)
  *   slipway -e CODE [ARGS...]   run a string
@@ -17,8 +17,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <lualib.h>
 
@@ -90,15 +88,11 @@ static void add_dir_templates(luaL_Buffer *b, const char *dir, size_t n) {
   luaL_addstring(b, "/?/init.lua;");
 }
 
-static void setup_loaders(lua_State *L, const char *script) {
+/* The user search path (registry "slipway.userpath"): the script's own
+ * directory (when there is a script) and SLIPWAY_PATH. slipway.cli sets it
+ * again through host.use_script once it knows the script. */
+static void set_userpath(lua_State *L, const char *script) {
   luaL_Buffer b;
-  luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
-  for (const luaL_Reg *m = c_modules; m->name; m++) {
-    lua_pushcfunction(L, m->func);
-    lua_setfield(L, -2, m->name);
-  }
-  lua_pop(L, 1);
-
   luaL_buffinit(L, &b);
   if (script) {
     const char *slash = strrchr(script, '/');
@@ -120,6 +114,16 @@ static void setup_loaders(lua_State *L, const char *script) {
     lua_remove(L, -2);
   }
   lua_setfield(L, LUA_REGISTRYINDEX, "slipway.userpath");
+}
+
+static void setup_loaders(lua_State *L) {
+  luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
+  for (const luaL_Reg *m = c_modules; m->name; m++) {
+    lua_pushcfunction(L, m->func);
+    lua_setfield(L, -2, m->name);
+  }
+  lua_pop(L, 1);
+  set_userpath(L, NULL);
 
   /* searchers: preload, user paths, embedded, then Lua's own path and cpath */
   lua_getglobal(L, "package");
@@ -165,31 +169,41 @@ static int l_print(lua_State *L) {
   return 0;
 }
 
-static void create_arg(lua_State *L, char **argv, int argc, int script) {
-  lua_createtable(L, argc - script - 1, script + 1);
+/* arg as slipway.cli receives it: arg[0] the program, arg[1..] the rest
+ * (slipway.cli renumbers it around the script or -e, as lua.c does) */
+static void create_arg(lua_State *L, char **argv, int argc) {
+  lua_createtable(L, argc, 1);
   for (int i = 0; i < argc; i++) {
     lua_pushstring(L, argv[i]);
-    lua_rawseti(L, -2, i - script);
+    lua_rawseti(L, -2, i);
   }
   lua_setglobal(L, "arg");
 }
 
 /* runtime information for the standard library: slipway.runtime */
-static void set_runtime(lua_State *L, const char *script) {
+static void set_runtime(lua_State *L) {
   luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
   lua_createtable(L, 0, 4);
   lua_pushliteral(L, SLIPWAY_VERSION);
   lua_setfield(L, -2, "version");
   lua_pushstring(L, progname);
   lua_setfield(L, -2, "argv0");
-  lua_newtable(L);  /* filled by slipway.cli.parse_global */
+  lua_newtable(L);  /* filled by slipway.args.set_global */
   lua_setfield(L, -2, "options");
-  if (script) {
-    lua_pushstring(L, script);
-    lua_setfield(L, -2, "script");
-  }
   lua_setfield(L, -2, "slipway.runtime");
   lua_pop(L, 1);
+}
+
+/* host.use_script(path): the script slipway.cli is about to run; its
+ * directory is searched for modules and runtime.script names it. */
+static int l_use_script(lua_State *L) {
+  const char *script = luaL_checkstring(L, 1);
+  set_userpath(L, script);
+  luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
+  lua_getfield(L, -1, "slipway.runtime");
+  lua_pushvalue(L, 1);
+  lua_setfield(L, -2, "script");
+  return 0;
 }
 
 /* ---- the protected main ------------------------------------------------- */
@@ -200,90 +214,17 @@ typedef struct {
   int status;
 } args;
 
-static void usage(FILE *f) {
-  fprintf(f,
-          "usage: %s FILE [ARGS...]       run a Lua playbook or script\n"
-          "       %s run FILE [ARGS...]   the same\n"
-          "       %s -e CODE [ARGS...]    run a string of Lua\n"
-          "       %s COMMAND [ARGS...]    a standard command (see below)\n"
-          "       %s --version | --help\n"
-          "\n"
-          "`%s help COMMAND` or `%s COMMAND --help` shows one command's options.\n\n",
-          progname, progname, progname, progname, progname, progname, progname);
-}
-
-/* A path (has a slash or ends in .lua) or an existing regular file; a
- * directory named like a command (deploy/, test/) must not shadow it. */
-static int is_file_arg(const char *a) {
-  size_t n = strlen(a);
-  struct stat st;
-  return strchr(a, '/') != NULL || (n > 4 && strcmp(a + n - 4, ".lua") == 0) ||
-         (stat(a, &st) == 0 && S_ISREG(st.st_mode));
-}
-
-/* Global options (slipway.cli documents them) may come before any form. */
-static int is_global_opt(const char *a) {
-  return strncmp(a, "--log-format=", 13) == 0 || strncmp(a, "--log-level=", 12) == 0 ||
-         strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0 || strcmp(a, "-q") == 0 ||
-         strcmp(a, "--quiet") == 0 || strcmp(a, "--no-color") == 0;
-}
-
-/* Hand argv[1..n] to slipway.cli's parser, which fills runtime.options. */
-static void parse_global_opts(lua_State *L, char **argv, int n) {
-  lua_getglobal(L, "require");
-  lua_pushliteral(L, "slipway.cli");
-  lua_call(L, 1, 1);
-  lua_getfield(L, -1, "parse_global");
-  lua_createtable(L, n, 0);
-  for (int k = 1; k <= n; k++) {
-    lua_pushstring(L, argv[k]);
-    lua_rawseti(L, -2, k);
-  }
-  lua_call(L, 1, 0);
-  lua_pop(L, 1);
-}
-
+/* Set up the state and hand argv to slipway.cli.start(host, ...), run as
+ * the main task: the command line (global options, -e, FILE, commands) is
+ * parsed there, by one parser (slipway.args). */
 static int pmain(lua_State *L) {
   args *a = (args *)lua_touserdata(L, 1);
-  int argc = a->argc, i = 1, nargs;
+  int argc = a->argc;
   char **argv = a->argv;
-  const char *code = NULL, *script = NULL, *command = NULL;
-  int first_arg;
-
-  while (i < argc && is_global_opt(argv[i])) i++;
-
-  if (i < argc && strcmp(argv[i], "-e") == 0) {
-    if (i + 1 >= argc) {
-      fprintf(stderr, "%s: '-e' needs an argument\n", progname);
-      usage(stderr);
-      a->status = 2;
-      return 0;
-    }
-    code = argv[i + 1];
-    first_arg = i + 2;
-  } else if (i + 1 < argc && strcmp(argv[i], "run") == 0 &&
-             (strcmp(argv[i + 1], "--help") == 0 || strcmp(argv[i + 1], "-h") == 0)) {
-    command = "slipway.cli";  /* `slipway run --help`: the usage, from slipway.cli */
-    first_arg = 1;
-  } else if (i < argc && strcmp(argv[i], "run") == 0) {
-    if (i + 1 >= argc) {
-      fprintf(stderr, "%s: 'run' needs a FILE\n", progname);
-      a->status = 2;
-      return 0;
-    }
-    script = argv[i + 1];
-    first_arg = i + 2;
-  } else if (i < argc && argv[i][0] != '-' && is_file_arg(argv[i])) {
-    script = argv[i];
-    first_arg = i + 1;
-  } else {
-    command = "slipway.cli";  /* every other form: the Lua command line */
-    first_arg = 1;
-  }
 
   luaL_openlibs(L);
-  setup_loaders(L, script);
-  set_runtime(L, script);
+  setup_loaders(L);
+  set_runtime(L);
   lua_pushcfunction(L, l_print);
   lua_setglobal(L, "print");
   luaL_requiref(L, "slipway.core", luaopen_slipway_core, 0);
@@ -301,33 +242,31 @@ static int pmain(lua_State *L) {
     return 0;
   }
 
-  create_arg(L, argv, argc, script ? first_arg - 1 : (code ? first_arg - 1 : 0));
-  int st;
-  if (!command && i > 1) parse_global_opts(L, argv, i - 1);
-  if (code) st = luaL_loadbuffer(L, code, strlen(code), "=(command line)");
-  else if (script) st = luaL_loadfilex(L, script, "t");
-  else {
-    lua_getglobal(L, "require");
-    lua_pushstring(L, command);
-    st = lua_pcall(L, 1, 1, 0);
-    if (st == LUA_OK) {
-      lua_getfield(L, -1, "main");
-      lua_remove(L, -2);
-    }
-  }
+  create_arg(L, argv, argc);
+  lua_getglobal(L, "require");
+  lua_pushliteral(L, "slipway.cli");
+  int st = lua_pcall(L, 1, 1, 0);
   if (st != LUA_OK) {
     size_t len;
     const char *msg = luaL_tolstring(L, -1, &len);
     sw_redact_push(L, msg, len);
     fprintf(stderr, "%s: %s\n", progname, lua_tostring(L, -1));
-    a->status = (script && st == LUA_ERRFILE) ? 2 : 1;
+    a->status = 1;
     sw_sched_shutdown(L);
     return 0;
   }
-  nargs = argc - first_arg;
-  luaL_checkstack(L, nargs + 4, "too many arguments");
-  for (int k = first_arg; k < argc; k++) lua_pushstring(L, argv[k]);
-  sw_sched_run(L, nargs, &a->status);
+  lua_getfield(L, -1, "start");
+  lua_remove(L, -2);
+  lua_createtable(L, 0, 3);
+  lua_pushcfunction(L, l_use_script);
+  lua_setfield(L, -2, "use_script");
+  lua_pushliteral(L, LUA_RELEASE);
+  lua_setfield(L, -2, "lua");
+  lua_pushstring(L, uv_version_string());
+  lua_setfield(L, -2, "libuv");
+  luaL_checkstack(L, argc + 4, "too many arguments");
+  for (int k = 1; k < argc; k++) lua_pushstring(L, argv[k]);
+  sw_sched_run(L, argc, &a->status);
   sw_sched_shutdown(L);
   return 0;
 }
@@ -335,22 +274,6 @@ static int pmain(lua_State *L) {
 int main(int argc, char **argv) {
   args a = {argc, argv, 0};
   lua_State *L;
-  /* -v alone is the version (as lua -v); before a file or command, verbose */
-  if (argc > 1 && (strcmp(argv[1], "--version") == 0 ||
-                   (strcmp(argv[1], "-v") == 0 && argc == 2))) {
-    printf("slipway %s (%s, libuv %s)\n", SLIPWAY_VERSION, LUA_RELEASE,
-           uv_version_string());
-    return 0;
-  }
-  /* the list of commands comes from the Lua side; hargv must outlive pmain */
-  char *hargv[] = {argv[0], "help", NULL};
-  if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) &&
-      argc == 2) {
-    usage(stdout);
-    fflush(stdout);
-    a.argc = 2;
-    a.argv = hargv;
-  }
   L = luaL_newstate();
   if (L == NULL) {
     fprintf(stderr, "%s: cannot create the Lua state: not enough memory\n", progname);

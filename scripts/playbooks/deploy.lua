@@ -18,6 +18,10 @@ local deploy = require "slipway.deploy"
 
 return playbook.define{
   name = "deploy",
+  description = "stage -> test (revert on failure) -> promote",
+  options = require("slipway.args").concat(deploy.common_options, {
+    {name = "revert", type = "boolean", default = true,
+     help = "revert when staging's test fails (--no-revert: leave staging as it is)"}}),
   setup = function(ctx) deploy.setup(ctx) end,
   steps = deploy.steps(),
 }

@@ -200,8 +200,8 @@ function M.run(opts)
     say("chart repository %s/charts, registry %s", srv:url(), host)
 
     act(2, "bump: newer versions, one-line commits")
-    local r = run.slipway({"bump", "--commit"})
-    expect("bump found newer versions (exit 3: changed)", r.code == 3, "exit " .. r.code)
+    local r = run.slipway({"bump", "--commit", "--exit-code"})
+    expect("bump found newer versions (exit 7: changes, with --exit-code)", r.code == 7, "exit " .. r.code)
     local log = run.git({"log", "--format=%s", "-n", "2"}).stdout
     expect("one commit per component", log:find("binderhub: ", 1, true) and log:find("repo2docker: ", 1, true), (log:gsub("\n", "; ")))
     local diff = run.git({"diff", "--stat", "HEAD~2"}).stdout

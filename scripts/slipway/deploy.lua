@@ -437,34 +437,48 @@ end
 
 -- ---- commands ------------------------------------------------------------------
 
-M.common_usage = [==[
-Options of every deploy command:
-  --dry-run          run read-only work for real, plan every change (nothing is
-                     written, not even the journal), end with the diffs
-  --resume [RUN]     continue the last failed or killed run of this command (or
-                     RUN) from the step that did not finish; same commit required
-  --junit FILE       write the checks' results as JUnit XML
-  --lock-wait SECS   wait for a busy deploy lock instead of failing at once
-  --break-lock       take over a deploy lock whose holder is gone (drivers with
-                     remote locks; the local driver's flock cannot go stale)
-  --journal FILE     write the journal there instead of STATE_DIR/journal/
+--- The options of the deploy steps (slipway.args declarations): every
+-- deploy command declares them after playbook.engine_options, and so does
+-- the standard playbook.
+M.common_options = {
+  {name = "junit", metavar = "FILE", help = "write the checks' results as JUnit XML"},
+  {name = "lock-wait", type = "number", metavar = "SECS", help = "wait for a busy deploy lock " ..
+   "instead of failing at once"},
+  {name = "break-lock", type = "boolean", help = "take over a deploy lock whose holder is gone " ..
+   "(drivers with remote locks; the local driver's flock cannot go stale)"},
+}
+
+--- The options a deploy command declares: the engine's, the deploy steps'
+-- and its own (a list of slipway.args declarations).
+function M.options(own)
+  local args = require "slipway.args"
+  return args.concat(playbook.engine_options, M.common_options, own or {})
+end
+
+--- The run function of a command on one environment (`stage ENV`, `test
+-- ENV`; default stages.staging): step(ctx, env) is its one step.
+function M.env_command(command, step)
+  return function(a, argv)
+    return M.run_command(command, a, function(ctx)
+      local env = a.env or ctx.envs.stages.staging
+      if not env then raise("usage", command .. ": which environment?") end
+      return {{name = command, run = function(c) step(c, env) end}}
+    end, {argv = argv})
+  end
+end
+
+--- The end of every deploy command's --help: the exit statuses.
+M.exit_help = [==[
 Exit status: 0 ok, 1 failed, 2 bad input or refused, 3 test failed and the
 revert succeeded, 4 the revert failed, 5 deploy lock busy, 130/143 interrupted.]==]
 
-local TAKES = {resume = "optional", junit = true, lock_wait = true, journal = true,
-               -- (flags without a value, e.g. --break-lock, need no entry)
-               to = true, playbook = true, reason = true, state_dir = true}
-
---- Run a deploy command: parse argv, build the context, run the steps that
--- build(ctx) returns through the playbook engine, notify, print the outcome.
--- Returns the exit status.
-function M.run_command(command, argv, build, opts)
+--- Run a deploy command: args are its parsed options (slipway.args), argv
+-- the words they came from (for the journal); build the context, run the
+-- steps that build(ctx, args) returns through the playbook engine, notify,
+-- print the outcome. Returns the exit status.
+function M.run_command(command, args, build, opts)
   opts = opts or {}
-  local okp, args = pcall(playbook.parse_args, argv, TAKES)
-  if not okp then
-    io.stderr:write("slipway ", command, ": ", errmsg(args), "\n")
-    return exit.usage
-  end
+  local argv = opts.argv or {}
   local okc, ctx = pcall(function()
     local c = playbook.context{args = args, argv = argv, command = command, dry_run = args.dry_run,
                                journal_path = args.journal, state_dir = args.state_dir,

@@ -62,44 +62,25 @@ end
 
 -- ---- command line ----------------------------------------------------------
 
---- Parse args: "--flag" -> flag = true, "--key=value" and "--key value" (for
--- keys listed in takes_value) -> key = value, "--no-flag" -> flag = false;
--- dashes become underscores; the rest are positionals. "--" ends the flags.
-function M.parse_args(argv, takes_value)
-  takes_value = takes_value or {}
-  local out = {}
-  local i = 1
-  while i <= #argv do
-    local a = argv[i]
-    if a == "--" then
-      for k = i + 1, #argv do out[#out + 1] = argv[k] end
-      break
-    end
-    local k, v = a:match("^%-%-([%w][%w-]*)=(.*)$")
-    if k then
-      out[k:gsub("-", "_")] = v
-    elseif a:match("^%-%-[%w]") then
-      local name = a:sub(3):gsub("-", "_")
-      if takes_value[name] then
-        local nxt = argv[i + 1]
-        if takes_value[name] == "optional" and (nxt == nil or nxt:sub(1, 1) == "-") then
-          out[name] = true
-        else
-          if nxt == nil then raise("usage", "option --" .. a:sub(3) .. " needs a value") end
-          out[name] = nxt
-          i = i + 1
-        end
-      elseif name:match("^no_") then
-        out[name:sub(4)] = false
-      else
-        out[name] = true
-      end
-    else
-      out[#out + 1] = a
-    end
-    i = i + 1
-  end
-  return out
+--- The engine's own options, added to every playbook's (slipway.args
+-- declarations; a deploy command declares them too).
+M.engine_options = {
+  {name = "dry-run", short = "n", type = "boolean", help = "run read-only work for real, " ..
+   "plan every change (nothing is written, not even the journal), end with the diffs"},
+  {name = "resume", optional_value = true, metavar = "RUN", help = "continue the last failed " ..
+   "or killed run of this command (or RUN) from the step that did not finish; same commit required"},
+  {name = "journal", metavar = "FILE", help = "write the journal there instead of STATE_DIR/journal/"},
+  {name = "state-dir", metavar = "DIR", help = "the state directory (default: slipway.yaml's state_dir)"},
+}
+
+--- The command-line parser of a playbook definition: its declared options
+-- and positionals, the engine's options and the global ones.
+function M.parser(def)
+  local args = require "slipway.args"
+  return args.parser{prog = "slipway run " .. tostring(def.where or def.name),
+    description = def.description,
+    options = args.concat(M.engine_options, def.options or {}, args.GLOBAL),
+    positionals = def.positionals}
 end
 
 -- ---- the context -----------------------------------------------------------
@@ -144,12 +125,20 @@ end
 
 local validate = runner.validate
 
---- Load a playbook file (or an embedded one: "playbooks/deploy.lua");
--- returns the validated definition.
-function M.load(path)
+-- the declared options must make a parser (a playbook error otherwise)
+local function check_options(def)
+  local ok, err = pcall(M.parser, def)
+  if not ok then raise("playbook", def.where .. ": " .. tostring(err):gsub("^[^:]*:%d+: ", "")) end
+  return def
+end
+
+--- Load a playbook file, or with opts.embedded the one compiled into slipway
+-- ("playbooks/deploy.lua"); returns the validated definition.
+function M.load(path, opts)
   local chunk, err
-  local text = core.embedded(path)
-  if text and not io.open(path, "r") then
+  if opts and opts.embedded then
+    local text = core.embedded(path)
+    if not text then raise("playbook", "no embedded playbook " .. path) end
     chunk, err = load(text, "=[slipway]/" .. path, "t")
   else
     chunk, err = loadfile(path, "t")
@@ -160,7 +149,7 @@ function M.load(path)
   M._loading = false
   if not ok then error(pb, 0) end
   if type(pb) == "table" and pb._playbook then return pb end
-  return validate(pb, path)
+  return check_options(validate(pb, path))
 end
 
 --- Define a playbook (the value a playbook file returns). When the file is
@@ -172,7 +161,7 @@ function M.define(pb)
   -- `return playbook.define{...}` is a tail call: the caller's frame is gone,
   -- and the caller is the chunk being run (or loaded by M.load)
   local src = info and info.source or ("@" .. tostring(rt.script or "playbook"))
-  local def = validate(pb, (src:gsub("^[@=]", "")))
+  local def = check_options(validate(pb, (src:gsub("^[@=]", ""))))
   def._playbook = true
   if not M._loading and rt.script and src == "@" .. rt.script then
     local status = M.main(def, {table.unpack(arg or {})})
@@ -260,18 +249,22 @@ function M.print_plan(ctx, out)
   ctx:print_plan(out)
 end
 
---- Run a playbook with a command line (what `slipway run FILE ARGS` does):
--- --dry-run, --resume [RUN], --journal FILE, then the playbook's own args.
--- Returns the exit status.
+--- Run a playbook with a command line (what `slipway run FILE ARGS` does),
+-- parsed by M.parser(def): --help prints the playbook's help and runs
+-- nothing; bad input exits 2 before anything runs. Returns the exit status.
 function M.main(def, argv, opts)
   opts = opts or {}
-  local tv = {resume = "optional", journal = true, state_dir = true}
-  for k, v in pairs(def.takes_value or {}) do tv[k] = v end
-  local okp, args = pcall(M.parse_args, argv, tv)
+  local p = M.parser(def)
+  local okp, args = pcall(p.parse, p, argv)
   if not okp then
-    io.stderr:write("slipway: ", errmsg(args), "\n")
+    io.stderr:write(errmsg(args), "\ntry: ", p.prog, " --help\n")
     return exit.usage
   end
+  if args.help then
+    io.stdout:write(p:help(), "\n")
+    return exit.ok
+  end
+  require("slipway.args").set_global(args)
   local okc, ctx = pcall(M.context, {args = args, argv = argv, dry_run = args.dry_run,
     command = opts.command or def.name, playbook = def.where, journal_path = args.journal,
     state_dir = args.state_dir, root = opts.root})

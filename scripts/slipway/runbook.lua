@@ -39,6 +39,7 @@
 --   rb:fail(msg, code)  raise a structured error (default code "runbook")
 -- run returns nothing (success) or false (the operator declined: exit 1).
 local core = require "slipway.core"
+local args = require "slipway.args"
 local ui = require "slipway.ui"
 
 local M = {}
@@ -132,125 +133,67 @@ end
 
 -- ---- arguments ----------------------------------------------------------------
 
-local function arg_synopsis(a)
-  local v = a.type == "choice" and table.concat(a.choices, "|") or a.type:upper()
-  if a.positional then return a.required and a.name:upper() or "[" .. a.name:upper() .. "]" end
-  if a.type == "boolean" then return "[--" .. a.name .. "]" end
-  local s = "--" .. a.name .. "=" .. v
-  return a.required and s or "[" .. s .. "]"
+-- The runbook's own declared arguments as slipway.args declarations:
+-- options and positionals ("choice" becomes a list of values).
+local function declarations(def)
+  local options, positionals = {}, {}
+  for _, a in ipairs(def.args) do
+    local d = {name = a.name, help = a.help, default = a.default, required = a.required,
+               type = a.type == "choice" and a.choices or a.type}
+    if a.positional then
+      d.optional = not a.required
+      positionals[#positionals + 1] = d
+    else
+      options[#options + 1] = d
+    end
+  end
+  return options, positionals
+end
+
+local ENGINE_OPTIONS = {
+  {name = "dry-run", short = "n", type = "boolean", help = "rehearse: show what would change, change nothing"},
+  {name = "yes", short = "y", type = "boolean", help = "answer yes to every question (CI: SLIPWAY_ASSUME_YES=1)"},
+}
+
+-- the parser of a runbook's command line: --dry-run, --yes, its arguments
+-- and the global options
+local function parser(def, bare)
+  local options, positionals = declarations(def)
+  local desc = def.description .. (def.usage and ("\n\n" .. def.usage) or "")
+  return args.parser{prog = "slipway runbook " .. def.name, description = desc,
+    options = bare and options or args.concat(ENGINE_OPTIONS, options, args.GLOBAL),
+    positionals = positionals,
+    epilog = string.format("(%s: %s)", def.source or "runbook", def.where or "?")}
 end
 
 --- One-line synopsis of a runbook's arguments.
 function M.synopsis(def)
-  local t = {}
-  for _, a in ipairs(def.args) do t[#t + 1] = arg_synopsis(a) end
-  return table.concat(t, " ")
+  return parser(def, true):synopsis{bare = true}
 end
 
 --- The --help text of a runbook.
 function M.help(def)
-  local out = {string.format("usage: slipway runbook %s [--dry-run] [--yes] %s", def.name, M.synopsis(def)),
-               "", def.description, ""}
-  if def.usage then out[#out + 1] = def.usage; out[#out + 1] = "" end
-  if #def.args > 0 then out[#out + 1] = "Arguments:" end
-  for _, a in ipairs(def.args) do
-    local extra = {}
-    if a.required then extra[#extra + 1] = "required" end
-    if a.default ~= nil then extra[#extra + 1] = "default " .. tostring(a.default) end
-    out[#out + 1] = string.format("  %-24s %s%s", a.positional and a.name:upper() or ("--" .. a.name),
-      a.help or "", #extra > 0 and (" (" .. table.concat(extra, ", ") .. ")") or "")
-  end
-  out[#out + 1] = "  --dry-run                rehearse: show what would change, change nothing"
-  out[#out + 1] = "  --yes, -y                answer yes to every question (CI: SLIPWAY_ASSUME_YES=1)"
-  out[#out + 1] = string.format("(%s: %s)", def.source or "runbook", def.where or "?")
-  return table.concat(out, "\n")
+  return parser(def):help()
 end
 
-local function convert(def, a, v)
-  local function bad(msg)
-    core.raise("usage", string.format("runbook %s: %s %s\nusage: slipway runbook %s %s", def.name,
-      a.positional and a.name:upper() or "--" .. a.name, msg, def.name, M.synopsis(def)))
-  end
-  if a.type == "number" then
-    local n = tonumber(v)
-    if not n then bad("must be a number, got " .. string.format("%q", v)) end
-    return n
-  elseif a.type == "boolean" then
-    if v == true or v == "true" or v == "yes" or v == "1" then return true end
-    if v == false or v == "false" or v == "no" or v == "0" then return false end
-    bad("must be true or false, got " .. string.format("%q", tostring(v)))
-  elseif a.type == "choice" then
-    for _, c in ipairs(a.choices) do if c == v then return v end end
-    bad("must be one of " .. table.concat(a.choices, ", ") .. ", got " .. string.format("%q", tostring(v)))
-  end
-  if v == true then bad("needs a value") end
-  return v
-end
-
---- Parse argv against def.args: returns args (by name, dashes kept, also
--- with underscores) and the global flags {dry_run, yes, help}.
+--- Parse argv against def.args (slipway.args: unknown options are usage
+-- errors with a "did you mean"): returns args (by name, dashes kept, also
+-- with underscores) and the runbook's own flags {dry_run, yes, help}.
 function M.parse(def, argv)
-  local args, flags = {}, {}
-  local byname, positional = {}, {}
+  local v = parser(def):parse(argv)
+  if v.help then return {}, {help = true} end
+  args.set_global(v)
+  local flags = {dry_run = v.dry_run, yes = v.yes}
+  local out = {}
   for _, a in ipairs(def.args) do
-    byname[a.name] = a
-    if a.positional then positional[#positional + 1] = a end
-  end
-  local pi, i = 1, 1
-  local function usage(msg)
-    core.raise("usage", string.format("runbook %s: %s\nusage: slipway runbook %s [--dry-run] [--yes] %s",
-      def.name, msg, def.name, M.synopsis(def)))
-  end
-  while i <= #argv do
-    local s = argv[i]
-    if s == "--dry-run" then flags.dry_run = true
-    elseif s == "--yes" or s == "-y" then flags.yes = true
-    elseif s == "--help" or s == "-h" then flags.help = true
-    elseif s == "--" then
-      for k = i + 1, #argv do
-        local a = positional[pi]
-        if not a then usage("unexpected argument " .. string.format("%q", argv[k])) end
-        args[a.name] = convert(def, a, argv[k]); pi = pi + 1
-      end
-      break
-    elseif s:match("^%-%-") then
-      local k, v = s:match("^%-%-([%w%-]+)=(.*)$")
-      k = k or s:sub(3)
-      local a = byname[k]
-      if not a and k:match("^no%-") and byname[k:sub(4)] and byname[k:sub(4)].type == "boolean" then
-        a, v = byname[k:sub(4)], false
-      end
-      if not a or a.positional then usage("unknown option --" .. k) end
-      if v == nil then
-        if a.type == "boolean" then v = true
-        else
-          v = argv[i + 1]
-          if v == nil then usage("--" .. k .. " needs a value") end
-          i = i + 1
-        end
-      end
-      args[a.name] = convert(def, a, v)
-    else
-      local a = positional[pi]
-      if not a then usage("unexpected argument " .. string.format("%q", s)) end
-      args[a.name] = convert(def, a, s)
-      pi = pi + 1
+    local val = v[(a.name:gsub("%-", "_"))]
+    if val == nil and a.required then
+      core.raise("usage", string.format("slipway runbook %s: missing --%s", def.name, a.name))
     end
-    i = i + 1
+    out[a.name] = val
+    out[(a.name:gsub("%-", "_"))] = val
   end
-  if not flags.help then
-    for _, a in ipairs(def.args) do
-      if args[a.name] == nil then
-        if a.required then usage("missing " .. (a.positional and a.name:upper() or "--" .. a.name)) end
-        args[a.name] = a.default
-      end
-    end
-  end
-  for k, v in pairs(args) do
-    local u = k:gsub("%-", "_")
-    args[u] = v
-  end
-  return args, flags
+  return out, flags
 end
 
 -- ---- the runbook context ------------------------------------------------------
@@ -453,7 +396,7 @@ function M.run(name, argv, opts)
   end
   local ok2, args, flags = pcall(M.parse, def, argv)
   if not ok2 then
-    io.stderr:write("slipway runbook: ", playbook.errmsg(args), "\n")
+    io.stderr:write(playbook.errmsg(args), "\ntry: slipway runbook ", name, " --help\n")
     return 2
   end
   if flags.help then

@@ -26,7 +26,7 @@ T.test("--help shows the usage and lists the commands", function()
   T.match(r.stdout, "slipway %-e CODE")
   T.match(r.stdout, "Commands:\n  run ")
   T.match(r.stdout, "\n  help ")
-  T.match(r.stdout, "%-%-log%-format=text|json")
+  T.match(r.stdout, "%-%-log%-format text|json")
   T.eq(cmd.run({"help"}).code, 0)
   T.eq(cmd.run({"-h"}).code, 0)
 end)
@@ -68,6 +68,36 @@ T.test("global options work before -e, FILE and run", function()
   T.eq(r.stdout, "nil\tnil\tnil\n", r.stderr)
 end)
 
+T.test("global options after the command and after a playbook; a plain script keeps its args", function()
+  local pb = script("globals_pb.lua", [[
+local playbook = require "slipway.playbook"
+return playbook.define{name = "g", steps = {{name = "show", run = function(ctx)
+  local o = require("slipway.runtime").options
+  print(o.log_format, o.log_level, o.no_color, ctx.args.verbose, ctx.args.color)
+end}}}
+]])
+  local r = cmd.run({"run", pb, "--log-format", "json", "-v", "--no-color"})
+  T.eq(r.code, 0, r.stderr)
+  T.match(r.stdout, "^json\tdebug\ttrue\tnil\tnil\n")
+  r = cmd.run({pb, "--log-level=warn"})
+  T.match(r.stdout, "^nil\twarn\tnil")
+  -- after a command: history parses -q and --log-format=json as its own
+  r = cmd.run({"history", "--json", "-q", "--log-format=json"}, {cwd = dir})
+  T.eq(r.code, 0, r.stderr)
+  -- a plain script: its arguments as they are, --bogus included
+  local p = script("plain.lua", "print(...)")
+  r = cmd.run({p, "--bogus", "-v", "--help"})
+  T.eq(r.code, 0, r.stderr)
+  T.eq(r.stdout, "--bogus\t-v\t--help\n")
+  -- a bad value of a global option is misuse, naming the option
+  r = cmd.run({"--log-format=yaml", "-e", "print(1)"})
+  T.eq(r.code, 2)
+  T.match(r.stderr, "%-%-log%-format needs one of text, json, got \"yaml\"")
+  r = cmd.run({"--verison"})
+  T.eq(r.code, 2)
+  T.match(r.stderr, "unknown option %-%-verison; did you mean %-%-version%?")
+end)
+
 T.test("exit 1 for a script error, with file:line and a traceback", function()
   local p = script("boom.lua", "local function inner()\n  error('it broke')\nend\ninner()\n")
   local r = cmd.run({p})
@@ -94,8 +124,8 @@ end)
 T.test("exit 2 for misuse of the command line", function()
   local cases = {
     {{}, "Commands:"},
-    {{"-e"}, "'%-e' needs an argument"},
-    {{"run"}, "'run' needs a FILE"},
+    {{"-e"}, "%-e needs a value"},
+    {{"run"}, "missing FILE"},
     {{"no-such-command"}, "unknown command 'no%-such%-command'"},
     {{"help", "no-such-command"}, "unknown command"},
     {{dir .. "/missing.lua"}, "cannot open .*missing%.lua"},

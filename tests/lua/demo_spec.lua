@@ -73,7 +73,7 @@ end, {timeout = 280})
 T.test("bad arguments are misuse (exit 2)", function()
   local r = proc.run({bin, "demo", "--frobnicate"}, {check = false})
   T.eq(r.code, 2)
-  T.match(r.stderr, "unknown argument '%-%-frobnicate'")
+  T.match(r.stderr, "unknown option %-%-frobnicate")
 end)
 
 T.run()

@@ -76,7 +76,7 @@ local def = {name = "evil\27]0;PB\7", steps = {
     proc.run({"sh", "-c", "printf 'bad \\377 \\033]0;TITLE\\007\\033[2K\\rforged\\n' >&2; exit 3"})
   end},
 }}
-os.exit(playbook.main(def, arg, {root = arg[1], command = "evil\27[2K"}))
+os.exit(playbook.main(def, {}, {root = arg[1], command = "evil\27[2K"}))
 ]])
   local state = dir .. "/.slipway"
   local r = cmd.run({script, dir}, {env = {NO_COLOR = "1"}})

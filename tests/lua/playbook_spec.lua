@@ -207,14 +207,23 @@ T.test("resume skips finished steps, restores vars, refuses a moved commit", fun
   T.eq(r4.status, 2); T.match(r4.error.message, "refusing to mix them")
 end)
 
-T.test("parse_args: flags, values, negation, positionals", function()
-  local a = playbook.parse_args({"staging", "--dry-run", "--junit", "out.xml", "--to=abc",
-    "--no-revert", "--resume", "--", "--literal"}, {junit = true, resume = "optional", to = true})
-  T.eq(a[1], "staging"); T.eq(a[2], "--literal")
+T.test("parser: the engine's options, the playbook's declared ones, positionals", function()
+  local def = {where = "pb.lua", options = {
+    {name = "junit", metavar = "FILE"}, {name = "to"}, {name = "revert", type = "boolean", default = true}},
+    positionals = {{name = "env", optional = true}, {name = "more", optional = true}}}
+  local p = playbook.parser(def)
+  local a = p:parse({"staging", "--dry-run", "--junit", "out.xml", "--to=abc",
+    "--no-revert", "--resume", "--", "--literal"})
+  T.eq(a[1], "staging"); T.eq(a[2], "--literal"); T.eq(a.env, "staging")
   T.eq(a.dry_run, true); T.eq(a.junit, "out.xml"); T.eq(a.to, "abc")
   T.eq(a.revert, false); T.eq(a.resume, true)
-  T.eq(playbook.parse_args({"--resume", "RUN1"}, {resume = "optional"}).resume, "RUN1")
-  T.raises(function() playbook.parse_args({"--junit"}, {junit = true}) end, "needs a value")
+  T.eq(p:parse({"--resume", "RUN1"}).resume, "RUN1")
+  T.eq(p:parse({}).revert, true, "the declared default")
+  T.raises(function() p:parse({"--junit"}) end, "needs a value")
+  T.raises(function() p:parse({"--dryrun"}) end, "unknown option %-%-dryrun; did you mean %-%-dry%-run%?")
+  T.raises(function() p:parse({"--no-junit"}) end, "unknown option %-%-no%-junit")
+  T.raises(function() p:parse({"a", "b", "c"}) end, "unexpected argument \"c\"")
+  T.match(p:help(), "%-%-junit FILE")
 end)
 
 T.test("bad playbooks are refused with the step named", function()
@@ -233,6 +242,8 @@ T.test("slipway run PLAYBOOK uses the engine (define), with --dry-run", function
 local playbook = require "slipway.playbook"
 return playbook.define{
   name = "hello",
+  description = "touch one, then maybe fail",
+  positionals = {{name = "what", optional = true, help = "fail: make step two fail"}},
   steps = {
     {name = "one", run = function(ctx) ctx:run({"touch", ctx.root .. "/one"}) end},
     {name = "two", run = function(ctx) if ctx.args[1] == "fail" then error("asked to fail") end end},
@@ -255,6 +266,21 @@ return playbook.define{
   T.match(r.stderr, "asked to fail")
   local js = fs.glob(root .. "/.slipway/journal/*.jsonl")
   T.eq(#js, 2, "two journals (the dry run wrote none)")
+  -- --help prints the declaration and runs nothing; an unknown option exits 2
+  fs.remove(root .. "/one")
+  for _, argv in ipairs{{"--help"}, {"fail", "-h"}, {"--dryrun"}, {"--version", "1.3"}} do
+    r = proc.run({bin, "run", root .. "/pb.lua", table.unpack(argv)}, {cwd = root, check = false, echo = false})
+    T.falsy(fs.exists(root .. "/one"), table.concat(argv, " ") .. " ran step one")
+    if argv[1] == "--help" or argv[2] == "-h" then
+      T.eq(r.code, 0, r.stderr)
+      T.match(r.stdout, "touch one, then maybe fail")
+      T.match(r.stdout, "%-%-resume %[RUN%]")
+      T.match(r.stdout, "WHAT")
+    else
+      T.eq(r.code, 2, table.concat(argv, " "))
+    end
+  end
+  T.eq(#fs.glob(root .. "/.slipway/journal/*.jsonl"), 2, "no journal written")
 end)
 
 T.run()

@@ -99,18 +99,18 @@ T.test("--list shows every shipped runbook with its description and arguments; -
   for _, name in ipairs{"health", "restart", "clean-pods", "drain-node", "ban", "unban", "rotation", "diagnose"} do
     T.match(r.stdout, "\n" .. name:gsub("%-", "%%-") .. "%s", name .. " listed")
   end
-  T.match(r.stdout, "restart%s+restart the hub %(or a named deployment%) and wait for it to be ready%s+ENV %[%-%-deployment=STRING%]")
+  T.match(r.stdout, "restart%s+restart the hub %(or a named deployment%) and wait for it to be ready%s+ENV %[%-%-deployment STRING%] %[%-%-timeout STRING%]")
   -- a repository runbook overrides / adds
   fs.mkdir(dir .. "/runbooks")
   fs.write(dir .. "/runbooks/hello.lua", 'return {description = "say hello", run = function(rb) rb:print("hi") end}')
   r = proc.run({BIN, "runbook", "--list"}, {cwd = dir, env = {PWD = dir}})
   T.match(r.stdout, "hello%s+say hello%s+repository")
   r = proc.run({BIN, "runbook", "clean-pods", "--help"}, {cwd = dir, env = {PWD = dir}})
-  T.match(r.stdout, "usage: slipway runbook clean%-pods %[%-%-dry%-run%] %[%-%-yes%] ENV")
-  T.match(r.stdout, "%-%-hours%s+delete pods older than this many hours %(default 6%)")
+  T.match(r.stdout, "usage: slipway runbook clean%-pods ENV %[%-%-dry%-run%] %[%-%-yes%] %[%-%-pattern STRING%]")
+  T.match(r.stdout, "%-%-hours NUMBER%s+delete pods older than this many hours %(default 6%)")
   r = proc.run({BIN, "runbook", "clean-pods", "prod", "--hours=soon"}, {cwd = dir, env = {PWD = dir}, check = false})
   T.eq(r.code, 2)
-  T.match(r.stderr, "%-%-hours must be a number, got \"soon\"")
+  T.match(r.stderr, "%-%-hours needs a number, got \"soon\"")
   r = proc.run({BIN, "runbook", "restart"}, {cwd = dir, env = {PWD = dir}, check = false})
   T.eq(r.code, 2)
   T.match(r.stderr, "missing ENV")

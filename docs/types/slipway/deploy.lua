@@ -2,7 +2,8 @@
 -- The standard playbook's steps (docs/deploy.md): stage, test, revert, promote.
 
 ---@class slipway.deploy
----@field common_usage string the options every deploy command takes (usage text)
+---@field common_options slipway.args.Option[] --junit, --lock-wait, --break-lock (the deploy steps' options)
+---@field exit_help string the exit statuses, at the end of every deploy command's --help
 local deploy = {}
 
 ---Stage env `name`: lock, journal the current state, deploy through the
@@ -37,14 +38,28 @@ function deploy.revert(ctx, opts) end
 ---@return slipway.Step[]
 function deploy.steps(opts) end
 
----Run a deploy command: parse argv, build the context, run build(ctx, args)'s
----steps through the playbook engine, notify; the exit status.
+---Run a deploy command with its parsed options (slipway.args): build the
+---context, run build(ctx, args)'s steps through the playbook engine,
+---notify; the exit status. opts.argv: the words, for the journal.
 ---@param command string
----@param argv string[]
+---@param args table
 ---@param build fun(ctx: slipway.Ctx, args: table): slipway.PlaybookDef|slipway.Step[]
----@param opts? table
+---@param opts? {argv: string[]?, playbook: string?, env: string?}
 ---@return integer
-function deploy.run_command(command, argv, build, opts) end
+function deploy.run_command(command, args, build, opts) end
+
+---The run function of a command on one environment (ENV, default
+---stages.staging): step(ctx, env) is its one step.
+---@param command string
+---@param step fun(ctx: slipway.Ctx, env: string)
+---@return fun(args: table, argv: string[]): integer
+function deploy.env_command(command, step) end
+
+---The options a deploy command declares: playbook.engine_options,
+---deploy.common_options, then its own.
+---@param own? slipway.args.Option[]
+---@return slipway.args.Option[]
+function deploy.options(own) end
 
 ---Load ctx.manifest's environments into ctx.envs (idempotent).
 ---@param ctx slipway.Ctx

@@ -4,6 +4,7 @@
 
 ---@class slipway.playbook
 ---@field EXIT table<string, integer> exit statuses by outcome
+---@field engine_options slipway.args.Option[] --dry-run, --resume [RUN], --journal FILE, --state-dir DIR
 local playbook = {}
 
 ---A step of a playbook.
@@ -19,7 +20,9 @@ local playbook = {}
 ---@class slipway.PlaybookDef
 ---@field name? string
 ---@field steps slipway.Step[]
----@field takes_value? table<string, boolean> options that take a value (--key value)
+---@field description? string shown by `slipway run FILE --help`
+---@field options? slipway.args.Option[] the options it takes (docs/args.md)
+---@field positionals? slipway.args.Positional[] the arguments it takes (ctx.args[1..n])
 ---@field setup? fun(ctx: slipway.Ctx)
 ---@field finish? fun(ctx: slipway.Ctx, result: slipway.RunResult)
 
@@ -120,10 +123,12 @@ function Ctx:print_plan(out) end
 ---@return slipway.PlaybookDef
 function playbook.define(def) end
 
----Load a playbook file (or an embedded one: "playbooks/deploy.lua").
+---Load a playbook file, or with opts.embedded the one compiled into
+---slipway ("playbooks/deploy.lua").
 ---@param path string
+---@param opts? {embedded: boolean?}
 ---@return slipway.PlaybookDef
-function playbook.load(path) end
+function playbook.load(path, opts) end
 
 ---Run a playbook: opts.ctx or what playbook.context takes, and resume.
 ---@param def slipway.PlaybookDef
@@ -136,20 +141,19 @@ function playbook.run(def, opts) end
 ---@return slipway.Ctx
 function playbook.context(opts) end
 
----Run with a command line (--dry-run, --resume [RUN], --journal FILE, the
----playbook's own args); the exit status.
+---Run with a command line parsed by playbook.parser(def) (--help prints the
+---help and runs nothing; bad input is exit 2); the exit status.
 ---@param def slipway.PlaybookDef
 ---@param argv string[]
 ---@param opts? table
 ---@return integer
 function playbook.main(def, argv, opts) end
 
----Parse "--flag", "--key=value", "--key value" (keys in takes_value),
----"--no-flag"; dashes become underscores; the rest are positionals.
----@param argv string[]
----@param takes_value? table<string, boolean>
----@return table
-function playbook.parse_args(argv, takes_value) end
+---The command-line parser of a playbook (slipway.args): its declared
+---options and positionals, the engine's options and the global ones.
+---@param def slipway.PlaybookDef
+---@return slipway.args.Parser
+function playbook.parser(def) end
 
 ---Unified diff of two texts, "" when equal.
 ---@param a string

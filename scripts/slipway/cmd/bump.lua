@@ -1,30 +1,33 @@
 --- slipway bump: move pinned versions to the newest that qualifies.
 -- A thin layer over slipway.bump (docs/bump.md).
+local exit = require "slipway.exit"
 local M = {}
 
 M.summary = "update the versions slipway.yaml lists: slipway bump [COMPONENT...] [--to V] [--dry-run] [--commit]"
 
-M.usage = [[
-usage: slipway bump [COMPONENT...] [--to VERSION] [--dry-run] [--commit]
-                    [--summary FILE] [--manifest PATH] [--diff]
-
+M.description = [[
 For each component of slipway.yaml (all, or those named), read the version
 in its files, ask its source for the newest version that qualifies, and if
 that is newer, write it to every location listed (all or none).
 
-  --to VERSION     move the one named component to VERSION (may go back)
-  --dry-run        change nothing; say what would change
-  --diff           print the diff of each change
-  --commit         one git commit per component: "<name>: <old>...<new>"
-  --summary FILE   write a Markdown pull-request body (before/after table)
-  --manifest PATH  the slipway.yaml (default: found from the current directory)
-
 Output: one line per component, "NAME OLD → NEW" or "NAME OLD up to date".
-Exit status: 0 everything up to date; 3 something changed (or would change
-with --dry-run); 1 a component failed (the others are still done);
-2 bad usage or an invalid slipway.yaml.]]
+Exit status: 0 done, whether or not something changed; 7 something changed
+(or would change with --dry-run) and --exit-code was given; 1 a component
+failed (the others are still done); 2 bad usage or an invalid slipway.yaml.]]
 
-M.EXIT_UNCHANGED, M.EXIT_CHANGED, M.EXIT_FAILED, M.EXIT_USAGE = 0, 3, 1, 2
+M.options = {
+  {name = "to", metavar = "VERSION", help = "move the one named component to VERSION (may go back)"},
+  {name = "dry-run", short = "n", type = "boolean", help = "change nothing; say what would change"},
+  {name = "diff", type = "boolean", help = "print the diff of each change"},
+  {name = "commit", type = "boolean", help = 'one git commit per component: "<name>: <old>...<new>"'},
+  {name = "summary", metavar = "FILE", help = "write a Markdown pull-request body (before/after table)"},
+  {name = "manifest", metavar = "PATH", help = "the slipway.yaml (default: found from the current directory)"},
+  {name = "exit-code", type = "boolean", help = "exit 7 when something changed or would change " ..
+   "(as git diff --exit-code)"},
+}
+M.positionals = {{name = "component", optional = true, variadic = true, help = "components of slipway.yaml"}}
+
+M.EXIT_UNCHANGED, M.EXIT_CHANGED, M.EXIT_FAILED, M.EXIT_USAGE = exit.ok, exit.changes, exit.failed, exit.usage
 
 local function usage_error(msg)
   io.stderr:write("slipway bump: ", msg, "\n", "try: slipway bump --help\n")
@@ -33,30 +36,11 @@ end
 
 local function errmsg(e) return type(e) == "table" and e.message or tostring(e) end
 
-function M.run(args)
-  local opts, names = {}, {}
-  local manifest_path
-  local i = 1
-  while i <= #args do
-    local a = args[i]
-    local k, v = a:match("^(%-%-[%w-]+)=(.*)$")
-    k = k or a
-    local function value()
-      if v then return v end
-      i = i + 1
-      if args[i] == nil then return nil end
-      return args[i]
-    end
-    if k == "--to" then opts.to = value(); if not opts.to then return usage_error("--to needs a VERSION") end
-    elseif k == "--dry-run" or k == "-n" then opts.dry_run = true
-    elseif k == "--commit" then opts.commit = true
-    elseif k == "--diff" then opts.show_diff = true
-    elseif k == "--summary" then opts.summary = value(); if not opts.summary then return usage_error("--summary needs a FILE") end
-    elseif k == "--manifest" then manifest_path = value(); if not manifest_path then return usage_error("--manifest needs a PATH") end
-    elseif a:sub(1, 1) == "-" then return usage_error("unknown option " .. a)
-    else names[#names + 1] = a end
-    i = i + 1
-  end
+--- Run with the parsed options (slipway.args).
+function M.run(a)
+  local opts = {to = a.to, dry_run = a.dry_run, commit = a.commit, show_diff = a.diff,
+                summary = a.summary}
+  local names, manifest_path = a.component, a.manifest
   if opts.to and #names ~= 1 then return usage_error("--to needs exactly one COMPONENT") end
   if opts.commit and opts.dry_run then return usage_error("--commit and --dry-run exclude each other") end
 
@@ -103,7 +87,7 @@ function M.run(args)
   end
   io.stdout:flush()
   if failed then return M.EXIT_FAILED end
-  return changed and M.EXIT_CHANGED or M.EXIT_UNCHANGED
+  return (changed and a.exit_code) and M.EXIT_CHANGED or M.EXIT_UNCHANGED
 end
 
 return M

@@ -4,20 +4,23 @@ local playbook = require "slipway.playbook"
 
 return {
   summary = "stage, test and promote the repository's versions; revert when test fails",
-  usage = [==[
-usage: slipway deploy [--dry-run] [--resume [RUN]] [--junit FILE] [--no-revert]
-                      [--playbook FILE]
-
-Runs the standard playbook (scripts/playbooks/deploy.lua, or FILE): stage
-the staging environment, test it, and promote to production (stages.production
-in slipway.yaml, in parallel). When staging's test fails, the commits since the
-last good deploy are reverted with `git revert`, staging is redeployed and
-tested again; production is never touched then.
-]==] .. deploy.common_usage,
-  run = function(argv)
-    return deploy.run_command("deploy", argv, function(ctx, args)
-      local path = args.playbook or "playbooks/deploy.lua"
-      return playbook.load(path)
-    end)
+  description = [==[
+Runs the standard playbook (compiled into slipway; a playbooks/deploy.lua in
+the current directory is NOT used), or FILE with --playbook: stage the
+staging environment, test it, and promote to production (stages.production
+in slipway.yaml, in parallel). When staging's test fails, the commits since
+the last good deploy are reverted with `git revert`, staging is redeployed
+and tested again; production is never touched then.]==],
+  options = deploy.options{
+    {name = "revert", type = "boolean", default = true,
+     help = "revert when staging's test fails (--no-revert: leave staging as it is)"},
+    {name = "playbook", metavar = "FILE", help = "run this playbook file instead of the standard one"},
+  },
+  epilog = deploy.exit_help,
+  run = function(a, argv)
+    return deploy.run_command("deploy", a, function()
+      if a.playbook then return playbook.load(a.playbook) end
+      return playbook.load("playbooks/deploy.lua", {embedded = true})
+    end, {argv = argv})
   end,
 }

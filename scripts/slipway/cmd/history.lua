@@ -29,18 +29,20 @@ end
 
 return {
   summary = "list past runs (all, or those that touched ENV)",
-  usage = [==[
-usage: slipway history [ENV] [--limit N] [--json]
-
+  description = [==[
 One line per run, newest first: run id, start (UTC), command, who@host,
 commit, outcome (success, failed, reverted, revert-failed, unfinished),
 versions before -> after, duration. --json prints the summaries as JSON
 lines. Journals live in STATE_DIR/journal/ (slipway.yaml: state_dir).]==],
-  run = function(argv)
-    local args = playbook.parse_args(argv, {limit = true})
+  options = {
+    {name = "limit", type = "integer", default = 50, metavar = "N", help = "at most N runs"},
+    {name = "json", type = "boolean", help = "one JSON object per run"},
+  },
+  positionals = {{name = "env", optional = true, help = "only runs that touched ENV"}},
+  run = function(args)
     local ok, ctx = pcall(playbook.context, {args = args, readonly = true, command = "history"})
     if not ok then io.stderr:write("slipway history: ", playbook.errmsg(ctx), "\n"); return 2 end
-    local runs = journal.runs(ctx.state_dir, {env = args[1], limit = tonumber(args.limit) or 50})
+    local runs = journal.runs(ctx.state_dir, {env = args.env, limit = args.limit})
     if args.json then
       local json = require "slipway.json"
       for _, s in ipairs(runs) do

@@ -3,17 +3,16 @@ local deploy = require "slipway.deploy"
 
 return {
   summary = "deploy the commit that passed test on staging to production, in parallel",
-  usage = [==[
-usage: slipway promote [--dry-run] [--junit FILE]
-
+  description = [==[
 Refuses (exit 2) unless HEAD and the versions in the working tree are exactly
 those that last passed test on the staging environment (from the journal).
 Deploys every environment of stages.production in parallel, each isolated,
-then tests each; a failing `experimental: true` member is reported only.
-]==] .. deploy.common_usage,
-  run = function(argv)
-    return deploy.run_command("promote", argv, function()
+then tests each; a failing `experimental: true` member is reported only.]==],
+  options = deploy.options(),
+  epilog = deploy.exit_help,
+  run = function(a, argv)
+    return deploy.run_command("promote", a, function()
       return {{name = "promote", run = function(c) deploy.promote(c) end}}
-    end)
+    end, {argv = argv})
   end,
 }

@@ -9,13 +9,12 @@ local function esc(s, newline) return core.escape(tostring(s), newline) end
 
 return {
   summary = "show what runs in each environment (driver status and last run)",
-  usage = [==[
-usage: slipway status [ENV...] [--json]
-
+  description = [==[
 For each environment: driver, running or not, revision, commit, versions,
 URL, and the last run that touched it. Read-only.]==],
-  run = function(argv)
-    local args = playbook.parse_args(argv, {})
+  options = {{name = "json", type = "boolean", help = "one JSON object per environment"}},
+  positionals = {{name = "env", optional = true, variadic = true, help = "only these environments"}},
+  run = function(args)
     local ok, ctx = pcall(function()
       local c = playbook.context{args = args, readonly = true, command = "status"}
       deploy.setup(c)
@@ -23,7 +22,7 @@ URL, and the last run that touched it. Read-only.]==],
     end)
     if not ok then io.stderr:write("slipway status: ", playbook.errmsg(ctx), "\n"); return 2 end
     local want = {}
-    for _, n in ipairs(args) do want[n] = true end
+    for _, n in ipairs(args.env) do want[n] = true end
     local rows = {}
     local runs = journal.runs(ctx.state_dir, {limit = 200})
     for _, env in ipairs(ctx.envs.list) do

@@ -5,20 +5,22 @@ local environments = require "slipway.environments"
 
 return {
   summary = "stop environments (local: end their processes)",
-  usage = [==[
-usage: slipway stop ENV... | --all
-
+  description = [==[
 Takes each environment's deploy lock and stops it through its driver (the
 local driver ends the service processes it started and forgets the current
-release). Idempotent.
-]==] .. deploy.common_usage,
-  run = function(argv)
-    return deploy.run_command("stop", argv, function(ctx, args)
+release). Idempotent.]==],
+  options = deploy.options{
+    {name = "all", type = "boolean", help = "every environment of slipway.yaml"},
+  },
+  positionals = {{name = "env", optional = true, variadic = true, help = "the environments"}},
+  epilog = deploy.exit_help,
+  run = function(a, argv)
+    return deploy.run_command("stop", a, function(ctx)
       local names = {}
-      if args.all then
+      if a.all then
         for _, e in ipairs(ctx.envs.list) do names[#names + 1] = e.name end
       else
-        for _, n in ipairs(args) do names[#names + 1] = n end
+        for _, n in ipairs(a.env) do names[#names + 1] = n end
       end
       if #names == 0 then require("slipway.core").raise("usage", "stop: which environment? (or --all)") end
       return {{name = "stop", run = function(c)
@@ -33,6 +35,6 @@ release). Idempotent.
           c:log("info", "%s stopped", n)
         end
       end}}
-    end)
+    end, {argv = argv})
   end,
 }

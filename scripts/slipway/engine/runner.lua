@@ -80,7 +80,8 @@ function M.validate(pb, where)
     end
   end
   return {name = pb.name or where:match("([^/]+)%.lua$") or "playbook", steps = steps,
-          takes_value = pb.takes_value, setup = pb.setup, finish = pb.finish, where = where}
+          description = pb.description, options = pb.options,
+          positionals = pb.positionals, setup = pb.setup, finish = pb.finish, where = where}
 end
 
 -- ---- resume -----------------------------------------------------------------------

@@ -32,6 +32,7 @@ M.MODULES = {
   {name = "version", docs = {"version.md"}, summary = "versions: semver, PEP 440, git describe; constraints"},
   {name = "manifest", docs = {"manifest.md"}, summary = "slipway.yaml: loading and validation"},
   {name = "bump", docs = {"bump.md"}, summary = "keeping pinned versions current (slipway bump)"},
+  {name = "args", docs = {"args.md"}, summary = "the one command-line parser: declared options, did you mean, --help"},
   {name = "playbook", docs = {"playbook.md"}, summary = "the step engine: context, dry run, resume, exit statuses"},
   {name = "journal", docs = {"journal.md"}, summary = "the run journal (JSON lines) and its readers"},
   {name = "environments", docs = {"environments.md"}, summary = "environments and stages of slipway.yaml, values merging"},
@@ -100,6 +101,8 @@ local function srv()
 end
 
 M.CLASSES = {
+  {name = "slipway.args.Parser", docs = {"args.md"}, source = "scripts/slipway/args.lua",
+   probe = function() return mt_index(require("slipway.args").parser{}) end},
   {name = "slipway.Task", docs = {"tasks.md"}, source = "scripts/slipway/task.lua",
    probe = function() return mt_index(require("slipway.task").current()) end},
   {name = "slipway.Lock", docs = {"fs.md"}, source = "scripts/slipway/fs.lua",
