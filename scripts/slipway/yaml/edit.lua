@@ -461,8 +461,13 @@ end
 
 -- ---- text helpers ---------------------------------------------------------------
 
+local BOM = "\xEF\xBB\xBF"
+
+-- start of the line holding pos; the first line starts after a BOM (it is
+-- no part of the line: columns, indentation and deleted lines exclude it)
 local function line_start(text, pos)
   while pos > 1 and text:byte(pos - 1) ~= 10 do pos = pos - 1 end
+  if pos == 1 and text:sub(1, 3) == BOM then return 4 end
   return pos
 end
 
