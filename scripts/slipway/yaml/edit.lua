@@ -42,6 +42,27 @@ local function raise(code, msg, fields, level)
   score.raise(code, msg, fields, (level or 1) + 1)
 end
 
+-- Misuse raises a plain error in the form of luaL_argerror (arguments of a
+-- method counted after self): "bad argument #3 to 'set' (table expected,
+-- got number)".
+local function argerror(n, fname, msg, level)
+  error(string.format("bad argument #%d to '%s' (%s)", n, fname, msg), level + 1)
+end
+
+local function check_arg(v, n, fname, want, level)
+  local t = type(v)
+  for w in want:gmatch("[^|]+") do
+    if t == w then return v end
+  end
+  argerror(n, fname, want:gsub("|", " or ") .. " expected, got " .. (v == nil and "no value" or t), level + 1)
+end
+
+-- opts of a public call: nil or a table
+local function check_opts(opts, n, fname, level)
+  if opts ~= nil then check_arg(opts, n, fname, "table", level + 1) end
+  return opts
+end
+
 -- ---- paths -------------------------------------------------------------------
 
 local function parse_path(p)
@@ -150,8 +171,8 @@ end
 --- doc = edit.edit(text, opts): opts.file (name in errors, path for save),
 -- schema (default "helm", used to verify), doc (default document).
 function E.edit(text, opts)
-  opts = opts or {}
-  if type(text) ~= "string" then error("yaml.edit: expected a string", 2) end
+  check_arg(text, 1, "edit", "string", 2)
+  opts = check_opts(opts, 2, "edit", 2) or {}
   local d = setmetatable({
     orig = text, src = text, file = opts.file or opts.path, opts = opts,
     nl = newline_of(text), cache = {},
@@ -162,6 +183,8 @@ end
 
 --- doc = edit.open(path, opts)
 function E.open(path, opts)
+  check_arg(path, 1, "open", "string", 2)
+  check_opts(opts, 2, "open", 2)
   local o = {}
   for k, v in pairs(opts or {}) do o[k] = v end
   o.file = path
@@ -388,6 +411,8 @@ end
 --- v = doc:get(path, opts): the value at path (aliases and merge keys
 -- followed, as yaml.load reads them). Raises "path" when nothing is there.
 function Doc:get(path, opts)
+  if path ~= nil then check_arg(path, 1, "get", "string|table", 2) end
+  check_opts(opts, 2, "get", 2)
   local r = self:resolve(path or "", opts, "get", 2)
   if r.data then
     local v = walk_data(r.data, r.rest)
@@ -404,6 +429,8 @@ end
 
 --- b = doc:has(path, opts): whether path names a node.
 function Doc:has(path, opts)
+  if path ~= nil then check_arg(path, 1, "has", "string|table", 2) end
+  check_opts(opts, 2, "has", 2)
   return (pcall(self.get, self, path, opts))
 end
 
@@ -490,6 +517,60 @@ end
 local function only_space_before(text, pos)
   local ls = line_start(text, pos)
   return not text:sub(ls, pos - 1):find("[^ \t]")
+end
+
+-- position just after node n's properties (its anchor and tag tokens)
+local function props_end(text, n)
+  local p, after = n.start, n.start
+  while true do
+    local c = text:sub(p, p)
+    if c ~= "&" and c ~= "!" then break end
+    after = text:find("[ \t\r\n]", p) or (#text + 1)
+    p = text:find("[^ \t\r\n]", after) or (#text + 1)
+  end
+  return after
+end
+
+-- Where a new block value of node n starts being written. With properties
+-- (`key: &x` then the old value on the next lines, or `key: &x [1]`) the
+-- properties stay and the value follows them directly: replacing from the
+-- last line break before the old value keeps comments on the lines between
+-- and leaves no line of only spaces (or a space before the line break).
+local function block_from(text, n)
+  local pe = props_end(text, n)
+  local ls = line_start(text, n.vstart)
+  if n.vstart > pe and ls > pe then
+    local from = ls - 1
+    if text:byte(from - 1) == 13 then from = from - 1 end
+    return from
+  end
+  return pe
+end
+
+-- the ":" that starts the value of key node k (after spaces, line breaks
+-- and comments), or nil (an explicit "? key" without a value)
+function Doc:value_colon(k)
+  local text = self.src
+  local p = self:node(k).stop + 1
+  while p <= #text do
+    local c = text:sub(p, p)
+    if c == ":" then return p end
+    if c == "#" then
+      p = text:find("\n", p, true)
+      if not p then return nil end
+    elseif not c:match("[ \t\r\n]") then
+      return nil
+    end
+    p = p + 1
+  end
+  return nil
+end
+
+-- raise a structured error for a document shape an edit does not handle
+function Doc:unsupported(i, what, level)
+  local n = self:node(i)
+  raise("edit", string.format("%s:%d:%d: %s", self.file or "<yaml>", n.line, n.col, what),
+    {file = self.file, line = n.line, column = n.col}, level + 1)
 end
 
 function Doc:indent_unit()
@@ -738,29 +819,45 @@ function Doc:replace_text(i, v)
     if n.kind ~= "scalar" and n.kind ~= "alias" and n.style == "block" and p and p.kind == "mapping"
         and not n.anchor and not n.tag then
       -- a block collection under a key: the value goes after the colon
-      local key = self:key_of(i)
-      local colon = text:find(":", self:node(key).stop + 1, true)
+      local colon = self:value_colon(self:key_of(i))
+      if not colon then self:unsupported(i, "cannot find the ':' before this value", 2) end
       return colon + 1, n.stop, " " .. body
     end
     return n.vstart, n.stop, body
   end
   -- a block collection in block context
   if p and p.kind == "mapping" then
-    local key = self:node(self:key_of(i))
-    local base = col_of(text, key.start)
+    local k = self:key_of(i)
+    local key = self:node(k)
+    local ls = line_start(text, key.start)
+    local qpos = text:find("?", ls, true)
+    local base = qpos and qpos < key.start and (qpos - ls) or col_of(text, key.start)
     local ind = base + (yaml.is_sequence(v) and self:seq_indent() or self:indent_unit())
     local lines = self:block_lines(v, ind)
-    local from = n.vstart
-    if not (n.anchor or n.tag) then
-      from = text:find(":", key.stop + 1, true) + 1
+    if n.anchor or n.tag then
+      return block_from(text, n), n.stop, nl .. table.concat(lines, nl)
     end
-    return from, n.stop, nl .. table.concat(lines, nl)
+    local colon = self:value_colon(k)
+    if colon then return colon + 1, n.stop, nl .. table.concat(lines, nl) end
+    if n.stop < n.vstart then
+      -- an explicit "? key" without a value: add ":" and the value below it
+      local at, had_nl = self:after_line(k)
+      local entry = (" "):rep(base) .. ":" .. nl .. table.concat(lines, nl)
+      if had_nl then return at, at - 1, entry .. nl end
+      return #text + 1, #text, nl .. entry
+    end
+    self:unsupported(i, "cannot find the ':' before this value", 2)
   elseif p and p.kind == "sequence" then
     -- content column of the item: after "- " (or where the node starts)
     local dash = self:dash_pos(i)
     local ind = col_of(text, n.vstart)
     if dash and not text:sub(dash, n.vstart):find("\n") then ind = col_of(text, dash) + (n.vstart - dash) end
     local lines = self:block_lines(v, ind)
+    if n.anchor or n.tag then
+      -- "- &x" keeps its properties on the dash line, the value below
+      if dash then ind = col_of(text, dash) + 2; lines = self:block_lines(v, ind) end
+      return block_from(text, n), n.stop, nl .. table.concat(lines, nl)
+    end
     lines[1] = lines[1]:sub(ind + 1)
     return n.vstart, n.stop, table.concat(lines, nl)
   else
@@ -819,12 +916,19 @@ function Doc:key_of(i)
   return key_index(self, i) or error("yaml: internal: no key for node " .. i)
 end
 
-local function check_value(v, level)
+local function check_value(v, n, fname, level)
   local t = type(v)
-  if t == "nil" then error("yaml: the value is nil (use yaml.null for null)", level + 1) end
+  if t == "nil" then argerror(n, fname, "value expected, got nil; use yaml.null for null", level + 1) end
   if t == "function" or t == "thread" or (t == "userdata" and v ~= null) then
-    error("yaml: cannot write a " .. t, level + 1)
+    argerror(n, fname, "cannot write a " .. t, level + 1)
   end
+end
+
+-- the checks of a public edit call: path, value (n = its position), opts
+local function check_call(fname, path, opts, nopts, value, nvalue)
+  check_arg(path, 1, fname, "string|table", 3)
+  if nvalue then check_value(value, nvalue, fname, 3) end
+  check_opts(opts, nopts, fname, 3)
 end
 
 --- paths = doc:set(path, value, opts): replace the value at path. Keeps the
@@ -832,7 +936,7 @@ end
 -- type (a string "1.10" stays a string). Returns the alias paths that change
 -- with it ({} unless opts.shared allowed editing an anchored node).
 function Doc:set(path, value, opts)
-  check_value(value, 2)
+  check_call("set", path, opts, 3, value, 2)
   local r = self:resolve(path, opts, "edit", 2)
   local i = r.node
   local shared = self:check_shared(i, opts, "set", 2)
@@ -847,7 +951,7 @@ end
 --- doc:append(path, value, opts): add an item at the end of the sequence at
 -- path, indented like its siblings.
 function Doc:append(path, value, opts)
-  check_value(value, 2)
+  check_call("append", path, opts, 3, value, 2)
   local r = self:resolve(path, opts, "edit", 2)
   local i = r.node
   local n = self:node(i)
@@ -899,8 +1003,8 @@ end
 --- doc:insert(path, key, value, opts): add key: value at the end of the
 -- mapping at path (the key must not exist), indented like its siblings.
 function Doc:insert(path, key, value, opts)
-  check_value(value, 2)
-  if type(key) ~= "string" then error("yaml: insert: the key must be a string", 2) end
+  check_arg(key, 2, "insert", "string", 2)
+  check_call("insert", path, opts, 4, value, 3)
   local r = self:resolve(path, opts, "edit", 2)
   local i = r.node
   local n = self:node(i)
@@ -952,6 +1056,7 @@ end
 -- lines; comments above it stay). The last entry of a block collection
 -- leaves {} or [].
 function Doc:delete(path, opts)
+  check_call("delete", path, opts, 2)
   local r = self:resolve(path, opts, "edit", 2)
   local i = r.node
   local pn = r.parent and self:node(r.parent)
@@ -1018,6 +1123,7 @@ function Doc:changed() return self.orig ~= self.src end
 --- doc:save(path): write the text atomically (temp file + rename, the
 -- file's mode kept) to path or the file it was opened from.
 function Doc:save(path)
+  if path ~= nil then check_arg(path, 1, "save", "string", 2) end
   path = path or self.file
   if not path then error("yaml: doc:save needs a path (the document was made from a string)", 2) end
   require("slipway.fs").write(path, self.src)
