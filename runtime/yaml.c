@@ -11,7 +11,7 @@
  *   idx:count() idx:node(i) idx:children(i) idx:data(i, opts) idx:docs()
  *   ok, i, j = core.compare(a, b, i0, i1, j1)   a and b equal outside a region
  *   v = core.resolve(s, schema)         a plain scalar's value in a schema
- *   b = core.plain_ok(s)                s may be written unquoted
+ *   b = core.plain_ok(s, dash)          s may be written unquoted (dash: "-x" too)
  *   s = core.quote(s)                   s as a double-quoted scalar
  *   s = core.read_file(path)            core.write_file(path, data) (atomic)
  *
@@ -1553,18 +1553,22 @@ static int looks_11(const unsigned char *s, size_t n) {
   return 0;
 }
 
-/* ok = core.plain_ok(s): s can be written as a plain scalar in block and
- * flow context and reads back as the same string under every schema */
+/* ok = core.plain_ok(s, dash): s can be written as a plain scalar in block
+ * and flow context and reads back as the same string under every schema.
+ * With dash true a leading "-" followed by a non-space is allowed too
+ * ("--log-level=info": YAML 1.1 and 1.2 read it as a plain scalar; numbers
+ * such as "-5" and "-1:20" are still refused by the checks below). */
 static int l_plain_ok(lua_State *L) {
   size_t n;
   const unsigned char *s = (const unsigned char *)luaL_checklstring(L, 1, &n);
+  int lead_ok = lua_toboolean(L, 2) && n >= 2 && s[0] == '-' && s[1] != ' ' && s[1] != '\t';
   rval r;
   int ok = 1;
   if (n == 0 || resolve_helm((const char *)s, n, &r) != R_STR ||
       resolve_core((const char *)s, n, &r) != R_STR ||
       resolve_json((const char *)s, n, &r) != R_STR)
     ok = 0;
-  else if (strchr("-?:,[]{}#&*!|>'\"%@`<= ", s[0]) || s[n - 1] == ' ' || s[n - 1] == ':')
+  else if ((!lead_ok && strchr("-?:,[]{}#&*!|>'\"%@`<= ", s[0])) || s[n - 1] == ' ' || s[n - 1] == ':')
     ok = 0;
   else if (n >= 3 && (memcmp(s, "---", 3) == 0 || memcmp(s, "...", 3) == 0))
     ok = 0;

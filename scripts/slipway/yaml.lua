@@ -259,7 +259,8 @@ M.scalar_text = scalar_text
 -- literal block for multi-line strings, or nil when one cannot be used
 local function literal(s, pad)
   if not s:find("\n", 1, true) or s:find("^[ \n]") or s:find("[\r%z\1-\8\11-\31\127]")
-      or s:match("^\n*$") or not core.utf8(s) then
+      or s:match("^\n*$") or s:find("[ \t]\n") or s:find("[ \t]$") or not core.utf8(s) then
+    -- (a line ending in white space would leave trailing whitespace: quoted)
     return nil
   end
   local body, trail = s:match("^(.-)(\n*)$")

@@ -668,6 +668,61 @@ local function in_flow(self, i)
   return (p and p.style == "flow") or false
 end
 
+-- Lines of v as a block scalar ("|" literal or ">" folded at width
+-- columns) with content indentation pad, header first; nil when v cannot be
+-- written that way without changing it or leaving trailing whitespace.
+local function block_scalar(v, style, pad, width)
+  if v == "" or v:find("^[ \t\n]") or v:find("[\r%z\1-\8\11-\31\127]") or v:find("[ \t]\n")
+      or v:find("[ \t]$") or not core.utf8(v) then
+    return nil
+  end
+  -- a folded line that starts with white space is "more indented": its
+  -- line breaks would not fold; such text stays literal
+  if style == ">" and v:find("\n[ \t]") then return nil end
+  local body, trail = v:match("^(.-)(\n*)$")
+  local out = {style .. (#trail == 0 and "-" or (#trail == 1 and "" or "+"))}
+  if style == "|" then
+    for line in (body .. "\n"):gmatch("(.-)\n") do
+      out[#out + 1] = line == "" and "" or pad .. line
+    end
+  else
+    local avail = math.max(width - #pad, 20)
+    local breaks = 0
+    for line in (body .. "\n"):gmatch("(.-)\n") do
+      if line == "" then
+        breaks = breaks + 1
+      else
+        -- n line breaks of the value between two lines are n empty lines
+        if #out > 1 then
+          for _ = 1, breaks + 1 do out[#out + 1] = "" end
+        end
+        breaks = 0
+        -- break long lines at single spaces between two other characters
+        -- (a line break there folds back into that space)
+        local cur, from = nil, 1
+        for at in line:gmatch("%S() %f[^ \t]") do
+          local word = line:sub(from, at - 1)
+          if cur and utf8.len(cur) + 1 + utf8.len(word) > avail then
+            out[#out + 1] = pad .. cur
+            cur = word
+          else
+            cur = cur and (cur .. " " .. word) or word
+          end
+          from = at + 1
+        end
+        local word = line:sub(from)
+        if cur and utf8.len(cur) + 1 + utf8.len(word) > avail then
+          out[#out + 1] = pad .. cur
+          cur = nil
+        end
+        out[#out + 1] = pad .. (cur and (cur .. " " .. word) or word)
+      end
+    end
+  end
+  for _ = 2, #trail do out[#out + 1] = "" end
+  return out
+end
+
 -- the text of a scalar replacing node n (a scalar) with value v
 function Doc:scalar_for(n, v, flow)
   if type(v) ~= "string" then return yaml.scalar_text(v) end
@@ -676,9 +731,21 @@ function Doc:scalar_for(n, v, flow)
     return "'" .. v:gsub("'", "''") .. "'"
   elseif st == "double" then
     return core.quote(v)
+  elseif st == "plain" and core.plain_ok(v, true) then
+    return v  -- also "--log-level=info": plain stays plain where it can
   end
-  if flow then return yaml._str_text(v) end
   return yaml._str_text(v)
+end
+
+-- one-line text of a new value next to the sibling node `like`: a string
+-- is written plain like a plain sibling when it can be (also "-x")
+function Doc:text_like(v, like)
+  local ln = like and self:node(like)
+  if type(v) == "string" and ln and ln.kind == "scalar" and ln.style == "plain" and ln.value ~= ""
+      and core.plain_ok(v, true) then
+    return v
+  end
+  return flow_text(v)
 end
 
 -- ---- verification ------------------------------------------------------------------
@@ -765,21 +832,26 @@ function Doc:replace_text(i, v)
     local tail_from = last and s:find("\r?\n", last + 1)
     if header_end and tail_from and tail_from > header_end then
       local tail = s:sub(tail_from)
-      local body, trail = v:match("^(.-)(\n*)$")
-      local ok = v ~= "" and not v:find("^[ \n]") and not v:find("[\r%z\1-\8\11-\31\127]") and core.utf8(v)
       -- whitespace-only lines after the content belong to the old scalar
       -- (with more spaces than its indentation they would be content)
       tail = tail:gsub("[ \t]+(\r?\n)", "%1")
       if not text:find("[^ \t\r\n]", n.stop + 1) then tail = tail:gsub("[ \t]+$", "") end
-      if ok then
-        local chomp = #trail == 0 and "-" or (#trail == 1 and "" or "+")
-        local out = {"|" .. chomp}
-        local pad = (" "):rep(ind)
-        for line in (body .. "\n"):gmatch("(.-)\n") do
-          out[#out + 1] = line == "" and "" or pad .. line
+      local pad = (" "):rep(ind)
+      -- a comment after the header stays
+      local comment = s:sub(1, header_end - 1):gsub("\r$", ""):match("^[|>][%d+-]*([ \t]+#.*)$") or ""
+      local out
+      if n.style == "folded" then
+        -- fold at the block's own width (its longest line), at least 80 columns
+        local width = 80
+        for line in s:sub(header_end + 1):gmatch("([^\n]*)\n") do
+          width = math.max(width, utf8.len(line) or #line)
         end
-        for _ = 2, #trail do out[#out + 1] = "" end
-        if chomp == "+" then tail = tail:match("\n[^\n]*$") end
+        out = block_scalar(v, ">", pad, width)
+      end
+      out = out or block_scalar(v, "|", pad)
+      if out then
+        out[1] = out[1] .. comment
+        if v:find("\n\n$") then tail = tail:match("\n[^\n]*$") end  -- "+": the breaks are content
         return n.vstart, n.stop, table.concat(out, nl) .. tail
       end
       return n.vstart, n.stop, core.quote(v) .. tail
@@ -966,7 +1038,7 @@ function Doc:append(path, value, opts)
   local kids = self:children(i)
   local new
   if n.style == "flow" then
-    local ft = flow_text(value)
+    local ft = self:text_like(value, kids[#kids])
     if #kids == 0 then
       local close = n.stop
       new = splice(text, close, close - 1, ft)
@@ -988,7 +1060,7 @@ function Doc:append(path, value, opts)
       item = table.concat(lines, nl)
     else
       local lit = type(value) == "string" and yaml._literal(value, (" "):rep(dcol + off))
-      local body = lit and table.concat(lit, nl) or flow_text(value)
+      local body = lit and table.concat(lit, nl) or self:text_like(value, kids[#kids])
       item = (" "):rep(dcol) .. "-" .. (" "):rep(off - 1) .. body
     end
     local at, had_nl = self:after_line(kids[#kids])
@@ -1024,7 +1096,7 @@ function Doc:insert(path, key, value, opts)
   local kt = key == "<<" and core.quote(key) or yaml._str_text(key)
   local new
   if n.style == "flow" then
-    local entry = kt .. ": " .. flow_text(value)
+    local entry = kt .. ": " .. self:text_like(value, kids[#kids])
     if #kids == 0 then new = splice(text, n.stop, n.stop - 1, entry)
     else
       local last = self:node(kids[#kids])
@@ -1041,7 +1113,7 @@ function Doc:insert(path, key, value, opts)
       entry = pad .. kt .. ":" .. nl .. table.concat(lines, nl)
     else
       local lit = type(value) == "string" and yaml._literal(value, pad .. (" "):rep(self:indent_unit()))
-      entry = pad .. kt .. ": " .. (lit and table.concat(lit, nl) or flow_text(value))
+      entry = pad .. kt .. ": " .. (lit and table.concat(lit, nl) or self:text_like(value, kids[#kids]))
     end
     local at, had_nl = self:after_line(kids[#kids])
     if had_nl then new = splice(text, at, at - 1, entry .. nl)
