@@ -1124,9 +1124,48 @@ function Doc:insert(path, key, value, opts)
   return shared
 end
 
---- doc:delete(path, opts): remove a mapping entry or a sequence item (its
--- lines; comments above it stay). The last entry of a block collection
--- leaves {} or [].
+-- The last byte of the entry's own comment lines after byte e (the end of
+-- its last line): comment lines indented deeper than column col, with any
+-- blank lines between them. e when there are none.
+local function own_comments_end(text, e, col)
+  local p, last = e + 1, e
+  while p <= #text do
+    local line = text:match("^[^\n]*\n?", p)
+    if not line:find("^[ \t\r]*\n?$") then
+      local ind = #line:match("^ *")
+      if line:sub(ind + 1, ind + 1) ~= "#" or ind <= col then break end
+      last = p + #line - 1
+    end
+    p = p + #line
+  end
+  return last
+end
+
+-- the start of the blank lines just before byte s (s when none)
+local function blanks_before(text, s)
+  while s > 1 do
+    local ls = line_start(text, s - 1)
+    if ls >= s or not text:sub(ls, s - 1):find("^[ \t\r]*\n$") then break end
+    s = ls
+  end
+  return s
+end
+
+-- the last byte of the blank lines just after byte e (e when none)
+local function blanks_after(text, e)
+  while e < #text do
+    local line = text:match("^[^\n]*\n?", e + 1)
+    if not line:find("^[ \t\r]*\n?$") then break end
+    e = e + #line
+  end
+  return e
+end
+
+--- doc:delete(path, opts): remove a mapping entry or a sequence item: its
+-- lines and its own comments (on its lines, and after it indented deeper
+-- than its key or dash); comments above it stay. Of the blank lines around
+-- it one separator stays, and none is left at the end of the text. The
+-- last entry of a block collection leaves {} or [].
 function Doc:delete(path, opts)
   check_call("delete", path, opts, 2)
   local r = self:resolve(path, opts, "edit", 2)
@@ -1144,6 +1183,16 @@ function Doc:delete(path, opts)
     -- the only entry: the collection becomes empty
     local empty = pn.kind == "mapping" and {} or setmetatable({}, yaml.sequence_mt)
     local s, e, new = self:replace_text(r.parent, empty)
+    local at = pn.kind == "sequence" and self:dash_pos(first) or self:node(first).start
+    if e == pn.stop and pn.style == "block" and at then
+      -- the entry's comments go with it: on its last line, and below it
+      local eol = text:find("\r?\n", e + 1) or (#text + 1)
+      if text:sub(e + 1, eol - 1):find("^[ \t]*#") or text:sub(e + 1, eol - 1):find("^[ \t]*$") then
+        local lb = text:match("^\r?\n", eol) or ""
+        local oe = own_comments_end(text, eol + #lb - 1, col_of(text, at))
+        if oe > eol + #lb - 1 then e, new = oe, new .. lb else e = eol - 1 end
+      end
+    end
     self:commit(splice(text, s, e, new), r.parent, pn.last + 1,
       {{value = empty, parent = pn.parent}}, what, 2)
     return shared
@@ -1164,6 +1213,16 @@ function Doc:delete(path, opts)
       s = line_start(text, anchor_pos)
       local at, had_nl = self:after_line(i)
       e = at - 1
+      if had_nl then e = own_comments_end(text, e, col_of(text, anchor_pos)) end
+      local b, q = blanks_before(text, s), blanks_after(text, e)
+      local ps = b > 1 and line_start(text, b - 1)
+      if q >= #text then
+        s, e = b, q  -- at the end of the text no blank line is left
+      elseif q > e and (b < s or (pos == 1 and not (ps and ps < b and text:sub(ps, b - 1):find("^[ \t]*#")))) then
+        -- blank lines on both sides keep one separator; after the first
+        -- entry (with no comment above it) the blank lines go with it
+        e = q
+      end
       if not had_nl and s > 1 then s = s - #self.nl end
     elseif pn.kind == "mapping" and pos + per <= #kids then
       s, e = fs, self:node(kids[pos + per]).start - 1
