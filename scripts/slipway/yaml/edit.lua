@@ -857,15 +857,20 @@ function Doc:replace_text(i, v)
       return n.vstart, n.stop, core.quote(v) .. tail
     end
   end
+  -- the end of the old value's content: a block scalar's (or a collection's
+  -- last block scalar's) trailing line breaks stay after the new value
+  local stop = n.stop
+  while stop > n.vstart and text:sub(stop, stop):match("[ \t\r\n]") do stop = stop - 1 end
   if n.kind == "scalar" and (n.style == "literal" or n.style == "folded") then
     -- another type over a block scalar: keep the tail (line breaks after it)
     local s = text:sub(n.vstart, n.stop)
     local last = s:match("^.*()[^ \t\r\n]")
     local tail_from = last and s:find("\r?\n", last + 1)
     local tail = tail_from and s:sub(tail_from) or ""
-    local body = is_collection(v) and nil or (flow and flow_text(v) or yaml.scalar_text(v) or
-      (yaml.is_sequence(v) and "[]" or "{}"))
-    if body then return n.vstart, n.stop, body .. tail end
+    if not is_collection(v) then  -- (a collection is written below, as block lines)
+      local body = flow and flow_text(v) or yaml.scalar_text(v) or (yaml.is_sequence(v) and "[]" or "{}")
+      return n.vstart, n.stop, body .. tail
+    end
   end
   if flow or not is_collection(v) then
     local body
@@ -884,7 +889,7 @@ function Doc:replace_text(i, v)
       if n.anchor and from > n.start and not text:sub(from - 1, from - 1):match("[ \t\r\n]") then
         body = " " .. body
       end
-      return from, n.stop, body
+      return from, stop, body
     else
       body = flow and flow_text(v) or yaml.scalar_text(v) or (yaml.is_sequence(v) and "[]" or "{}")
     end
@@ -893,9 +898,9 @@ function Doc:replace_text(i, v)
       -- a block collection under a key: the value goes after the colon
       local colon = self:value_colon(self:key_of(i))
       if not colon then self:unsupported(i, "cannot find the ':' before this value", 2) end
-      return colon + 1, n.stop, " " .. body
+      return colon + 1, stop, " " .. body
     end
-    return n.vstart, n.stop, body
+    return n.vstart, stop, body
   end
   -- a block collection in block context
   if p and p.kind == "mapping" then
@@ -907,10 +912,10 @@ function Doc:replace_text(i, v)
     local ind = base + (yaml.is_sequence(v) and self:seq_indent() or self:indent_unit())
     local lines = self:block_lines(v, ind)
     if n.anchor or n.tag then
-      return block_from(text, n), n.stop, nl .. table.concat(lines, nl)
+      return block_from(text, n), stop, nl .. table.concat(lines, nl)
     end
     local colon = self:value_colon(k)
-    if colon then return colon + 1, n.stop, nl .. table.concat(lines, nl) end
+    if colon then return colon + 1, stop, nl .. table.concat(lines, nl) end
     if n.stop < n.vstart then
       -- an explicit "? key" without a value: add ":" and the value below it
       local at, had_nl = self:after_line(k)
@@ -928,15 +933,15 @@ function Doc:replace_text(i, v)
     if n.anchor or n.tag then
       -- "- &x" keeps its properties on the dash line, the value below
       if dash then ind = col_of(text, dash) + 2; lines = self:block_lines(v, ind) end
-      return block_from(text, n), n.stop, nl .. table.concat(lines, nl)
+      return block_from(text, n), stop, nl .. table.concat(lines, nl)
     end
     lines[1] = lines[1]:sub(ind + 1)
-    return n.vstart, n.stop, table.concat(lines, nl)
+    return n.vstart, stop, table.concat(lines, nl)
   else
     local ind = col_of(text, n.vstart)
     local lines = self:block_lines(v, ind)
     lines[1] = lines[1]:sub(ind + 1)
-    return n.vstart, n.stop, table.concat(lines, nl)
+    return n.vstart, stop, table.concat(lines, nl)
   end
 end
 
