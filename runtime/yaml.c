@@ -11,7 +11,7 @@
  *   idx:count() idx:node(i) idx:children(i) idx:data(i, opts) idx:docs()
  *   ok, i, j = core.compare(a, b, i0, i1, j1)   a and b equal outside a region
  *   v = core.resolve(s, schema)         a plain scalar's value in a schema
- *   b = core.plain_ok(s)                s may be written unquoted
+ *   b = core.plain_ok(s, dash)          s may be written unquoted (dash: "-x" too)
  *   s = core.quote(s)                   s as a double-quoted scalar
  *   s = core.read_file(path)            core.write_file(path, data) (atomic)
  *
@@ -371,6 +371,7 @@ typedef struct {
   size_t extra_index;  /* duplicate key: the mapping's start (char index) */
   int has_extra;
   char key[128];
+  size_t first_line;   /* duplicate complex key: line of the first (1-based), 0 unknown */
 } yerr;
 
 static void err_from_parser(yaml_parser_t *p, const char *text, size_t len, yerr *e) {
@@ -441,6 +442,10 @@ static int push_err(lua_State *L, yerr *e) {
   if (e->has_extra) {
     lua_pushstring(L, e->key);
     lua_setfield(L, -2, "duplicate");
+  }
+  if (e->first_line) {
+    lua_pushinteger(L, (lua_Integer)e->first_line);
+    lua_setfield(L, -2, "first_line");
   }
   return 2;
 }
@@ -584,6 +589,7 @@ static int deep_copy(lua_State *L, int idx, int depth, lua_Integer *budget) {
 #define S_MRG 5    /* table -> set of keys that came from a merge */
 #define S_DOCS 6
 #define S_BASE 6
+#define S_CKEY 8   /* map -> canonical text of its collection keys -> line */
 
 static void seq_mark(lua_State *L);
 
@@ -637,6 +643,154 @@ static int do_merge(lua_State *L, int map, const char **why) {
   return 0;
 }
 
+/* ---- collection keys: equal when their canonical texts are ---------------- */
+
+typedef struct { const char *s; size_t n; } cstr;
+
+static int cstr_cmp(const void *a, const void *b) {
+  const cstr *x = a, *y = b;
+  int c = memcmp(x->s, y->s, x->n < y->n ? x->n : y->n);
+  return c ? c : (x->n > y->n) - (x->n < y->n);
+}
+
+/* Push the canonical text of the loaded value at idx: flow-like, with every
+ * string quoted, floats with a point or exponent and a mapping's entries sorted, so that two
+ * values give the same text exactly when they are equal (sequences item by
+ * item, mappings whatever their key order, scalars by type and value).
+ * Returns -1 when too deep for the C stack. */
+static int canon(lua_State *L, int idx, int depth) {
+  char buf[64];
+  idx = lua_absindex(L, idx);
+  if (depth > 10000 || !lua_checkstack(L, 8)) return -1;
+  switch (lua_type(L, idx)) {
+    case LUA_TSTRING: {
+      size_t n;
+      const char *str = lua_tolstring(L, idx, &n);
+      luaL_Buffer b;
+      luaL_buffinit(L, &b);
+      luaL_addchar(&b, '"');
+      for (size_t i = 0; i < n; i++) {
+        if (str[i] == '"' || str[i] == '\\') luaL_addchar(&b, '\\');
+        luaL_addchar(&b, str[i]);
+      }
+      luaL_addchar(&b, '"');
+      luaL_pushresult(&b);
+      return 0;
+    }
+    case LUA_TNUMBER:
+      if (lua_isinteger(L, idx)) {
+        lua_pushfstring(L, "%I", (LUAI_UACINT)lua_tointeger(L, idx));
+      } else {
+        double d = lua_tonumber(L, idx);
+        if (d != d) {
+          snprintf(buf, sizeof buf, ".nan");
+        } else {
+          for (int p = 15; p <= 17; p++) {  /* the shortest text that reads back */
+            snprintf(buf, sizeof buf, "%.*g", p, d);
+            if (strtod(buf, NULL) == d) break;
+          }
+          if (!strpbrk(buf, ".eni")) strcat(buf, ".0");  /* never the text of an integer */
+        }
+        lua_pushstring(L, buf);
+      }
+      return 0;
+    case LUA_TBOOLEAN:
+      lua_pushstring(L, lua_toboolean(L, idx) ? "true" : "false");
+      return 0;
+    case LUA_TTABLE: {
+      lua_Unsigned len = lua_rawlen(L, idx), np = 0;
+      int seq = len > 0, list;
+      luaL_Buffer b;
+      cstr *v;
+      if (!seq && lua_getmetatable(L, idx)) {
+        luaL_getmetatable(L, "slipway.yaml.sequence");
+        seq = lua_rawequal(L, -1, -2);
+        lua_pop(L, 2);
+      }
+      if (seq) {
+        luaL_buffinit(L, &b);
+        luaL_addchar(&b, '[');
+        for (lua_Unsigned i = 1; i <= len; i++) {
+          if (i > 1) luaL_addchar(&b, ',');
+          lua_rawgeti(L, idx, (lua_Integer)i);
+          if (canon(L, -1, depth + 1)) return -1;
+          lua_remove(L, -2);
+          luaL_addvalue(&b);
+        }
+        luaL_addchar(&b, ']');
+        luaL_pushresult(&b);
+        return 0;
+      }
+      lua_newtable(L);  /* "key:value" of each entry */
+      list = lua_gettop(L);
+      lua_pushnil(L);
+      while (lua_next(L, idx)) {
+        if (canon(L, -2, depth + 1) || canon(L, -2, depth + 1)) return -1;
+        lua_pushliteral(L, ":");
+        lua_insert(L, -2);
+        lua_concat(L, 3);
+        lua_rawseti(L, list, (lua_Integer)++np);
+        lua_pop(L, 1);
+      }
+      v = lua_newuserdatauv(L, np ? np * sizeof *v : 1, 0);  /* collected on a memory error */
+      for (lua_Unsigned i = 0; i < np; i++) {
+        lua_rawgeti(L, list, (lua_Integer)i + 1);  /* the strings stay in list */
+        v[i].s = lua_tolstring(L, -1, &v[i].n);
+        lua_pop(L, 1);
+      }
+      qsort(v, np, sizeof *v, cstr_cmp);
+      luaL_buffinit(L, &b);
+      luaL_addchar(&b, '{');
+      for (lua_Unsigned i = 0; i < np; i++) {
+        if (i > 0) luaL_addchar(&b, ',');
+        luaL_addlstring(&b, v[i].s, v[i].n);
+      }
+      luaL_addchar(&b, '}');
+      luaL_pushresult(&b);
+      lua_replace(L, list);
+      lua_pop(L, 1);
+      return 0;
+    }
+    default:  /* null */
+      lua_pushliteral(L, "null");
+      return 0;
+  }
+}
+
+/* A collection key (on top, under its value: map, key, value) already in
+ * map? Remembers it with its line; on a duplicate fills e and returns 1,
+ * -1 when too deep. */
+static int dup_collection_key(lua_State *L, int map, size_t line, yerr *e) {
+  size_t n;
+  const char *c;
+  if (!lua_checkstack(L, 8) || canon(L, -2, 0)) return -1;
+  lua_pushvalue(L, map);
+  if (lua_rawget(L, S_CKEY) != LUA_TTABLE) {
+    lua_pop(L, 1);
+    lua_newtable(L);
+    lua_pushvalue(L, map);
+    lua_pushvalue(L, -2);
+    lua_rawset(L, S_CKEY);
+  }
+  lua_pushvalue(L, -2);
+  if (lua_rawget(L, -2) != LUA_TNIL) {
+    size_t first = (size_t)lua_tointeger(L, -1);
+    c = lua_tolstring(L, -3, &n);
+    snprintf(e->problem, sizeof e->problem, "duplicate key %.*s%s", n > 200 ? 200 : (int)n, c,
+             n > 200 ? "..." : "");
+    snprintf(e->key, sizeof e->key, "%s", c);
+    e->has_extra = 1;
+    e->first_line = first;
+    return 1;
+  }
+  lua_pop(L, 1);
+  lua_pushvalue(L, -2);
+  lua_pushinteger(L, (lua_Integer)line + 1);
+  lua_rawset(L, -3);
+  lua_pop(L, 2);
+  return 0;
+}
+
 static int grow_frames(loader *ld) {
   if (ld->nfr == ld->capfr) {
     int cap = ld->capfr ? ld->capfr * 2 : 32;
@@ -667,6 +821,7 @@ static int l_load(lua_State *L) {
   lua_newtable(L);  /* S_MRG */
   lua_newtable(L);  /* S_DOCS */
   ld = new_loader(L);  /* slot 7 */
+  lua_newtable(L);  /* S_CKEY */
   if (!yaml_parser_initialize(&ld->parser)) return luaL_error(L, "yaml: out of memory");
   /* The collector would traverse the growing result again and again while
    * nothing built here is garbage: pause it for the build (the Lua layer
@@ -806,7 +961,9 @@ static int l_load(lua_State *L) {
           goto fail;
         }
         f->has_key = 1;
-        f->key_mark = ev->start_mark;
+        /* a collection key ends here: its start is in the frame just left */
+        f->key_mark = (ev->type == YAML_SEQUENCE_END_EVENT || ev->type == YAML_MAPPING_END_EVENT)
+                          ? ld->fr[ld->nfr].start : ev->start_mark;
       } else if (f->merge_key) {
         int map = lua_gettop(L) - 2;
         if (do_merge(L, map, &why)) {
@@ -817,6 +974,20 @@ static int l_load(lua_State *L) {
         f->has_key = f->merge_key = 0;
       } else {
         int map = lua_gettop(L) - 2;
+        if (lua_type(L, -2) == LUA_TTABLE) {
+          /* a collection key (? [a]) is a new table each time: compare
+           * its canonical text with the earlier ones of this mapping */
+          int r = dup_collection_key(L, map, f->key_mark.line, &e);
+          if (r < 0) goto deep;
+          if (r > 0) {
+            yerr d = e;
+            err_at(&e, text, len, f->key_mark, "%s", d.problem);
+            snprintf(e.key, sizeof e.key, "%s", d.key);
+            e.has_extra = 1;
+            e.first_line = d.first_line;
+            goto fail;
+          }
+        }
         lua_pushvalue(L, -2);
         if (lua_rawget(L, map) != LUA_TNIL) {
           int merged = 0;
@@ -1553,18 +1724,22 @@ static int looks_11(const unsigned char *s, size_t n) {
   return 0;
 }
 
-/* ok = core.plain_ok(s): s can be written as a plain scalar in block and
- * flow context and reads back as the same string under every schema */
+/* ok = core.plain_ok(s, dash): s can be written as a plain scalar in block
+ * and flow context and reads back as the same string under every schema.
+ * With dash true a leading "-" followed by a non-space is allowed too
+ * ("--log-level=info": YAML 1.1 and 1.2 read it as a plain scalar; numbers
+ * such as "-5" and "-1:20" are still refused by the checks below). */
 static int l_plain_ok(lua_State *L) {
   size_t n;
   const unsigned char *s = (const unsigned char *)luaL_checklstring(L, 1, &n);
+  int lead_ok = lua_toboolean(L, 2) && n >= 2 && s[0] == '-' && s[1] != ' ' && s[1] != '\t';
   rval r;
   int ok = 1;
   if (n == 0 || resolve_helm((const char *)s, n, &r) != R_STR ||
       resolve_core((const char *)s, n, &r) != R_STR ||
       resolve_json((const char *)s, n, &r) != R_STR)
     ok = 0;
-  else if (strchr("-?:,[]{}#&*!|>'\"%@`<= ", s[0]) || s[n - 1] == ' ' || s[n - 1] == ':')
+  else if ((!lead_ok && strchr("-?:,[]{}#&*!|>'\"%@`<= ", s[0])) || s[n - 1] == ' ' || s[n - 1] == ':')
     ok = 0;
   else if (n >= 3 && (memcmp(s, "---", 3) == 0 || memcmp(s, "...", 3) == 0))
     ok = 0;
@@ -1665,8 +1840,9 @@ int luaopen_slipway_yaml_core(lua_State *L) {
   }
   lua_pop(L, 1);
   luaL_newlib(L, fns);
+  /* the one "sequence, also when empty" marker: slipway.json uses it too */
   luaL_newmetatable(L, "slipway.yaml.sequence");
-  lua_pushliteral(L, "yaml.sequence");
+  lua_pushliteral(L, "slipway.sequence");
   lua_setfield(L, -2, "__name");
   lua_setfield(L, -2, "sequence_mt");
   lua_pushlightuserdata(L, NULL);

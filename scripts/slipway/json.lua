@@ -20,7 +20,8 @@
 -- are written exactly, floats with the fewest digits that read back the same
 -- value, and `indent` pretty-prints. A table is an array when its keys are
 -- exactly 1..#t; an empty table is `{}` unless marked with json.array()
--- (decode marks the empty arrays it reads, so `[]` round-trips).
+-- (decode marks the empty arrays it reads, so `[]` round-trips; the marker
+-- is yaml.sequence_mt, so empty sequences from yaml.load stay arrays too).
 -- Strings are written as they are (UTF-8 is not checked).
 local cjson = require "slipway.json.core"
 local sw = require "slipway.core"
@@ -34,7 +35,10 @@ decoder.decode_max_depth(1000)
 --- The null sentinel (lua-cjson's null).
 M.null = cjson.null
 
-local array_mt = {__name = "slipway.json.array"}
+-- One marker for "an array/sequence, also when empty" shared with
+-- slipway.yaml (yaml.sequence_mt is this same table): an empty sequence
+-- loaded from YAML encodes as [], a decoded [] dumps as YAML [].
+local array_mt = require("slipway.yaml.core").sequence_mt
 
 --- json.array([t]) -> t, marked so that it encodes as an array even when empty.
 function M.array(t)

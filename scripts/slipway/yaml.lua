@@ -133,10 +133,19 @@ function M._raise(err, text, file, level, schema)
               (level or 1) + 1)
 end
 
-local function load_docs(text, opts, level)
+-- misuse: a plain error in the form of luaL_argerror
+local function check_args(fname, text, opts, level)
   if type(text) ~= "string" then
-    error("yaml.load: expected a string, got " .. type(text), level + 1)
+    error(string.format("bad argument #1 to '%s' (string expected, got %s)", fname,
+      text == nil and "no value" or type(text)), level + 1)
   end
+  if opts ~= nil and type(opts) ~= "table" then
+    error(string.format("bad argument #2 to '%s' (table expected, got %s)", fname, type(opts)), level + 1)
+  end
+end
+
+local function load_docs(text, opts, level, fname)
+  check_args(fname, text, opts, level + 1)
   opts = opts or {}
   local running = collectgarbage("isrunning")
   local ok, docs, err = pcall(core.load, text, opts)
@@ -156,7 +165,7 @@ end
 -- alias expansion may copy), max_size (256 MiB), file (name for errors).
 -- An empty text gives nil; more than one document is an error (load_all).
 function M.load(text, opts)
-  local docs = load_docs(text, opts, 2)
+  local docs = load_docs(text, opts, 2, "load")
   if #docs > 1 then
     score.raise("yaml", string.format("%s: found %d documents where one was expected "
       .. "(use yaml.load_all)", (opts and (opts.file or opts.name)) or "<yaml>", #docs),
@@ -167,7 +176,7 @@ end
 
 --- docs = yaml.load_all(text, opts): every document, in order.
 function M.load_all(text, opts)
-  return load_docs(text, opts, 2)
+  return load_docs(text, opts, 2, "load_all")
 end
 
 local function read(path)
@@ -176,11 +185,12 @@ end
 
 --- v = yaml.load_file(path, opts): load a file (errors name the path).
 function M.load_file(path, opts)
+  check_args("load_file", path, opts, 2)
   local o = {}
   for k, v in pairs(opts or {}) do o[k] = v end
   o.file = o.file or path
   local text = read(path)
-  local docs = load_docs(text, o, 2)
+  local docs = load_docs(text, o, 2, "load_file")
   if #docs > 1 and not o.all then
     score.raise("yaml", string.format("%s: found %d documents where one was expected "
       .. "(use yaml.load_all_file)", path, #docs), {file = path, problem = "several documents"}, 2)
@@ -190,10 +200,11 @@ end
 
 --- docs = yaml.load_all_file(path, opts): every document of a file.
 function M.load_all_file(path, opts)
+  check_args("load_all_file", path, opts, 2)
   local o = {}
   for k, v in pairs(opts or {}) do o[k] = v end
   o.file = o.file or path
-  return load_docs(read(path), o, 2)
+  return load_docs(read(path), o, 2, "load_all_file")
 end
 
 -- ---- dump -------------------------------------------------------------------
@@ -248,7 +259,8 @@ M.scalar_text = scalar_text
 -- literal block for multi-line strings, or nil when one cannot be used
 local function literal(s, pad)
   if not s:find("\n", 1, true) or s:find("^[ \n]") or s:find("[\r%z\1-\8\11-\31\127]")
-      or s:match("^\n*$") or not core.utf8(s) then
+      or s:match("^\n*$") or s:find("[ \t]\n") or s:find("[ \t]$") or not core.utf8(s) then
+    -- (a line ending in white space would leave trailing whitespace: quoted)
     return nil
   end
   local body, trail = s:match("^(.-)(\n*)$")

@@ -43,6 +43,27 @@ local function raise(code, msg, fields, level)
   score.raise(code, msg, fields, (level or 1) + 1)
 end
 
+-- Misuse raises a plain error in the form of luaL_argerror (arguments of a
+-- method counted after self): "bad argument #3 to 'set' (table expected,
+-- got number)".
+local function argerror(n, fname, msg, level)
+  error(string.format("bad argument #%d to '%s' (%s)", n, fname, msg), level + 1)
+end
+
+local function check_arg(v, n, fname, want, level)
+  local t = type(v)
+  for w in want:gmatch("[^|]+") do
+    if t == w then return v end
+  end
+  argerror(n, fname, want:gsub("|", " or ") .. " expected, got " .. (v == nil and "no value" or t), level + 1)
+end
+
+-- opts of a public call: nil or a table
+local function check_opts(opts, n, fname, level)
+  if opts ~= nil then check_arg(opts, n, fname, "table", level + 1) end
+  return opts
+end
+
 -- ---- paths -------------------------------------------------------------------
 -- The path syntax has one reader, slipway.path (docs/path.md).
 
@@ -68,8 +89,8 @@ end
 --- doc = edit.edit(text, opts): opts.file (name in errors, path for save),
 -- schema (default "helm", used to verify), doc (default document).
 function E.edit(text, opts)
-  opts = opts or {}
-  if type(text) ~= "string" then error("yaml.edit: expected a string", 2) end
+  check_arg(text, 1, "edit", "string", 2)
+  opts = check_opts(opts, 2, "edit", 2) or {}
   local d = setmetatable({
     orig = text, src = text, file = opts.file or opts.path, opts = opts,
     nl = newline_of(text), cache = {},
@@ -80,6 +101,8 @@ end
 
 --- doc = edit.open(path, opts)
 function E.open(path, opts)
+  check_arg(path, 1, "open", "string", 2)
+  check_opts(opts, 2, "open", 2)
   local o = {}
   for k, v in pairs(opts or {}) do o[k] = v end
   o.file = path
@@ -285,6 +308,8 @@ end
 --- v = doc:get(path, opts): the value at path (aliases and merge keys
 -- followed, as yaml.load reads them). Raises "path" when nothing is there.
 function Doc:get(path, opts)
+  if path ~= nil then check_arg(path, 1, "get", "string|table", 2) end
+  check_opts(opts, 2, "get", 2)
   local r = self:resolve(path or "", opts, "get", 2)
   if r.data then
     local v = spath.get(r.data, r.rest)
@@ -301,6 +326,8 @@ end
 
 --- b = doc:has(path, opts): whether path names a node.
 function Doc:has(path, opts)
+  if path ~= nil then check_arg(path, 1, "has", "string|table", 2) end
+  check_opts(opts, 2, "has", 2)
   return (pcall(self.get, self, path, opts))
 end
 
@@ -358,8 +385,13 @@ end
 
 -- ---- text helpers ---------------------------------------------------------------
 
+local BOM = "\xEF\xBB\xBF"
+
+-- start of the line holding pos; the first line starts after a BOM (it is
+-- no part of the line: columns, indentation and deleted lines exclude it)
 local function line_start(text, pos)
   while pos > 1 and text:byte(pos - 1) ~= 10 do pos = pos - 1 end
+  if pos == 1 and text:sub(1, 3) == BOM then return 4 end
   return pos
 end
 
@@ -382,6 +414,60 @@ end
 local function only_space_before(text, pos)
   local ls = line_start(text, pos)
   return not text:sub(ls, pos - 1):find("[^ \t]")
+end
+
+-- position just after node n's properties (its anchor and tag tokens)
+local function props_end(text, n)
+  local p, after = n.start, n.start
+  while true do
+    local c = text:sub(p, p)
+    if c ~= "&" and c ~= "!" then break end
+    after = text:find("[ \t\r\n]", p) or (#text + 1)
+    p = text:find("[^ \t\r\n]", after) or (#text + 1)
+  end
+  return after
+end
+
+-- Where a new block value of node n starts being written. With properties
+-- (`key: &x` then the old value on the next lines, or `key: &x [1]`) the
+-- properties stay and the value follows them directly: replacing from the
+-- last line break before the old value keeps comments on the lines between
+-- and leaves no line of only spaces (or a space before the line break).
+local function block_from(text, n)
+  local pe = props_end(text, n)
+  local ls = line_start(text, n.vstart)
+  if n.vstart > pe and ls > pe then
+    local from = ls - 1
+    if text:byte(from - 1) == 13 then from = from - 1 end
+    return from
+  end
+  return pe
+end
+
+-- the ":" that starts the value of key node k (after spaces, line breaks
+-- and comments), or nil (an explicit "? key" without a value)
+function Doc:value_colon(k)
+  local text = self.src
+  local p = self:node(k).stop + 1
+  while p <= #text do
+    local c = text:sub(p, p)
+    if c == ":" then return p end
+    if c == "#" then
+      p = text:find("\n", p, true)
+      if not p then return nil end
+    elseif not c:match("[ \t\r\n]") then
+      return nil
+    end
+    p = p + 1
+  end
+  return nil
+end
+
+-- raise a structured error for a document shape an edit does not handle
+function Doc:unsupported(i, what, level)
+  local n = self:node(i)
+  raise("edit", string.format("%s:%d:%d: %s", self.file or "<yaml>", n.line, n.col, what),
+    {file = self.file, line = n.line, column = n.col}, level + 1)
 end
 
 function Doc:indent_unit()
@@ -479,6 +565,61 @@ local function in_flow(self, i)
   return (p and p.style == "flow") or false
 end
 
+-- Lines of v as a block scalar ("|" literal or ">" folded at width
+-- columns) with content indentation pad, header first; nil when v cannot be
+-- written that way without changing it or leaving trailing whitespace.
+local function block_scalar(v, style, pad, width)
+  if v == "" or v:find("^[ \t\n]") or v:find("[\r%z\1-\8\11-\31\127]") or v:find("[ \t]\n")
+      or v:find("[ \t]$") or not core.utf8(v) then
+    return nil
+  end
+  -- a folded line that starts with white space is "more indented": its
+  -- line breaks would not fold; such text stays literal
+  if style == ">" and v:find("\n[ \t]") then return nil end
+  local body, trail = v:match("^(.-)(\n*)$")
+  local out = {style .. (#trail == 0 and "-" or (#trail == 1 and "" or "+"))}
+  if style == "|" then
+    for line in (body .. "\n"):gmatch("(.-)\n") do
+      out[#out + 1] = line == "" and "" or pad .. line
+    end
+  else
+    local avail = math.max(width - #pad, 20)
+    local breaks = 0
+    for line in (body .. "\n"):gmatch("(.-)\n") do
+      if line == "" then
+        breaks = breaks + 1
+      else
+        -- n line breaks of the value between two lines are n empty lines
+        if #out > 1 then
+          for _ = 1, breaks + 1 do out[#out + 1] = "" end
+        end
+        breaks = 0
+        -- break long lines at single spaces between two other characters
+        -- (a line break there folds back into that space)
+        local cur, from = nil, 1
+        for at in line:gmatch("%S() %f[^ \t]") do
+          local word = line:sub(from, at - 1)
+          if cur and utf8.len(cur) + 1 + utf8.len(word) > avail then
+            out[#out + 1] = pad .. cur
+            cur = word
+          else
+            cur = cur and (cur .. " " .. word) or word
+          end
+          from = at + 1
+        end
+        local word = line:sub(from)
+        if cur and utf8.len(cur) + 1 + utf8.len(word) > avail then
+          out[#out + 1] = pad .. cur
+          cur = nil
+        end
+        out[#out + 1] = pad .. (cur and (cur .. " " .. word) or word)
+      end
+    end
+  end
+  for _ = 2, #trail do out[#out + 1] = "" end
+  return out
+end
+
 -- the text of a scalar replacing node n (a scalar) with value v
 function Doc:scalar_for(n, v, flow)
   if type(v) ~= "string" then return yaml.scalar_text(v) end
@@ -487,9 +628,21 @@ function Doc:scalar_for(n, v, flow)
     return "'" .. v:gsub("'", "''") .. "'"
   elseif st == "double" then
     return core.quote(v)
+  elseif st == "plain" and core.plain_ok(v, true) then
+    return v  -- also "--log-level=info": plain stays plain where it can
   end
-  if flow then return yaml._str_text(v) end
   return yaml._str_text(v)
+end
+
+-- one-line text of a new value next to the sibling node `like`: a string
+-- is written plain like a plain sibling when it can be (also "-x")
+function Doc:text_like(v, like)
+  local ln = like and self:node(like)
+  if type(v) == "string" and ln and ln.kind == "scalar" and ln.style == "plain" and ln.value ~= ""
+      and core.plain_ok(v, true) then
+    return v
+  end
+  return flow_text(v)
 end
 
 -- ---- verification ------------------------------------------------------------------
@@ -576,35 +729,45 @@ function Doc:replace_text(i, v)
     local tail_from = last and s:find("\r?\n", last + 1)
     if header_end and tail_from and tail_from > header_end then
       local tail = s:sub(tail_from)
-      local body, trail = v:match("^(.-)(\n*)$")
-      local ok = v ~= "" and not v:find("^[ \n]") and not v:find("[\r%z\1-\8\11-\31\127]") and core.utf8(v)
       -- whitespace-only lines after the content belong to the old scalar
       -- (with more spaces than its indentation they would be content)
       tail = tail:gsub("[ \t]+(\r?\n)", "%1")
       if not text:find("[^ \t\r\n]", n.stop + 1) then tail = tail:gsub("[ \t]+$", "") end
-      if ok then
-        local chomp = #trail == 0 and "-" or (#trail == 1 and "" or "+")
-        local out = {"|" .. chomp}
-        local pad = (" "):rep(ind)
-        for line in (body .. "\n"):gmatch("(.-)\n") do
-          out[#out + 1] = line == "" and "" or pad .. line
+      local pad = (" "):rep(ind)
+      -- a comment after the header stays
+      local comment = s:sub(1, header_end - 1):gsub("\r$", ""):match("^[|>][%d+-]*([ \t]+#.*)$") or ""
+      local out
+      if n.style == "folded" then
+        -- fold at the block's own width (its longest line), at least 80 columns
+        local width = 80
+        for line in s:sub(header_end + 1):gmatch("([^\n]*)\n") do
+          width = math.max(width, utf8.len(line) or #line)
         end
-        for _ = 2, #trail do out[#out + 1] = "" end
-        if chomp == "+" then tail = tail:match("\n[^\n]*$") end
+        out = block_scalar(v, ">", pad, width)
+      end
+      out = out or block_scalar(v, "|", pad)
+      if out then
+        out[1] = out[1] .. comment
+        if v:find("\n\n$") then tail = tail:match("\n[^\n]*$") end  -- "+": the breaks are content
         return n.vstart, n.stop, table.concat(out, nl) .. tail
       end
       return n.vstart, n.stop, core.quote(v) .. tail
     end
   end
+  -- the end of the old value's content: a block scalar's (or a collection's
+  -- last block scalar's) trailing line breaks stay after the new value
+  local stop = n.stop
+  while stop > n.vstart and text:sub(stop, stop):match("[ \t\r\n]") do stop = stop - 1 end
   if n.kind == "scalar" and (n.style == "literal" or n.style == "folded") then
     -- another type over a block scalar: keep the tail (line breaks after it)
     local s = text:sub(n.vstart, n.stop)
     local last = s:match("^.*()[^ \t\r\n]")
     local tail_from = last and s:find("\r?\n", last + 1)
     local tail = tail_from and s:sub(tail_from) or ""
-    local body = is_collection(v) and nil or (flow and flow_text(v) or yaml.scalar_text(v) or
-      (yaml.is_sequence(v) and "[]" or "{}"))
-    if body then return n.vstart, n.stop, body .. tail end
+    if not is_collection(v) then  -- (a collection is written below, as block lines)
+      local body = flow and flow_text(v) or yaml.scalar_text(v) or (yaml.is_sequence(v) and "[]" or "{}")
+      return n.vstart, n.stop, body .. tail
+    end
   end
   if flow or not is_collection(v) then
     local body
@@ -623,43 +786,59 @@ function Doc:replace_text(i, v)
       if n.anchor and from > n.start and not text:sub(from - 1, from - 1):match("[ \t\r\n]") then
         body = " " .. body
       end
-      return from, n.stop, body
+      return from, stop, body
     else
       body = flow and flow_text(v) or yaml.scalar_text(v) or (yaml.is_sequence(v) and "[]" or "{}")
     end
     if n.kind ~= "scalar" and n.kind ~= "alias" and n.style == "block" and p and p.kind == "mapping"
         and not n.anchor and not n.tag then
       -- a block collection under a key: the value goes after the colon
-      local key = self:key_of(i)
-      local colon = text:find(":", self:node(key).stop + 1, true)
-      return colon + 1, n.stop, " " .. body
+      local colon = self:value_colon(self:key_of(i))
+      if not colon then self:unsupported(i, "cannot find the ':' before this value", 2) end
+      return colon + 1, stop, " " .. body
     end
-    return n.vstart, n.stop, body
+    return n.vstart, stop, body
   end
   -- a block collection in block context
   if p and p.kind == "mapping" then
-    local key = self:node(self:key_of(i))
-    local base = col_of(text, key.start)
+    local k = self:key_of(i)
+    local key = self:node(k)
+    local ls = line_start(text, key.start)
+    local qpos = text:find("?", ls, true)
+    local base = qpos and qpos < key.start and (qpos - ls) or col_of(text, key.start)
     local ind = base + (yaml.is_sequence(v) and self:seq_indent() or self:indent_unit())
     local lines = self:block_lines(v, ind)
-    local from = n.vstart
-    if not (n.anchor or n.tag) then
-      from = text:find(":", key.stop + 1, true) + 1
+    if n.anchor or n.tag then
+      return block_from(text, n), stop, nl .. table.concat(lines, nl)
     end
-    return from, n.stop, nl .. table.concat(lines, nl)
+    local colon = self:value_colon(k)
+    if colon then return colon + 1, stop, nl .. table.concat(lines, nl) end
+    if n.stop < n.vstart then
+      -- an explicit "? key" without a value: add ":" and the value below it
+      local at, had_nl = self:after_line(k)
+      local entry = (" "):rep(base) .. ":" .. nl .. table.concat(lines, nl)
+      if had_nl then return at, at - 1, entry .. nl end
+      return #text + 1, #text, nl .. entry
+    end
+    self:unsupported(i, "cannot find the ':' before this value", 2)
   elseif p and p.kind == "sequence" then
     -- content column of the item: after "- " (or where the node starts)
     local dash = self:dash_pos(i)
     local ind = col_of(text, n.vstart)
     if dash and not text:sub(dash, n.vstart):find("\n") then ind = col_of(text, dash) + (n.vstart - dash) end
     local lines = self:block_lines(v, ind)
+    if n.anchor or n.tag then
+      -- "- &x" keeps its properties on the dash line, the value below
+      if dash then ind = col_of(text, dash) + 2; lines = self:block_lines(v, ind) end
+      return block_from(text, n), stop, nl .. table.concat(lines, nl)
+    end
     lines[1] = lines[1]:sub(ind + 1)
-    return n.vstart, n.stop, table.concat(lines, nl)
+    return n.vstart, stop, table.concat(lines, nl)
   else
     local ind = col_of(text, n.vstart)
     local lines = self:block_lines(v, ind)
     lines[1] = lines[1]:sub(ind + 1)
-    return n.vstart, n.stop, table.concat(lines, nl)
+    return n.vstart, stop, table.concat(lines, nl)
   end
 end
 
@@ -711,12 +890,19 @@ function Doc:key_of(i)
   return key_index(self, i) or error("yaml: internal: no key for node " .. i)
 end
 
-local function check_value(v, level)
+local function check_value(v, n, fname, level)
   local t = type(v)
-  if t == "nil" then error("yaml: the value is nil (use yaml.null for null)", level + 1) end
+  if t == "nil" then argerror(n, fname, "value expected, got nil; use yaml.null for null", level + 1) end
   if t == "function" or t == "thread" or (t == "userdata" and v ~= null) then
-    error("yaml: cannot write a " .. t, level + 1)
+    argerror(n, fname, "cannot write a " .. t, level + 1)
   end
+end
+
+-- the checks of a public edit call: path, value (n = its position), opts
+local function check_call(fname, path, opts, nopts, value, nvalue)
+  check_arg(path, 1, fname, "string|table", 3)
+  if nvalue then check_value(value, nvalue, fname, 3) end
+  check_opts(opts, nopts, fname, 3)
 end
 
 --- paths = doc:set(path, value, opts): replace the value at path. Keeps the
@@ -724,7 +910,7 @@ end
 -- type (a string "1.10" stays a string). Returns the alias paths that change
 -- with it ({} unless opts.shared allowed editing an anchored node).
 function Doc:set(path, value, opts)
-  check_value(value, 2)
+  check_call("set", path, opts, 3, value, 2)
   local r = self:resolve(path, opts, "edit", 2)
   local i = r.node
   local shared = self:check_shared(i, opts, "set", 2)
@@ -739,7 +925,7 @@ end
 --- doc:append(path, value, opts): add an item at the end of the sequence at
 -- path, indented like its siblings.
 function Doc:append(path, value, opts)
-  check_value(value, 2)
+  check_call("append", path, opts, 3, value, 2)
   local r = self:resolve(path, opts, "edit", 2)
   local i = r.node
   local n = self:node(i)
@@ -754,7 +940,7 @@ function Doc:append(path, value, opts)
   local kids = self:children(i)
   local new
   if n.style == "flow" then
-    local ft = flow_text(value)
+    local ft = self:text_like(value, kids[#kids])
     if #kids == 0 then
       local close = n.stop
       new = splice(text, close, close - 1, ft)
@@ -776,7 +962,7 @@ function Doc:append(path, value, opts)
       item = table.concat(lines, nl)
     else
       local lit = type(value) == "string" and yaml._literal(value, (" "):rep(dcol + off))
-      local body = lit and table.concat(lit, nl) or flow_text(value)
+      local body = lit and table.concat(lit, nl) or self:text_like(value, kids[#kids])
       item = (" "):rep(dcol) .. "-" .. (" "):rep(off - 1) .. body
     end
     local at, had_nl = self:after_line(kids[#kids])
@@ -791,8 +977,8 @@ end
 --- doc:insert(path, key, value, opts): add key: value at the end of the
 -- mapping at path (the key must not exist), indented like its siblings.
 function Doc:insert(path, key, value, opts)
-  check_value(value, 2)
-  if type(key) ~= "string" then error("yaml: insert: the key must be a string", 2) end
+  check_arg(key, 2, "insert", "string", 2)
+  check_call("insert", path, opts, 4, value, 3)
   local r = self:resolve(path, opts, "edit", 2)
   local i = r.node
   local n = self:node(i)
@@ -812,7 +998,7 @@ function Doc:insert(path, key, value, opts)
   local kt = key == "<<" and core.quote(key) or yaml._str_text(key)
   local new
   if n.style == "flow" then
-    local entry = kt .. ": " .. flow_text(value)
+    local entry = kt .. ": " .. self:text_like(value, kids[#kids])
     if #kids == 0 then new = splice(text, n.stop, n.stop - 1, entry)
     else
       local last = self:node(kids[#kids])
@@ -829,7 +1015,7 @@ function Doc:insert(path, key, value, opts)
       entry = pad .. kt .. ":" .. nl .. table.concat(lines, nl)
     else
       local lit = type(value) == "string" and yaml._literal(value, pad .. (" "):rep(self:indent_unit()))
-      entry = pad .. kt .. ": " .. (lit and table.concat(lit, nl) or flow_text(value))
+      entry = pad .. kt .. ": " .. (lit and table.concat(lit, nl) or self:text_like(value, kids[#kids]))
     end
     local at, had_nl = self:after_line(kids[#kids])
     if had_nl then new = splice(text, at, at - 1, entry .. nl)
@@ -840,10 +1026,50 @@ function Doc:insert(path, key, value, opts)
   return shared
 end
 
---- doc:delete(path, opts): remove a mapping entry or a sequence item (its
--- lines; comments above it stay). The last entry of a block collection
--- leaves {} or [].
+-- The last byte of the entry's own comment lines after byte e (the end of
+-- its last line): comment lines indented deeper than column col, with any
+-- blank lines between them. e when there are none.
+local function own_comments_end(text, e, col)
+  local p, last = e + 1, e
+  while p <= #text do
+    local line = text:match("^[^\n]*\n?", p)
+    if not line:find("^[ \t\r]*\n?$") then
+      local ind = #line:match("^ *")
+      if line:sub(ind + 1, ind + 1) ~= "#" or ind <= col then break end
+      last = p + #line - 1
+    end
+    p = p + #line
+  end
+  return last
+end
+
+-- the start of the blank lines just before byte s (s when none)
+local function blanks_before(text, s)
+  while s > 1 do
+    local ls = line_start(text, s - 1)
+    if ls >= s or not text:sub(ls, s - 1):find("^[ \t\r]*\n$") then break end
+    s = ls
+  end
+  return s
+end
+
+-- the last byte of the blank lines just after byte e (e when none)
+local function blanks_after(text, e)
+  while e < #text do
+    local line = text:match("^[^\n]*\n?", e + 1)
+    if not line:find("^[ \t\r]*\n?$") then break end
+    e = e + #line
+  end
+  return e
+end
+
+--- doc:delete(path, opts): remove a mapping entry or a sequence item: its
+-- lines and its own comments (on its lines, and after it indented deeper
+-- than its key or dash); comments above it stay. Of the blank lines around
+-- it one separator stays, and none is left at the end of the text. The
+-- last entry of a block collection leaves {} or [].
 function Doc:delete(path, opts)
+  check_call("delete", path, opts, 2)
   local r = self:resolve(path, opts, "edit", 2)
   local i = r.node
   local pn = r.parent and self:node(r.parent)
@@ -859,6 +1085,16 @@ function Doc:delete(path, opts)
     -- the only entry: the collection becomes empty
     local empty = pn.kind == "mapping" and {} or setmetatable({}, yaml.sequence_mt)
     local s, e, new = self:replace_text(r.parent, empty)
+    local at = pn.kind == "sequence" and self:dash_pos(first) or self:node(first).start
+    if e == pn.stop and pn.style == "block" and at then
+      -- the entry's comments go with it: on its last line, and below it
+      local eol = text:find("\r?\n", e + 1) or (#text + 1)
+      if text:sub(e + 1, eol - 1):find("^[ \t]*#") or text:sub(e + 1, eol - 1):find("^[ \t]*$") then
+        local lb = text:match("^\r?\n", eol) or ""
+        local oe = own_comments_end(text, eol + #lb - 1, col_of(text, at))
+        if oe > eol + #lb - 1 then e, new = oe, new .. lb else e = eol - 1 end
+      end
+    end
     self:commit(splice(text, s, e, new), r.parent, pn.last + 1,
       {{value = empty, parent = pn.parent}}, what, 2)
     return shared
@@ -879,6 +1115,16 @@ function Doc:delete(path, opts)
       s = line_start(text, anchor_pos)
       local at, had_nl = self:after_line(i)
       e = at - 1
+      if had_nl then e = own_comments_end(text, e, col_of(text, anchor_pos)) end
+      local b, q = blanks_before(text, s), blanks_after(text, e)
+      local ps = b > 1 and line_start(text, b - 1)
+      if q >= #text then
+        s, e = b, q  -- at the end of the text no blank line is left
+      elseif q > e and (b < s or (pos == 1 and not (ps and ps < b and text:sub(ps, b - 1):find("^[ \t]*#")))) then
+        -- blank lines on both sides keep one separator; after the first
+        -- entry (with no comment above it) the blank lines go with it
+        e = q
+      end
       if not had_nl and s > 1 then s = s - #self.nl end
     elseif pn.kind == "mapping" and pos + per <= #kids then
       s, e = fs, self:node(kids[pos + per]).start - 1
@@ -910,6 +1156,7 @@ function Doc:changed() return self.orig ~= self.src end
 --- doc:save(path): write the text atomically (temp file + rename, the
 -- file's mode kept) to path or the file it was opened from.
 function Doc:save(path)
+  if path ~= nil then check_arg(path, 1, "save", "string", 2) end
   path = path or self.file
   if not path then error("yaml: doc:save needs a path (the document was made from a string)", 2) end
   require("slipway.fs").write(path, self.src)
