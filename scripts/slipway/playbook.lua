@@ -252,7 +252,7 @@ function Ctx:request(opts)
   local http = require "slipway.http"
   local method = (opts.method or "GET"):upper()
   local rec = {type = "http", step = self.step, method = method,
-               url = core.redact(tostring(opts.url))}
+               url = http.redact_url(opts.url)}
   if self.dry_run and method ~= "GET" and method ~= "HEAD" then
     rec.planned = true
     self.journal:record(rec)

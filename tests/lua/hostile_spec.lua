@@ -8,8 +8,21 @@ local proc = require "slipway.proc"
 local server = require "slipway.server"
 local fs = require "slipway.fs"
 
+local http = require "slipway.http"
+local playbook = require "slipway.playbook"
+local H = require "httptest"
+
+-- Log records and the text written to the log (to look for secrets in).
 local log = require "slipway.log"
-log.configure{level = "warn"}
+local tmp_log = fs.tempdir() .. "/log.txt"
+local log_stream = assert(io.open(tmp_log, "w"))
+log.configure{level = "debug", stream = log_stream, format = "text", color = false}
+local records = {}
+log.add_sink(function(rec) records[#records + 1] = rec end)
+local function log_text()
+  log_stream:flush()
+  return H.read(tmp_log)
+end
 
 local PY = io.open("/usr/bin/python3") and "/usr/bin/python3" or "python3"
 local tmp = fs.tempdir()
@@ -202,6 +215,124 @@ for s in held: s.close()
   wait_until(function() return srv:stats().connections == 0 end, "the connections to close")
   local r = proc.run({"curl", "-sS", "--max-time", "10", srv:url("/")}, {echo = false})
   T.eq(r.stdout, "ok")
+end)
+
+-- ---- the client -----------------------------------------------------------
+
+T.test("a method that is not a token is a misuse error; nothing is sent", function()
+  local srv <close>, seen = recording_server()
+  for _, m in ipairs{"GET /x HTTP/1.1\r\nX-I: 1\r\n\r\nGET", "GET /evil", "GE T", "", "G\0ET",
+                     "GET\r\n"} do
+    local err = T.raises(function() http.request{method = m, url = srv:url("/")} end,
+      "http: method must be a token %(RFC 9110")
+    T.eq(type(err), "string", "a misuse error, not a failure of the world")
+    T.match(err, "hostile_spec.lua:%d+: ", "it names the caller's line")
+  end
+  T.raises(function() http.request{method = 42, url = srv:url("/")} end, "method must be a token")
+  T.eq(#seen, 0, "nothing reached the server")
+  T.eq(http.request{method = "patch", url = srv:url("/p")}.status, 200)
+  T.eq(http.request{method = "PROPFIND", url = srv:url("/q")}.status, 200)
+  T.eq(seen, {"PATCH /p []", "PROPFIND /q []"})
+end)
+
+T.test("header names must be tokens; values hold no CR, LF or NUL", function()
+  local srv <close>, seen = recording_server()
+  for _, name in ipairs{"X A", "X:Y", "X\r\nY", "", "X(1)", "X\0"} do
+    T.raises(function() http.get(srv:url("/"), {headers = {[name] = "1"}}) end,
+      "http: header name .* is not a token")
+  end
+  for _, value in ipairs{"a\r\nX-Injected: 1", "a\nb", "a\0b"} do
+    T.raises(function() http.get(srv:url("/"), {headers = {["X-V"] = value}}) end,
+      "http: header X%-V contains a line break or NUL")
+  end
+  T.raises(function() http.get(srv:url("/\r\nX: 1")) end, "url contains a line break or NUL")
+  T.raises(function() http.get(srv:url("/a\0b")) end, "url contains a line break or NUL")
+  T.eq(#seen, 0, "nothing reached the server")
+  T.eq(http.get(srv:url("/ok"), {headers = {["X-Odd!#$%&'*+.^_`|~"] = "v: \t ok"}}).status, 200)
+end)
+
+T.test("a password in a URL is shown as *** in errors, res.url, the log and the journal",
+function()
+  local srv <close> = server.serve{handler = function(req)
+    if req.path == "/missing" then return {status = 404, body = "no"} end
+    if req.path == "/moved" then
+      return {status = 302, headers = {location = "http://u2:Moved4Secret@127.0.0.1:"
+        .. req.headers.host:match(":(%d+)") .. "/ok"}}
+    end
+    return "ok " .. (req.headers.authorization or "-")
+  end}
+  local base = "http://deployer:Hunter2Secret@127.0.0.1:" .. srv.port
+  local res = http.get(base .. "/ok")
+  T.eq(res.body, "ok Basic " .. require("slipway.codec").base64("deployer:Hunter2Secret"),
+    "the credentials were sent")
+  T.eq(res.url, "http://deployer:***@127.0.0.1:" .. srv.port .. "/ok")
+  local err = T.raises(function() http.get(base .. "/missing", {check = true}) end)
+  T.eq(err.url, "http://deployer:***@127.0.0.1:" .. srv.port .. "/missing")
+  T.match(tostring(err), "GET http://deployer:%*%*%*@127%.0%.0%.1:%d+/missing: HTTP 404")
+  err = T.raises(function() http.get("http://deployer:Hunter2Secret@127.0.0.1:1/", {retries = 0}) end)
+  T.eq(err.code, "connect")
+  T.match(tostring(err), "http://deployer:%*%*%*@127%.0%.0%.1:1/")
+  -- a redirect to a URL with another password
+  res = http.get(base .. "/moved")
+  T.eq(res.url, "http://u2:***@127.0.0.1:" .. srv.port .. "/ok")
+  T.eq(http.redact_url("https://a:b:c@h/p?q=x@y"), "https://a:***@h/p?q=x@y")
+  T.eq(http.redact_url("http://only-user@h/"), "http://only-user@h/")
+  -- the journal of a playbook that makes a request (with a password not
+  -- seen before: the journal records the URL before the request is made)
+  local root = fs.tempdir()
+  local r = playbook.run({name = "t", steps = {
+    {name = "call", run = function(ctx)
+      ctx:get("http://deployer:Journal9Secret@127.0.0.1:" .. srv.port .. "/ok")
+    end},
+  }}, {root = root})
+  T.truthy(r.ok)
+  local journal = H.read(r.ctx.journal.path)
+  T.match(journal, "deployer:%*%*%*@127", "the journal has the URL")
+  T.nomatch(journal, "Journal9Secret", "the journal has no password")
+  -- a request only planned (--dry-run): the URL is recorded and logged,
+  -- and the request never made
+  r = playbook.run({name = "t", steps = {
+    {name = "plan", run = function(ctx)
+      ctx:request{method = "POST", url = "http://deployer:Planned7Secret@127.0.0.1:1/x"}
+    end},
+  }}, {root = root, dry_run = true})
+  T.truthy(r.ok)
+  T.nomatch(T.show(r.ctx.journal.records), "Planned7Secret",
+    "the dry run's (in-memory) journal has no password")
+  T.match(log_text(), "would send POST http://deployer:%*%*%*@127%.0%.0%.1:1/x")
+  log.info("url %s", base)  -- and any later log line masks it too
+  local text = log_text()
+  T.match(text, "deployer:%*%*%*@127")
+  T.nomatch(text, "Hunter2Secret")
+  T.nomatch(text, "Moved4Secret")
+  T.nomatch(text, "Journal9Secret")
+  T.nomatch(text, "Planned7Secret")
+  for _, rec in ipairs(records) do T.nomatch(T.show(rec), "Hunter2Secret") end
+end)
+
+T.test("http.defaults.insecure = true is honoured, with the per-request warning", function()
+  local dir = fs.tempdir()
+  local cert, key = H.selfsigned(dir)
+  local tls = H.fixture{tls = {cert, key}}
+  local ok, err = pcall(function()
+    T.eq(T.raises(function() http.get(tls.url .. "/json", {retries = 0}) end).code, "tls")
+    http.defaults.insecure = true
+    local before = #records
+    T.eq(http.get(tls.url .. "/json").status, 200)
+    local warned = false
+    for i = before + 1, #records do
+      if records[i].level == "warn" and records[i].message:find("TLS verification is off", 1, true) then
+        warned = true
+      end
+    end
+    T.truthy(warned, "a warning was logged")
+    -- a request may still turn verification back on
+    T.eq(T.raises(function() http.get(tls.url .. "/json", {insecure = false, retries = 0}) end).code,
+      "tls")
+  end)
+  http.defaults.insecure = false
+  tls:stop()
+  if not ok then error(err, 0) end
 end)
 
 T.run()
