@@ -335,4 +335,45 @@ T.test("http.defaults.insecure = true is honoured, with the per-request warning"
   if not ok then error(err, 0) end
 end)
 
+-- ---- processes --------------------------------------------------------------
+
+T.test("a NUL byte in argv, the environment, cwd or a file path is a misuse error", function()
+  local out = tmp .. "/nul-ran"
+  local cases = {
+    {{"sh", "-c", 'printf "<%s>" "$@" > ' .. out, "sh", "keep.tmp\0.bak"}, {},
+      "bad argument: argv%[5%] contains a NUL byte"},
+    {{"sh", "-c", "echo ran > " .. out}, {env = {X = "a\0b"}},
+      "bad argument: opts%.env%.X contains a NUL byte"},
+    {{"sh", "-c", "echo ran > " .. out}, {env = {["X\0Y"] = "1"}},
+      'opts%.env: bad variable name "X\\0Y"'},
+    {{"sh", "-c", "echo ran > " .. out}, {cwd = "/tmp\0/etc"},
+      "bad argument: opts%.cwd contains a NUL byte"},
+    {{"sh", "-c", "echo ran"}, {stdout = {file = out .. "\0x"}},
+      "bad argument: opts%.stdout%.file contains a NUL byte"},
+    {{"cat"}, {stdin = {file = "/etc/hostname\0x"}},
+      "bad argument: opts%.stdin%.file contains a NUL byte"},
+  }
+  for i, c in ipairs(cases) do
+    c[2].echo = false
+    local err = T.raises(function() proc.run(c[1], c[2]) end, c[3], "case " .. i)
+    T.eq(type(err), "string", "a misuse error")
+    T.match(err, "hostile_spec.lua:%d+: proc%.run: ", "names the caller's line and the function")
+    T.raises(function() proc.spawn(c[1], c[2]) end, c[3], "spawn, case " .. i)
+  end
+  T.falsy(fs.exists(out), "nothing ran")
+  -- the C core refuses them too, whoever calls it
+  T.raises(function()
+    require("slipway.proc.core").spawn{path = "/bin/echo", argv = {"echo", "a\0b"}}
+  end, "proc: argv%[2%] contains a NUL byte")
+end)
+
+T.test("an executable file that is no binary and has no #! line: ENOEXEC, named", function()
+  local script = write_file("echo hello\n", "no-shebang")
+  T.truthy(proc.run({"chmod", "+x", script}, {echo = false}).code == 0)
+  local err = T.raises(function() proc.run({script}, {echo = false}) end)
+  T.eq(err.code, "ENOEXEC")
+  T.match(err.message, "proc%.run: cannot run .*no%-shebang: exec format error: not a binary and no #! line")
+  T.nomatch(err.message, "Unknown system error")
+end)
+
 T.run()
