@@ -649,10 +649,13 @@ static uint64_t to_ms(double s) {
 /* Error out of spawn: nil, "ENAME", message. */
 static int spawn_fail(lua_State *L, int err, const char *what) {
   int uverr = uv_translate_sys_error(err);
-  const char *name = uv_err_name(uverr), *msg = uv_strerror(uverr);
-  if (err == ENOEXEC) {  /* libuv knows no name: "Unknown system error -8" */
+  const char *name, *msg;
+  if (err == ENOEXEC) {  /* libuv knows no name: "Unknown system error -8" (leaked) */
     name = "ENOEXEC";
     msg = "exec format error: not a binary and no #! line";
+  } else {
+    name = uv_err_name(uverr);
+    msg = uv_strerror(uverr);
   }
   lua_pushnil(L);
   lua_pushstring(L, name);
