@@ -35,6 +35,7 @@
  */
 #include "slipway.h"
 
+#include <ctype.h>
 #include <curl/curl.h>
 #include <dlfcn.h>
 #include <errno.h>
@@ -665,6 +666,12 @@ static xfer *xfer_new(lua_State *L, int kind) {
   CURL *e;
 
   luaL_argcheck(L, method && url, 1, "method and url are required");
+  /* http.lua checks these; a method is what curl writes into the request
+   * line as given, so never anything but a token (RFC 9110) */
+  for (const char *m = method; *m; m++)
+    luaL_argcheck(L, isalnum((unsigned char)*m) || strchr("!#$%&'*+-.^_`|~", *m), 1,
+                  "method must be a token");
+  luaL_argcheck(L, *method, 1, "method must be a token");
   need_curl(L);
   x = calloc(1, sizeof *x);
   if (x == NULL) luaL_error(L, "not enough memory");

@@ -649,10 +649,18 @@ static uint64_t to_ms(double s) {
 /* Error out of spawn: nil, "ENAME", message. */
 static int spawn_fail(lua_State *L, int err, const char *what) {
   int uverr = uv_translate_sys_error(err);
+  const char *name, *msg;
+  if (err == ENOEXEC) {  /* libuv knows no name: "Unknown system error -8" (leaked) */
+    name = "ENOEXEC";
+    msg = "exec format error: not a binary and no #! line";
+  } else {
+    name = uv_err_name(uverr);
+    msg = uv_strerror(uverr);
+  }
   lua_pushnil(L);
-  lua_pushstring(L, uv_err_name(uverr));
-  if (what) lua_pushfstring(L, "%s: %s", what, uv_strerror(uverr));
-  else lua_pushstring(L, uv_strerror(uverr));
+  lua_pushstring(L, name);
+  if (what) lua_pushfstring(L, "%s: %s", what, msg);
+  else lua_pushstring(L, msg);
   return 3;
 }
 
@@ -717,7 +725,11 @@ static size_t list_size(lua_State *L, const char *key, lua_Integer *n) {
     for (lua_Integer i = 1; i <= *n; i++) {
       if (lua_rawgeti(L, -1, i) != LUA_TSTRING)
         luaL_error(L, "proc: %s[%d] must be a string", key, (int)i);
-      total += lua_rawlen(L, -1) + 1;
+      size_t len;
+      const char *v = lua_tolstring(L, -1, &len);
+      if (memchr(v, '\0', len))  /* proc.lua says which; the child would see less */
+        luaL_error(L, "proc: %s[%d] contains a NUL byte", key, (int)i);
+      total += len + 1;
       lua_pop(L, 1);
     }
   }

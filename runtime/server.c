@@ -10,11 +10,12 @@
  * While a handler runs the connection keeps reading, so a client that goes
  * away (EOF or error) is noticed at once and its handler task is cancelled.
  *
- *   srv, port = listen(host, port, driver, {max_body=, max_header=, idle_ms=})
+ *   srv, port = listen(host, port, driver, {max_body=, max_header=, idle_ms=,
+ *                                          max_connections=})
  *   tasks = close(srv)       stop accepting, close idle connections; the
  *                            handler tasks still running (not the caller's)
  *   abort_all(srv)           cancel those handlers, close their connections
- *   t = stats(srv)           {connections=, inflight=, requests=}
+ *   t = stats(srv)           {connections=, inflight=, requests=, refused=}
  *   req = request(ex)        {method, target, path, raw_query, query,
  *                            headers, body, version, remote}
  *   respond(ex, status, headers, body, default_type)
@@ -43,6 +44,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -54,6 +56,12 @@
                                         * below http-parser's own 80 KiB */
 #define MAX_HEADERS 256                /* 431 above this many fields */
 #define DEFAULT_IDLE_MS 30000          /* keep-alive / slow request timeout */
+/* Connections served at once; lowered to half the open-file limit (the
+ * handlers need descriptors too). Beyond it a client gets a 503. */
+#define DEFAULT_MAX_CONNECTIONS 1000
+/* Refused connections still being answered; beyond this many a new one is
+ * closed at once (a flood: the 503s must not use up the descriptors). */
+#define MAX_REFUSING 64
 #define LINGER_MS 2000                 /* after our FIN, drain what the client
                                         * still sends so it reads our answer
                                         * instead of a reset */
@@ -92,6 +100,8 @@ typedef struct {
 enum { C_READING, C_HANDLING, C_CLOSING };
 enum { R_NONE, R_STARTED, R_DONE };
 enum { FR_LENGTH, FR_CHUNKED, FR_CLOSE };  /* how a streamed body is framed */
+/* Which callback paused the parser (see conn_parse: strict framing). */
+enum { PZ_MESSAGE, PZ_HEAD, PZ_CHUNK_HEAD, PZ_CHUNK_DONE };
 
 struct conn {
   uv_tcp_t tcp;
@@ -113,6 +123,8 @@ struct conn {
   unsigned method;
   int resp;           /* R_* */
   int framing;        /* FR_* of a streamed body */
+  int paused_by;      /* PZ_* */
+  char last[2];       /* the last two bytes the parser consumed */
   size_t head_bytes;  /* request line + header bytes so far */
   sbuf in;            /* received, not parsed yet */
   sbuf url, hdr, body;
@@ -127,6 +139,7 @@ struct conn {
   sw_task *task;      /* its handler task, kept alive by task_ref */
   int task_ref;
   uv_shutdown_t shut;
+  int refused;        /* over max_connections: answered 503 */
   char peer[64];
 };
 
@@ -136,6 +149,10 @@ struct server {
   server *next_all;
   conn *conns;
   int nconns;         /* allocated, not yet freed */
+  int nserved;        /* of them, not refused */
+  int nrefusing;      /* of them, refused (503 on its way) */
+  int max_conns;
+  lua_Integer refused;
   int closing;
   int listener_closed;
   int self_ref, driver_ref;
@@ -257,6 +274,7 @@ static void on_uv_conn_closed(uv_handle_t *h) {
   sbuf_free(&c->hdr);
   sbuf_free(&c->body);
   free(c->headers);
+  if (c->refused) s->nrefusing--; else s->nserved--;
   free(c);
   s->nconns--;
   server_maybe_free(s);
@@ -784,6 +802,19 @@ static int too_big_head(conn *c, size_t n) {
   return 0;
 }
 
+/* Strict framing. Debian's http-parser is built lenient (not
+ * HTTP_PARSER_STRICT): where a line must end in CR LF it takes any byte for
+ * the LF after the CR of the empty line ending the head or the trailers and
+ * of a chunk-size line, and any two bytes for the CR LF after a chunk's
+ * data ("5\r\nhelloXX0\r\n\r\n"). Its callbacks at those points pause it,
+ * and conn_parse looks at the bytes there (check_pause). */
+static int pause_for_check(http_parser *p, int why) {
+  conn *c = p->data;
+  c->paused_by = why;
+  http_parser_pause(p, 1);
+  return 0;
+}
+
 static int cb_message_begin(http_parser *p) {
   conn *c = p->data;
   c->in_message = 1;
@@ -826,6 +857,9 @@ static int cb_header_field(http_parser *p, const char *at, size_t n) {
     c->last_was_value = 0;
   }
   header *h = &c->headers[c->nheaders - 1];
+  /* RFC 9112 5.1: no whitespace before the colon; a name is a token */
+  for (size_t i = 0; i < n; i++)
+    if (!is_token_char((unsigned char)at[i])) return c->err_status = 400, -1;
   if (sbuf_add(&c->hdr, at, n)) return c->err_status = 500, -1;
   h->name_len += n;
   h->value = c->hdr.len;
@@ -859,7 +893,15 @@ static int cb_headers_complete(http_parser *p) {
     uv_buf_t b = uv_buf_init("HTTP/1.1 100 Continue\r\n\r\n", 25);
     conn_send(c, &b, 1);
   }
-  return 0;
+  return pause_for_check(p, PZ_HEAD);
+}
+
+static int cb_chunk_header(http_parser *p) {
+  return pause_for_check(p, PZ_CHUNK_HEAD);
+}
+
+static int cb_chunk_complete(http_parser *p) {
+  return pause_for_check(p, PZ_CHUNK_DONE);
 }
 
 static int cb_body(http_parser *p, const char *at, size_t n) {
@@ -879,8 +921,7 @@ static int cb_message_complete(http_parser *p) {
   c->http_minor = p->http_minor;
   c->method = p->method;
   c->head_only = p->method == HTTP_HEAD;
-  http_parser_pause(p, 1);
-  return 0;
+  return pause_for_check(p, PZ_MESSAGE);
 }
 
 static const http_parser_settings settings = {
@@ -891,6 +932,8 @@ static const http_parser_settings settings = {
   .on_headers_complete = cb_headers_complete,
   .on_body = cb_body,
   .on_message_complete = cb_message_complete,
+  .on_chunk_header = cb_chunk_header,
+  .on_chunk_complete = cb_chunk_complete,
 };
 
 /* (in a protected call on the main state) spawn the handler task */
@@ -932,14 +975,49 @@ static void start_request(conn *c) {
   }
 }
 
+/* The parser paused after consuming n bytes of c->in (c->last updated):
+ * are the line ends at that point CR LF (see pause_for_check)? */
+static int framing_ok(conn *c, size_t n) {
+  const char *next = n < c->in.len ? c->in.p + n : NULL;
+  switch (c->paused_by) {
+  case PZ_HEAD:  /* at the CR of the empty line; its LF comes next */
+    return next && *next == '\n';
+  case PZ_CHUNK_HEAD:  /* the chunk-size line's LF consumed */
+    return c->last[1] == '\n';
+  case PZ_CHUNK_DONE:
+    if (c->parser.flags & F_TRAILING)  /* the end of the trailers: as PZ_HEAD */
+      return next && *next == '\n';
+    return c->last[0] == '\r' && c->last[1] == '\n';  /* after a chunk's data */
+  default:
+    return 1;
+  }
+}
+
 /* Parse what is buffered in c->in, up to the end of one request. */
 static void conn_parse(conn *c) {
   while (!c->closed && c->state == C_READING && c->in.len > 0) {
     size_t n = http_parser_execute(&c->parser, &settings, c->in.p, c->in.len);
     enum http_errno e = HTTP_PARSER_ERRNO(&c->parser);
     if (n > c->in.len) n = c->in.len;
+    if (n >= 2) {
+      c->last[0] = c->in.p[n - 2];
+      c->last[1] = c->in.p[n - 1];
+    } else if (n == 1) {
+      c->last[0] = c->last[1];
+      c->last[1] = c->in.p[0];
+    }
+    int checkpoint = e == HPE_PAUSED && c->paused_by != PZ_MESSAGE;
+    if (checkpoint && !framing_ok(c, n)) {
+      c->in.len = 0;
+      conn_fail(c, 400);
+      return;
+    }
     memmove(c->in.p, c->in.p + n, c->in.len - n);
     c->in.len -= n;
+    if (checkpoint) {
+      http_parser_pause(&c->parser, 0);
+      continue;
+    }
     if (e == HPE_PAUSED) {
       start_request(c);
       return;
@@ -1028,6 +1106,8 @@ static void on_uv_connection(uv_stream_t *ls, int status) {
   c->timer.data = c;
   c->nhandles = 2;
   s->nconns++;
+  c->refused = s->nserved >= s->max_conns;
+  if (c->refused) s->nrefusing++; else s->nserved++;
   c->next = s->conns;
   if (s->conns) s->conns->prev = c;
   s->conns = c;
@@ -1060,6 +1140,11 @@ static void on_uv_connection(uv_stream_t *ls, int status) {
     return;
   }
   c->reading = 1;
+  if (c->refused) {  /* over max_connections: 503, then close */
+    s->refused++;
+    if (s->nrefusing > MAX_REFUSING) conn_close(c, 0);
+    else conn_fail(c, 503);
+  }
 }
 
 static void on_uv_listener_closed(uv_handle_t *h) {
@@ -1129,6 +1214,12 @@ static int l_listen(lua_State *L) {
   size_t max_body = (size_t)opt_field(L, 4, "max_body", DEFAULT_MAX_BODY, (lua_Integer)1 << 40);
   size_t max_header = (size_t)opt_field(L, 4, "max_header", DEFAULT_MAX_HEADER, 64 << 10);
   lua_Integer idle = opt_field(L, 4, "idle_ms", DEFAULT_IDLE_MS, 86400000);
+  lua_Integer max_conns = DEFAULT_MAX_CONNECTIONS;
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+      rl.rlim_cur / 2 < (rlim_t)max_conns)
+    max_conns = rl.rlim_cur / 2 > 16 ? (lua_Integer)(rl.rlim_cur / 2) : 16;
+  max_conns = opt_field(L, 4, "max_connections", max_conns, 1 << 20);
 
   server **ud = lua_newuserdatauv(L, sizeof *ud, 0);
   *ud = NULL;
@@ -1139,6 +1230,7 @@ static int l_listen(lua_State *L) {
   s->max_body = max_body;
   s->max_header = max_header;
   s->idle_ms = (uint64_t)idle;
+  s->max_conns = (int)max_conns;
   uv_tcp_init(sw_loop(), &s->tcp);
   s->tcp.data = s;
   *ud = s;
@@ -1217,6 +1309,8 @@ static int l_stats(lua_State *L) {
   lua_setfield(L, -2, "inflight");
   lua_pushinteger(L, s->requests);
   lua_setfield(L, -2, "requests");
+  lua_pushinteger(L, s->refused);
+  lua_setfield(L, -2, "refused");
   return 1;
 }
 

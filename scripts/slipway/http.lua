@@ -38,6 +38,7 @@ M.defaults = {
   download_timeout = 600,   -- total timeout of http.download
   download_idle_timeout = 30,
   max_line = 1024 * 1024,   -- longest line or event http.stream accepts
+  insecure = false,         -- true: no TLS verification (logs a warning per request)
 }
 
 -- Loopback never goes through a proxy; the rest of no_proxy is the user's.
@@ -141,6 +142,28 @@ local function opt(o, k, default)
   return v
 end
 
+--- http.redact_url(url) -> url as it may be shown: the password of its
+-- userinfo replaced by "***" ("http://user:***@host/") and registered as a
+-- secret, so that it is masked wherever else it appears; other secrets
+-- masked too. Errors, res.url, logs and the journal show URLs this way.
+function M.redact_url(url)
+  url = tostring(url)
+  -- the authority ends at the first / ? or #; its userinfo at its last @
+  local scheme, userinfo, rest = url:match("^(%a[%w+.-]*://)([^/?#]*)(@.*)$")
+  local user, pass = (userinfo or ""):match("^([^:]*):(.+)$")
+  if pass then
+    sw.secret(pass)
+    url = scheme .. user .. ":***" .. rest
+  end
+  return sw.redact(url)
+end
+local redact_url = M.redact_url
+
+-- RFC 9110 token: a method or a header name.
+local function is_token(s)
+  return s:find("^[%w!#$%%&'*+%-.^_`|~]+$") ~= nil
+end
+
 local function check_header_text(s, what)
   if s:find("[\r\n%z]") then
     -- levels: check_header_text, add, build, the API function, its caller
@@ -153,10 +176,19 @@ local function build(method, url, o, kind)
   for k in pairs(o) do
     if not OPTIONS[k] then error("http: unknown option '" .. tostring(k) .. "'", 3) end
   end
-  method = (method or o.method or "GET"):upper()
+  method = method or o.method or "GET"
+  if type(method) ~= "string" or not is_token(method) then
+    error("http: method must be a token (RFC 9110: letters, digits and !#$%&'*+-.^_`|~), got "
+      .. (type(method) == "string" and string.format("%q", method) or type(method)), 3)
+  end
+  method = method:upper()
   if type(url) ~= "string" or not (url:find("^[hH][tT][tT][pP][sS]?://")) then
     error("http: url must be a string starting with http:// or https://, got "
-      .. (type(url) == "string" and string.format("%q", url) or type(url)), 3)
+      .. (type(url) == "string" and string.format("%q", redact_url(url)) or type(url)), 3)
+  end
+  redact_url(url)  -- registers a password in it as a secret
+  if url:find("[%z\r\n]") then
+    error("http: url contains a line break or NUL: " .. string.format("%q", redact_url(url)), 3)
   end
   if o.query then
     local q = type(o.query) == "table" and M.encode_query(o.query) or tostring(o.query)
@@ -168,7 +200,11 @@ local function build(method, url, o, kind)
   local headers, have = {}, {}
   local function add(name, value)
     name, value = tostring(name), tostring(value)
-    check_header_text(name, "header name")
+    if not is_token(name) then
+      -- levels: add, build, the API function, its caller
+      error("http: header name " .. string.format("%q", name)
+        .. " is not a token (RFC 9110: letters, digits and !#$%&'*+-.^_`|~)", 4)
+    end
     check_header_text(value, "header " .. name)
     local lname = name:lower()
     if lname == "authorization" or lname == "proxy-authorization" or lname == "cookie" then
@@ -248,9 +284,9 @@ local function build(method, url, o, kind)
       if type(v) == "number" then retry_status[v] = true else retry_codes[v] = true end
     end
   end
-  local insecure = o.insecure == true
+  local insecure = opt(o, "insecure") == true
   if insecure then
-    log("warn", "http: TLS verification is off for %s %s (insecure = true)", method, sw.redact(url))
+    log("warn", "http: TLS verification is off for %s %s (insecure = true)", method, redact_url(url))
   end
   local max_body = o.max_body
   -- buffered bodies only: a stream buffers at most 256 KiB (then pauses)
@@ -319,7 +355,7 @@ local function with_retries(spec, r, attempt)
     local again = n <= r.retries and retryable(r, res, err)
     if not again then
       if debug_on() then
-        log("debug", "http: %s %s: attempt %d: %s", spec.method, sw.redact(spec.url), n, what(res, err))
+        log("debug", "http: %s %s: attempt %d: %s", spec.method, redact_url(spec.url), n, what(res, err))
       end
       return res, err, n
     end
@@ -328,17 +364,17 @@ local function with_retries(spec, r, attempt)
     local ra = res and res.headers and M.retry_after(res.headers["retry-after"])
     if ra then delay = math.max(delay, math.min(ra, r.max_retry_after)) end
     log("debug", "http: %s %s: attempt %d of %d: %s; retrying in %s s", spec.method,
-      sw.redact(spec.url), n, r.retries + 1, what(res, err), fmt_s(delay))
+      redact_url(spec.url), n, r.retries + 1, what(res, err), fmt_s(delay))
     task.sleep(delay)
   end
 end
 
 local function fail(spec, err, attempts, extra)
-  local fields = {method = spec.method, url = sw.redact(spec.url), status = err.status,
+  local fields = {method = spec.method, url = redact_url(spec.url), status = err.status,
     attempts = attempts, timings = err.timings, bytes = err.bytes,
     detail = err.detail and sw.redact(err.detail), curl = err.curl}
   for k, v in pairs(extra or {}) do fields[k] = v end
-  local msg = spec.method .. " " .. spec.url .. ": " .. err.reason
+  local msg = spec.method .. " " .. fields.url .. ": " .. err.reason
   if attempts > 1 then
     msg = msg .. (err.code == "http" and " after " or "; gave up after ") .. attempts .. " attempts"
   end
@@ -349,9 +385,9 @@ local function finish(spec, r, res, err, attempts)
   if err then fail(spec, err, attempts) end
   res.method = spec.method
   res.attempts = attempts
+  res.url = redact_url(res.url)
   setmetatable(res, Response)
   if (attempts > 1 and retryable(r, res, nil)) or (r.check and res.status >= 400) then
-    res.url = sw.redact(res.url)  -- it travels in the error
     fail(spec, {code = "http", reason = "HTTP " .. res.status
       .. (res.reason ~= "" and (" " .. res.reason) or ""), status = res.status,
       timings = res.timings, bytes = res.bytes}, attempts, {response = res})
@@ -405,6 +441,7 @@ function M.download(url, path, opts)
   if err then fail(spec, err, n, {path = path}) end
   res.method = spec.method
   res.attempts = n
+  res.url = redact_url(res.url)
   return setmetatable(res, Response)
 end
 
@@ -558,7 +595,7 @@ function M.stream(url, opts)
     local ct = res.headers["content-type"] or ""
     mode = ct:lower():find("^text/event%-stream") and "sse" or "lines"
   end
-  local self = setmetatable({status = res.status, headers = res.headers, url = res.url,
+  local self = setmetatable({status = res.status, headers = res.headers, url = redact_url(res.url),
     mode = mode, attempts = n, _s = s, _spec = spec, _buf = "", _pos = 1,
     _max_line = opts.max_line or M.defaults.max_line}, Stream)
   return self, nil, nil, self

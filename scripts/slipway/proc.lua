@@ -90,6 +90,13 @@ local KNOWN = {cwd = 1, env = 1, clear_env = 1, stdin = 1, stdout = 1, stderr = 
 
 local function argerr(fname, msg) error(sw.where(1) .. fname .. ": " .. msg, 0) end
 
+-- A NUL would cut the string short where the C side hands it to the child
+-- (or open(2)): what ran would differ from what is logged. Returns s.
+local function no_nul(fname, what, s)
+  if s:find("\0", 1, true) then argerr(fname, "bad argument: " .. what .. " contains a NUL byte") end
+  return s
+end
+
 local function check_argv(fname, argv)
   if type(argv) == "string" then
     argerr(fname, "argv must be a list such as {\"helm\", \"upgrade\", ...}; "
@@ -106,7 +113,7 @@ local function check_argv(fname, argv)
     elseif t ~= "string" then
       argerr(fname, ("argv[%d] must be a string, got %s"):format(i, t))
     end
-    out[i] = a
+    out[i] = no_nul(fname, ("argv[%d]"):format(i), a)
   end
   return out
 end
@@ -136,12 +143,13 @@ local function build_env(fname, opts)
   local env = opts.clear_env and {} or core.environ()
   if opts.cwd and not opts.clear_env then env.PWD = child_pwd(opts.cwd) end
   for k, v in pairs(opts.env or {}) do
-    if type(k) ~= "string" or k == "" or k:find("=", 1, true) then
-      argerr(fname, "opts.env: bad variable name " .. tostring(k))
+    if type(k) ~= "string" or k == "" or k:find("[=%z]") then
+      argerr(fname, "opts.env: bad variable name " .. string.format("%q", tostring(k)))
     end
     if v == false then env[k] = nil
     elseif type(v) == "string" or type(v) == "number" then env[k] = tostring(v)
     else argerr(fname, "opts.env." .. k .. " must be a string, number or false") end
+    if v then no_nul(fname, "opts.env." .. k, env[k]) end
   end
   local list = {}
   for k, v in pairs(env) do list[#list + 1] = k .. "=" .. v end
@@ -158,7 +166,7 @@ local function out_mode(fname, spec, name, v, detach)
   elseif type(v) == "function" then
     spec[name] = "lines"
   elseif type(v) == "table" and type(v.file) == "string" then
-    spec[name] = "file"; spec[name .. "_file"] = v.file
+    spec[name] = "file"; spec[name .. "_file"] = no_nul(fname, "opts." .. name .. ".file", v.file)
   elseif io.type(v) == "file" then
     spec[name] = "file"; spec[name .. "_handle"] = v
   else
@@ -175,7 +183,7 @@ local function in_mode(fname, spec, v, default)
   elseif type(v) == "table" and type(v.data) == "string" then
     spec.stdin = "data"; spec.stdin_data = v.data
   elseif type(v) == "table" and type(v.file) == "string" then
-    spec.stdin = "file"; spec.stdin_file = v.file
+    spec.stdin = "file"; spec.stdin_file = no_nul(fname, "opts.stdin.file", v.file)
   elseif io.type(v) == "file" then
     spec.stdin = "file"; spec.stdin_handle = v
   else
@@ -201,6 +209,7 @@ local function make_spec(fname, argv, opts, stdin_default)
   end
   argv = check_argv(fname, argv)
   if opts.cwd ~= nil and type(opts.cwd) ~= "string" then argerr(fname, "opts.cwd must be a string") end
+  if opts.cwd then no_nul(fname, "opts.cwd", opts.cwd) end
   local env, path = build_env(fname, opts)
   local spec = {argv = argv, env = env, cwd = opts.cwd, detach = opts.detach and true or false,
     timeout = number_opt(fname, opts, "timeout"),

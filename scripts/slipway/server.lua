@@ -129,10 +129,13 @@ function Server:url(path)
   return "http://" .. host .. ":" .. self.port .. (path or "")
 end
 
---- srv:stats(): {connections, inflight, requests}: open connections,
--- requests being handled, requests received so far.
+--- srv:stats(): {connections, inflight, requests, refused}: open connections,
+-- requests being handled, requests received so far, connections refused
+-- (503) for being over max_connections.
 function Server:stats()
-  if self.closed then return {connections = 0, inflight = 0, requests = self._requests} end
+  if self.closed then
+    return {connections = 0, inflight = 0, requests = self._requests, refused = self._refused}
+  end
   return core.stats(self._core)
 end
 
@@ -147,7 +150,8 @@ function Server:close(opts)
   if type(grace) ~= "number" or grace < 0 then
     error("bad argument #1 to 'close' (grace must be a number of seconds >= 0)", 2)
   end
-  self._requests = core.stats(self._core).requests
+  local last = core.stats(self._core)
+  self._requests, self._refused = last.requests, last.refused
   self.closed = true
   local tasks = core.close(self._core)
   local can_wait = task.current() ~= nil and coroutine.isyieldable()
@@ -179,10 +183,11 @@ function Server:close(opts)
 end
 
 local OPTS = {host = true, port = true, handler = true, max_body = true,
-  max_header = true, idle_timeout = true, log = true}
+  max_header = true, idle_timeout = true, log = true, max_connections = true}
 
 --- server.serve{handler = fn, host = "127.0.0.1", port = 0, max_body = bytes,
--- max_header = bytes, idle_timeout = seconds, log = bool} -> srv
+-- max_header = bytes, idle_timeout = seconds, max_connections = n,
+-- log = bool} -> srv
 --
 -- handler(req) is called in a new task for every request, with
 --   req.method   "GET", "POST", ...
@@ -197,7 +202,13 @@ local OPTS = {host = true, port = true, handler = true, max_body = true,
 -- json = value instead of body, or stream = function(write) ... end for a
 -- body written piece by piece: chunked for HTTP/1.1 clients, unless the
 -- headers give a content-length), or just a body string.
--- Content-Length, Date and Connection are set by the server. An error in
+-- Content-Length, Date and Connection are set by the server. Framing is
+-- strict: whitespace before a header's colon, a header name that is not a
+-- token, or a line of the head or of a chunked body not ending in CR LF
+-- (a chunk's data not followed by CR LF) gets 400 and the connection is
+-- closed, pipelined requests after it unserved. More than max_connections
+-- (default 1000, at most half the open-file limit) connections at once:
+-- the next client gets 503 with Connection: close. An error in
 -- the handler answers 500 and is logged with its traceback; a client that
 -- disconnects cancels its handler's task.
 -- The server runs until srv:close() or the end of the program.
@@ -217,7 +228,8 @@ function M.serve(opts)
   if math.type(port) ~= "integer" or port < 0 or port > 65535 then
     error("serve: option 'port' must be an integer 0..65535", 2)
   end
-  local limits = {max_body = opts.max_body, max_header = opts.max_header}
+  local limits = {max_body = opts.max_body, max_header = opts.max_header,
+    max_connections = opts.max_connections}
   if opts.idle_timeout ~= nil then
     if type(opts.idle_timeout) ~= "number" or opts.idle_timeout <= 0 then
       error("serve: option 'idle_timeout' must be a number of seconds > 0", 2)
@@ -292,6 +304,13 @@ local function etag_matches(header, etag)
 end
 
 local STREAM_ABOVE = 1 << 20  -- bigger files are sent in pieces
+
+-- A path segment percent-encoded for a Location (RFC 3986 pchar kept).
+local function escape_segment(seg)
+  return (seg:gsub("[^%w%-%._~!$&'()*+,;=:@]", function(ch)
+    return string.format("%%%02X", ch:byte())
+  end))
+end
 
 --- server.files(dir, opts) -> handler(req): serves the files below dir
 -- (what serve_files uses; combine it with your own routes). opts:
@@ -391,7 +410,12 @@ function M.files(dir, opts)
     if not fst then return not_found() end
     if fst.type == "directory" then
       if p:sub(-1) ~= "/" then
-        local loc = req.target:gsub("^([^?]*)", "%1/", 1)
+        -- the canonical path, never the target: "//sub" or an absolute-form
+        -- "http://other/sub" must not send the browser to another host
+        local loc = {}
+        for i, seg in ipairs(parts) do loc[i] = escape_segment(seg) end
+        loc = "/" .. table.concat(loc, "/") .. "/"
+        if req.raw_query ~= "" then loc = loc .. "?" .. req.raw_query end
         return {status = 301, headers = {location = loc}, body = "moved\n"}
       end
       if not index then return not_found() end

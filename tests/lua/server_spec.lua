@@ -597,6 +597,8 @@ cases = [
     b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03",                  # a TLS hello
     b"GET / HTTP/1.1\r\nHost: x\r\n\r\n" * 20,                        # pipelined burst
     b"POST / HTTP/1.1\r\nContent-Length: 99999\r\n\r\n" + b"z" * 5000,  # 413 while sending
+    b"POST / HTTP/1.1\r\nTransfer-Encoding : chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",  # 400: SP before :
+    b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhelloXX0\r\n\r\n" * 2,  # 400: no CRLF
 ]
 def one(i):
     data = random.choice(cases)

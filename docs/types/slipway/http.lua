@@ -155,4 +155,10 @@ function http.encode_query(t) end
 ---@return number?
 function http.retry_after(value) end
 
+---The URL as shown: its userinfo password replaced by "***" and registered
+---as a secret; other secrets masked.
+---@param url string
+---@return string
+function http.redact_url(url) end
+
 return http

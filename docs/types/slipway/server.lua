@@ -33,6 +33,7 @@ local server = {}
 ---@field max_body? integer
 ---@field max_header? integer
 ---@field idle_timeout? number
+---@field max_connections? integer default 1000 (at most half the open-file limit)
 ---@field log? boolean
 
 ---@class slipway.FilesOpts
@@ -55,7 +56,7 @@ function Server:url(path) end
 ---@param opts? {grace?: number}
 function Server:close(opts) end
 
----@return {connections: integer, inflight: integer, requests: integer}
+---@return {connections: integer, inflight: integer, requests: integer, refused: integer}
 function Server:stats() end
 
 ---Listen and serve until srv:close() or the end of the program.

@@ -113,7 +113,7 @@ end
 function Ctx:request(opts)
   local method = (opts.method or "GET"):upper()
   local rec = {type = "http", step = self.step, method = method,
-               url = core.redact(tostring(opts.url))}
+               url = http.redact_url(opts.url)}
   local reads = method == "GET" or method == "HEAD"
   if self.readonly and not reads then refuse(self, "send " .. method .. " " .. rec.url) end
   if self.dry_run and not reads then
