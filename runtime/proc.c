@@ -121,10 +121,14 @@ static int spawns_in_flight; /* spawn requests on libuv's thread pool */
  * (0), =thread: always (2) -- for measurements */
 static int spawn_threaded = 1;
 
-/* Exits reaped before their spawn request came back from the pool. */
-#define EARLY_EXITS 64
-static struct { pid_t pid; int status; } early[EARLY_EXITS];
-static unsigned nearly;
+/* Exits reaped while spawn requests were on the pool, of pids no registered
+ * child had: a child whose spawn has not come back yet (after_spawn looks
+ * here), or an adopted orphan. Never overwritten (a lost exit hangs its run
+ * for ever, its timeout included): room for one more is made BEFORE each
+ * reap, so without memory the child stays a zombie until a spawn lands and
+ * reap_all runs again. Emptied once no spawn is in flight. */
+static struct early_exit { pid_t pid; int status; } *early;
+static size_t nearly, capearly;
 
 #define PROC_OF(w, field) ((proc *)((char *)(w) - offsetof(proc, field)))
 
@@ -204,13 +208,23 @@ static void start_kill(proc *p) {
   if (p->timer_open) uv_timer_start(&p->timer, on_uv_timer, p->grace_ms, 0);
 }
 
+static int reap_all(void);
+static void exited(proc *p, int status);
+
 static void on_uv_timer(uv_timer_t *t) {
   proc *p = t->data;
+  /* timers run before the loop reads SIGCHLD: an exit that already happened
+   * is collected first, and ends the run instead of timing it out */
+  reap_all();
+  if (p->finished) return;
   if (!p->killing) {  /* the timeout */
     p->timed_out = 1;
     start_kill(p);
   } else {            /* the grace period is over */
     signal_group(p, SIGKILL);
+    /* no process has the pid any more, not even a zombie: its exit was
+     * taken by someone else and no SIGCHLD will tell us; do not wait */
+    if (!p->exited && kill(p->pid, 0) != 0 && errno == ESRCH) exited(p, -1);
   }
 }
 
@@ -256,12 +270,40 @@ static void exited(proc *p, int status) {
   check_finished(p);
 }
 
+static int early_reserve(void) {
+  if (nearly < capearly) return 0;
+  size_t cap = capearly ? capearly * 2 : 64;
+  struct early_exit *e = realloc(early, cap * sizeof *e);
+  if (e == NULL) return -1;
+  early = e;
+  capearly = cap;
+  return 0;
+}
+
+static void early_clear(void) {
+  free(early);
+  early = NULL;
+  nearly = capearly = 0;
+}
+
+/* The exit of a child whose spawn just landed, if it was reaped already. */
+static int early_take(pid_t pid, int *status) {
+  for (size_t i = 0; i < nearly; i++)
+    if (early[i].pid == pid) {
+      *status = early[i].status;
+      early[i] = early[--nearly];
+      return 1;
+    }
+  return 0;
+}
+
 /* Reap every child that has ended: ours are recorded, orphans adopted as
  * subreaper are just reaped. Returns how many. */
 static int reap_all(void) {
   int st, n = 0;
   pid_t r;
   for (;;) {
+    if (spawns_in_flight > 0 && early_reserve() != 0) return n;  /* see early */
     r = waitpid(-1, &st, WNOHANG);
     if (r < 0 && errno == EINTR) continue;
     if (r <= 0) return n;
@@ -273,8 +315,8 @@ static int reap_all(void) {
         break;
       }
     if (p == NULL && spawns_in_flight > 0) {  /* maybe one being registered */
-      early[nearly % EARLY_EXITS].pid = r;
-      early[nearly % EARLY_EXITS].status = st;
+      early[nearly].pid = r;
+      early[nearly].status = st;
       nearly++;
     }
   }
@@ -913,12 +955,8 @@ static void after_spawn(spawn_req *r) {
     }
   }
   if (p->timeout_ms && !p->detached) uv_timer_start(&p->timer, on_uv_timer, p->timeout_ms, 0);
-  for (unsigned i = 0; i < EARLY_EXITS; i++)
-    if (early[i].pid == p->pid) {
-      early[i].pid = 0;
-      exited(p, early[i].status);
-      break;
-    }
+  int st;
+  if (early_take(p->pid, &st)) exited(p, st);
 }
 
 /* On the task: the handle (or pid), or nil, errname, message. Frees r. */
@@ -973,10 +1011,8 @@ static void on_uv_spawned(uv_work_t *w, int status) {
   (void)status;
   spawns_in_flight--;
   after_spawn(r);
-  if (spawns_in_flight == 0) {  /* no stale entry may match a reused pid */
-    memset(early, 0, sizeof early);
-    nearly = 0;
-  }
+  if (spawns_in_flight == 0) early_clear();  /* no stale entry may match a reused pid */
+  reap_all();  /* exits left unreaped for want of memory (see early) */
   p->spawning = 0;
   if (!r->cancelled) {
     sw_wait_done(&r->w);

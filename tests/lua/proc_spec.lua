@@ -264,6 +264,21 @@ T.test("200 concurrent runs", function()
   T.truthy(task.now() - t0 < 30)
 end)
 
+-- issue 15.1: with 16 pool threads, exits were reaped before their spawn
+-- came back from the pool; past 64 of them a fixed ring overwrote some and
+-- those runs waited for ever, their own timeout included (2 hangs in 6 runs).
+-- Each run here is a child slipway bounded by a timeout, so a hang fails.
+T.test("1000 concurrent runs with a timeout each: no exit is lost (UV_THREADPOOL_SIZE=16)", function()
+  if not BIN then T.skip("SLIPWAY_BIN not set") end
+  for run = 1, 5 do
+    local r = proc.run({BIN, FIX .. "/many_true.lua", "1000"},
+      q{check = false, timeout = 60, kill_grace = 1, env = {UV_THREADPOOL_SIZE = "16"}})
+    T.eq(r.timed_out, false, "run " .. run .. " hung (stderr: " .. r.stderr .. ")")
+    T.eq(r.code, 0, "run " .. run .. " (stderr: " .. r.stderr .. ")")
+    T.eq(r.stdout, "ok 1000\n", "run " .. run)
+  end
+end)
+
 T.test("300 mixed runs, a third of them cancelled mid-way", function()
   local ts = {}
   for i = 1, 300 do
