@@ -424,7 +424,7 @@ static int cb_timer(CURLM *m, long timeout_ms, void *userp) {
   (void)m;
   (void)userp;
   if (timeout_ms < 0) uv_timer_stop(&timer);
-  else uv_timer_start(&timer, on_uv_timeout, (uint64_t)timeout_ms, 0);
+  else sw_timer_start(&timer, on_uv_timeout, (uint64_t)timeout_ms, 0);
   return 0;
 }
 
@@ -763,7 +763,7 @@ static int start(lua_State *L, xfer *x) {
   x->last_data = sw_now();
   if (x->idle_s > 0) {
     x->counted_idle = 1;
-    if (n_idle++ == 0) uv_timer_start(&idle_timer, on_uv_idle_check, 250, 250);
+    if (n_idle++ == 0) sw_timer_start(&idle_timer, on_uv_idle_check, 250, 250);
   }
   return 0;
 }

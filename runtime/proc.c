@@ -205,7 +205,7 @@ static void start_kill(proc *p) {
   if (p->finished || p->killing || p->detached) return;
   p->killing = 1;
   if (!p->signalled) signal_group(p, SIGTERM);
-  if (p->timer_open) uv_timer_start(&p->timer, on_uv_timer, p->grace_ms, 0);
+  if (p->timer_open) sw_timer_start(&p->timer, on_uv_timer, p->grace_ms, 0);
 }
 
 static int reap_all(void);
@@ -511,7 +511,7 @@ static void at_shutdown(void *arg) {
   if (unfinished()) {
     static uv_timer_t deadline;
     uv_timer_init(sw_loop(), &deadline);
-    uv_timer_start(&deadline, on_uv_deadline, longest + SHUTDOWN_EXTRA_MS, 0);
+    sw_timer_start(&deadline, on_uv_deadline, longest + SHUTDOWN_EXTRA_MS, 0);
     shutdown_expired = 0;
     while (unfinished() && !shutdown_expired) uv_run(sw_loop(), UV_RUN_ONCE);
     uv_close((uv_handle_t *)&deadline, NULL);
@@ -954,7 +954,7 @@ static void after_spawn(spawn_req *r) {
       close_stdin_now(p);
     }
   }
-  if (p->timeout_ms && !p->detached) uv_timer_start(&p->timer, on_uv_timer, p->timeout_ms, 0);
+  if (p->timeout_ms && !p->detached) sw_timer_start(&p->timer, on_uv_timer, p->timeout_ms, 0);
   int st;
   if (early_take(p->pid, &st)) exited(p, st);
 }

@@ -102,6 +102,12 @@ int sw_sched_stopping(void);
 /* Monotonic clock in seconds. */
 double sw_now(void);
 
+/* uv_timer_start for every timer of slipway: refreshes the loop's cached
+ * time first (after busy work it lags behind, and a timer armed from it
+ * fires early) and adds the millisecond the loop's clock truncates, so the
+ * callback runs no earlier than timeout_ms after this call (0: next turn). */
+int sw_timer_start(uv_timer_t *t, uv_timer_cb cb, uint64_t timeout_ms, uint64_t repeat_ms);
+
 /* ---- errors and secrets (error.c) -------------------------------------- */
 
 /*

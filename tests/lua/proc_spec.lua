@@ -124,6 +124,20 @@ T.test("timeout: code 124, raises code timeout, the group is killed", function()
   T.match(err.message, "timed out after")
 end)
 
+-- issue 15.2: the timeout was armed from the loop's cached time, stale after
+-- busy work, and fired early. A lower bound only.
+T.test("after busy work, a timeout still lasts at least as long as asked", function()
+  for _ = 1, 5 do
+    local t0 = task.now()
+    while task.now() - t0 < 0.03 do end
+    t0 = task.now()
+    local r = proc.run({"sleep", "10"}, q{timeout = 0.05, kill_grace = 1, check = false})
+    local d = task.now() - t0
+    T.eq(r.timed_out, true)
+    T.truthy(d >= 0.05, string.format("a timeout of 0.05 s fired after %.4f s", d))
+  end
+end)
+
 T.test("timeout kills the whole group, grandchildren too, even if they ignore SIGTERM", function()
   local dir = fs.tempdir()
   local t0 = task.now()
