@@ -335,6 +335,7 @@ static int pmain(lua_State *L) {
 int main(int argc, char **argv) {
   args a = {argc, argv, 0};
   lua_State *L;
+  sw_policy_init();  /* process-wide settings: once, before any thread */
   /* -v alone is the version (as lua -v); before a file or command, verbose */
   if (argc > 1 && (strcmp(argv[1], "--version") == 0 ||
                    (strcmp(argv[1], "-v") == 0 && argc == 2))) {

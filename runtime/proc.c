@@ -5,7 +5,8 @@
  * clone(CLONE_VM|CLONE_VFORK): its cost does not grow with slipway's heap, as
  * fork's does (docs/proc.md has the measurements). Each child gets its own
  * session and process group (POSIX_SPAWN_SETSID), so kill(-pid, sig) reaches
- * its grandchildren too. slipway is a child subreaper (PR_SET_CHILD_SUBREAPER):
+ * its grandchildren too. slipway is a child subreaper (PR_SET_CHILD_SUBREAPER,
+ * set at start-up with the rest of the process-wide policy, policy.c):
  * orphaned grandchildren are re-parented to it instead of to PID 1 (which, in
  * containers, often never reaps them), and one SIGCHLD watcher on the loop
  * reaps every child with waitpid(-1): the exits of our children are recorded,
@@ -44,7 +45,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -560,7 +560,6 @@ static void setup_once(void) {
   const char *m = getenv("SLIPWAY_PROC_SPAWN");
   if (m && strcmp(m, "sync") == 0) spawn_threaded = 0;
   if (m && strcmp(m, "thread") == 0) spawn_threaded = 2;  /* always */
-  prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
   if (uv_signal_init(sw_loop(), &chld_h) == 0) {
     uv_signal_start(&chld_h, on_uv_sigchld, SIGCHLD);
     uv_unref((uv_handle_t *)&chld_h);

@@ -720,8 +720,6 @@ int sw_sched_init(lua_State *L) {
   chain_signal(SIGTERM, &uv_sa_term);
   uv_unref((uv_handle_t *)&sigint_h);
   uv_unref((uv_handle_t *)&sigterm_h);
-  /* a child killed by us must not take slipway down with SIGPIPE */
-  signal(SIGPIPE, SIG_IGN);
   return 0;
 }
 

@@ -32,6 +32,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <lua.h>
 #include <lauxlib.h>
@@ -98,6 +99,16 @@ int sw_loop_alive(void);
 /* True once the program is ending (the main task has ended, a signal or
  * os.exit cancelled every task): do not start new work such as tasks. */
 int sw_sched_stopping(void);
+
+/* ---- process-wide policy (policy.c) ------------------------------------ */
+
+/* Read the umask; raise RLIMIT_NOFILE; malloc thresholds; child subreaper;
+ * ignore SIGPIPE. main() calls it first, once, before any thread exists. */
+void sw_policy_init(void);
+
+/* The umask slipway started with. Never change the umask after start-up:
+ * children spawn on pool threads and would inherit the flipped value. */
+mode_t sw_umask(void);
 
 /* Monotonic clock in seconds. */
 double sw_now(void);
