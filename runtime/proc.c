@@ -105,6 +105,10 @@ struct proc {
   int timed_out, killing, signalled;
   uint64_t t0, t1;
   uint64_t timeout_ms, grace_ms;
+  uv_timer_t ptimer;   /* pipe_grace: armed when the leader exits, pipes open */
+  int ptimer_open;
+  int64_t pipe_grace_ms;  /* < 0: wait for EOF however long it takes */
+  int pipes_cut;       /* streams closed after pipe_grace (1 stdout, 2 stderr) */
   int detached, has_ud, nhandles, finished, live;
   int spawning;        /* a spawn request on the pool refers to it */
   proc *next, *prev;
@@ -161,6 +165,12 @@ static void close_timer(proc *p) {
   if (!p->timer_open) return;
   p->timer_open = 0;
   uv_close((uv_handle_t *)&p->timer, on_close);
+}
+
+static void close_ptimer(proc *p) {
+  if (!p->ptimer_open) return;
+  p->ptimer_open = 0;
+  uv_close((uv_handle_t *)&p->ptimer, on_close);
 }
 
 static void close_stdin_now(proc *p) {
@@ -248,18 +258,33 @@ static void wake_reader(proc *p) {
 static void check_finished(proc *p) {
   if (p->finished || !p->exited || p->out[0].open || p->out[1].open) return;
   /* what is left of the group outlived its command: it goes too (use
-   * detach for processes that must stay) */
-  if (!p->detached && group_is_ours(p) && kill(-p->pid, 0) == 0) {
+   * detach for processes that must stay) -- unless it kept the pipes open
+   * past pipe_grace: a daemon, left running (the result says so) */
+  if (!p->detached && !p->pipes_cut && group_is_ours(p) && kill(-p->pid, 0) == 0) {
     killed_groups = 1;
     kill(-p->pid, SIGKILL);
   }
   p->finished = 1;
   p->t1 = uv_hrtime();
   close_timer(p);
+  close_ptimer(p);
   if (p->in_writes == 0) close_stdin_now(p); else p->close_in_after = 1;
   live_remove(p);
   wake_reader(p);
   maybe_free(p);
+}
+
+/* pipe_grace is over: what still holds the pipes (a daemon the command
+ * started) is not waited for any longer, nor killed */
+static void on_uv_pipe_grace(uv_timer_t *t) {
+  proc *p = t->data;
+  for (int i = 0; i < 2; i++)
+    if (p->out[i].open) {
+      p->pipes_cut |= 1 << i;
+      close_out(&p->out[i]);
+    }
+  wake_reader(p);
+  check_finished(p);
 }
 
 static void exited(proc *p, int status) {
@@ -268,6 +293,13 @@ static void exited(proc *p, int status) {
   if (!p->detached && --nrunning == 0 && chld_started)
     uv_unref((uv_handle_t *)&chld_h);  /* nothing to wait for any more */
   check_finished(p);
+  if (!p->finished && p->pipe_grace_ms >= 0 && !p->ptimer_open &&
+      uv_timer_init(sw_loop(), &p->ptimer) == 0) {
+    p->ptimer.data = p;
+    p->ptimer_open = 1;
+    p->nhandles++;
+    sw_timer_start(&p->ptimer, on_uv_pipe_grace, (uint64_t)p->pipe_grace_ms, 0);
+  }
 }
 
 static int early_reserve(void) {
@@ -492,6 +524,7 @@ static int unfinished(void) {
 
 static void close_all_handles(proc *p) {
   close_timer(p);
+  close_ptimer(p);
   close_stdin_now(p);
   close_out(&p->out[0]);
   close_out(&p->out[1]);
@@ -595,7 +628,7 @@ typedef struct {
   const char *in_file, *out_file[2];
   FILE *in_fh, *out_fh[2];
   size_t limit;
-  double timeout, grace;
+  double timeout, grace, pipe_grace;  /* pipe_grace < 0: none */
 } spec_t;
 
 static const char *opt_string(lua_State *L, const char *key) {
@@ -679,6 +712,7 @@ static void read_spec(lua_State *L, spec_t *s) {
   s->timeout = opt_number(L, "timeout", 0);
   s->grace = opt_number(L, "kill_grace", 5);
   if (s->grace < 0) s->grace = 0;
+  s->pipe_grace = opt_number(L, "pipe_grace", -1);
 }
 
 static uint64_t to_ms(double s) {
@@ -914,6 +948,7 @@ static void after_spawn(spawn_req *r) {
   p->detached = r->s.detach;
   p->timeout_ms = to_ms(r->s.timeout);
   p->grace_ms = to_ms(r->s.grace);
+  p->pipe_grace_ms = r->s.pipe_grace < 0 ? -1 : (int64_t)to_ms(r->s.pipe_grace);
   p->in_mode = r->s.in_mode;
   p->live = 1;
   p->next = procs;
@@ -1136,6 +1171,16 @@ static void push_result(lua_State *L, int udidx, proc *p) {
   lua_setfield(L, -2, "timed_out");
   lua_pushinteger(L, p->pid);
   lua_setfield(L, -2, "pid");
+  if (p->pipes_cut) {  /* {"stdout", "stderr"}: closed after pipe_grace */
+    int n = 0;
+    lua_createtable(L, 2, 0);
+    for (int i = 0; i < 2; i++)
+      if (p->pipes_cut & (1 << i)) {
+        lua_pushstring(L, i ? "stderr" : "stdout");
+        lua_rawseti(L, -2, ++n);
+      }
+    lua_setfield(L, -2, "pipes_cut");
+  }
   lua_pushvalue(L, -1);
   lua_setiuservalue(L, udidx, 1);
   /* the table has the output now */

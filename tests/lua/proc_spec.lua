@@ -161,6 +161,42 @@ T.test("what is left of a group when its command ends is killed", function()
   T.truthy(gone(gpid), "the background grandchild is gone")
 end)
 
+-- issue 15.5: a daemon that inherits stdout kept the run waiting for as long
+-- as it lived (303 s seen). Now bounded by pipe_grace after the leader exits.
+T.test("a daemon holding stdout: pipes closed after pipe_grace, said so, daemon left running", function()
+  local dir = fs.tempdir()
+  local warned = {}
+  local log = require "slipway.log"
+  local remove = log.add_sink(function(r)
+    if r.level == "warn" then warned[#warned + 1] = r.message end
+  end)
+  local r = proc.run({"sh", "-c", 'echo started; sleep 30 & echo "$$ $!" > "$0.tmp" && mv "$0.tmp" "$0"; exit 0',
+    dir .. "/pids"}, q{pipe_grace = 0.3})
+  remove()
+  local _, daemon = pids_of(dir .. "/pids")
+  T.eq(r.code, 0)
+  T.eq(r.stdout, "started\n", "output written before the exit is kept")
+  T.eq(r.pipes_cut, {"stdout", "stderr"})
+  T.truthy(alive(daemon), "the daemon was returned from while running, and left running")
+  T.eq(#warned, 1, "one warning")
+  T.match(warned[1], "^sh %-c .* exited, but processes it started kept its stdout and stderr open: "
+    .. "closed after pipe_grace %(0%.3 s%) and left running %(process group " .. r.pid .. "%)$")
+  -- the caller may stop them: the group is named in the result
+  T.truthy(proc.kill(-r.pid, "KILL"))
+  T.truthy(gone(daemon), "stopped by the caller")
+end)
+
+T.test("pipe_grace = false waits for EOF; a quick background writer is read in full", function()
+  local r = proc.run({"sh", "-c", "(sleep 0.3; echo late) & exit 0"}, q{pipe_grace = false})
+  T.eq(r.stdout, "late\n")
+  T.eq(r.pipes_cut, nil)
+  -- the default grace (5 s) is far longer than this writer needs
+  r = proc.run({"sh", "-c", "(sleep 0.3; echo late) & exit 0"}, quiet)
+  T.eq(r.stdout, "late\n")
+  T.eq(r.pipes_cut, nil)
+  T.raises(function() proc.run({"true"}, q{pipe_grace = -1}) end, "pipe_grace must be a number >= 0")
+end)
+
 T.test("cancelling the task from a sibling kills the group", function()
   local dir = fs.tempdir()
   local t = task.spawn(function()
