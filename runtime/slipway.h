@@ -4,7 +4,9 @@
  * Private to runtime/: nothing here is a public C API. Each binding is one
  * file (proc.c, http.c, yaml.c, fs.c, ...) exposing one luaopen_ function; the
  * scheduler (sched.c) owns the loop and the tasks; error.c owns the error
- * convention and redaction of secrets.
+ * convention and redaction of secrets; policy.c the process-wide settings
+ * made once at start-up; embed.c the files compiled in from scripts/.
+ * main.c is on top: nothing calls into it.
  *
  * THE YIELD RECIPE -- every C function that waits on libuv follows it:
  *
@@ -158,7 +160,7 @@ int luaopen_slipway_server_core(lua_State *L);/* server.c */
 int luaopen_slipway_yaml_core(lua_State *L);  /* yaml.c */
 int luaopen_slipway_json_core(lua_State *L);  /* json.c: lua-cjson */
 
-/* ---- embedded Lua library (generated embedded.c, loader in main.c) ----- */
+/* ---- embedded files (table generated into embedded.c, lookup embed.c) -- */
 
 typedef struct {
   const char *path;          /* below scripts/, e.g. "slipway/log.lua" */
@@ -168,7 +170,10 @@ typedef struct {
 
 extern const sw_embedded sw_embedded_files[];  /* ends with {NULL} */
 
-/* The embedded file at path, or NULL. */
+/* The embedded file at path, or NULL (embed.c). */
 const sw_embedded *sw_embedded_find(const char *path);
+
+/* Add core.embedded and core.embedded_list to the table on top (embed.c). */
+void sw_embedded_open(lua_State *L);
 
 #endif

@@ -1,7 +1,8 @@
--- Process-wide policy (umask, rlimits, malloc tuning, child subreaper,
--- SIGPIPE) is set once at start-up (runtime/main.c), never flipped later by
--- a binding: spawns run on libuv's pool threads and inherit whatever the
--- process has at that instant (issue 14).
+-- The C host as a whole. Process-wide policy (umask, rlimits, malloc
+-- tuning, child subreaper, SIGPIPE) is set once at start-up (main() calls
+-- policy.c), never flipped later by a binding: spawns run on libuv's pool
+-- threads and inherit whatever the process has at that instant (issue 14).
+-- And main.c sits on top: no other file calls into it.
 local T = require "slipway.testing"
 local task = require "slipway.task"
 local proc = require "slipway.proc"
@@ -98,6 +99,28 @@ T.test("policy is set in one place, called once by main(): no umask( elsewhere",
   T.eq(where, {"main.c: the policy", "policy.c: SIGPIPE", "policy.c: malloc tuning",
     "policy.c: malloc tuning", "policy.c: rlimits", "policy.c: the policy",
     "policy.c: the subreaper", "policy.c: the umask", "policy.c: the umask"})
+end)
+
+T.test("main.c is the top: it defines nothing but main() for the other files", function()
+  local n, exported = 0, {}
+  for line in io.lines(SRC .. "/runtime/main.c") do
+    n = n + 1
+    -- a function definition at column 0 that is not static
+    local name = line:match("^[%a_][%w_ %*]-[%s%*]([%a_][%w_]*)%(.*%)%s*{%s*$")
+    if name and not line:match("^static ") then exported[#exported + 1] = name .. ":" .. n end
+    if line:match("^[%a_][%w_ %*]-[%s%*][%a_][%w_]*%s*=") and not line:match("^static ") then
+      exported[#exported + 1] = "a variable:" .. n
+    end
+  end
+  T.eq(#exported, 1, table.concat(exported, ", "))
+  T.match(exported[1], "^main:")
+  -- and the embedded files are still there for Lua
+  local core = require "slipway.core"
+  T.match(core.embedded("slipway/proc.lua"), "^%-%-%- slipway%.proc")
+  T.eq(core.embedded("slipway/no-such.lua"), nil)
+  local list = core.embedded_list("slipway/drivers/")
+  T.truthy(#list >= 2)
+  for _, path in ipairs(list) do T.match(path, "^slipway/drivers/") end
 end)
 
 T.run()
