@@ -10,8 +10,7 @@
  *   s = core.utf8(s)                            s as valid UTF-8 (bad bytes U+FFFD)
  *   s = core.escape(s [, newline])              s safe for a terminal (\n, \x1b...)
  *   core.where(level)                           "file:line:" of a user frame
- *   core.embedded(path)                         a file compiled in from scripts/, or nil
- *   core.embedded_list(prefix)                  paths of embedded files under prefix
+ *   core.embedded(path), core.embedded_list(prefix)   see embed.c
  */
 #include "slipway.h"
 
@@ -358,27 +357,6 @@ static int l_where(lua_State *L) {
   return 1;
 }
 
-static int l_embedded(lua_State *L) {
-  const sw_embedded *m = sw_embedded_find(luaL_checkstring(L, 1));
-  if (m == NULL) return 0;
-  lua_pushlstring(L, (const char *)m->src, m->len);
-  return 1;
-}
-
-static int l_embedded_list(lua_State *L) {
-  size_t n;
-  const char *prefix = luaL_optlstring(L, 1, "", &n);
-  int i = 0;
-  lua_newtable(L);
-  for (const sw_embedded *m = sw_embedded_files; m->path; m++) {
-    if (strncmp(m->path, prefix, n) == 0) {
-      lua_pushstring(L, m->path);
-      lua_rawseti(L, -2, ++i);
-    }
-  }
-  return 1;
-}
-
 static int error_tostring(lua_State *L) {
   lua_getfield(L, 1, "message");
   if (!lua_isstring(L, -1)) lua_pushliteral(L, "(error without a message)");
@@ -396,7 +374,6 @@ int luaopen_slipway_core(lua_State *L) {
     {"error", l_error}, {"raise", l_raise}, {"is_error", l_is_error},
     {"secret", l_secret}, {"redact", l_redact}, {"where", l_where},
     {"utf8", l_utf8}, {"escape", l_escape},
-    {"embedded", l_embedded}, {"embedded_list", l_embedded_list},
     {NULL, NULL}};
   if (luaL_newmetatable(L, ERROR_MT)) {
     lua_pushcfunction(L, error_tostring);
@@ -406,6 +383,7 @@ int luaopen_slipway_core(lua_State *L) {
   }
   lua_pop(L, 1);
   luaL_newlib(L, fns);
+  sw_embedded_open(L);
   /* free the secret list when the state closes */
   lua_newuserdatauv(L, 1, 0);
   lua_createtable(L, 0, 1);

@@ -528,8 +528,7 @@ int luaopen_slipway_fs_core(lua_State *L) {
     {"cwd", l_cwd}, {"realpath", l_realpath}, {NULL, NULL}};
   static const luaL_Reg lock_meth[] = {
     {"unlock", l_unlock}, {"held", l_held}, {NULL, NULL}};
-  file_umask = umask(0);
-  umask(file_umask);
+  file_umask = sw_umask();
   luaL_newlib(L, fns);
   if (luaL_newmetatable(L, LOCK_MT)) {
     luaL_newlib(L, lock_meth);

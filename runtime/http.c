@@ -41,12 +41,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #ifdef __GLIBC__
-#include <malloc.h>
 #endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -425,7 +423,7 @@ static int cb_timer(CURLM *m, long timeout_ms, void *userp) {
   (void)m;
   (void)userp;
   if (timeout_ms < 0) uv_timer_stop(&timer);
-  else uv_timer_start(&timer, on_uv_timeout, (uint64_t)timeout_ms, 0);
+  else sw_timer_start(&timer, on_uv_timeout, (uint64_t)timeout_ms, 0);
   return 0;
 }
 
@@ -566,25 +564,6 @@ static int load_curl(void) {
     C.global_cleanup();
     snprintf(load_error, sizeof load_error, "curl_multi_init failed");
     goto fail;
-  }
-#ifdef __GLIBC__
-  /* Response bodies become Lua strings of their size. With glibc's default
-   * (dynamic) thresholds every body of a megabyte or so is a fresh mmap or
-   * lands on a heap top that is trimmed soon after: page faults dominated a
-   * run of 2,000 1 MiB GETs (60,000-220,000 minor faults, 4,000 with these
-   * settings, and a third less CPU). Bodies up to 4 MiB now come from the
-   * heap, which keeps up to 16 MiB of free memory instead of returning it. */
-  mallopt(M_MMAP_THRESHOLD, 4 * 1024 * 1024);
-  mallopt(M_TRIM_THRESHOLD, 16 * 1024 * 1024);
-#endif
-  {
-    /* a thousand concurrent requests need a thousand sockets: raise the
-     * soft limit on open files to the hard one, as Go's runtime does */
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-      rl.rlim_cur = rl.rlim_max > 65536 ? 65536 : rl.rlim_max;
-      setrlimit(RLIMIT_NOFILE, &rl);
-    }
   }
   C.multi_setopt(multi, CURLMOPT_SOCKETFUNCTION, cb_socket);
   C.multi_setopt(multi, CURLMOPT_TIMERFUNCTION, cb_timer);
@@ -770,7 +749,7 @@ static int start(lua_State *L, xfer *x) {
   x->last_data = sw_now();
   if (x->idle_s > 0) {
     x->counted_idle = 1;
-    if (n_idle++ == 0) uv_timer_start(&idle_timer, on_uv_idle_check, 250, 250);
+    if (n_idle++ == 0) sw_timer_start(&idle_timer, on_uv_idle_check, 250, 250);
   }
   return 0;
 }
@@ -1087,9 +1066,7 @@ static int l_request(lua_State *L) {
       xfer_free(x);
       return push_errno(L, err, "cannot create a file next to", path);
     }
-    mode_t mask = umask(0);
-    umask(mask);
-    fchmod(x->fd, 0666 & ~mask);
+    fchmod(x->fd, 0666 & ~sw_umask());  /* mkstemp made it 0600 */
   }
   x->wait.cancel = request_cancel;
   x->wait.push = request_push;

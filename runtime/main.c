@@ -35,12 +35,6 @@ static const luaL_Reg c_modules[] = {
   {"slipway.json.core", luaopen_slipway_json_core},
   {NULL, NULL}};
 
-const sw_embedded *sw_embedded_find(const char *path) {
-  for (const sw_embedded *m = sw_embedded_files; m->path; m++)
-    if (strcmp(m->path, path) == 0) return m;
-  return NULL;
-}
-
 /* searcher: modules compiled into the binary (scripts/) */
 static int search_embedded(lua_State *L) {
   const char *name = luaL_checkstring(L, 1);
@@ -274,6 +268,7 @@ static int pmain(lua_State *L) {
 int main(int argc, char **argv) {
   args a = {argc, argv, 0};
   lua_State *L;
+  sw_policy_init();  /* process-wide settings: once, before any thread */
   L = luaL_newstate();
   if (L == NULL) {
     fprintf(stderr, "%s: cannot create the Lua state: not enough memory\n", progname);

@@ -5,7 +5,8 @@
  * clone(CLONE_VM|CLONE_VFORK): its cost does not grow with slipway's heap, as
  * fork's does (docs/proc.md has the measurements). Each child gets its own
  * session and process group (POSIX_SPAWN_SETSID), so kill(-pid, sig) reaches
- * its grandchildren too. slipway is a child subreaper (PR_SET_CHILD_SUBREAPER):
+ * its grandchildren too. slipway is a child subreaper (PR_SET_CHILD_SUBREAPER,
+ * set at start-up with the rest of the process-wide policy, policy.c):
  * orphaned grandchildren are re-parented to it instead of to PID 1 (which, in
  * containers, often never reaps them), and one SIGCHLD watcher on the loop
  * reaps every child with waitpid(-1): the exits of our children are recorded,
@@ -44,7 +45,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -105,6 +105,10 @@ struct proc {
   int timed_out, killing, signalled;
   uint64_t t0, t1;
   uint64_t timeout_ms, grace_ms;
+  uv_timer_t ptimer;   /* pipe_grace: armed when the leader exits, pipes open */
+  int ptimer_open;
+  int64_t pipe_grace_ms;  /* < 0: wait for EOF however long it takes */
+  int pipes_cut;       /* streams closed after pipe_grace (1 stdout, 2 stderr) */
   int detached, has_ud, nhandles, finished, live;
   int spawning;        /* a spawn request on the pool refers to it */
   proc *next, *prev;
@@ -121,10 +125,14 @@ static int spawns_in_flight; /* spawn requests on libuv's thread pool */
  * (0), =thread: always (2) -- for measurements */
 static int spawn_threaded = 1;
 
-/* Exits reaped before their spawn request came back from the pool. */
-#define EARLY_EXITS 64
-static struct { pid_t pid; int status; } early[EARLY_EXITS];
-static unsigned nearly;
+/* Exits reaped while spawn requests were on the pool, of pids no registered
+ * child had: a child whose spawn has not come back yet (after_spawn looks
+ * here), or an adopted orphan. Never overwritten (a lost exit hangs its run
+ * for ever, its timeout included): room for one more is made BEFORE each
+ * reap, so without memory the child stays a zombie until a spawn lands and
+ * reap_all runs again. Emptied once no spawn is in flight. */
+static struct early_exit { pid_t pid; int status; } *early;
+static size_t nearly, capearly;
 
 #define PROC_OF(w, field) ((proc *)((char *)(w) - offsetof(proc, field)))
 
@@ -157,6 +165,12 @@ static void close_timer(proc *p) {
   if (!p->timer_open) return;
   p->timer_open = 0;
   uv_close((uv_handle_t *)&p->timer, on_close);
+}
+
+static void close_ptimer(proc *p) {
+  if (!p->ptimer_open) return;
+  p->ptimer_open = 0;
+  uv_close((uv_handle_t *)&p->ptimer, on_close);
 }
 
 static void close_stdin_now(proc *p) {
@@ -201,16 +215,26 @@ static void start_kill(proc *p) {
   if (p->finished || p->killing || p->detached) return;
   p->killing = 1;
   if (!p->signalled) signal_group(p, SIGTERM);
-  if (p->timer_open) uv_timer_start(&p->timer, on_uv_timer, p->grace_ms, 0);
+  if (p->timer_open) sw_timer_start(&p->timer, on_uv_timer, p->grace_ms, 0);
 }
+
+static int reap_all(void);
+static void exited(proc *p, int status);
 
 static void on_uv_timer(uv_timer_t *t) {
   proc *p = t->data;
+  /* timers run before the loop reads SIGCHLD: an exit that already happened
+   * is collected first, and ends the run instead of timing it out */
+  reap_all();
+  if (p->finished) return;
   if (!p->killing) {  /* the timeout */
     p->timed_out = 1;
     start_kill(p);
   } else {            /* the grace period is over */
     signal_group(p, SIGKILL);
+    /* no process has the pid any more, not even a zombie: its exit was
+     * taken by someone else and no SIGCHLD will tell us; do not wait */
+    if (!p->exited && kill(p->pid, 0) != 0 && errno == ESRCH) exited(p, -1);
   }
 }
 
@@ -234,18 +258,33 @@ static void wake_reader(proc *p) {
 static void check_finished(proc *p) {
   if (p->finished || !p->exited || p->out[0].open || p->out[1].open) return;
   /* what is left of the group outlived its command: it goes too (use
-   * detach for processes that must stay) */
-  if (!p->detached && group_is_ours(p) && kill(-p->pid, 0) == 0) {
+   * detach for processes that must stay) -- unless it kept the pipes open
+   * past pipe_grace: a daemon, left running (the result says so) */
+  if (!p->detached && !p->pipes_cut && group_is_ours(p) && kill(-p->pid, 0) == 0) {
     killed_groups = 1;
     kill(-p->pid, SIGKILL);
   }
   p->finished = 1;
   p->t1 = uv_hrtime();
   close_timer(p);
+  close_ptimer(p);
   if (p->in_writes == 0) close_stdin_now(p); else p->close_in_after = 1;
   live_remove(p);
   wake_reader(p);
   maybe_free(p);
+}
+
+/* pipe_grace is over: what still holds the pipes (a daemon the command
+ * started) is not waited for any longer, nor killed */
+static void on_uv_pipe_grace(uv_timer_t *t) {
+  proc *p = t->data;
+  for (int i = 0; i < 2; i++)
+    if (p->out[i].open) {
+      p->pipes_cut |= 1 << i;
+      close_out(&p->out[i]);
+    }
+  wake_reader(p);
+  check_finished(p);
 }
 
 static void exited(proc *p, int status) {
@@ -254,6 +293,40 @@ static void exited(proc *p, int status) {
   if (!p->detached && --nrunning == 0 && chld_started)
     uv_unref((uv_handle_t *)&chld_h);  /* nothing to wait for any more */
   check_finished(p);
+  if (!p->finished && p->pipe_grace_ms >= 0 && !p->ptimer_open &&
+      uv_timer_init(sw_loop(), &p->ptimer) == 0) {
+    p->ptimer.data = p;
+    p->ptimer_open = 1;
+    p->nhandles++;
+    sw_timer_start(&p->ptimer, on_uv_pipe_grace, (uint64_t)p->pipe_grace_ms, 0);
+  }
+}
+
+static int early_reserve(void) {
+  if (nearly < capearly) return 0;
+  size_t cap = capearly ? capearly * 2 : 64;
+  struct early_exit *e = realloc(early, cap * sizeof *e);
+  if (e == NULL) return -1;
+  early = e;
+  capearly = cap;
+  return 0;
+}
+
+static void early_clear(void) {
+  free(early);
+  early = NULL;
+  nearly = capearly = 0;
+}
+
+/* The exit of a child whose spawn just landed, if it was reaped already. */
+static int early_take(pid_t pid, int *status) {
+  for (size_t i = 0; i < nearly; i++)
+    if (early[i].pid == pid) {
+      *status = early[i].status;
+      early[i] = early[--nearly];
+      return 1;
+    }
+  return 0;
 }
 
 /* Reap every child that has ended: ours are recorded, orphans adopted as
@@ -262,6 +335,7 @@ static int reap_all(void) {
   int st, n = 0;
   pid_t r;
   for (;;) {
+    if (spawns_in_flight > 0 && early_reserve() != 0) return n;  /* see early */
     r = waitpid(-1, &st, WNOHANG);
     if (r < 0 && errno == EINTR) continue;
     if (r <= 0) return n;
@@ -273,8 +347,8 @@ static int reap_all(void) {
         break;
       }
     if (p == NULL && spawns_in_flight > 0) {  /* maybe one being registered */
-      early[nearly % EARLY_EXITS].pid = r;
-      early[nearly % EARLY_EXITS].status = st;
+      early[nearly].pid = r;
+      early[nearly].status = st;
       nearly++;
     }
   }
@@ -450,6 +524,7 @@ static int unfinished(void) {
 
 static void close_all_handles(proc *p) {
   close_timer(p);
+  close_ptimer(p);
   close_stdin_now(p);
   close_out(&p->out[0]);
   close_out(&p->out[1]);
@@ -469,7 +544,7 @@ static void at_shutdown(void *arg) {
   if (unfinished()) {
     static uv_timer_t deadline;
     uv_timer_init(sw_loop(), &deadline);
-    uv_timer_start(&deadline, on_uv_deadline, longest + SHUTDOWN_EXTRA_MS, 0);
+    sw_timer_start(&deadline, on_uv_deadline, longest + SHUTDOWN_EXTRA_MS, 0);
     shutdown_expired = 0;
     while (unfinished() && !shutdown_expired) uv_run(sw_loop(), UV_RUN_ONCE);
     uv_close((uv_handle_t *)&deadline, NULL);
@@ -518,7 +593,6 @@ static void setup_once(void) {
   const char *m = getenv("SLIPWAY_PROC_SPAWN");
   if (m && strcmp(m, "sync") == 0) spawn_threaded = 0;
   if (m && strcmp(m, "thread") == 0) spawn_threaded = 2;  /* always */
-  prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
   if (uv_signal_init(sw_loop(), &chld_h) == 0) {
     uv_signal_start(&chld_h, on_uv_sigchld, SIGCHLD);
     uv_unref((uv_handle_t *)&chld_h);
@@ -554,7 +628,7 @@ typedef struct {
   const char *in_file, *out_file[2];
   FILE *in_fh, *out_fh[2];
   size_t limit;
-  double timeout, grace;
+  double timeout, grace, pipe_grace;  /* pipe_grace < 0: none */
 } spec_t;
 
 static const char *opt_string(lua_State *L, const char *key) {
@@ -638,6 +712,7 @@ static void read_spec(lua_State *L, spec_t *s) {
   s->timeout = opt_number(L, "timeout", 0);
   s->grace = opt_number(L, "kill_grace", 5);
   if (s->grace < 0) s->grace = 0;
+  s->pipe_grace = opt_number(L, "pipe_grace", -1);
 }
 
 static uint64_t to_ms(double s) {
@@ -885,6 +960,7 @@ static void after_spawn(spawn_req *r) {
   p->detached = r->s.detach;
   p->timeout_ms = to_ms(r->s.timeout);
   p->grace_ms = to_ms(r->s.grace);
+  p->pipe_grace_ms = r->s.pipe_grace < 0 ? -1 : (int64_t)to_ms(r->s.pipe_grace);
   p->in_mode = r->s.in_mode;
   p->live = 1;
   p->next = procs;
@@ -924,13 +1000,9 @@ static void after_spawn(spawn_req *r) {
       close_stdin_now(p);
     }
   }
-  if (p->timeout_ms && !p->detached) uv_timer_start(&p->timer, on_uv_timer, p->timeout_ms, 0);
-  for (unsigned i = 0; i < EARLY_EXITS; i++)
-    if (early[i].pid == p->pid) {
-      early[i].pid = 0;
-      exited(p, early[i].status);
-      break;
-    }
+  if (p->timeout_ms && !p->detached) sw_timer_start(&p->timer, on_uv_timer, p->timeout_ms, 0);
+  int st;
+  if (early_take(p->pid, &st)) exited(p, st);
 }
 
 /* On the task: the handle (or pid), or nil, errname, message. Frees r. */
@@ -985,10 +1057,8 @@ static void on_uv_spawned(uv_work_t *w, int status) {
   (void)status;
   spawns_in_flight--;
   after_spawn(r);
-  if (spawns_in_flight == 0) {  /* no stale entry may match a reused pid */
-    memset(early, 0, sizeof early);
-    nearly = 0;
-  }
+  if (spawns_in_flight == 0) early_clear();  /* no stale entry may match a reused pid */
+  reap_all();  /* exits left unreaped for want of memory (see early) */
   p->spawning = 0;
   if (!r->cancelled) {
     sw_wait_done(&r->w);
@@ -1125,6 +1195,16 @@ static void push_result(lua_State *L, int udidx, proc *p) {
   lua_setfield(L, -2, "timed_out");
   lua_pushinteger(L, p->pid);
   lua_setfield(L, -2, "pid");
+  if (p->pipes_cut) {  /* {"stdout", "stderr"}: closed after pipe_grace */
+    int n = 0;
+    lua_createtable(L, 2, 0);
+    for (int i = 0; i < 2; i++)
+      if (p->pipes_cut & (1 << i)) {
+        lua_pushstring(L, i ? "stderr" : "stdout");
+        lua_rawseti(L, -2, ++n);
+      }
+    lua_setfield(L, -2, "pipes_cut");
+  }
   lua_pushvalue(L, -1);
   lua_setiuservalue(L, udidx, 1);
   /* the table has the output now */

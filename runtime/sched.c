@@ -18,6 +18,7 @@
 #include "slipway.h"
 
 #include <errno.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -95,6 +96,11 @@ lua_State *sw_main_state(void) { return mainL; }
 int sw_loop_alive(void) { return loop_alive; }
 int sw_sched_stopping(void) { return stopping; }
 double sw_now(void) { return (double)uv_hrtime() / 1e9; }
+
+int sw_timer_start(uv_timer_t *t, uv_timer_cb cb, uint64_t timeout_ms, uint64_t repeat_ms) {
+  uv_update_time(t->loop);
+  return uv_timer_start(t, cb, timeout_ms ? timeout_ms + 1 : 0, repeat_ms);
+}
 
 static sw_task **extra(lua_State *L) { return (sw_task **)lua_getextraspace(L); }
 sw_task *sw_current_task(lua_State *L) { return *extra(L); }
@@ -437,7 +443,7 @@ static void on_uv_signal(uv_signal_t *h, int signum) {
   got_signal = signum;
   for (int i = 0; i < nsignal_hooks; i++) signal_hooks[i](signum);
   sw_sched_cancel_all();
-  uv_timer_start(&grace_h, on_uv_grace, CLEANUP_GRACE_MS, 0);
+  sw_timer_start(&grace_h, on_uv_grace, CLEANUP_GRACE_MS, 0);
 }
 
 /* ---- Lua API ------------------------------------------------------------ */
@@ -644,7 +650,7 @@ static int l_sleep(lua_State *L) {
   op->w.push = sleep_push;
   uv_timer_init(&loop, &op->timer);
   op->timer.data = op;
-  uv_timer_start(&op->timer, on_uv_sleep, (uint64_t)(s * 1000.0 + 0.5), 0);
+  sw_timer_start(&op->timer, on_uv_sleep, (uint64_t)ceil(s * 1000.0), 0);
   return sw_wait_yield(L, &op->w);
 }
 
@@ -724,8 +730,6 @@ int sw_sched_init(lua_State *L) {
   chain_signal(SIGTERM, &uv_sa_term);
   uv_unref((uv_handle_t *)&sigint_h);
   uv_unref((uv_handle_t *)&sigterm_h);
-  /* a child killed by us must not take slipway down with SIGPIPE */
-  signal(SIGPIPE, SIG_IGN);
   return 0;
 }
 
@@ -789,7 +793,7 @@ void sw_sched_shutdown(lua_State *L) {
     sw_sched_cancel_all();
     uv_ref((uv_handle_t *)&grace_h);
     if (!uv_is_active((uv_handle_t *)&grace_h))
-      uv_timer_start(&grace_h, on_uv_grace, CLEANUP_GRACE_MS, 0);
+      sw_timer_start(&grace_h, on_uv_grace, CLEANUP_GRACE_MS, 0);
     run_until(NULL);
   }
   while (shutdown_hooks) {

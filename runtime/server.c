@@ -332,7 +332,7 @@ static void on_uv_shutdown(uv_shutdown_t *req, int status) {
     return;
   }
   c->shut_done = 1;
-  if (!c->closed) uv_timer_start(&c->timer, on_uv_timer, LINGER_MS, 0);
+  if (!c->closed) sw_timer_start(&c->timer, on_uv_timer, LINGER_MS, 0);
 }
 
 /* Finish the connection after what is queued (however long a slow reader
@@ -1066,7 +1066,7 @@ static void on_uv_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
   }
   /* a new request starts: it has idle_ms to arrive completely */
   if (!c->in_message && c->in.len == (size_t)nread)
-    uv_timer_start(&c->timer, on_uv_timer, c->s->idle_ms, 0);
+    sw_timer_start(&c->timer, on_uv_timer, c->s->idle_ms, 0);
   conn_parse(c);
 }
 
@@ -1080,7 +1080,7 @@ static void conn_next(conn *c) {
     conn_end_gracefully(c);
     return;
   }
-  uv_timer_start(&c->timer, on_uv_timer, c->s->idle_ms, 0);
+  sw_timer_start(&c->timer, on_uv_timer, c->s->idle_ms, 0);
   if (!c->reading) {
     if (uv_read_start((uv_stream_t *)&c->tcp, on_uv_alloc, on_uv_read) < 0) {
       conn_close(c, 1);
@@ -1134,7 +1134,7 @@ static void on_uv_connection(uv_stream_t *ls, int status) {
   http_parser_init(&c->parser, HTTP_REQUEST);
   c->parser.data = c;
   c->state = C_READING;
-  uv_timer_start(&c->timer, on_uv_timer, s->idle_ms, 0);
+  sw_timer_start(&c->timer, on_uv_timer, s->idle_ms, 0);
   if (uv_read_start((uv_stream_t *)&c->tcp, on_uv_alloc, on_uv_read) < 0) {
     conn_close(c, 0);
     return;
@@ -1288,7 +1288,7 @@ static int l_abort_all(lua_State *L) {
     if (c->task == self && self != NULL) c->keep_alive = 0;
     else if (c->state != C_CLOSING) conn_close(c, 1);
     else if (!c->shut_done)  /* still flushing a finished answer: not for ever */
-      uv_timer_start(&c->timer, on_uv_timer, LINGER_MS, 0);
+      sw_timer_start(&c->timer, on_uv_timer, LINGER_MS, 0);
   }
   return 0;
 }

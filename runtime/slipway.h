@@ -4,7 +4,9 @@
  * Private to runtime/: nothing here is a public C API. Each binding is one
  * file (proc.c, http.c, yaml.c, fs.c, ...) exposing one luaopen_ function; the
  * scheduler (sched.c) owns the loop and the tasks; error.c owns the error
- * convention and redaction of secrets.
+ * convention and redaction of secrets; policy.c the process-wide settings
+ * made once at start-up; embed.c the files compiled in from scripts/.
+ * main.c is on top: nothing calls into it.
  *
  * THE YIELD RECIPE -- every C function that waits on libuv follows it:
  *
@@ -32,6 +34,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <lua.h>
 #include <lauxlib.h>
@@ -99,8 +102,24 @@ int sw_loop_alive(void);
  * os.exit cancelled every task): do not start new work such as tasks. */
 int sw_sched_stopping(void);
 
+/* ---- process-wide policy (policy.c) ------------------------------------ */
+
+/* Read the umask; raise RLIMIT_NOFILE; malloc thresholds; child subreaper;
+ * ignore SIGPIPE. main() calls it first, once, before any thread exists. */
+void sw_policy_init(void);
+
+/* The umask slipway started with. Never change the umask after start-up:
+ * children spawn on pool threads and would inherit the flipped value. */
+mode_t sw_umask(void);
+
 /* Monotonic clock in seconds. */
 double sw_now(void);
+
+/* uv_timer_start for every timer of slipway: refreshes the loop's cached
+ * time first (after busy work it lags behind, and a timer armed from it
+ * fires early) and adds the millisecond the loop's clock truncates, so the
+ * callback runs no earlier than timeout_ms after this call (0: next turn). */
+int sw_timer_start(uv_timer_t *t, uv_timer_cb cb, uint64_t timeout_ms, uint64_t repeat_ms);
 
 /* ---- errors and secrets (error.c) -------------------------------------- */
 
@@ -151,7 +170,7 @@ int luaopen_slipway_server_core(lua_State *L);/* server.c */
 int luaopen_slipway_yaml_core(lua_State *L);  /* yaml.c */
 int luaopen_slipway_json_core(lua_State *L);  /* json.c: lua-cjson */
 
-/* ---- embedded Lua library (generated embedded.c, loader in main.c) ----- */
+/* ---- embedded files (table generated into embedded.c, lookup embed.c) -- */
 
 typedef struct {
   const char *path;          /* below scripts/, e.g. "slipway/log.lua" */
@@ -161,7 +180,10 @@ typedef struct {
 
 extern const sw_embedded sw_embedded_files[];  /* ends with {NULL} */
 
-/* The embedded file at path, or NULL. */
+/* The embedded file at path, or NULL (embed.c). */
 const sw_embedded *sw_embedded_find(const char *path);
+
+/* Add core.embedded and core.embedded_list to the table on top (embed.c). */
+void sw_embedded_open(lua_State *L);
 
 #endif

@@ -593,50 +593,40 @@ static int deep_copy(lua_State *L, int idx, int depth, lua_Integer *budget) {
 
 static void seq_mark(lua_State *L);
 
-/* Merge the mapping(s) on top into the mapping below the pending key. */
-static int do_merge(lua_State *L, int map, const char **why) {
-  int src = lua_gettop(L);
+/*
+ * The one merge key (<<) of both readers (the loader and the node index):
+ * merge the mapping, or list of mappings, at src into the mapping at map.
+ * Keys already in map win (explicit keys and earlier merges take
+ * precedence); each key added is recorded in the set at mrg, so that one
+ * explicit key later in the mapping may still override it, once. Returns 0,
+ * or -1 with *why set.
+ */
+static int merge_key(lua_State *L, int map, int mrg, int src, const char **why) {
+  static const char bad[] = "the value of a merge key (<<) must be a mapping or a list of mappings";
   int nsrc = 1, single = 1;
-  if (!lua_istable(L, src)) { *why = "the value of a merge key (<<) must be a mapping or a list of mappings"; return -1; }
+  if (!lua_istable(L, src)) { *why = bad; return -1; }
   if (lua_rawlen(L, src) > 0) { nsrc = (int)lua_rawlen(L, src); single = 0; }
   for (int i = 1; i <= nsrc; i++) {
-    int m;
-    if (single) {
-      lua_pushvalue(L, src);
-    } else {
-      lua_rawgeti(L, src, i);
-      if (!lua_istable(L, -1) || lua_rawlen(L, -1) > 0) {
-        *why = "the value of a merge key (<<) must be a mapping or a list of mappings";
-        lua_pop(L, 1);
-        return -1;
-      }
+    if (single) lua_pushvalue(L, src);
+    else lua_rawgeti(L, src, i);
+    if (!lua_istable(L, -1) || lua_rawlen(L, -1) > 0) {
+      lua_pop(L, 1);
+      *why = bad;
+      return -1;
     }
-    m = lua_gettop(L);
+    int m = lua_gettop(L);
     lua_pushnil(L);
     while (lua_next(L, m)) {
       lua_pushvalue(L, -2);
       if (lua_rawget(L, map) == LUA_TNIL) {
-        lua_pop(L, 1);
-        lua_pushvalue(L, -2);
-        lua_pushvalue(L, -2);
+        lua_pushvalue(L, -3);
+        lua_pushvalue(L, -3);
         lua_rawset(L, map);
-        /* remember that this key may be overridden by an explicit one */
-        lua_pushvalue(L, map);
-        if (lua_rawget(L, S_MRG) == LUA_TNIL) {
-          lua_pop(L, 1);
-          lua_newtable(L);
-          lua_pushvalue(L, map);
-          lua_pushvalue(L, -2);
-          lua_rawset(L, S_MRG);
-        }
         lua_pushvalue(L, -3);
         lua_pushboolean(L, 1);
-        lua_rawset(L, -3);
-        lua_pop(L, 1);
-      } else {
-        lua_pop(L, 1);
+        lua_rawset(L, mrg);
       }
-      lua_pop(L, 1);
+      lua_pop(L, 2);
     }
     lua_pop(L, 1);
   }
@@ -789,6 +779,23 @@ static int dup_collection_key(lua_State *L, int map, size_t line, yerr *e) {
   lua_rawset(L, -3);
   lua_pop(L, 2);
   return 0;
+}
+
+/* The loader's merge: the value on top into the mapping below the pending
+ * key; the set of merged keys of each mapping is S_MRG[map]. */
+static int do_merge(lua_State *L, int map, const char **why) {
+  int src = lua_gettop(L);
+  lua_pushvalue(L, map);
+  if (lua_rawget(L, S_MRG) == LUA_TNIL) {
+    lua_pop(L, 1);
+    lua_newtable(L);
+    lua_pushvalue(L, map);
+    lua_pushvalue(L, -2);
+    lua_rawset(L, S_MRG);
+  }
+  int r = merge_key(L, map, src + 1, src, why);
+  lua_settop(L, src);
+  return r;
 }
 
 static int grow_frames(loader *ld) {
@@ -1508,42 +1515,11 @@ static int push_node_mrg(lua_State *L, dctx *d, uint32_t i, int depth) {
         if (d->x->merge && kn->kind == K_SCALAR && kn->style == YAML_PLAIN_SCALAR_STYLE &&
             !kn->tlen && kn->vlen == 2 && memcmp(d->x->arena + kn->val, "<<", 2) == 0) {
           if (push_node(L, d, v, depth + 1)) return -1;
-          if (!lua_istable(L, -1)) {
-            d->why = "the value of a merge key (<<) must be a mapping or a list of mappings";
+          if (merge_key(L, t, t + 1, lua_gettop(L), &d->why)) {
             d->at = v;
             return -1;
           }
-          /* S_MRG slot emulation: do_merge uses S_MRG; use a local copy */
-          {
-            int src = lua_gettop(L), nsrc = 1, single = 1;
-            if (lua_rawlen(L, src) > 0) { nsrc = (int)lua_rawlen(L, src); single = 0; }
-            for (int s = 1; s <= nsrc; s++) {
-              int m;
-              if (single) lua_pushvalue(L, src);
-              else lua_rawgeti(L, src, s);
-              if (!lua_istable(L, -1) || lua_rawlen(L, -1) > 0) {
-                d->why = "the value of a merge key (<<) must be a mapping or a list of mappings";
-                d->at = v;
-                return -1;
-              }
-              m = lua_gettop(L);
-              lua_pushnil(L);
-              while (lua_next(L, m)) {
-                lua_pushvalue(L, -2);
-                if (lua_rawget(L, t) == LUA_TNIL) {
-                  lua_pushvalue(L, -3);
-                  lua_pushvalue(L, -3);
-                  lua_rawset(L, t);
-                  lua_pushvalue(L, -3);
-                  lua_pushboolean(L, 1);
-                  lua_rawset(L, t + 1);
-                }
-                lua_pop(L, 2);
-              }
-              lua_pop(L, 1);
-            }
-            lua_pop(L, 1);
-          }
+          lua_pop(L, 1);
           continue;
         }
         if (push_node(L, d, c, depth + 1)) return -1;

@@ -24,6 +24,9 @@ local log = require "slipway.log"
 local M = {}
 
 local DEFAULT_GRACE = 5
+-- seconds the output pipes may stay open after the command itself exited
+-- (a daemon it started holding them): then they are closed (docs/proc.md)
+local DEFAULT_PIPE_GRACE = 5
 local STDERR_TAIL_LINES = 10
 
 -- ---- display ---------------------------------------------------------------
@@ -85,7 +88,7 @@ end
 -- ---- options ----------------------------------------------------------------
 
 local KNOWN = {cwd = 1, env = 1, clear_env = 1, stdin = 1, stdout = 1, stderr = 1,
-  timeout = 1, kill_grace = 1, check = 1, readonly = 1, dry_run = 1,
+  timeout = 1, kill_grace = 1, pipe_grace = 1, check = 1, readonly = 1, dry_run = 1,
   max_output = 1, detach = 1, echo = 1}
 
 local function argerr(fname, msg) error(sw.where(1) .. fname .. ": " .. msg, 0) end
@@ -214,6 +217,8 @@ local function make_spec(fname, argv, opts, stdin_default)
   local spec = {argv = argv, env = env, cwd = opts.cwd, detach = opts.detach and true or false,
     timeout = number_opt(fname, opts, "timeout"),
     kill_grace = number_opt(fname, opts, "kill_grace") or DEFAULT_GRACE,
+    pipe_grace = opts.pipe_grace ~= false and (number_opt(fname, opts, "pipe_grace")
+      or DEFAULT_PIPE_GRACE) or nil,
     max_output = number_opt(fname, opts, "max_output")}
   in_mode(fname, spec, opts.stdin, stdin_default)
   out_mode(fname, spec, "stdout", opts.stdout, spec.detach)
@@ -314,6 +319,11 @@ local function finish(h, st)
   end
   local res = core.wait(h)
   res.cmd = st.display
+  if res.pipes_cut then
+    echo("warn", ("%s exited, but processes it started kept its %s open: closed after "
+      .. "pipe_grace (%s s) and left running (process group %d)"):format(st.display,
+      table.concat(res.pipes_cut, " and "), st.pipe_grace, res.pid))
+  end
   if st.check and not st.killed and (res.code ~= 0 or res.timed_out) then
     local tail = st.err_fn and st.err_tail or last_lines(res.stderr, STDERR_TAIL_LINES)
     local code, msg, fields = failure(res, st.display, tail, st.timeout)
@@ -427,20 +437,24 @@ local function start(fname, argv, opts, stdin_default)
   if not h then raise_spawn_error(fname, argv, display, path, ename, emsg) end
   if o.detach then return h, display, o end
   state[h] = {display = display, check = o.check ~= false, err_tail = {}, timeout = o.timeout,
+    pipe_grace = spec.pipe_grace,
     out_fn = type(o.stdout) == "function" and o.stdout or nil,
     err_fn = type(o.stderr) == "function" and o.stderr or nil}
   return h, display, o
 end
 
 --- proc.run(argv, opts) -> result {code, signal, stdout, stderr, duration,
--- timed_out, stdout_dropped, stderr_dropped, pid, cmd}.
+-- timed_out, stdout_dropped, stderr_dropped, pid, cmd, pipes_cut}.
 -- opts: cwd, env ({NAME = value|false}, merged into slipway's environment
 -- unless clear_env), stdin (a string of data, {file = path}, a file,
 -- "inherit"; default: /dev/null), stdout / stderr ("capture" (default),
 -- "inherit", "discard", {file = path} (appended), or a function called with
 -- each line), timeout (s; code 124 and code "timeout" when it fires),
--- kill_grace (s between SIGTERM and SIGKILL, default 5), check (default
--- true: a failure raises), max_output (bytes kept per captured stream,
+-- kill_grace (s between SIGTERM and SIGKILL, default 5), pipe_grace (s the
+-- output pipes may stay open once the command exited, default 5; false: no
+-- limit; then they are closed, res.pipes_cut names them and whatever held
+-- them is left running), check (default true: a failure raises),
+-- max_output (bytes kept per captured stream,
 -- default 4 MiB: head and tail are kept, the rest counted in *_dropped),
 -- readonly (safe in a dry run), dry_run, echo (false: do not log it).
 function M.run(argv, opts)

@@ -124,6 +124,20 @@ T.test("timeout: code 124, raises code timeout, the group is killed", function()
   T.match(err.message, "timed out after")
 end)
 
+-- issue 15.2: the timeout was armed from the loop's cached time, stale after
+-- busy work, and fired early. A lower bound only.
+T.test("after busy work, a timeout still lasts at least as long as asked", function()
+  for _ = 1, 5 do
+    local t0 = task.now()
+    while task.now() - t0 < 0.03 do end
+    t0 = task.now()
+    local r = proc.run({"sleep", "10"}, q{timeout = 0.05, kill_grace = 1, check = false})
+    local d = task.now() - t0
+    T.eq(r.timed_out, true)
+    T.truthy(d >= 0.05, string.format("a timeout of 0.05 s fired after %.4f s", d))
+  end
+end)
+
 T.test("timeout kills the whole group, grandchildren too, even if they ignore SIGTERM", function()
   local dir = fs.tempdir()
   local t0 = task.now()
@@ -145,6 +159,42 @@ T.test("what is left of a group when its command ends is killed", function()
   T.eq(r.code, 0)
   local _, gpid = pids_of(dir .. "/pids")
   T.truthy(gone(gpid), "the background grandchild is gone")
+end)
+
+-- issue 15.5: a daemon that inherits stdout kept the run waiting for as long
+-- as it lived (303 s seen). Now bounded by pipe_grace after the leader exits.
+T.test("a daemon holding stdout: pipes closed after pipe_grace, said so, daemon left running", function()
+  local dir = fs.tempdir()
+  local warned = {}
+  local log = require "slipway.log"
+  local remove = log.add_sink(function(r)
+    if r.level == "warn" then warned[#warned + 1] = r.message end
+  end)
+  local r = proc.run({"sh", "-c", 'echo started; sleep 30 & echo "$$ $!" > "$0.tmp" && mv "$0.tmp" "$0"; exit 0',
+    dir .. "/pids"}, q{pipe_grace = 0.3})
+  remove()
+  local _, daemon = pids_of(dir .. "/pids")
+  T.eq(r.code, 0)
+  T.eq(r.stdout, "started\n", "output written before the exit is kept")
+  T.eq(r.pipes_cut, {"stdout", "stderr"})
+  T.truthy(alive(daemon), "the daemon was returned from while running, and left running")
+  T.eq(#warned, 1, "one warning")
+  T.match(warned[1], "^sh %-c .* exited, but processes it started kept its stdout and stderr open: "
+    .. "closed after pipe_grace %(0%.3 s%) and left running %(process group " .. r.pid .. "%)$")
+  -- the caller may stop them: the group is named in the result
+  T.truthy(proc.kill(-r.pid, "KILL"))
+  T.truthy(gone(daemon), "stopped by the caller")
+end)
+
+T.test("pipe_grace = false waits for EOF; a quick background writer is read in full", function()
+  local r = proc.run({"sh", "-c", "(sleep 0.3; echo late) & exit 0"}, q{pipe_grace = false})
+  T.eq(r.stdout, "late\n")
+  T.eq(r.pipes_cut, nil)
+  -- the default grace (5 s) is far longer than this writer needs
+  r = proc.run({"sh", "-c", "(sleep 0.3; echo late) & exit 0"}, quiet)
+  T.eq(r.stdout, "late\n")
+  T.eq(r.pipes_cut, nil)
+  T.raises(function() proc.run({"true"}, q{pipe_grace = -1}) end, "pipe_grace must be a number >= 0")
 end)
 
 T.test("cancelling the task from a sibling kills the group", function()
@@ -262,6 +312,21 @@ T.test("200 concurrent runs", function()
   local out = task.all(fns)
   for i = 1, 200 do T.eq(out[i], "run" .. i .. "\n") end
   T.truthy(task.now() - t0 < 30)
+end)
+
+-- issue 15.1: with 16 pool threads, exits were reaped before their spawn
+-- came back from the pool; past 64 of them a fixed ring overwrote some and
+-- those runs waited for ever, their own timeout included (2 hangs in 6 runs).
+-- Each run here is a child slipway bounded by a timeout, so a hang fails.
+T.test("1000 concurrent runs with a timeout each: no exit is lost (UV_THREADPOOL_SIZE=16)", function()
+  if not BIN then T.skip("SLIPWAY_BIN not set") end
+  for run = 1, 5 do
+    local r = proc.run({BIN, FIX .. "/many_true.lua", "1000"},
+      q{check = false, timeout = 60, kill_grace = 1, env = {UV_THREADPOOL_SIZE = "16"}})
+    T.eq(r.timed_out, false, "run " .. run .. " hung (stderr: " .. r.stderr .. ")")
+    T.eq(r.code, 0, "run " .. run .. " (stderr: " .. r.stderr .. ")")
+    T.eq(r.stdout, "ok 1000\n", "run " .. run)
+  end
 end)
 
 T.test("300 mixed runs, a third of them cancelled mid-way", function()

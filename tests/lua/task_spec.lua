@@ -186,4 +186,43 @@ T.test("cancelling a task does not cancel the tasks it spawned", function()
   T.eq(select(2, child:wait()), "child ok")
 end)
 
+-- issue 15.2: timers were armed from the loop's cached time, which does not
+-- move during busy work: task.sleep(0.05) after 30 ms of work returned in
+-- 19 ms. A lower bound (sleeping is "at least"), measured on the monotonic
+-- clock; no upper bound.
+local function busy(seconds)
+  local t0 = task.now()
+  while task.now() - t0 < seconds do end
+end
+
+T.test("after busy work, sleep and timeout still wait at least as long as asked", function()
+  for _ = 1, 5 do
+    busy(0.03)
+    local t0 = task.now()
+    task.sleep(0.05)
+    local d = task.now() - t0
+    T.truthy(d >= 0.05, string.format("task.sleep(0.05) returned after %.4f s", d))
+    busy(0.03)
+    t0 = task.now()
+    local ok = pcall(task.timeout, 0.05, function() task.sleep(10) end)
+    d = task.now() - t0
+    T.falsy(ok)
+    T.truthy(d >= 0.05, string.format("task.timeout(0.05) fired after %.4f s", d))
+  end
+end)
+
+T.test("every timer in runtime/ is armed through sw_timer_start", function()
+  local SRC = os.getenv("SLIPWAY_SRC") or "."
+  local fs = require "slipway.fs"
+  for _, path in ipairs(fs.glob(SRC .. "/runtime/*.c")) do
+    local n = 0
+    for line in io.lines(path) do
+      n = n + 1
+      if line:find("uv_timer_start%(") and not line:find("return uv_timer_start%(t, cb,") then
+        error(path .. ":" .. n .. ": uv_timer_start outside sw_timer_start: " .. line)
+      end
+    end
+  end
+end)
+
 T.run()

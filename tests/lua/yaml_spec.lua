@@ -167,6 +167,26 @@ T.test("tabs in indentation", function()
   T.match(e.message, "tab in the indentation")
 end)
 
+T.test("merge keys: the loader and the editor's index read them alike (one helper)", function()
+  local texts = {
+    "base: &base {a: 1, b: 2}\none:\n  <<: *base\n  b: 3\n",
+    "base: &base {a: 1, b: 2}\ntwo:\n  <<: [*base, {c: 4, a: 9}]\n  d: 5\n",
+    "b: &b {a: 1}\nm:\n  <<: *b\n  a: 2\n",
+    "m:\n  <<: {}\n  x: 1\n",
+  }
+  for _, text in ipairs(texts) do
+    T.eq(yaml.edit(text):get(""), yaml.load(text), text)
+  end
+  for _, bad in ipairs{"m:\n  <<: 3\n", "m:\n  <<: [{a: 1}, 2]\n", "m:\n  <<: [[1]]\n"} do
+    local msg = "the value of a merge key %(<<%) must be a mapping or a list of mappings"
+    T.raises(function() yaml.load(bad) end, msg)
+    T.raises(function() yaml.edit(bad):get("m") end, msg)
+  end
+  local twice = "b: &b {a: 1}\nm:\n  <<: *b\n  a: 2\n  a: 3\n"
+  T.raises(function() yaml.load(twice) end, "duplicate key")
+  T.raises(function() yaml.edit(twice):get("m") end, "duplicate key")
+end)
+
 T.test("duplicate keys are reported with both lines", function()
   local e = T.raises(function() yaml.load("x: 0\nm:\n  a: 1\n  b: 2\n  a: 3\n", {file = "d.yaml"}) end)
   T.eq(e.line, 5); T.eq(e.first_line, 3)

@@ -16,6 +16,7 @@ local proc = {}
 ---@field stderr? slipway.ProcOutput default "capture"
 ---@field timeout? number seconds; then the process group is terminated and "timeout" raised
 ---@field kill_grace? number seconds between SIGTERM and SIGKILL (5)
+---@field pipe_grace? number|false seconds the output pipes may stay open after the command exited (5); then closed, their holders left running; false: no limit
 ---@field check? boolean raise on a non-zero exit, a signal or a timeout (default true)
 ---@field max_output? integer bytes kept per captured stream (4 MiB)
 ---@field readonly? boolean changes nothing: runs even under a dry run
@@ -34,6 +35,7 @@ local proc = {}
 ---@field timed_out boolean
 ---@field pid integer
 ---@field cmd string the command, shell-quoted and redacted
+---@field pipes_cut? string[] "stdout"/"stderr" closed after pipe_grace while a process the command started still held them
 ---@field dry_run? boolean
 
 ---A running process from proc.spawn.

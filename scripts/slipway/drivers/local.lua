@@ -261,29 +261,34 @@ function M.deploy(ctx, env)
     raise("deploy", string.format("%s: revision %d did not become healthy: %s\n%s",
       env.name, rev, why, log_tail(dir .. "/log")), {env = env.name, revision = rev})
   end
-  while true do
-    if fs.exists(ready) then
-      url = (fs.read(ready):gsub("%s+$", ""))
-      if url ~= "" then break end
+  local function wait_healthy()
+    while true do
+      if fs.exists(ready) then
+        url = (fs.read(ready):gsub("%s+$", ""))
+        if url ~= "" then break end
+      end
+      if not M.alive(pid, dir) then give_up("the process exited") end
+      if task.now() > deadline then give_up("no URL in " .. ready .. " after " .. opt(env, "startup_timeout") .. " s") end
+      task.sleep(0.02)
     end
-    if not M.alive(pid, dir) then give_up("the process exited") end
-    if task.now() > deadline then give_up("no URL in " .. ready .. " after " .. opt(env, "startup_timeout") .. " s") end
-    task.sleep(0.02)
+    local http = require "slipway.http"
+    local health = opt(env, "health")
+    local last = "no answer"
+    while true do
+      local ok, res = pcall(http.request, {method = "GET", url = url .. health, timeout = 5})
+      if not ok and type(res) == "table" and res.code == "cancelled" then error(res, 0) end
+      if ok and res.status == 200 then break end
+      last = ok and ("status " .. res.status) or tostring(res.message or res)
+      if not M.alive(pid, dir) then give_up("the process exited (" .. last .. ")") end
+      if task.now() > deadline then give_up(health .. ": " .. last) end
+      task.sleep(0.05)
+    end
   end
-  local http = require "slipway.http"
-  local health = opt(env, "health")
-  local last = "no answer"
-  while true do
-    local ok, res = pcall(http.request, {method = "GET", url = url .. health, timeout = 5})
-    if not ok and type(res) == "table" and res.code == "cancelled" then
-      M.kill(pid, dir, 2)  -- interrupted: the new version never became current
-      error(res, 0)
-    end
-    if ok and res.status == 200 then break end
-    last = ok and ("status " .. res.status) or tostring(res.message or res)
-    if not M.alive(pid, dir) then give_up("the process exited (" .. last .. ")") end
-    if task.now() > deadline then give_up(health .. ": " .. last) end
-    task.sleep(0.05)
+  local ok, err = pcall(wait_healthy)
+  if not ok then
+    -- interrupted anywhere while waiting: the new version never became current
+    if type(err) == "table" and err.code == "cancelled" then M.kill(pid, dir, 2) end
+    error(err, 0)
   end
   ctx:waited(task.now() - t0)
   ctx.journal:record{type = "driver", driver = "local", env = env.name, revision = rev,
