@@ -457,7 +457,8 @@ local TAKES = {resume = "optional", junit = true, lock_wait = true, journal = tr
 
 --- Run a deploy command: parse argv, build the context, run the steps that
 -- build(ctx) returns through the playbook engine, notify, print the outcome.
--- Returns the exit status.
+-- opts: playbook, env, journal_best_effort (stop: a journal that cannot be
+-- written is a warning). Returns the exit status.
 function M.run_command(command, argv, build, opts)
   opts = opts or {}
   local okp, args = pcall(playbook.parse_args, argv, TAKES)
@@ -468,7 +469,8 @@ function M.run_command(command, argv, build, opts)
   local okc, ctx = pcall(function()
     local c = playbook.context{args = args, argv = argv, command = command, dry_run = args.dry_run,
                                journal_path = args.journal, state_dir = args.state_dir,
-                               playbook = opts.playbook}
+                               playbook = opts.playbook,
+                               journal_best_effort = opts.journal_best_effort}
     M.setup(c)
     return c
   end)
