@@ -99,6 +99,15 @@ end
 -- (Storage only: who watches the records -- the GitHub Actions output, the
 -- progress line -- is wired up by the engine, slipway.playbook.)
 
+-- The file cannot be written: raise, or (best_effort) warn and keep the
+-- records in memory from now on.
+local function unwritable(self, err)
+  if not self.best_effort then error(err, 0) end
+  self.path, self.memory = nil, true
+  require("slipway.log").warn("the journal cannot be written, this run is not recorded: %s",
+    require("slipway.errors").message(err))
+end
+
 --- Open a new run's journal and write its first record. info: command, args,
 -- sha, dirty, dry_run, resume_of, playbook, and anything else worth keeping.
 -- opts.path writes to that file instead of STATE_DIR/journal/ID.jsonl;
@@ -117,7 +126,7 @@ function M.open(state_dir, info, opts)
     self.path = opts.path or (M.dir(state_dir) .. "/" .. id .. ".jsonl")
     if not opts.path then
       local ok, err = pcall(mkdir_p, M.dir(state_dir))
-      if not ok then self:unwritable(err) end
+      if not ok then unwritable(self, err) end
     end
   end
   local rec = {type = "run"}
@@ -173,7 +182,7 @@ function Journal:record(rec)
   -- JSON syntax
   if self.path then
     local ok, err = pcall(require("slipway.fs").append, self.path, line, {redact = false})
-    if not ok then self:unwritable(err) end
+    if not ok then unwritable(self, err) end
   end
   local i = 1
   while i <= #observers do
@@ -185,15 +194,6 @@ function Journal:record(rec)
     end
   end
   return rec
-end
-
--- The file cannot be written: raise, or (best_effort) warn and keep the
--- records in memory from now on.
-function Journal:unwritable(err)
-  if not self.best_effort then error(err, 0) end
-  self.path, self.memory = nil, true
-  require("slipway.log").warn("the journal cannot be written, this run is not recorded: %s",
-    require("slipway.errors").message(err))
 end
 
 --- The last run_end record: ok, status (exit status), outcome, summary.

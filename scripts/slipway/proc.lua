@@ -20,6 +20,7 @@
 local core = require "slipway.proc.core"
 local sw = require "slipway.core"
 local log = require "slipway.log"
+local errors = require "slipway.errors"
 
 local M = {}
 
@@ -249,17 +250,19 @@ local function failure(res, display, tail, timeout)
     end
     msg = msg .. "\nstderr (last lines):\n" .. table.concat(shown, "\n")
   end
+  -- a timeout may pass; whether an exit code would, nobody knows (nil)
   return code, msg, {cmd = display, exit_code = res.code, signal = res.signal,
-    duration = res.duration, timed_out = res.timed_out,
+    duration = res.duration, timed_out = res.timed_out, retryable = res.timed_out or nil,
     stderr_tail = stderr_tail, result = res}
 end
 
 local function raise_spawn_error(fname, argv, display, path, ename, emsg)
   if emsg == nil then  -- not found by which()
     sw.raise("ENOENT", argv[1] .. ": command not found in PATH=" .. path,
-      {cmd = display, argv0 = argv[1]})
+      {cmd = display, argv0 = argv[1], retryable = false})
   end
-  sw.raise(ename, fname .. ": cannot run " .. display .. ": " .. emsg, {cmd = display})
+  sw.raise(ename, fname .. ": cannot run " .. display .. ": " .. emsg,
+    {cmd = display, retryable = errors.retryable_code(ename)})
 end
 
 -- ---- handles ------------------------------------------------------------------

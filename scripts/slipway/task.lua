@@ -177,7 +177,7 @@ function M.timeout(seconds, fn, ...)
     core.waitany({t})
     core.result(t)
     error(sw.error("timeout", sw.where(2) .. "timed out after " .. seconds .. " s",
-      {seconds = seconds}), 0)
+      {seconds = seconds, retryable = true}), 0)
   end
   core.cancel(timer)
   local r = table.pack(core.result(t))
