@@ -37,6 +37,7 @@ function M.setup(ctx)
     raise("manifest", "no slipway.yaml in " .. ctx.root .. " or its parents")
   end
   ctx.envs = environments.load(ctx.manifest)
+  for _, e in ipairs(ctx.envs.list) do drivers.check(e) end  -- every driver's options
   ctx.vars.staged = ctx.vars.staged or {}
   ctx.vars.tested = ctx.vars.tested or {}
   return ctx.envs

@@ -169,4 +169,49 @@ T.test("stop works on a read-only state directory (bind mount, when permitted)",
   end)
 end, {timeout = 60})
 
+local BAD_OPTIONS = [[
+name: options
+environments:
+  staging:
+    chart: mybinder
+    values: [mybinder/values.yaml, config/staging.yaml]
+    local:
+      command: ["$SLIPWAY", "service.lua"]
+      %s
+stages:
+  staging: staging
+]]
+
+T.test("local: options are validated when slipway.yaml loads, before anything starts", function()
+  for _, case in ipairs{
+    {"helth: /x", "slipway.yaml:8:7: environments.staging.local.helth: unknown option "
+      .. "(did you mean 'health'?); known: command, health, keep, port, startup_timeout, stop_timeout"},
+    {"startup_timeout: -5", "slipway.yaml:8:7: environments.staging.local.startup_timeout: "
+      .. "must be a number > 0, got -5"},
+    {"port: zero", "slipway.yaml:8:7: environments.staging.local.port: must be an integer "
+      .. ">= 0 and <= 65535, got \"zero\""},
+    {"startup_timeout: \"abc\"", "slipway.yaml:8:7: environments.staging.local.startup_timeout: "
+      .. "must be a number > 0, got \"abc\""},
+    {"health: health", "environments.staging.local.health: must be a path starting with /"},
+  } do
+    D.with_repo(function(dir)
+      fs.write(dir .. "/slipway.yaml", string.format(BAD_OPTIONS, case[1]))
+    end, function(dir)
+      for _, cmd in ipairs{{"status"}, {"stage", "staging"}} do
+        local r = D.slipway(dir, cmd)
+        T.eq(r.code, 2, case[1] .. ": " .. cmd[1] .. "\n" .. r.stderr)
+        T.match(r.stderr, case[2]:gsub("%p", "%%%0"), case[1])
+      end
+      T.eq(#services_under(dir .. "/"), 0, "nothing was started")
+    end)
+  end
+  -- numbers from ${VAR} arrive as strings: accepted as numbers
+  D.with_repo(function(dir)
+    fs.write(dir .. "/slipway.yaml", string.format(BAD_OPTIONS, "startup_timeout: ${STARTUP:-30}"))
+  end, function(dir)
+    local r = D.slipway(dir, {"stage", "staging"})
+    T.eq(r.code, 0, r.stderr)
+  end)
+end, {timeout = 120})
+
 T.run()

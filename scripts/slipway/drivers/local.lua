@@ -41,6 +41,17 @@ local M = {}
 
 M.defaults = {health = "/health", port = 0, startup_timeout = 60, stop_timeout = 10, keep = 5}
 
+--- The `local:` options (manifest.check_options validates them when
+-- slipway.yaml is loaded: drivers.check).
+M.options = {
+  command = {type = "list", of = "string", nonempty = true},
+  health = {type = "string", pattern = "^/", pattern_text = "must be a path starting with /"},
+  port = {type = "integer", min = 0, max = 65535},
+  startup_timeout = {type = "number", above = 0},
+  stop_timeout = {type = "number", min = 0},
+  keep = {type = "integer", min = 1},
+}
+
 local function opt(env, k)
   local v = env.options[k]
   if v == nil then return M.defaults[k] end
