@@ -9,20 +9,7 @@ local proc = require "slipway.proc"
 local task = require "slipway.task"
 
 -- live processes whose environment names a release directory under `under`
-local function services_under(under)
-  local out = {}
-  for _, p in ipairs(fs.glob("/proc/[0-9]*/environ")) do
-    local f = io.open(p, "r")
-    local env = f and f:read("a") or ""
-    if f then f:close() end
-    local pid = tonumber(p:match("/proc/(%d+)/"))
-    if env:find("SLIPWAY_RELEASE_DIR=" .. under, 1, true) and proc.alive(pid) then
-      out[#out + 1] = pid
-    end
-  end
-  table.sort(out)
-  return out
-end
+local services_under = D.service_pids
 
 local function gone(under)
   local deadline = task.now() + 10
