@@ -129,9 +129,12 @@ local function show(v)
   return tostring(v)
 end
 
+-- A check's `retries` is its one retry budget: every request is made once
+-- (retries = 0), the check's own loop (run_one) tries again.
 local function get(ctx, url, opts)
   opts = opts or {}
-  local req = {method = "GET", url = url, headers = opts.headers, timeout = opts.timeout}
+  local req = {method = "GET", url = url, headers = opts.headers, timeout = opts.timeout,
+               retries = 0}
   if ctx then return ctx:request(req) end
   return require("slipway.http").request(req)
 end
@@ -174,7 +177,7 @@ local function attempt_launch(ctx, c, vars)
   local last, verdict, detail
   local ok, err = pcall(function()
     for ev in http.stream(url, {headers = {Accept = "text/event-stream"}, timeout = c.deadline,
-                                idle_timeout = c.deadline, mode = "sse"}) do
+                                idle_timeout = c.deadline, mode = "sse", retries = 0}) do
       local okj, data = pcall(ev.json, ev)
       if okj and type(data) == "table" and data.phase then
         last = data

@@ -37,6 +37,7 @@ function M.setup(ctx)
     raise("manifest", "no slipway.yaml in " .. ctx.root .. " or its parents")
   end
   ctx.envs = environments.load(ctx.manifest)
+  for _, e in ipairs(ctx.envs.list) do drivers.check(e) end  -- every driver's options
   ctx.vars.staged = ctx.vars.staged or {}
   ctx.vars.tested = ctx.vars.tested or {}
   return ctx.envs
@@ -475,14 +476,16 @@ revert succeeded, 4 the revert failed, 5 deploy lock busy, 130/143 interrupted.]
 --- Run a deploy command: args are its parsed options (slipway.args), argv
 -- the words they came from (for the journal); build the context, run the
 -- steps that build(ctx, args) returns through the playbook engine, notify,
--- print the outcome. Returns the exit status.
+-- print the outcome. opts: argv, playbook, env, journal_best_effort (stop: a
+-- journal that cannot be written is a warning). Returns the exit status.
 function M.run_command(command, args, build, opts)
   opts = opts or {}
   local argv = opts.argv or {}
   local okc, ctx = pcall(function()
     local c = playbook.context{args = args, argv = argv, command = command, dry_run = args.dry_run,
                                journal_path = args.journal, state_dir = args.state_dir,
-                               playbook = opts.playbook}
+                               playbook = opts.playbook,
+                               journal_best_effort = opts.journal_best_effort}
     M.setup(c)
     return c
   end)

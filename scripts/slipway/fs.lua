@@ -13,6 +13,7 @@
 -- a plain error.
 local core = require "slipway.fs.core"
 local sw = require "slipway.core"
+local errors = require "slipway.errors"
 
 local M = {}
 
@@ -53,7 +54,8 @@ local verbs = {
 local function check(op, path, ok, code, msg, ...)
   if ok == nil then
     sw.raise(code, string.format("fs.%s: %s%s: %s", op, verbs[op],
-      path and " " .. path or "", msg), {path = path, op = op})
+      path and " " .. path or "", msg), {path = path, op = op,
+      retryable = errors.retryable_code(code)})
   end
   return ok, code, msg, ...
 end

@@ -19,6 +19,7 @@ local codec = require "slipway.codec"
 local core = require "slipway.http.core"
 local sw = require "slipway.core"
 local task = require "slipway.task"
+local errors = require "slipway.errors"
 
 local M = {}
 
@@ -372,7 +373,8 @@ end
 local function fail(spec, err, attempts, extra)
   local fields = {method = spec.method, url = redact_url(spec.url), status = err.status,
     attempts = attempts, timings = err.timings, bytes = err.bytes,
-    detail = err.detail and sw.redact(err.detail), curl = err.curl}
+    detail = err.detail and sw.redact(err.detail), curl = err.curl,
+    retryable = errors.retryable_code(err.code, err.status)}
   for k, v in pairs(extra or {}) do fields[k] = v end
   local msg = spec.method .. " " .. fields.url .. ": " .. err.reason
   if attempts > 1 then

@@ -99,20 +99,35 @@ end
 -- (Storage only: who watches the records -- the GitHub Actions output, the
 -- progress line -- is wired up by the engine, slipway.playbook.)
 
+-- The file cannot be written: raise, or (best_effort) warn and keep the
+-- records in memory from now on.
+local function unwritable(self, err)
+  if not self.best_effort then error(err, 0) end
+  self.path, self.memory = nil, true
+  require("slipway.log").warn("the journal cannot be written, this run is not recorded: %s",
+    require("slipway.errors").message(err))
+end
+
 --- Open a new run's journal and write its first record. info: command, args,
 -- sha, dirty, dry_run, resume_of, playbook, and anything else worth keeping.
 -- opts.path writes to that file instead of STATE_DIR/journal/ID.jsonl;
 -- opts.memory keeps the records in memory only (dry runs that must not touch
--- the state directory).
+-- the state directory). opts.best_effort: when the journal cannot be written
+-- (a full or read-only state directory), warn once and go on in memory
+-- (`slipway stop` must work then) instead of raising.
 function M.open(state_dir, info, opts)
   opts = opts or {}
   local id = info.id or M.new_id()
-  local self = setmetatable({id = id, records = {}, t0 = now()}, Journal)
+  local self = setmetatable({id = id, records = {}, t0 = now(),
+                             best_effort = opts.best_effort}, Journal)
   if opts.memory then
     self.memory = true
   else
     self.path = opts.path or (M.dir(state_dir) .. "/" .. id .. ".jsonl")
-    if not opts.path then mkdir_p(M.dir(state_dir)) end
+    if not opts.path then
+      local ok, err = pcall(mkdir_p, M.dir(state_dir))
+      if not ok then unwritable(self, err) end
+    end
   end
   local rec = {type = "run"}
   for k, v in pairs(M.whoami()) do rec[k] = v end
@@ -165,7 +180,10 @@ function Journal:record(rec)
   self.records[#self.records + 1] = rec
   -- redacted value by value above; redacting the line again would work on
   -- JSON syntax
-  if self.path then require("slipway.fs").append(self.path, line, {redact = false}) end
+  if self.path then
+    local ok, err = pcall(require("slipway.fs").append, self.path, line, {redact = false})
+    if not ok then unwritable(self, err) end
+  end
   local i = 1
   while i <= #observers do
     local ok, err = pcall(observers[i], json.decode(line))

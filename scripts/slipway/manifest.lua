@@ -84,7 +84,7 @@ M._find_line = find_line
 -- the line of the deepest existing node on the key path, from the yaml
 -- module's node index (exact), else the scan above
 local function line_of(text, keys)
-  local ok, line = pcall(function()
+  local ok, line, col = pcall(function()
     local yaml = require "slipway.yaml"
     local doc = yaml.edit(text)
     for n = #keys, 1, -1 do
@@ -98,15 +98,18 @@ local function line_of(text, keys)
         if parent and parent.kind == "mapping" then
           local kids = doc:children(node.parent)
           for k = 2, #kids, 2 do
-            if kids[k] == r.node then return doc:node(kids[k - 1]).line end
+            if kids[k] == r.node then
+              local kn = doc:node(kids[k - 1])
+              return kn.line, kn.col
+            end
           end
         end
-        return node.line
+        return node.line, node.col
       end
     end
     return nil
   end)
-  if ok and line then return line end
+  if ok and line then return line, col end
   return find_line(text, keys)
 end
 
@@ -123,8 +126,9 @@ local function keystr(keys)
 end
 
 function Checker:fail(keys, msg)
-  local line = line_of(self.text, keys)
+  local line, col = line_of(self.text, keys)
   local where = self.display .. (line and (":" .. line) or "")
+    .. (line and col and self.columns and (":" .. col) or "")
   local key = keystr(keys)
   -- the message names the file and line of slipway.yaml, not a Lua frame
   error(core.error("manifest", string.format("%s: %s%s", where, key ~= "" and (key .. ": ") or "", msg),
@@ -175,6 +179,148 @@ end
 function Checker:list(v, keys)
   if type(v) ~= "table" or (next(v) ~= nil and v[1] == nil) then self:fail(keys, "expected a list") end
   return v
+end
+
+-- ---- options of drivers ----------------------------------------------------------
+
+-- the text and shown name of each parsed manifest (for check_options' lines)
+local sources = setmetatable({}, {__mode = "k"})
+
+local function distance(a, b)
+  local prev = {}
+  for j = 0, #b do prev[j] = j end
+  for i = 1, #a do
+    local cur = {[0] = i}
+    for j = 1, #b do
+      cur[j] = math.min(prev[j] + 1, cur[j - 1] + 1,
+                        prev[j - 1] + (a:byte(i) == b:byte(j) and 0 or 1))
+    end
+    prev = cur
+  end
+  return prev[#b]
+end
+
+--- manifest.did_you_mean(word, names) -> the name of `names` (a list or a
+-- set) closest to word (at most a third of its letters apart, at least 1),
+-- or nil.
+function M.did_you_mean(word, names)
+  local best, bd
+  local list = {}
+  if names[1] then list = {table.unpack(names)} else for n in pairs(names) do list[#list + 1] = n end end
+  table.sort(list)
+  for _, n in ipairs(list) do
+    local d = distance(word:lower(), n:lower())
+    if d <= math.max(1, #word // 3) and (not bd or d < bd) then best, bd = n, d end
+  end
+  return best
+end
+
+local TYPE_WORDS = {string = "a string", number = "a number", integer = "an integer",
+                    boolean = "true or false", list = "a list", map = "a mapping"}
+
+local function is_list(v) return type(v) == "table" and (next(v) == nil or v[1] ~= nil) end
+
+-- value converted to type t, or nil when it is not one (numbers may come
+-- as strings from ${VAR} expansion)
+local function as_type(v, t)
+  if t == "string" then return type(v) == "string" and v or nil end
+  if t == "boolean" then
+    if type(v) == "boolean" then return v end
+    return nil
+  end
+  if t == "number" or t == "integer" then
+    local n = type(v) == "number" and v or (type(v) == "string" and tonumber(v) or nil)
+    if t == "integer" then n = n and math.tointeger(n) end
+    return n
+  end
+  if t == "list" then return is_list(v) and v or nil end
+  if t == "map" then return type(v) == "table" and not (v[1] ~= nil) and v or nil end
+end
+
+-- "a number > 0", "an integer >= 0 and <= 65535", "a string"
+local function wanted(rule, t)
+  local w = TYPE_WORDS[t] or t
+  if t ~= "number" and t ~= "integer" then return w end
+  local lo = (rule.min and (" >= " .. rule.min)) or (rule.above and (" > " .. rule.above)) or ""
+  return w .. lo .. (rule.max and ((lo ~= "" and " and" or "") .. " <= " .. rule.max) or "")
+end
+
+local function show_value(v)
+  if type(v) == "string" then return string.format("%q", v) end
+  if type(v) == "table" then return is_list(v) and "a list" or "a mapping" end
+  return tostring(v)
+end
+
+--- manifest.check_options(m, keys, value, schema) -> a validated copy of
+-- value: a driver's options block (`local:`, `kubernetes:`) checked
+-- against the schema the driver declares (`driver.options`):
+--   {NAME = {type = "string"|"number"|"integer"|"boolean"|"list"|"map" (or
+--    a list of them), min =, max = (numbers, inclusive), above = (numbers,
+--    exclusive), of = "string" (items of a list, values of a map),
+--    nonempty = true (strings, lists), pattern = Lua pattern (strings)}}
+-- keys is the key path of the block ({"environments", "staging", "local"}).
+-- Unknown keys, wrong types and values out of range raise code "manifest"
+-- naming slipway.yaml:LINE:COLUMN and the key, with a did-you-mean for a
+-- misspelt key. Numbers given as strings (from ${VAR}) are converted.
+function M.check_options(m, keys, value, schema)
+  local src = m and sources[m] or {}
+  local ck = setmetatable({text = src.text, path = m and m.path,
+                           display = src.display or (m and m.path) or M.FILE,
+                           columns = true}, Checker)
+  if value == nil then return {} end
+  if type(value) ~= "table" or (value[1] ~= nil) then
+    ck:fail(keys, "expected a mapping of options, got " .. show_value(value))
+  end
+  local out, names = {}, {}
+  for k in pairs(value) do names[#names + 1] = k end
+  table.sort(names, function(a, b) return tostring(a) < tostring(b) end)
+  for _, k in ipairs(names) do
+    local v = value[k]
+    local kp = push(keys, tostring(k))
+    local rule = type(k) == "string" and schema[k]
+    if not rule then
+      local names = {}
+      for n in pairs(schema) do names[#names + 1] = n end
+      table.sort(names)
+      local near = type(k) == "string" and M.did_you_mean(k, names)
+      ck:fail(kp, "unknown option" .. (near and (" (did you mean '" .. near .. "'?)") or "")
+        .. "; known: " .. table.concat(names, ", "))
+    end
+    local types = type(rule.type) == "table" and rule.type or {rule.type}
+    local got
+    for _, t in ipairs(types) do
+      got = as_type(v, t)
+      if got ~= nil then
+        if (t == "number" or t == "integer") then
+          if (rule.min and got < rule.min) or (rule.above and got <= rule.above)
+             or (rule.max and got > rule.max) then
+            ck:fail(kp, "must be " .. wanted(rule, t) .. ", got " .. show_value(v))
+          end
+        elseif t == "string" then
+          if rule.nonempty and got == "" then ck:fail(kp, "must not be empty") end
+          if rule.pattern and not got:find(rule.pattern) then
+            ck:fail(kp, (rule.pattern_text or ("must match " .. rule.pattern)) .. ", got " .. show_value(v))
+          end
+        elseif (t == "list" or t == "map") then
+          if rule.nonempty and next(got) == nil then ck:fail(kp, "must not be empty") end
+          for ik, item in pairs(got) do
+            if rule.of and as_type(item, rule.of) == nil then
+              ck:fail(push(kp, t == "list" and ik or tostring(ik)),
+                "must be " .. TYPE_WORDS[rule.of] .. ", got " .. show_value(item))
+            end
+          end
+        end
+        break
+      end
+    end
+    if got == nil then
+      local words = {}
+      for i, t in ipairs(types) do words[i] = wanted(rule, t) end
+      ck:fail(kp, "must be " .. table.concat(words, " or ") .. ", got " .. show_value(v))
+    end
+    out[k] = got
+  end
+  return out
 end
 
 -- ---- components ---------------------------------------------------------------
@@ -317,6 +463,7 @@ function M.parse(text, path)
   if type(raw) ~= "table" then ck:fail({}, "expected a mapping at the top level") end
   ck:map(raw, {}, TOP)
   local m = {root = root, path = abs, raw = raw}
+  sources[m] = {text = text, display = path}
   m.name = ck:str(raw.name, {"name"}) or root:match("([^/]+)$")
   local sd = ck:str(raw.state_dir, {"state_dir"}) or ".slipway"
   m.state_dir = sd:find("^/") and sd or root .. "/" .. sd

@@ -100,7 +100,8 @@ end
 -- manifest (loaded when root has slipway.yaml unless no_manifest),
 -- state_dir, args, argv, dry_run, readonly (status, history: commands not
 -- marked read-only are refused, nothing is planned or displayed), command,
--- playbook (path), journal_path, resume_of.
+-- playbook (path), journal_path, resume_of, journal_best_effort (a journal
+-- that cannot be written is a warning: journal.open's best_effort).
 function M.context(opts)
   opts = opts or {}
   local args = opts.args or {}
@@ -115,7 +116,8 @@ function M.context(opts)
   if not readonly then attach_display() end
   -- a dry run changes nothing, not even the state directory
   local j = journal.open(r.state_dir, info,
-    {path = opts.journal_path, memory = (dry_run or readonly) and not opts.journal_path})
+    {path = opts.journal_path, memory = (dry_run or readonly) and not opts.journal_path,
+     best_effort = opts.journal_best_effort})
   return context.new{journal = j, log = log, args = args, dry_run = dry_run, readonly = readonly,
                      command = command, root = r.root, manifest = r.manifest, sha = r.sha,
                      dirty = r.dirty, state_dir = r.state_dir}

@@ -20,6 +20,7 @@
 local core = require "slipway.proc.core"
 local sw = require "slipway.core"
 local log = require "slipway.log"
+local errors = require "slipway.errors"
 
 local M = {}
 
@@ -263,17 +264,19 @@ local function failure(res, display, tail, timeout)
     end
     msg = msg .. "\nstderr (last lines):\n" .. table.concat(shown, "\n")
   end
+  -- a timeout may pass; whether an exit code would, nobody knows (nil)
   return code, msg, {cmd = display, exit_code = res.code, signal = res.signal,
-    duration = res.duration, timed_out = res.timed_out,
+    duration = res.duration, timed_out = res.timed_out, retryable = res.timed_out or nil,
     stderr_tail = stderr_tail, result = res}
 end
 
 local function raise_spawn_error(fname, argv, display, path, ename, emsg)
   if emsg == nil then  -- not found by which()
     sw.raise("ENOENT", argv[1] .. ": command not found in PATH=" .. path,
-      {cmd = display, argv0 = argv[1]})
+      {cmd = display, argv0 = argv[1], retryable = false})
   end
-  sw.raise(ename, fname .. ": cannot run " .. display .. ": " .. emsg, {cmd = display})
+  sw.raise(ename, fname .. ": cannot run " .. display .. ": " .. emsg,
+    {cmd = display, retryable = errors.retryable_code(ename)})
 end
 
 -- ---- handles ------------------------------------------------------------------
@@ -534,16 +537,51 @@ local function read_file(path)
   return s
 end
 
---- proc.alive(pid [, mark]) -> whether pid is a live process (zombies count
--- as dead) whose command line or environment mentions `mark` when given
--- (guards against a reused pid). Reads /proc.
-function M.alive(pid, mark)
-  pid = tonumber(pid)
-  if not pid or pid <= 0 then return false end
+-- state and start time (clock ticks since boot) of a process, from /proc
+local function stat_of(pid)
   local stat = read_file("/proc/" .. pid .. "/stat")
-  if not stat then return false end
-  local state = stat:match("^%d+ %b() (%a)")
-  if state == "Z" or state == "X" then return false end
+  if not stat then return nil end
+  local rest = stat:match("^%d+ %b() (.*)$")
+  if not rest then return nil end
+  local f = {}
+  for w in rest:gmatch("%S+") do f[#f + 1] = w end
+  return f[1], tonumber(f[20])
+end
+
+local function check_pid(pid)
+  pid = math.tointeger(tonumber(pid))
+  if not pid or pid <= 0 then return nil end
+  return pid
+end
+
+--- proc.started(pid) -> the start time of process pid (clock ticks since
+-- boot, /proc/PID/stat), or nil when there is no such process (or only its
+-- zombie). Set when the
+-- process is created and kept through exec: pid and start time together
+-- name one process for as long as the system runs, where a pid alone may be
+-- reused. Read it right after proc.spawn{detach = true} and keep it with the
+-- pid; proc.alive(pid, start) then tells that process from a later one.
+function M.started(pid)
+  pid = check_pid(pid)
+  if not pid then return nil end
+  local state, start = stat_of(pid)
+  if not state or state == "Z" or state == "X" then return nil end
+  return start
+end
+
+--- proc.alive(pid [, mark]) -> whether pid is a live process (zombies count
+-- as dead) that is the one meant (guards against a reused pid): with a
+-- number `mark`, its start time (proc.started) must be `mark`; with a
+-- string, its command line or environment must contain it. Prefer the
+-- start time: a process that has just been spawned has an empty command
+-- line and environment in /proc until its exec completes (a string mark
+-- then says "dead" about a live process). Reads /proc.
+function M.alive(pid, mark)
+  pid = check_pid(pid)
+  if not pid then return false end
+  local state, start = stat_of(pid)
+  if not state or state == "Z" or state == "X" then return false end
+  if type(mark) == "number" then return start == mark end
   if mark then
     local cmd = read_file("/proc/" .. pid .. "/cmdline") or ""
     local envs = read_file("/proc/" .. pid .. "/environ") or ""

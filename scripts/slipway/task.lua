@@ -73,31 +73,57 @@ local function spawn_all(fns)
   return tasks
 end
 
-local function cancel_rest(tasks)
-  for _, t in ipairs(tasks) do core.cancel(t) end
+-- Cancel every task of `tasks` but `except`, wait until each has ended and
+-- consume its outcome (so none is reported as "failed and nobody waited for
+-- it"); returns the errors of those that failed (not by our cancellation).
+local function settle_rest(tasks, except)
+  for _, t in ipairs(tasks) do if t ~= except then core.cancel(t) end end
+  local errs = {}
+  for _, t in ipairs(tasks) do
+    if t ~= except then
+      if not t:done() then core.waitany({t}) end
+      local ok, e = core.result(t)
+      if not ok and not (type(e) == "table" and e.code == "cancelled") then errs[#errs + 1] = e end
+    end
+  end
+  return errs
 end
 
 --- Run every function concurrently; return a list of their first results.
--- Fails fast: the first error cancels the others and is raised.
+-- Fails fast: the first error cancels the others and is raised, after every
+-- other task has ended. Others that failed too (not by that cancellation)
+-- are attached as `err.others` (a list of their errors); a first error that
+-- is a string is then raised as a structured error (code "task", field
+-- `error`: the string) so that they can be.
 function M.all(fns)
   local tasks = spawn_all(fns)
   local results = {}
   local pending = {}
   for i, t in ipairs(tasks) do pending[i] = t end
-  local ok, err = pcall(function()
+  local failed, err
+  local ok, werr = pcall(function()
     while #pending > 0 do
       local i = core.waitany(pending)
       local t = table.remove(pending, i)
       local r = table.pack(core.result(t))
-      if not r[1] then error(r[2], 0) end
+      if not r[1] then failed, err = t, r[2]; return end
       for k, tk in ipairs(tasks) do
         if tk == t then results[k] = r[2] end
       end
     end
   end)
-  if not ok then
-    cancel_rest(tasks)
-    for _, t in ipairs(tasks) do if not t:done() then core.waitany({t}) end end
+  if not ok then  -- we were cancelled ourselves: so are they
+    settle_rest(tasks)
+    error(werr, 0)
+  end
+  if failed then
+    local others = settle_rest(tasks, failed)
+    if #others > 0 then
+      if type(err) ~= "table" then
+        err = sw.error("task", tostring(err), {error = err})
+      end
+      err.others = others
+    end
     error(err, 0)
   end
   return results
@@ -114,7 +140,7 @@ function M.any(fns)
     local t = table.remove(pending, core.waitany(pending))
     local r = table.pack(core.result(t))
     if r[1] then
-      cancel_rest(tasks)
+      settle_rest(tasks, t)
       local idx
       for k, tk in ipairs(tasks) do if tk == t then idx = k end end
       return idx, table.unpack(r, 2, r.n)
@@ -128,7 +154,7 @@ end
 function M.race(fns)
   local tasks = spawn_all(fns)
   local t = tasks[core.waitany(tasks)]
-  cancel_rest(tasks)
+  settle_rest(tasks, t)
   local r = table.pack(core.result(t))
   if not r[1] then error(r[2], 0) end
   local idx
@@ -151,7 +177,7 @@ function M.timeout(seconds, fn, ...)
     core.waitany({t})
     core.result(t)
     error(sw.error("timeout", sw.where(2) .. "timed out after " .. seconds .. " s",
-      {seconds = seconds}), 0)
+      {seconds = seconds, retryable = true}), 0)
   end
   core.cancel(timer)
   local r = table.pack(core.result(t))

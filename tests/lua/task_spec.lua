@@ -93,6 +93,36 @@ T.test("all: results in order; first error cancels the rest", function()
   T.falsy(slow_finished)
 end)
 
+T.test("all: tasks failing together -- the first raised, the others attached, none unwaited", function()
+  local cmd = require "slipway_cmd"
+  local r = cmd.run({"-e", [[
+    local task = require "slipway.task"
+    local sw = require "slipway.core"
+    local ok, err = pcall(task.all, {
+      function() sw.raise("one", "first failure") end,
+      function() error("second failure") end,
+      function() task.sleep(5) end,
+    })
+    assert(not ok)
+    print("raised: " .. tostring(err))
+    print("others: " .. #err.others .. " " .. tostring(err.others[1]))
+    local ok2, err2 = pcall(task.all, {function() error("a", 0) end, function() error("b", 0) end})
+    print("strings: " .. err2.code .. " " .. tostring(err2.error) .. " " .. tostring(err2.others[1]))
+    local i = task.race{function() return 1 end, function() error("late too") end}
+    print("race: " .. i)
+    collectgarbage(); collectgarbage()
+    task.sleep(0.01)
+    print("main done")
+  ]]})
+  T.eq(r.code, 0, r.stderr)
+  T.match(r.stdout, "raised: [^\n]*first failure")
+  T.match(r.stdout, "others: 1 [^\n]*second failure")
+  T.match(r.stdout, "strings: task a b")
+  T.match(r.stdout, "race: 1")
+  T.match(r.stdout, "main done")
+  T.nomatch(r.stderr, "nobody waited")
+end)
+
 T.test("any returns the first success; race the first to end", function()
   local i, v = task.any{
     function() error("no") end,

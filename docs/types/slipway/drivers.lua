@@ -36,9 +36,14 @@ local drivers = {}
 ---@return slipway.Driver
 function drivers.get(name) end
 
----The driver of an environment.
+---The driver of an environment (its options checked: drivers.check).
 ---@param env slipway.Environment
 ---@return slipway.Driver
 function drivers.of(env) end
+
+---env.options validated against the declared options of its driver, once.
+---@param env slipway.Environment
+---@return slipway.Environment
+function drivers.check(env) end
 
 return drivers

@@ -49,6 +49,22 @@ function manifest.parse(text, path) end
 ---@return string?
 function manifest.find(dir) end
 
+---A driver's options block checked against its declared schema
+---(driver.options): unknown keys (with a did-you-mean), types, ranges;
+---raises code "manifest" naming slipway.yaml:LINE:COLUMN and the key.
+---@param m slipway.Manifest|nil
+---@param keys (string|integer)[] the key path of the block
+---@param value table|nil
+---@param schema table<string, table>
+---@return table
+function manifest.check_options(m, keys, value, schema) end
+
+---The name of names (a list or a set) closest to word, or nil.
+---@param word string
+---@param names string[]|table<string, any>
+---@return string?
+function manifest.did_you_mean(word, names) end
+
 ---path made absolute with $PWD when $PWD really is the current directory.
 ---@param path string
 ---@return string

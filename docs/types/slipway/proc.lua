@@ -80,12 +80,19 @@ function proc.run(argv, opts) end
 ---@return slipway.ProcHandle|integer|nil
 function proc.spawn(argv, opts) end
 
----Whether pid is a live process (zombies count as dead) whose command line
----or environment mentions `mark` when given (guards against a reused pid).
+---Whether pid is a live process (zombies count as dead) that is the one
+---meant: with a number `mark`, its start time (proc.started) equals it; with
+---a string, its command line or environment mentions it.
 ---@param pid integer|string
----@param mark? string
+---@param mark? string|integer
 ---@return boolean
 function proc.alive(pid, mark) end
+
+---The start time of process pid (clock ticks since boot), or nil when there
+---is no such process: with the pid, it names one process.
+---@param pid integer|string
+---@return integer|nil
+function proc.started(pid) end
 
 ---The executable found on PATH (or on `path`), or nil.
 ---@param name string

@@ -8,7 +8,9 @@ return {
   description = [==[
 Takes each environment's deploy lock and stops it through its driver (the
 local driver ends the service processes it started and forgets the current
-release). Idempotent.]==],
+release). Idempotent. Works on a full or read-only state directory: the
+journal (and the local driver's lock and current-release file) are then
+skipped with a warning, the processes are stopped all the same.]==],
   options = deploy.options{
     {name = "all", type = "boolean", help = "every environment of slipway.yaml"},
   },
@@ -27,7 +29,7 @@ release). Idempotent.]==],
         for _, n in ipairs(names) do
           local env = environments.get(c.envs, n)
           local d = drivers.of(env)
-          local lk = d.lock(c, env, {wait = tonumber(c.args.lock_wait)})
+          local lk = d.lock(c, env, {wait = tonumber(c.args.lock_wait), best_effort = true})
           local ok, err = pcall(d.stop, c, env)
           lk:unlock()
           if not ok then error(err, 0) end
@@ -35,6 +37,6 @@ release). Idempotent.]==],
           c:log("info", "%s stopped", n)
         end
       end}}
-    end, {argv = argv})
+    end, {argv = argv, journal_best_effort = true})
   end,
 }

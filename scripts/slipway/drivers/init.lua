@@ -65,12 +65,19 @@
 --   driver.stop(ctx, env)
 --       End everything of env (processes, releases). Idempotent.
 --
+--   driver.options (optional): the schema of its block in slipway.yaml,
+--       {NAME = {type =, min =, max =, above =, of =, ...}} as
+--       manifest.check_options reads it. When declared, env.options is
+--       validated against it (unknown keys with a did-you-mean, types,
+--       ranges; slipway.yaml:LINE:COLUMN) before any driver function runs.
+--
 -- Drivers never run checks, never touch git and never write the journal
 -- themselves except through ctx (ctx:run and ctx:request journal what they do;
 -- ctx.journal:record{type = "driver", ...} for anything else worth keeping).
 
 local raise = require("slipway.errors").fail
 local modules = require "slipway.modules"
+local manifest = require "slipway.manifest"
 
 local M = {}
 
@@ -104,7 +111,29 @@ function M.get(name)
   return mod
 end
 
---- The driver of an environment.
-function M.of(env) return M.get(env.driver) end
+--- drivers.check(env) -> env: env.options validated against the declared
+-- `options` of its driver (manifest.check_options; numbers given as
+-- strings converted), once. A driver that declares none, or that cannot be
+-- found (drivers.of says so when it is used), is left alone.
+function M.check(env)
+  if env.options_checked then return env end
+  local mod = cache[env.driver]
+  if not mod and type(env.driver) == "string" and env.driver:match("^[%w_%-]+$") then
+    mod = modules.find("slipway.drivers." .. env.driver)
+  end
+  if type(mod) == "table" and type(mod.options) == "table" then
+    env.options = manifest.check_options(env.manifest,
+      {"environments", env.name, env.driver}, env.options, mod.options)
+  end
+  env.options_checked = true
+  return env
+end
+
+--- The driver of an environment (its options checked: drivers.check).
+function M.of(env)
+  local d = M.get(env.driver)
+  M.check(env)
+  return d
+end
 
 return M

@@ -38,6 +38,15 @@ local M = {}
 
 M.HELM_BUSY = "another operation (install/upgrade/rollback) is in progress"
 
+--- The `kubernetes:` options as they are read today (kube.settings);
+-- validated when slipway.yaml is loaded (drivers.check).
+M.options = {
+  helm = {type = "string", nonempty = true}, kubectl = {type = "string", nonempty = true},
+  rollout_timeout = {type = {"string", "number"}}, lock_ttl = {type = "number", above = 0},
+  dependency_update = {type = "boolean"}, extra_args = {type = "list", of = "string"},
+  env = {type = "map", of = "string"},
+}
+
 -- ---- settings ----------------------------------------------------------------
 -- (slipway.kube: settings, argv, Secret masking, timestamps; shared with the
 -- runbook engine, which does not depend on this driver)

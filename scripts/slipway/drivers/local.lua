@@ -41,6 +41,17 @@ local M = {}
 
 M.defaults = {health = "/health", port = 0, startup_timeout = 60, stop_timeout = 10, keep = 5}
 
+--- The `local:` options (manifest.check_options validates them when
+-- slipway.yaml is loaded: drivers.check).
+M.options = {
+  command = {type = "list", of = "string", nonempty = true},
+  health = {type = "string", pattern = "^/", pattern_text = "must be a path starting with /"},
+  port = {type = "integer", min = 0, max = 65535},
+  startup_timeout = {type = "number", above = 0},
+  stop_timeout = {type = "number", min = 0},
+  keep = {type = "integer", min = 1},
+}
+
 local function opt(env, k)
   local v = env.options[k]
   if v == nil then return M.defaults[k] end
@@ -66,9 +77,31 @@ local function read_file(path)
   return s
 end
 
---- Whether pid is a live process (zombies count as dead) whose command line
--- or environment mentions `mark` (guards against a reused pid): proc.alive.
+--- Whether pid is a live process (zombies count as dead) that is the one
+-- meant: `mark` is its start time (a number, recorded at spawn) or a text
+-- its command line or environment contains: proc.alive.
 M.alive = require("slipway.proc").alive
+
+-- A release's process: its pid and the mark that tells it from a later
+-- process with the same pid. The pid file holds "PID START" (START: the
+-- start time read right after the spawn, proc.started); an older one only
+-- PID, and then the release directory (in the service's environment as
+-- SLIPWAY_RELEASE_DIR) is the mark. Without a pid file (slipway killed
+-- between the spawn and its write), the service is looked for by that
+-- environment variable.
+local function record_of(dir)
+  local pid, start = (read_file(dir .. "/pid") or ""):match("^(%d+)%s*(%d*)")
+  if pid then return tonumber(pid), tonumber(start) or dir end
+  local want = "SLIPWAY_RELEASE_DIR=" .. dir .. "\0"
+  for _, p in ipairs(fs.glob("/proc/[0-9]*/environ")) do
+    local envs = read_file(p)
+    if envs and envs:find(want, 1, true) then
+      local n = tonumber(p:match("^/proc/(%d+)/"))
+      return n, require("slipway.proc").started(n) or dir
+    end
+  end
+  return nil
+end
 
 -- the process group first (the service and its children), then the pid
 local function signal(pid, sig)
@@ -164,12 +197,14 @@ function M.status(ctx, env)
   if not cur then return {running = false} end
   local rel = read_json(release_dir(ctx, env, cur.revision) .. "/release.json") or {}
   local dir = release_dir(ctx, env, cur.revision)
-  return {running = M.alive(cur.pid, dir), revision = cur.revision, versions = rel.versions,
+  return {running = M.alive(cur.pid, cur.start or dir), revision = cur.revision, versions = rel.versions,
           url = cur.url, since = cur.started, sha = rel.sha,
           detail = {pid = cur.pid, dir = dir, log = dir .. "/log"}}
 end
 
---- driver.lock: an flock on STATE/envs/ENV/lock.
+--- driver.lock: an flock on STATE/envs/ENV/lock. opts: wait (seconds),
+-- best_effort (a state directory that is read-only or full: a warning and
+-- no lock, for stop).
 function M.lock(ctx, env, opts)
   opts = opts or {}
   local path = env_dir(ctx, env) .. "/lock"
@@ -177,18 +212,29 @@ function M.lock(ctx, env, opts)
     ctx:plan("take the deploy lock of " .. env.name)
     return {unlock = function() end}
   end
-  fs.mkdir(env_dir(ctx, env))
-  local lk = fs.lock(path, {wait = opts.wait, note = string.format("run %s: slipway %s %s",
-    tostring(ctx.run_id), tostring(ctx.command), env.name)})
-  return lk
+  local ok, lk = pcall(function()
+    fs.mkdir(env_dir(ctx, env))
+    return fs.lock(path, {wait = opts.wait, note = string.format("run %s: slipway %s %s",
+      tostring(ctx.run_id), tostring(ctx.command), env.name)})
+  end)
+  if ok then return lk end
+  -- opts.best_effort (stop): on a read-only or full state directory nobody
+  -- can deploy, and stopping must still work
+  local code = type(lk) == "table" and lk.code
+  if opts.best_effort and (code == "EROFS" or code == "ENOSPC" or code == "EDQUOT") then
+    ctx:log("warn", "%s: going on without the deploy lock: %s", env.name,
+      require("slipway.errors").message(lk))
+    return {unlock = function() end}
+  end
+  error(lk, 0)
 end
 
 local function stop_release(ctx, env, rev, why)
   local dir = release_dir(ctx, env, rev)
-  local pid = tonumber((read_file(dir .. "/pid") or ""):match("%d+"))
-  if pid and M.alive(pid, dir) then
+  local pid, mark = record_of(dir)
+  if pid and M.alive(pid, mark) then
     ctx:mutate(string.format("stop %s revision %d (pid %d, %s)", env.name, rev, pid, why), function()
-      M.kill(pid, dir, opt(env, "stop_timeout"))
+      M.kill(pid, mark, opt(env, "stop_timeout"))
       ctx:log("info", "%s: stopped revision %d (pid %d, %s)", env.name, rev, pid, why)
     end)
   end
@@ -245,19 +291,29 @@ function M.deploy(ctx, env)
                 SLIPWAY_RELEASE_DIR = dir, SLIPWAY_BIN = subst.SLIPWAY}
   ctx:log("info", "%s: starting revision %d: %s", env.name, rev, table.concat(argv, " "))
   local t0 = task.now()
-  local pid = ctx:mutate("start " .. table.concat(argv, " "), function()
+  local pid, start = ctx:mutate("start " .. table.concat(argv, " "), function()
     local h = proc.spawn(argv, {detach = true, cwd = ctx.root, env = penv,
                                 stdout = {file = dir .. "/log"}, stderr = {file = dir .. "/log"}})
-    return type(h) == "table" and h.pid or h
+    local n = type(h) == "table" and h.pid or h
+    -- read at once: the process is slipway's child, not reaped before the
+    -- loop runs again, so this is its start time (0 when it is gone)
+    return n, proc.started(n) or 0
   end)
-  fs.write(dir .. "/pid", tostring(pid) .. "\n")
+  -- no record, no service: one that nothing could find again is stopped
+  local wrote, werr = pcall(fs.write, dir .. "/pid", pid .. " " .. start .. "\n")
+  if not wrote then
+    M.kill(pid, start, 2)
+    raise(type(werr) == "table" and werr.code or "deploy", string.format(
+      "%s: revision %d stopped again: its pid file could not be written: %s",
+      env.name, rev, require("slipway.errors").message(werr)), {env = env.name, revision = rev})
+  end
   ctx.journal:record{type = "driver", driver = "local", env = env.name, revision = rev,
                      action = "started", pid = pid}
   -- ready file, then health
   local deadline = t0 + opt(env, "startup_timeout")
   local url
   local function give_up(why)
-    M.kill(pid, dir, 2)
+    M.kill(pid, start, 2)
     raise("deploy", string.format("%s: revision %d did not become healthy: %s\n%s",
       env.name, rev, why, log_tail(dir .. "/log")), {env = env.name, revision = rev})
   end
@@ -267,7 +323,7 @@ function M.deploy(ctx, env)
         url = (fs.read(ready):gsub("%s+$", ""))
         if url ~= "" then break end
       end
-      if not M.alive(pid, dir) then give_up("the process exited") end
+      if not M.alive(pid, start) then give_up("the process exited") end
       if task.now() > deadline then give_up("no URL in " .. ready .. " after " .. opt(env, "startup_timeout") .. " s") end
       task.sleep(0.02)
     end
@@ -279,7 +335,7 @@ function M.deploy(ctx, env)
       if not ok and type(res) == "table" and res.code == "cancelled" then error(res, 0) end
       if ok and res.status == 200 then break end
       last = ok and ("status " .. res.status) or tostring(res.message or res)
-      if not M.alive(pid, dir) then give_up("the process exited (" .. last .. ")") end
+      if not M.alive(pid, start) then give_up("the process exited (" .. last .. ")") end
       if task.now() > deadline then give_up(health .. ": " .. last) end
       task.sleep(0.05)
     end
@@ -287,22 +343,27 @@ function M.deploy(ctx, env)
   local ok, err = pcall(wait_healthy)
   if not ok then
     -- interrupted anywhere while waiting: the new version never became current
-    if type(err) == "table" and err.code == "cancelled" then M.kill(pid, dir, 2) end
+    if type(err) == "table" and err.code == "cancelled" then M.kill(pid, start, 2) end
     error(err, 0)
   end
   ctx:waited(task.now() - t0)
   ctx.journal:record{type = "driver", driver = "local", env = env.name, revision = rev,
                      action = "healthy", url = url, wait = task.now() - t0}
   -- switch, then stop the old one
-  ctx:write(edir .. "/current.json", json.encode({revision = rev, pid = pid, url = url,
-    started = desc.started, sha = ctx.sha}, {indent = 2}) .. "\n")
+  local switched, serr = pcall(fs.write, edir .. "/current.json", json.encode({revision = rev,
+    pid = pid, start = start, url = url, started = desc.started, sha = ctx.sha}, {indent = 2}) .. "\n")
+  if not switched then  -- the old one stays current: the new one must not linger
+    M.kill(pid, start, 2)
+    error(serr, 0)
+  end
+  ctx.journal:record{type = "write", path = edir .. "/current.json"}
   if cur and not fixed then stop_release(ctx, env, cur.revision, "replaced by " .. rev) end
   -- keep the last `keep` releases (values, description, log) for inspection
   revs[#revs + 1] = rev
   local keep = opt(env, "keep")
   for i = 1, #revs - keep do
     local old = release_dir(ctx, env, revs[i])
-    if revs[i] ~= rev and not M.alive((read_file(old .. "/pid") or ""):match("%d+"), old) then
+    if revs[i] ~= rev and not M.alive(record_of(old)) then
       ctx:mutate("remove " .. old, fs.remove, old, {recursive = true, missing_ok = true})
     end
   end
@@ -313,7 +374,15 @@ end
 function M.stop(ctx, env)
   for _, r in ipairs(releases(ctx, env)) do stop_release(ctx, env, r, "stop") end
   local cur = env_dir(ctx, env) .. "/current.json"
-  if fs.exists(cur) then ctx:mutate("forget the current release of " .. env.name, fs.remove, cur) end
+  if not fs.exists(cur) then return end
+  -- the processes are stopped: a record that cannot be removed (read-only
+  -- state directory) names a process that is gone, which status tells
+  local ok, err = pcall(ctx.mutate, ctx, "forget the current release of " .. env.name, fs.remove, cur)
+  if not ok then
+    if type(err) ~= "table" or err.code ~= "EROFS" then error(err, 0) end
+    ctx:log("warn", "%s: stopped, but %s cannot be removed: %s", env.name, cur,
+      require("slipway.errors").message(err))
+  end
 end
 
 return M

@@ -110,7 +110,16 @@ end
 
 --- An HTTP request (http.request), journalled. Under --dry-run only GET and
 -- HEAD are sent; others are planned and return {status = 0, planned = true}.
+-- Inside a step with `retries`, the step's attempts are the one retry
+-- budget: the request is made once (retries = 0) unless opts.retries says
+-- otherwise; elsewhere http's own retries apply (docs/playbook.md).
 function Ctx:request(opts)
+  if opts.retries == nil and (self.step_retries or 0) > 0 then
+    local o = {}
+    for k, v in pairs(opts) do o[k] = v end
+    o.retries = 0
+    opts = o
+  end
   local method = (opts.method or "GET"):upper()
   local rec = {type = "http", step = self.step, method = method,
                url = http.redact_url(opts.url)}

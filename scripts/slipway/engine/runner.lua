@@ -107,8 +107,9 @@ end
 
 -- ---- running ----------------------------------------------------------------------
 
--- one attempt after another until one succeeds, the step is cancelled or
--- the retries are spent
+-- one attempt after another until one succeeds, the step is cancelled, the
+-- error is one that retrying cannot help (errors.retryable: a missing file,
+-- a denied permission, bad input, a 4xx answer) or the retries are spent
 local function attempt(step, ctx, srec, journal, log)
   local attempts = (step.retries or 0) + 1
   local ok, err
@@ -121,6 +122,14 @@ local function attempt(step, ctx, srec, journal, log)
       return step.run(ctx)
     end)
     if ok or (type(err) == "table" and err.code == "cancelled") then break end
+    if n < attempts and errors.retryable(err) == false then
+      log.warn("%s: attempt %d/%d failed: %s; not retried: retrying cannot help (%s)", step.name,
+        n, attempts, errmsg(err), type(err) == "table" and ("code " .. tostring(err.code))
+        or "a misuse")
+      journal:record{type = "retry", step = step.name, attempt = n, error = errmsg(err),
+                     skipped = "retrying cannot help"}
+      break
+    end
     if n < attempts then
       log.warn("%s: attempt %d/%d failed: %s; retrying", step.name, n, attempts, errmsg(err))
       journal:record{type = "retry", step = step.name, attempt = n, error = errmsg(err)}
@@ -172,6 +181,9 @@ function M.run(def, ctx, opts)
   end
   for _, step in ipairs(def.steps) do
     ctx.step = step.name
+    -- the step's retries are the one budget of what it does: ctx:request
+    -- does not retry on its own inside a step that retries (context.lua)
+    ctx.step_retries = step.retries or 0
     local srec = {name = step.name}
     result.steps[#result.steps + 1] = srec
     if done[step.name] then
@@ -194,8 +206,9 @@ function M.run(def, ctx, opts)
     end
     if srec.ok == nil then
       local t0 = task.now()
-      journal:record{type = "step_start", step = step.name}
-      log.info("==> %s", step.name)
+      journal:record{type = "step_start", step = step.name, retries = step.retries}
+      log.info("==> %s%s", step.name, (step.retries or 0) > 0
+        and string.format(" (up to %d attempts)", step.retries + 1) or "")
       local ok, err = attempt(step, ctx, srec, journal, log)
       srec.duration = task.now() - t0
       srec.ok, srec.error = ok, (not ok) and err or nil
@@ -224,7 +237,7 @@ function M.run(def, ctx, opts)
     end
     ::continue::
   end
-  ctx.step = nil
+  ctx.step, ctx.step_retries = nil, nil
   if def.finish then
     local ok, err = pcall(def.finish, ctx, result)
     if not ok then log.warn("finish: %s", errmsg(err)) end
