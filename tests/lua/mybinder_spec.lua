@@ -41,7 +41,7 @@ local function stub_dependencies(dir)
 end
 
 -- a copy of the fixture with the port's files added, committed, with a remote
-local function repository()
+local function repository(edit)
   local dir = fs.tempdir() .. "/mybinder.org-deploy"
   proc.run({"cp", "-r", FIXTURE, dir}, {echo = false})
   proc.run({"chmod", "-R", "u+w", dir}, {echo = false})
@@ -53,6 +53,7 @@ local function repository()
     end
   end
   stub_dependencies(dir)
+  if edit then edit(dir) end
   D.git(dir, "init", "-q", "-b", "main")
   D.git(dir, "add", "-A")
   D.git(dir, "commit", "-q", "-m", "mybinder.org-deploy at 95860dbc with the slipway port")
@@ -322,4 +323,108 @@ T.test("localhost: deploy.py crashes (list.extend returns None); the port runs t
   T.match(got[3], "^kubectl rollout status %-%-timeout=10m namespace=localhost kubeconfig= context= " ..
     "{daemonset%.apps/staging%-image%-cleaner deployment%.apps/binder ")
 end, {skip = skip})
+
+-- ---- the dry run ---------------------------------------------------------------
+
+-- cert-manager's chart is in an OCI registry on the internet: for the dry
+-- run's render it is replaced by a local stub chart (name, version and one
+-- Deployment), the one change to the port this case makes
+local function offline_cert_manager(dir)
+  fs.mkdir(dir .. "/stubs/cert-manager/templates")
+  fs.write(dir .. "/stubs/cert-manager/Chart.yaml",
+    "apiVersion: v2\nname: cert-manager\nversion: v1.20.2\ndescription: offline stub (test)\n")
+  fs.write(dir .. "/stubs/cert-manager/templates/deployment.yaml",
+    "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: cert-manager\n  namespace: {{ .Release.Namespace }}\n" ..
+    "spec:\n  replicas: 1\n")
+  local y = dir .. "/slipway.yaml"
+  local text, n = fs.read(y):gsub("chart: oci://quay%.io/jetstack/charts/cert%-manager", "chart: stubs/cert-manager")
+  assert(n == 1)
+  fs.write(y, text)
+end
+
+local HELM = S.helm()
+
+T.test("stage staging --dry-run: a plan naming every release, hook and values file, with rendered-manifest diffs", function()
+  local dir = repository(offline_cert_manager)
+  local k = standin({helm = HELM})
+  local r = D.slipway(dir, {"stage", "staging", "--dry-run"}, {env = k.env})
+  T.eq(r.code, 0, r.stdout .. r.stderr)
+  local out = r.stdout
+  if os.getenv("MYBINDER_SPEC_SHOW") then print(out) end
+  local plan = out:match("Plan %(dry run.-\n(.*)$")
+  T.truthy(plan, "a plan is printed: " .. out)
+  -- the hooks: the ban scripts ran (they write only ignored files), the others are planned
+  T.match(plan, "run before hook network%-bans now %(dry_run: true")
+  T.match(plan, "run kubectl set resources %-n kube%-system deployments/coredns")
+  T.match(plan, "run kubectl apply %-f https://github%.com/jetstack/cert%-manager/releases/download/v1%.20%.2/")
+  -- every release, with its values files in deploy.py's order
+  local cm = plan:match("run helm upgrade [^\n]*cert%-manager[^\n]*")
+  T.match(cm, "%-%-namespace cert%-manager cert%-manager " .. dir:gsub("%p", "%%%0") .. "/stubs/cert%-manager " ..
+    "%-%-version v1%.20%.2 %-f " .. dir:gsub("%p", "%%%0") .. "/config/cert%-manager%.yaml")
+  local mb = plan:match("run helm upgrade [^\n]*%-%-namespace staging staging[^\n]*")
+  T.truthy(mb, plan)
+  local files = {}
+  for f in mb:gmatch("%-f (%S+)") do files[#files + 1] = f:sub(#dir + 2) end
+  T.eq(files, {"secrets/config/common/bans.yaml", "secrets/config/common/common.yaml",
+               "secrets/config/common/cryptnono-bannedips.yaml", "secrets/config/common/cryptnono.yaml",
+               "config/staging.yaml", "secrets/config/staging.yaml"})
+  T.match(plan, "wait for every deployment and daemonset of namespace staging")
+  T.nomatch(plan, "namespace cert%-manager to roll out", "cert-manager is not waited for, as in deploy.py")
+  -- the rendered manifests of both releases, as a diff against nothing deployed
+  T.match(out, "%+# %-%-%-%- release cert%-manager %(namespace cert%-manager")
+  T.match(out, "%+# %-%-%-%- release staging %(namespace staging, chart mybinder%)")
+  T.match(out, "\n%+kind: Deployment\n")
+  -- nothing the repository tracks changed; the generated files are there
+  T.eq(D.git(dir, "status", "--porcelain").stdout, "")
+  T.truthy(fs.exists(dir .. "/secrets/config/common/bans.yaml"))
+  -- and nothing was changed in the cluster
+  T.eq(#k:argvs("helm", "upgrade"), 0)
+  for _, c in ipairs(k:calls()) do
+    T.truthy(c.argv[1] ~= "apply" and c.argv[1] ~= "set" and c.argv[1] ~= "create", table.concat(c.argv, " "))
+  end
+end, {skip = skip or ((not HELM) and "no real helm")})
+
+T.test("dry run: a hook marked dry_run that changes a tracked file is refused, naming the file", function()
+  local dir = repository(function(d)
+    local y = d .. "/slipway.yaml"
+    local text = fs.read(y):gsub("        %- %*network%-bans\n", "        - *network-bans\n" ..
+      "        - {name: sneaky, dry_run: true, run: [python3, -c, \"open('config/staging.yaml', 'a').write('# x')\"]}\n", 1)
+    fs.write(y, text)
+  end)
+  local k = standin({helm = HELM})
+  local r = D.slipway(dir, {"stage", "staging", "--dry-run"}, {env = k.env})
+  T.eq(r.code, 1, r.stdout .. r.stderr)
+  T.match(r.stderr, "before hook sneaky changed files the repository does not ignore: config/staging%.yaml")
+end, {skip = skip or ((not HELM) and "no real helm")})
+
+-- ---- versions pinned outside YAML ------------------------------------------------
+
+T.test("cert-manager's version comes from cert-manager.env; bump rewrites that one line", function()
+  local dir = repository()
+  local manifest = require "slipway.manifest"
+  local environments = require "slipway.environments"
+  local bump = require "slipway.bump"
+  local m = manifest.load(dir)
+  T.eq(environments.versions(m)["cert-manager"], "v1.20.2")
+  local files, diff = bump.apply(m, "cert-manager", "v1.21.0")
+  T.eq(files, {"cert-manager.env"})
+  local minus, plus = 0, 0
+  for l in diff:gmatch("[^\n]+") do
+    if l:find("^%-[^%-]") then minus = minus + 1 end
+    if l:find("^%+[^%+]") then plus = plus + 1 end
+  end
+  T.eq({minus, plus}, {1, 1}, diff)
+  T.match(fs.read(dir .. "/cert-manager.env"), "\nexport CERT_MANAGER_VERSION=v1%.21%.0\n")
+  T.match(fs.read(dir .. "/cert-manager.env"), "^# cert%-manager versions at")
+  T.eq(environments.versions(m)["cert-manager"], "v1.21.0")
+  -- the release follows
+  D.git(dir, "commit", "-qam", "cert-manager: v1.20.2...v1.21.0")
+  local k = standin()
+  local r = D.slipway(dir, {"stage", "prod"}, {env = k.env})
+  T.eq(r.code, 0, r.stdout .. r.stderr)
+  local up = k:argvs("helm", "upgrade")[1]
+  T.match(table.concat(up, " "), "cert%-manager oci://quay%.io/jetstack/charts/cert%-manager %-%-version v1%.21%.0 ")
+  T.match(table.concat(k:argvs("kubectl", "apply")[1], " "), "/download/v1%.21%.0/cert%-manager%.crds%.yaml")
+end, {skip = skip})
+
 T.run()

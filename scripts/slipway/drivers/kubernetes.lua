@@ -349,6 +349,9 @@ function M.prepare(ctx, env)
   if p[env.name] then return end
   p[env.name] = true
   if not env.login then return end
+  if env.login.kubeconfig and ctx.dry_run then
+    ctx:plan("use KUBECONFIG=" .. (env.login.kubeconfig_rel or env.login.kubeconfig) .. " for every command (login)")
+  end
   local s = kube.settings(env)
   for _, hook in ipairs(env.login.run or {}) do
     run_hook(ctx, env, s, hook, {phase = "login", always = true})
