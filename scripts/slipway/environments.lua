@@ -32,6 +32,7 @@ local core = require "slipway.core"
 local function raise(code, msg, fields) error(core.error(code, msg, fields), 0) end
 
 local M = {}
+local load_kubernetes   -- (below)
 
 M.DRIVER_KEYS = {["local"] = true, kubernetes = true}
 local KNOWN = {driver = true, chart = true, values = true, url = true, context = true,
@@ -189,7 +190,7 @@ function M.load(m)
       env.checks[#env.checks + 1] = checks.validate({{name = t, lua = t}}, kp .. ".tests", m)[1]
     end
     if env.driver == "kubernetes" or e.releases or e.hooks or e.login then
-      M.load_kubernetes(m, name, e, env)
+      load_kubernetes(m, name, e, env)
     end
     env.manifest = m
     out.by_name[name] = env
@@ -244,7 +245,6 @@ local function mfail(m, keys, msg)
   end
   fail(m, table.concat(parts, "."), msg)
 end
-M.fail = mfail
 
 local function is_list(t)
   if type(t) ~= "table" then return false end
@@ -364,7 +364,6 @@ local function check_hooks(m, keys, list)
   end
   return out
 end
-M.check_hooks = check_hooks
 
 -- values entries: "file", "glob/*.yaml", {file: F, optional: true}
 local function check_values(m, keys, v)
@@ -440,12 +439,12 @@ local function check_release(m, keys, r, env)
   return rel
 end
 
---- Validate the kubernetes keys of environment e (after templates): its
+-- Validate the kubernetes keys of environment e (after templates): its
 -- `releases` (or the one release `chart` + `values` make), `hooks` and
 -- `login`, into env.releases, env.hooks = {before, after} and env.login =
 -- {kubeconfig, run}. Strings stay unexpanded (${VAR} and globs are resolved
 -- when the driver uses them: after the hooks that write generated files).
-function M.load_kubernetes(m, name, e, env)
+load_kubernetes = function(m, name, e, env)
   local keys = {"environments", name}
   if e.releases ~= nil then
     if e.chart ~= nil then mfail(m, keys_plus(keys, "chart"), "give either chart (one release) or releases, not both") end
