@@ -427,4 +427,33 @@ T.test("cert-manager's version comes from cert-manager.env; bump rewrites that o
   T.match(table.concat(k:argvs("kubectl", "apply")[1], " "), "/download/v1%.21%.0/cert%-manager%.crds%.yaml")
 end, {skip = skip})
 
+T.test("a mistake in a release, hook or template names slipway.yaml's line", function()
+  local manifest = require "slipway.manifest"
+  local environments = require "slipway.environments"
+  local text = core.embedded(PREFIX .. "slipway.yaml")
+  local function err_of(from, to)
+    local t, n = text:gsub(from, to, 1)
+    assert(n == 1, from)
+    local ok, e = pcall(environments.load, manifest.parse(t, "slipway.yaml"))
+    T.falsy(ok)
+    return e.message, t
+  end
+  local function line_of(t, pat)
+    local n = 0
+    for l in (t .. "\n"):gmatch("([^\n]*)\n") do n = n + 1; if l:find(pat) then return n end end
+  end
+  -- (a key that comes from a template: the line of the environment that uses it)
+  local msg, t = err_of("cleanup_on_fail: false", "cleanup_on_fial: false")
+  local env, rest = msg:match("^slipway%.yaml:%d+: environments%.([%w-]+)%.releases%[%d%]%.(.*)$")
+  T.truthy(env, msg)
+  T.match(msg, "^slipway%.yaml:" .. line_of(t, "^  " .. env:gsub("%-", "%%-") .. ":") .. ":")
+  T.eq(rest, "cleanup_on_fial: unknown key (known: name, chart, version, repo, " ..
+    "namespace, values, set, flags, wait, cleanup_on_fail, before, after, description)")
+  msg, t = err_of("template: kubeconfig%-member\n    url", "template: kubeconfig-membr\n    url")
+  T.match(msg, "^slipway%.yaml:" .. line_of(t, "kubeconfig%-membr") ..
+    ": environments%.staging%.template: no template 'kubeconfig%-membr' %(known: kubeconfig%-member, member%)")
+  msg = err_of("fn: network_bans, dry_run: true", "fn: network_bans, dry_run: yes please")
+  T.match(msg, "dry_run: expected true or false")
+end)
+
 T.run()
