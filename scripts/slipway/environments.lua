@@ -122,7 +122,12 @@ function M.load(m)
   if raw == nil then fail(m, "environments", "missing (slipway deploy needs at least one)") end
   if type(raw) ~= "table" then fail(m, "environments", "must be a mapping of name -> environment") end
   local out = {list = {}, by_name = {}}
-  for name, e in pairs(raw) do
+  -- in name order, so that the first mistake reported is always the same
+  local names = {}
+  for name in pairs(raw) do names[#names + 1] = name end
+  table.sort(names, function(a, b) return tostring(a) < tostring(b) end)
+  for _, name in ipairs(names) do
+    local e = raw[name]
     local kp = "environments." .. tostring(name)
     if type(name) ~= "string" or not name:match("^[%w][%w_.%-]*$") then
       fail(m, kp, "bad environment name (letters, digits, - _ .)")

@@ -442,10 +442,11 @@ T.test("a mistake in a release, hook or template names slipway.yaml's line", fun
     local n = 0
     for l in (t .. "\n"):gmatch("([^\n]*)\n") do n = n + 1; if l:find(pat) then return n end end
   end
-  -- (a key that comes from a template: the line of the environment that uses it)
+  -- (environments are checked in name order: bids-ovh first; its key comes
+  -- from a template, so the line is that of the environment using it)
   local msg, t = err_of("cleanup_on_fail: false", "cleanup_on_fial: false")
   local env, rest = msg:match("^slipway%.yaml:%d+: environments%.([%w-]+)%.releases%[%d%]%.(.*)$")
-  T.truthy(env, msg)
+  T.eq(env, "bids-ovh", msg)
   T.match(msg, "^slipway%.yaml:" .. line_of(t, "^  " .. env:gsub("%-", "%%-") .. ":") .. ":")
   T.eq(rest, "cleanup_on_fial: unknown key (known: name, chart, version, repo, " ..
     "namespace, values, set, flags, wait, cleanup_on_fail, before, after, description)")
