@@ -118,17 +118,25 @@ local function own_call(c)
   return false
 end
 
+-- fn(key, arg, value) for each argument from a[from]: key is the flag's
+-- name of --k=v, else the argument; value() takes the flag's value (after
+-- the = or the next argument)
+local function walk(a, from, fn)
+  local i = from
+  while i <= #a do
+    local x = a[i]
+    local k, v = x:match("^(%-%-[%w-]+)=(.*)$")
+    fn(k or x, x, function() if v then return v end i = i + 1; return a[i] end)
+    i = i + 1
+  end
+end
+
 local function normalise(c, dir, home)
   local a = c.argv
   local out = {tool = c.tool, kubeconfig = rel(dir, home, c.kubeconfig), context = c.context}
   if c.tool == "helm" and (a[1] == "upgrade" or a[1] == "install") then
     local flags, values, sets, pos = {}, {}, {}, {}
-    local i = 2
-    while i <= #a do
-      local x = a[i]
-      local k, v = x:match("^(%-%-[%w-]+)=(.*)$")
-      k = k or x
-      local function val() if v then return v end i = i + 1; return a[i] end
+    walk(a, 2, function(k, x, val)
       if k == "--namespace" or k == "-n" then out.namespace = val()
       elseif k == "-f" or k == "--values" then values[#values + 1] = rel(dir, home, val())
       elseif k == "--set" then sets[#sets + 1] = val()
@@ -136,8 +144,7 @@ local function normalise(c, dir, home)
       elseif k == "--repo" then out.repo = val()
       elseif k:sub(1, 1) == "-" then flags[#flags + 1] = x
       else pos[#pos + 1] = rel(dir, home, x) end
-      i = i + 1
-    end
+    end)
     table.sort(flags)
     out.what = "helm " .. a[1]
     out.flags, out.values, out.set = table.concat(flags, " "), values, sets
@@ -147,18 +154,12 @@ local function normalise(c, dir, home)
   end
   if c.tool == "kubectl" then
     local rest = {}
-    local i = 1
-    while i <= #a do
-      local x = a[i]
-      local k, v = x:match("^(%-%-[%w-]+)=(.*)$")
-      k = k or x
-      local function val() if v then return v end i = i + 1; return a[i] end
+    walk(a, 1, function(k, x, val)
       if k == "--namespace" or k == "-n" then out.namespace = val()
       elseif k == "-o" or k == "--output" then out.output = val()
       elseif k == "--context" then out.context = val()
       else rest[#rest + 1] = x end
-      i = i + 1
-    end
+    end)
     out.what = "kubectl " .. table.concat(rest, " ")
     if rest[1] == "rollout" then out.what, out.wait = "kubectl rollout", true end
     return out
