@@ -104,7 +104,7 @@ local function open_docs(comp)
         core.raise("manifest", string.format("%s: file %s does not exist", comp.name, loc.relfile),
           {file = loc.file}, 0)
       end
-      local ok, doc = pcall(yaml.open, loc.file)
+      local ok, doc = pcall(loc.format == "env" and require("slipway.env").open_file or yaml.open, loc.file)
       if not ok then
         core.raise("manifest", string.format("%s: cannot open %s: %s", comp.name, loc.relfile, errmsg(doc)),
           {file = loc.file}, 0)

@@ -23,9 +23,22 @@ end
 --- kube.settings(env) -> {helm, kubectl, namespace, release, chart, values,
 -- context, rollout_timeout, lock_ttl, lock_name, dependency_update,
 -- extra_args, env}: the `kubernetes:` options of env with their defaults;
--- namespace and release default to the environment's name.
+-- namespace and release default to the environment's name; rollout_timeout
+-- defaults to the environment's `timeout:` (kube.duration); `env` holds
+-- KUBECONFIG when the environment's login names a kubeconfig file.
 function M.settings(env)
   local release = env.release or env.name
+  -- the login's kubeconfig is the KUBECONFIG of every command of env
+  local extra = opt(env, "env", nil)
+  if env.login and env.login.kubeconfig then
+    local e = {}
+    for k, v in pairs(extra or {}) do e[k] = v end
+    e.KUBECONFIG = env.login.kubeconfig
+    extra = e
+  end
+  -- rollout_timeout, else the environment's `timeout:` (seconds)
+  local timeout = opt(env, "rollout_timeout", nil)
+  if timeout == nil then timeout = M.duration(tonumber(env.timeout) or 600) end
   return {
     helm = opt(env, "helm", "helm"),
     kubectl = opt(env, "kubectl", "kubectl"),
@@ -34,13 +47,22 @@ function M.settings(env)
     chart = env.chart,
     values = env.values or {},
     context = env.context,
-    rollout_timeout = tostring(opt(env, "rollout_timeout", "10m")),
+    rollout_timeout = tostring(timeout),
     lock_ttl = tonumber(opt(env, "lock_ttl", 7200)),
     lock_name = "slipway-lock-" .. release,
     dependency_update = opt(env, "dependency_update", true),
     extra_args = opt(env, "extra_args", {}),
-    env = opt(env, "env", nil),
+    env = extra,
   }
+end
+
+--- kube.duration(seconds) -> a duration as kubectl and helm write it:
+-- "10m" for 600, "90s" for 90, "1h" for 3600.
+function M.duration(seconds)
+  seconds = math.floor(seconds)
+  if seconds > 0 and seconds % 3600 == 0 then return (seconds // 3600) .. "h" end
+  if seconds > 0 and seconds % 60 == 0 then return (seconds // 60) .. "m" end
+  return seconds .. "s"
 end
 
 --- kube.helm(s, ...) -> argv {s.helm, ..., "--kube-context=CTX"} (the

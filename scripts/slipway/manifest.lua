@@ -20,7 +20,7 @@ local M = {}
 M.FILE = "slipway.yaml"
 
 local TOP = {name = true, state_dir = true, components = true, environments = true,
-             stages = true, notify = true}
+             stages = true, notify = true, templates = true, env_files = true}
 local COMPONENT = {scheme = true, source = true, repository = true, locations = true,
                    description = true}
 local SOURCE_COMMON = {devel = true, constraint = true, order = true, pattern = true,
@@ -418,7 +418,7 @@ local function check_component(ck, name, c, keys, root)
   local seen = {}
   for i, loc in ipairs(c.locations) do
     local lk = push(push(keys, "locations"), i)
-    ck:map(loc, lk, {file = true, path = true, part = true})
+    ck:map(loc, lk, {file = true, path = true, part = true, format = true})
     local file = ck:str(loc.file, push(lk, "file"), true)
     local path = ck:str(loc.path, push(lk, "path"), true)
     local part = ck:str(loc.part, push(lk, "part")) or "whole"
@@ -426,15 +426,39 @@ local function check_component(ck, name, c, keys, root)
     if file:find("^/") or file:find("%.%.") then
       ck:fail(push(lk, "file"), "must be a path inside the repository, got " .. file)
     end
-    local bad = spath.check(path)
+    -- a KEY=value file (cert-manager.env): the path is the variable's name
+    local format = ck:str(loc.format, push(lk, "format")) or (M.is_env_file(file) and "env" or "yaml")
+    if format ~= "yaml" and format ~= "env" then ck:fail(push(lk, "format"), "expected yaml or env") end
+    local bad
+    if format == "env" then
+      if not path:find("^[%a_][%w_]*$") then bad = "expected a variable name (NAME in NAME=value)" end
+    else
+      bad = spath.check(path)
+    end
     if bad then ck:fail(push(lk, "path"), bad) end
     -- the same place written twice ("a.b" and 'a["b"]') is one location
     local key = file .. "\0" .. spath.format(path)
     if seen[key] then ck:fail(lk, "the same file and path twice") end
     seen[key] = true
-    comp.locations[i] = {file = fs.join(root, file), relfile = file, path = path, part = part}
+    comp.locations[i] = {file = fs.join(root, file), relfile = file, path = path, part = part,
+                         format = format == "env" and "env" or nil}
   end
   return comp
+end
+
+--- manifest.is_env_file(path) -> whether path names a KEY=value file by
+-- its name (`*.env`, `.env`): a location there reads and writes a variable.
+function M.is_env_file(path)
+  return path:find("%.env$") ~= nil
+end
+
+--- manifest.fail(m, keys, msg): raise code "manifest" for the key path keys
+-- (a list: {"environments", "staging", "releases", 2, "chart"}; numbers are
+-- 1-based list positions) of the loaded manifest m, naming slipway.yaml and
+-- the line of the deepest key that exists, as load's own errors do.
+function M.fail(m, keys, msg)
+  local ck = setmetatable({text = m.text, path = m.path, display = m.display or M.FILE}, Checker)
+  ck:fail(keys, msg)
 end
 
 --- manifest.absolute(path) -> path made absolute from the current
@@ -462,7 +486,7 @@ function M.parse(text, path)
   if raw == nil then raw = {} end
   if type(raw) ~= "table" then ck:fail({}, "expected a mapping at the top level") end
   ck:map(raw, {}, TOP)
-  local m = {root = root, path = abs, raw = raw}
+  local m = {root = root, path = abs, raw = raw, text = text, display = path}
   sources[m] = {text = text, display = path}
   m.name = ck:str(raw.name, {"name"}) or root:match("([^/]+)$")
   local sd = ck:str(raw.state_dir, {"state_dir"}) or ".slipway"
@@ -483,6 +507,18 @@ function M.parse(text, path)
       return a < b
     end)
   end
+  m.env_files = {}
+  if raw.env_files ~= nil then
+    if type(raw.env_files) == "string" then raw.env_files = {raw.env_files} end
+    ck:list(raw.env_files, {"env_files"})
+    for i, f in ipairs(raw.env_files) do
+      f = ck:str(f, {"env_files", i}, true)
+      if f:find("^/") or f:find("%.%.") then ck:fail({"env_files", i}, "must be a path inside the repository, got " .. f) end
+      m.env_files[i] = {file = fs.join(root, f), relfile = f}
+    end
+  end
+  if raw.templates ~= nil then ck:map(raw.templates, {"templates"}) end
+  m.templates = raw.templates or {}
   m.environments = raw.environments
   m.stages = raw.stages
   m.notify = raw.notify

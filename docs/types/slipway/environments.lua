@@ -89,4 +89,25 @@ function environments.expand(s, where, m) end
 ---@return any
 function environments.expand_deep(v, where, m) end
 
+---The environment e with its `template:` merged under its own keys (maps
+---merge, lists and scalars replace) and {{env}} replaced by its name.
+---@param m slipway.Manifest
+---@param name string
+---@param e table
+---@return table
+function environments.apply_templates(m, name, e) end
+
+---The variables of the manifest's env_files, read now: {NAME = value}.
+---@param m slipway.Manifest
+---@return table<string, string>
+function environments.file_vars(m) end
+
+---Absolute paths of a release's values files, in order, resolved now: ${VAR},
+---globs (sorted; none is fine), optional entries only when they exist.
+---@param m slipway.Manifest
+---@param entries {file: string, optional?: boolean, keys?: table}[]
+---@param where? string the key path, for messages
+---@return string[]
+function environments.resolve_values(m, entries, where) end
+
 return environments

@@ -59,4 +59,9 @@ function kube.time(t) end
 ---@return number?
 function kube.age(t, now) end
 
+---A duration as kubectl and helm write it: "10m" for 600, "90s", "1h".
+---@param seconds number
+---@return string
+function kube.duration(seconds) end
+
 return kube

@@ -70,4 +70,17 @@ function manifest.did_you_mean(word, names) end
 ---@return string
 function manifest.absolute(path) end
 
+---Raise code "manifest" for a key path of the loaded manifest, naming
+---slipway.yaml and the line of the deepest key that exists.
+---@param m slipway.Manifest
+---@param keys (string|integer)[] e.g. {"environments", "staging", "releases", 2}
+---@param msg string
+function manifest.fail(m, keys, msg) end
+
+---Whether path names a KEY=value file (`*.env`): a location there reads and
+---writes a variable.
+---@param path string
+---@return boolean
+function manifest.is_env_file(path) end
+
 return manifest

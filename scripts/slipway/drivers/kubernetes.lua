@@ -26,6 +26,11 @@
 --                          KUBECONFIG, HELM_CACHE_HOME, ...)
 -- env.namespace and env.release default to the environment's name;
 -- env.context becomes --kube-context / --context.
+--
+-- An environment may declare several `releases` (each with chart, version,
+-- namespace, values, set, flags, wait), `hooks` before and after helm, and
+-- a `login` (kubeconfig file and/or commands); slipway.environments checks
+-- them, this driver runs them (docs/kubernetes.md "Releases, hooks, login").
 local codec = require "slipway.codec"
 local core = require "slipway.core"
 local task = require "slipway.task"
@@ -35,6 +40,7 @@ local environments = require "slipway.environments"
 local journal = require "slipway.journal"
 
 local M = {}
+local version_exact
 
 M.HELM_BUSY = "another operation (install/upgrade/rollback) is in progress"
 
@@ -51,11 +57,12 @@ M.options = {
 -- (slipway.kube: settings, argv, Secret masking, timestamps; shared with the
 -- runbook engine, which does not depend on this driver)
 
---- The resolved settings of env (kube.settings) -- the driver needs `chart`.
+--- The resolved settings of env (kube.settings) -- the driver needs `chart`
+-- or `releases`.
 function M.settings(env)
   local s = kube.settings(env)
-  if type(s.chart) ~= "string" or s.chart == "" then
-    core.raise("manifest", "environment '" .. tostring(env.name) .. "': the kubernetes driver needs `chart`")
+  if (type(s.chart) ~= "string" or s.chart == "") and not env.releases then
+    core.raise("manifest", "environment '" .. tostring(env.name) .. "': the kubernetes driver needs `chart` or `releases`")
   end
   return s
 end
@@ -73,6 +80,11 @@ end
 -- ctx:run with the driver's environment added
 local function run(ctx, s, argv, opts)
   return ctx:run(argv, kube.run_opts(s, opts))
+end
+
+-- an exact version (1.2.3, 1.0.0-0.dev.git.3983.h383374de), not a range
+function version_exact(v)
+  return v:find("^v?%d+%.%d+%.%d+[%w.+-]*$") ~= nil
 end
 
 local function trim(x) return (tostring(x or ""):gsub("^%s+", ""):gsub("%s+$", "")) end
@@ -107,57 +119,338 @@ end
 -- outputs) and changes nothing in any cluster, so it also runs in a dry run:
 -- helm template needs it, and a dry run must not break on a missing result.
 local deps_done = setmetatable({}, {__mode = "k"})
+
+-- whether CHART/charts already holds every dependency of Chart.yaml at the
+-- exact version it names (what `helm dependency update` would download): then
+-- the update is skipped, so a chart whose dependencies CI fetched deploys
+-- without the chart repositories. A range or a missing entry means update.
+local function dependencies_present(chart)
+  local fs = require "slipway.fs"
+  local ok, meta = pcall(function() return require("slipway.yaml").load_file(chart .. "/Chart.yaml") end)
+  if not ok or type(meta) ~= "table" or type(meta.dependencies) ~= "table" then return false end
+  for _, d in ipairs(meta.dependencies) do
+    local name, v = d.name, d.version and tostring(d.version)
+    if type(name) ~= "string" or not v or not version_exact(v) then return false end
+    local dir = chart .. "/charts/" .. name .. "/Chart.yaml"
+    local found = fs.exists(chart .. "/charts/" .. name .. "-" .. v .. ".tgz")
+    if not found and fs.exists(dir) then
+      local ok2, sub = pcall(require("slipway.yaml").load_file, dir)
+      found = ok2 and type(sub) == "table" and tostring(sub.version) == v
+    end
+    if not found then return false end
+  end
+  return true
+end
+
 local function dependencies(ctx, s)
   if not s.dependency_update then return end
   local done = deps_done[ctx]
   if not done then done = {}; deps_done[ctx] = done end
   if done[s.chart] then return end
+  if dependencies_present(s.chart) then
+    ctx:log("debug", "helm dependency update %s: every dependency is in charts/ at its version", s.chart)
+    done[s.chart] = true
+    return
+  end
   local res = run(ctx, s, {s.helm, "dependency", "update", s.chart}, {readonly = true, check = false})
   if res.code ~= 0 then
     error(failed("deploy", "helm dependency update " .. s.chart .. " failed", res), 0)
   end
   done[s.chart] = true
 end
-M.dependencies = function(ctx, env) return dependencies(ctx, M.settings(env)) end
+M.dependencies = function(ctx, env)
+  for _, r in ipairs(M.releases(ctx, env)) do
+    if r.is_local then dependencies(ctx, r) end
+  end
+end
+
+-- ---- releases --------------------------------------------------------------
+
+local function copy(t)
+  local o = {}
+  for k, v in pairs(t) do o[k] = v end
+  return o
+end
+
+local function isabs(p) return p:sub(1, 1) == "/" end
+
+--- kubernetes.releases(ctx, env) -> the releases of env in order, each the
+-- environment's settings (kube.settings) with release, namespace, chart
+-- (absolute for a directory; oci://... or a `repo` chart as written),
+-- repo, version, values (absolute paths, resolved now: globs, optional
+-- files, ${VAR} from env_files and the environment), set ({"K=V"}), flags,
+-- wait, cleanup_on_fail, before, after, is_local. An environment with only
+-- `chart` has one release.
+function M.releases(ctx, env)
+  local s = M.settings(env)
+  local base = copy(s)
+  base.set, base.flags, base.before, base.after = {}, {}, {}, {}
+  base.wait, base.cleanup_on_fail = true, true
+  if not env.releases or not env.manifest then
+    base.is_local = not (s.chart or ""):find("^oci://")
+    return {base}
+  end
+  local envs = require "slipway.environments"
+  local m = env.manifest
+  local out = {}
+  for i, rel in ipairs(env.releases) do
+    local where = "environments." .. env.name .. (rel.implicit and "" or (".releases[" .. i .. "]"))
+    local function x(v, k) return v and envs.expand(v, where .. "." .. k, m) end
+    local r = copy(base)
+    r.release = x(rel.name, "name")
+    r.namespace = x(rel.namespace, "namespace")
+    r.lock_name = s.lock_name
+    r.repo = x(rel.repo, "repo")
+    r.version = x(rel.version, "version")
+    local chart = x(rel.chart, "chart")
+    if chart:find("^oci://") or r.repo then
+      r.chart, r.is_local = chart, false
+    else
+      r.chart, r.is_local = isabs(chart) and chart or (m.root .. "/" .. chart), true
+    end
+    r.values = envs.resolve_values(m, rel.values, where .. ".values")
+    r.set, r.flags = {}, {}
+    for j, v in ipairs(rel.set) do r.set[j] = x(v, "set") end
+    for j, v in ipairs(rel.flags) do r.flags[j] = x(v, "flags") end
+    r.wait, r.cleanup_on_fail = rel.wait, rel.cleanup_on_fail
+    r.before, r.after = rel.before, rel.after
+    r.title = rel.description
+    out[i] = r
+  end
+  return out
+end
+
+-- chart, --repo, --version, -f ..., --set ... of a release
+local function chart_args(r, argv)
+  if r.repo then argv[#argv + 1] = "--repo"; argv[#argv + 1] = r.repo end
+  if r.version then argv[#argv + 1] = "--version"; argv[#argv + 1] = r.version end
+  return argv
+end
+local function set_args(r, argv)
+  values_args(r, argv)
+  for _, v in ipairs(r.set or {}) do argv[#argv + 1] = "--set"; argv[#argv + 1] = v end
+  return argv
+end
+
+-- ---- login and hooks ---------------------------------------------------------
+
+local prepared = setmetatable({}, {__mode = "k"})
+local hooks_done = setmetatable({}, {__mode = "k"})
+local lua_hooks = {}
+
+local function root_of(ctx, env) return (env.manifest and env.manifest.root) or ctx.root end
+
+-- the files git reports as changed or untracked (not ignored), with their
+-- contents: what a dry-run hook must leave as it found it
+local function tracked_state(ctx, root)
+  local fs = require "slipway.fs"
+  local res = ctx:run({"git", "-C", root, "status", "--porcelain=v1", "-z", "--untracked-files=all"},
+    {readonly = true, check = false})
+  if res.code ~= 0 then
+    error(failed("deploy", "cannot check what a dry-run hook writes: git status in " .. root .. " failed", res), 0)
+  end
+  local out = {}
+  local rename = false
+  for entry in res.stdout:gmatch("([^%z]+)%z") do
+    local path = rename and entry or entry:sub(4)
+    rename = not rename and entry:sub(1, 1) == "R"
+    local p = root .. "/" .. path
+    out[path] = fs.isfile(p) and fs.read(p) or false
+  end
+  return out
+end
+
+local function check_tracked(ctx, root, before, label)
+  local after = tracked_state(ctx, root)
+  local bad = {}
+  for p, v in pairs(after) do if before[p] ~= v then bad[#bad + 1] = p end end
+  for p in pairs(before) do if after[p] == nil then bad[#bad + 1] = p end end
+  if #bad > 0 then
+    table.sort(bad)
+    core.raise("deploy", string.format("dry run: %s changed files the repository does not ignore: %s " ..
+      "(a hook marked dry_run may write only files the repository ignores, such as generated values)",
+      label, table.concat(bad, ", ")), {files = bad})
+  end
+end
+
+local function load_lua_hook(root, hook)
+  local path = root .. "/" .. hook.lua
+  local mod = lua_hooks[path]
+  if not mod then
+    local chunk, err = loadfile(path)
+    if not chunk then core.raise("manifest", "hook " .. hook.lua .. ": " .. tostring(err)) end
+    mod = chunk()
+    if type(mod) ~= "table" then core.raise("manifest", "hook " .. hook.lua .. " must return a table of functions") end
+    lua_hooks[path] = mod
+  end
+  local fn = mod[hook.fn]
+  if type(fn) ~= "function" then
+    core.raise("manifest", "hook " .. hook.lua .. " has no function " .. hook.fn)
+  end
+  return fn
+end
+
+-- run one hook. opts: always (login: also in a dry run), release, phase
+local function run_hook(ctx, env, s, hook, opts)
+  local root = root_of(ctx, env)
+  local label = opts.phase .. " hook " .. hook.name
+  local live = (not ctx.dry_run) or hook.dry_run or opts.always
+  local envs = require "slipway.environments"
+  local function expand_argv(argv)
+    local out = {}
+    for i, a in ipairs(argv) do out[i] = envs.expand(a, "hook " .. hook.name, env.manifest) end
+    return out
+  end
+  if not live then
+    if hook.argv then
+      run(ctx, s, expand_argv(hook.argv), {cwd = root, check = false})
+    else
+      ctx:plan(string.format("run %s (Lua %s:%s)", label, hook.lua, hook.fn))
+    end
+    return
+  end
+  local snapshot = ctx.dry_run and not opts.always and tracked_state(ctx, root)
+  if ctx.dry_run then
+    ctx:plan(string.format("run %s now (%s: it writes only files the repository ignores)", label,
+      opts.always and "a login" or "dry_run: true"))
+  end
+  local readonly = ctx.dry_run and true or nil
+  if hook.argv then
+    local argv = expand_argv(hook.argv)
+    local res = run(ctx, s, argv, {cwd = root, check = false, readonly = readonly})
+    if res.code ~= 0 then
+      error(failed("deploy", string.format("%s of %s failed: %s exited with %s", label, env.name,
+        argv[1], tostring(res.code)), res, {hook = hook.name}), 0)
+    end
+  else
+    local fn = load_lua_hook(root, hook)
+    local h = {root = root, name = hook.name, env = s.env, release = opts.release, dry_run = ctx.dry_run,
+               run = function(argv, o)
+                 o = o and copy(o) or {}
+                 o.cwd = o.cwd or root
+                 if readonly then o.readonly = true end
+                 return run(ctx, s, argv, o)
+               end}
+    fn(ctx, env, h)
+  end
+  if snapshot then check_tracked(ctx, root, snapshot, label) end
+end
+
+-- run a list of hooks once per context; only_dry: only those marked dry_run
+local function run_hooks(ctx, env, s, list, phase, opts)
+  opts = opts or {}
+  local done = hooks_done[ctx]
+  if not done then done = {}; hooks_done[ctx] = done end
+  for _, hook in ipairs(list or {}) do
+    if not done[hook] and (not opts.only_dry or hook.dry_run) then
+      done[hook] = true
+      run_hook(ctx, env, s, hook, {phase = phase, release = opts.release})
+    end
+  end
+end
+
+--- kubernetes.prepare(ctx, env): the environment's login, once per context
+-- (every other function calls it first): its `login.run` commands run, also
+-- in a dry run (they write credentials, which the dry run needs to read the
+-- cluster, and nothing in the repository); `login.kubeconfig` is the
+-- KUBECONFIG of every command of env (kube.settings).
+function M.prepare(ctx, env)
+  local p = prepared[ctx]
+  if not p then p = {}; prepared[ctx] = p end
+  if p[env.name] then return end
+  p[env.name] = true
+  if not env.login then return end
+  if env.login.kubeconfig and ctx.dry_run then
+    ctx:plan("use KUBECONFIG=" .. (env.login.kubeconfig_rel or env.login.kubeconfig) .. " for every command (login)")
+  end
+  local s = kube.settings(env)
+  for _, hook in ipairs(env.login.run or {}) do
+    run_hook(ctx, env, s, hook, {phase = "login", always = true})
+  end
+end
 
 -- ---- render ----------------------------------------------------------------
 
---- driver.render(ctx, env) -> the manifests `helm template` renders for env,
--- Secret data masked. Read-only: runs in a dry run.
-function M.render(ctx, env)
+local function header(r)
+  return string.format("# ---- release %s (namespace %s, chart %s%s)\n", r.release, r.namespace,
+    r.is_local and r.chart:match("([^/]+)$") or r.chart, r.version and (" " .. r.version) or "")
+end
+
+-- the hooks whose output the render needs (marked dry_run), then the releases
+local function releases_for_render(ctx, env)
   local s = M.settings(env)
-  dependencies(ctx, s)
-  local argv = values_args(s, helm(s, "template", s.release, s.chart, "--namespace", s.namespace))
-  local res = run(ctx, s, argv, {readonly = true, check = false})
-  if res.code ~= 0 then
-    error(failed("deploy", "helm template of " .. env.name .. " failed", res), 0)
+  M.prepare(ctx, env)
+  if env.hooks then run_hooks(ctx, env, s, env.hooks.before, "before", {only_dry = true}) end
+  local list = M.releases(ctx, env)
+  for _, r in ipairs(list) do
+    run_hooks(ctx, env, r, r.before, "before " .. r.release, {only_dry = true, release = r})
   end
-  return M.mask_secrets(res.stdout, memo_of(ctx))
+  return M.releases(ctx, env)
+end
+
+--- driver.render(ctx, env) -> the manifests `helm template` renders for env
+-- (every release, each after a "# ---- release NAME" line), Secret data
+-- masked. Read-only: runs in a dry run, with the hooks marked dry_run first.
+function M.render(ctx, env)
+  local list = releases_for_render(ctx, env)
+  local parts = {}
+  for _, r in ipairs(list) do
+    if r.is_local then dependencies(ctx, r) end
+    local argv = set_args(r, chart_args(r, helm(r, "template", r.release, r.chart, "--namespace", r.namespace)))
+    local res = run(ctx, r, argv, {readonly = true, check = false})
+    if res.code ~= 0 then
+      error(failed("deploy", "helm template of " .. env.name .. (#list > 1 and (" release " .. r.release) or "") ..
+        " failed", res), 0)
+    end
+    parts[#parts + 1] = (#list > 1 and header(r) or "") .. M.mask_secrets(res.stdout, memo_of(ctx))
+  end
+  return table.concat(parts, #list > 1 and "\n" or "")
 end
 
 --- kubernetes.lint(ctx, env) -> helm lint's output; raises code "deploy"
--- when the chart with env's values does not lint. Read-only.
+-- when a chart with env's values does not lint. Read-only.
 function M.lint(ctx, env)
-  local s = M.settings(env)
-  dependencies(ctx, s)
-  local res = run(ctx, s, values_args(s, {s.helm, "lint", s.chart}), {readonly = true, check = false})
-  if res.code ~= 0 then
-    error(failed("deploy", "helm lint of " .. env.name .. " failed", res, {output = res.stdout}), 0)
+  local out = {}
+  for _, r in ipairs(releases_for_render(ctx, env)) do
+    if r.is_local then
+      dependencies(ctx, r)
+      local res = run(ctx, r, set_args(r, {r.helm, "lint", r.chart}), {readonly = true, check = false})
+      if res.code ~= 0 then
+        error(failed("deploy", "helm lint of " .. env.name .. " failed", res, {output = res.stdout}), 0)
+      end
+      out[#out + 1] = res.stdout
+    end
   end
-  return res.stdout
+  return table.concat(out)
 end
 
---- driver.rendered(ctx, env) -> what is deployed now (helm get manifest),
--- Secret data masked; nil when the release does not exist.
+--- driver.rendered(ctx, env) -> what is deployed now (helm get manifest of
+-- every release, headed as render's), Secret data masked; nil when none of
+-- the releases exists.
 function M.rendered(ctx, env)
-  local s = M.settings(env)
-  local res = run(ctx, s, helm(s, "get", "manifest", s.release, "--namespace", s.namespace),
-    {readonly = true, check = false})
-  if res.code ~= 0 then
-    if (res.stderr or ""):find("not found", 1, true) then return nil end
-    error(failed("deploy", "helm get manifest " .. s.release .. " failed", res), 0)
+  M.prepare(ctx, env)
+  local list = env.releases and M.releases(ctx, env) or {M.settings(env)}
+  local parts, any = {}, false
+  for _, r in ipairs(list) do
+    local res = run(ctx, r, helm(r, "get", "manifest", r.release, "--namespace", r.namespace),
+      {readonly = true, check = false})
+    local text = ""
+    if res.code ~= 0 then
+      if not (res.stderr or ""):find("not found", 1, true) then
+        error(failed("deploy", "helm get manifest " .. r.release .. " failed", res), 0)
+      end
+    else
+      any = true
+      text = M.mask_secrets(res.stdout, memo_of(ctx))
+    end
+    if #list > 1 then
+      r.is_local = r.is_local ~= false and not (r.chart or ""):find("^oci://")
+      text = header(r) .. text
+    end
+    parts[#parts + 1] = text
   end
-  return M.mask_secrets(res.stdout, memo_of(ctx))
+  if not any then return nil end
+  return table.concat(parts, #list > 1 and "\n" or "")
 end
 
 -- ---- deploy ----------------------------------------------------------------
@@ -176,10 +469,7 @@ local function busy_error(s, res)
     {reason = "helm_busy", release = s.release, namespace = s.namespace})
 end
 
---- The workloads of the namespace (`kubectl get deployments,daemonsets -o
--- name`): a list like {"deployment.apps/hub", "daemonset.apps/cleaner"}.
-function M.workloads(ctx, env)
-  local s = M.settings(env)
+local function workloads_in(ctx, s)
   local res = run(ctx, s, kubectl(s, "get", "deployments,daemonsets", "-o", "name"),
     {readonly = true, check = false})
   if res.code ~= 0 then
@@ -193,12 +483,22 @@ function M.workloads(ctx, env)
   return list
 end
 
---- Wait for every workload's rollout, concurrently (kubectl rollout status
--- --timeout --watch). Returns the list of results {name, ok, seconds,
--- output}; raises code "timeout" (a rollout timed out) or "deploy" naming
--- every workload that did not roll out.
-function M.wait_rollouts(ctx, env, workloads)
-  local s = M.settings(env)
+local function with_namespace(s, ns)
+  if not ns or ns == s.namespace then return s end
+  local c = copy(s)
+  c.namespace = ns
+  return c
+end
+
+--- The workloads of the namespace (`kubectl get deployments,daemonsets -o
+-- name`): a list like {"deployment.apps/hub", "daemonset.apps/cleaner"}.
+-- namespace: default the environment's.
+function M.workloads(ctx, env, namespace)
+  M.prepare(ctx, env)
+  return workloads_in(ctx, with_namespace(M.settings(env), namespace))
+end
+
+local function wait_in(ctx, s, workloads)
   local tasks = {}
   for i, w in ipairs(workloads) do
     tasks[i] = task.spawn(function()
@@ -229,6 +529,15 @@ function M.wait_rollouts(ctx, env, workloads)
   return results
 end
 
+--- Wait for every workload's rollout, concurrently (kubectl rollout status
+-- --timeout --watch). Returns the list of results {name, ok, seconds,
+-- output}; raises code "timeout" (a rollout timed out) or "deploy" naming
+-- every workload that did not roll out. namespace: default the environment's.
+function M.wait_rollouts(ctx, env, workloads, namespace)
+  M.prepare(ctx, env)
+  return wait_in(ctx, with_namespace(M.settings(env), namespace), workloads)
+end
+
 local function versions_of(ctx, env)
   local versions = {}
   if ctx.manifest then
@@ -238,34 +547,63 @@ local function versions_of(ctx, env)
   return versions
 end
 
---- driver.deploy(ctx, env) -> {revision, versions, detail = {release,
--- namespace, workloads}}. In a dry run: the read-only commands run (helm
--- dependency update, helm template for the diff), the rest are planned.
-function M.deploy(ctx, env)
-  local s = M.settings(env)
-  dependencies(ctx, s)
-  local argv = helm(s, "upgrade", "--install", "--cleanup-on-fail", "--create-namespace",
-    "--namespace", s.namespace, s.release, s.chart)
-  values_args(s, argv)
-  for _, a in ipairs(s.extra_args) do argv[#argv + 1] = a end
-  local res = run(ctx, s, argv, {check = false})
-  local versions = versions_of(ctx, env)
+-- helm upgrade of one release, then its rollouts
+local function deploy_release(ctx, env, r)
+  run_hooks(ctx, env, r, r.before, "before " .. r.release, {release = r})
+  if r.is_local then dependencies(ctx, r) end
+  local argv = helm(r, "upgrade", "--install")
+  if r.cleanup_on_fail then argv[#argv + 1] = "--cleanup-on-fail" end
+  argv[#argv + 1] = "--create-namespace"
+  for _, a in ipairs{"--namespace", r.namespace, r.release, r.chart} do argv[#argv + 1] = a end
+  set_args(r, chart_args(r, argv))
+  for _, a in ipairs(r.flags or {}) do argv[#argv + 1] = a end
+  for _, a in ipairs(r.extra_args or {}) do argv[#argv + 1] = a end
+  local res = run(ctx, r, argv, {check = false})
+  local out = {release = r.release, namespace = r.namespace, chart = r.chart, version = r.version}
   if res.planned then
-    ctx:plan(string.format("wait for every deployment and daemonset of namespace %s to roll out (timeout %s each)",
-      s.namespace, s.rollout_timeout))
-    return {revision = nil, versions = versions, planned = true,
-            detail = {release = s.release, namespace = s.namespace}}
+    if r.wait then
+      ctx:plan(string.format("wait for every deployment and daemonset of namespace %s to roll out (timeout %s each)",
+        r.namespace, r.rollout_timeout))
+    end
+    run_hooks(ctx, env, r, r.after, "after " .. r.release, {release = r})
+    return out
   end
   if res.code ~= 0 then
-    if (res.stderr or ""):find(M.HELM_BUSY, 1, true) then error(busy_error(s, res), 0) end
+    if (res.stderr or ""):find(M.HELM_BUSY, 1, true) then error(busy_error(r, res), 0) end
     error(failed("deploy", string.format("helm upgrade of release '%s' in namespace '%s' failed",
-      s.release, s.namespace), res, {release = s.release, namespace = s.namespace}), 0)
+      r.release, r.namespace), res, {release = r.release, namespace = r.namespace}), 0)
   end
-  local revision = tonumber(res.stdout:match("REVISION:%s*(%d+)"))
-  local workloads = M.workloads(ctx, env)
-  local results = M.wait_rollouts(ctx, env, workloads)
-  return {revision = revision, versions = versions,
-          detail = {release = s.release, namespace = s.namespace, workloads = results}}
+  out.revision = tonumber(res.stdout:match("REVISION:%s*(%d+)"))
+  if r.wait then out.workloads = wait_in(ctx, r, workloads_in(ctx, r)) end
+  run_hooks(ctx, env, r, r.after, "after " .. r.release, {release = r})
+  return out
+end
+
+--- driver.deploy(ctx, env) -> {revision, versions, detail = {release,
+-- namespace, workloads, releases = {{release, namespace, chart, version,
+-- revision, workloads}}}}: the login, the `before` hooks, then every release
+-- in order (its own before hooks, helm upgrade, the rollouts of its
+-- namespace unless wait: false, its after hooks), then the `after` hooks.
+-- In a dry run: the read-only commands and the hooks marked dry_run run
+-- (helm dependency update, helm template for the diff), the rest are planned.
+function M.deploy(ctx, env)
+  local s = M.settings(env)
+  M.prepare(ctx, env)
+  if env.hooks then run_hooks(ctx, env, s, env.hooks.before, "before") end
+  local results, main = {}, nil
+  for i, r in ipairs(M.releases(ctx, env)) do
+    results[i] = deploy_release(ctx, env, r)
+    if r.release == s.release and r.namespace == s.namespace then main = results[i] end
+  end
+  if env.hooks then run_hooks(ctx, env, s, env.hooks.after, "after") end
+  main = main or results[#results]
+  local versions = versions_of(ctx, env)
+  local detail = {release = main.release, namespace = main.namespace, workloads = main.workloads,
+                  releases = results}
+  if ctx.dry_run then
+    return {revision = nil, versions = versions, planned = true, detail = detail}
+  end
+  return {revision = main.revision, versions = versions, detail = detail}
 end
 
 -- ---- status ----------------------------------------------------------------
@@ -276,6 +614,7 @@ M.parse_time = kube.time
 -- from `helm status RELEASE -o json`.
 function M.status(ctx, env)
   local s = M.settings(env)
+  M.prepare(ctx, env)
   local res = run(ctx, s, helm(s, "status", s.release, "--namespace", s.namespace, "-o", "json"),
     {readonly = true, check = false})
   if res.code ~= 0 then
@@ -304,6 +643,7 @@ end
 -- not an error.
 function M.stop(ctx, env)
   local s = M.settings(env)
+  M.prepare(ctx, env)
   local res = run(ctx, s, helm(s, "uninstall", s.release, "--namespace", s.namespace), {check = false})
   if res.code ~= 0 and not (res.stderr or ""):find("not found", 1, true) then
     error(failed("stop", "helm uninstall " .. s.release .. " failed", res), 0)
@@ -398,6 +738,7 @@ end
 function M.lock(ctx, env, opts)
   opts = opts or {}
   local s = M.settings(env)
+  M.prepare(ctx, env)
   if ctx.dry_run then
     local cur = read_lock(ctx, s)
     if cur and not (cur.expires and cur.expires < os.time()) and not opts.break_lock then

@@ -92,4 +92,18 @@ function kubernetes.b64decode(s) end
 ---@return string
 function kubernetes.holder_text(h) end
 
+---The environment's login, once per context: its login.run commands (also in
+---a dry run); login.kubeconfig is the KUBECONFIG of every command.
+---@param ctx table
+---@param env table
+function kubernetes.prepare(ctx, env) end
+
+---The releases of env in order, resolved now (values globs, optional files,
+---${VAR} from env_files): kube.settings plus release, namespace, chart, repo,
+---version, values, set, flags, wait, cleanup_on_fail, before, after, is_local.
+---@param ctx table
+---@param env table
+---@return table[]
+function kubernetes.releases(ctx, env) end
+
 return kubernetes

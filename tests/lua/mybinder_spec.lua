@@ -1,0 +1,461 @@
+-- The mybinder.org port (scripts/examples/mybinder/): in copies of the real
+-- repository (/work/shared/fixtures/mybinder.org-deploy-full, secrets/
+-- synthetic), `slipway stage M` runs the same external commands as the real
+-- `CI=1 python3 deploy.py M`, member by member. Both run against the
+-- RECORDING STAND-IN (tests/standin/standin as helm, kubectl, gcloud and
+-- aws: there is no cluster and no cloud here), which logs each call's argv
+-- with the kubeconfig and context it ran under and the values files that
+-- were missing when helm ran.
+local T = require "slipway.testing"
+local fs = require "slipway.fs"
+local proc = require "slipway.proc"
+local core = require "slipway.core"
+local S = require "standin"
+local D = require "deploytest"
+
+local FIXTURE = S.shared .. "/fixtures/mybinder.org-deploy-full"
+local PREFIX = "examples/mybinder/"
+local need_fixture = (not fs.exists(FIXTURE .. "/deploy.py")) and ("no fixture at " .. FIXTURE) or nil
+local py = proc.run({"sh", "-c", "command -v python3"}, {check = false, echo = false})
+local need_python = py.code ~= 0 and "no python3" or nil
+local skip = need_fixture or need_python
+
+-- ---- the copy of the real repository ------------------------------------------
+
+-- stub dependency charts (name and version of each Chart.yaml dependency, no
+-- templates) in CHART/charts: the chart repositories and OCI registries they
+-- come from cannot be reached offline. CHART/charts is git-ignored
+-- (mybinder*/charts), as `helm dependency update` leaves it.
+local function stub_dependencies(dir)
+  local yaml = require "slipway.yaml"
+  for _, chart in ipairs(fs.glob(dir .. "/mybinder*/Chart.yaml")) do
+    local meta = yaml.load_file(chart)
+    for _, d in ipairs(meta.dependencies or {}) do
+      local sub = fs.dirname(chart) .. "/charts/" .. d.name
+      fs.mkdir(sub)
+      fs.write(sub .. "/Chart.yaml", string.format(
+        "apiVersion: v2\nname: %s\nversion: \"%s\"\ndescription: offline stub of %s (test)\n",
+        d.name, tostring(d.version), d.repository))
+    end
+  end
+end
+
+-- a copy of the fixture with the port's files added, committed, with a remote
+local function repository(edit)
+  local dir = fs.tempdir() .. "/mybinder.org-deploy"
+  proc.run({"cp", "-r", FIXTURE, dir}, {echo = false})
+  proc.run({"chmod", "-R", "u+w", dir}, {echo = false})
+  for _, p in ipairs(core.embedded_list(PREFIX)) do
+    local rel = p:sub(#PREFIX + 1)
+    if rel ~= "README.md" then
+      fs.mkdir(fs.dirname(dir .. "/" .. rel))
+      fs.write(dir .. "/" .. rel, core.embedded(p))
+    end
+  end
+  stub_dependencies(dir)
+  if edit then edit(dir) end
+  D.git(dir, "init", "-q", "-b", "main")
+  D.git(dir, "add", "-A")
+  D.git(dir, "commit", "-q", "-m", "mybinder.org-deploy at 95860dbc with the slipway port")
+  local remote = fs.dirname(dir) .. "/remote.git"
+  proc.run({"git", "init", "-q", "--bare", remote}, {echo = false})
+  D.git(dir, "remote", "add", "origin", remote)
+  D.git(dir, "push", "-q", "origin", "main")
+  return dir
+end
+
+-- the stand-in for helm, kubectl, gcloud and aws, with its own HOME
+local function standin(opts)
+  local k = S.new({helm = (opts and opts.helm) or false})
+  for _, name in ipairs{"gcloud", "aws"} do
+    proc.run({"ln", "-s", S.src .. "/tests/standin/standin", k.bin .. "/" .. name}, {echo = false})
+  end
+  k.home = k.dir .. "/home"
+  fs.mkdir(k.home)
+  k.env.HOME = k.home
+  k.env.KUBECONFIG = false
+  k.env.TERM = false        -- deploy.py calls tput when TERM is set
+  return k
+end
+
+local function deploy_py(dir, k, args)
+  local env = {CI = "1"}
+  for key, v in pairs(k.env) do env[key] = v end
+  -- as cd.yml runs it: `. cert-manager.env` first
+  local argv = {"sh", "-c", '. ./cert-manager.env && exec python3 ./deploy.py "$@"', "deploy.py"}
+  for _, a in ipairs(args) do argv[#argv + 1] = a end
+  return proc.run(argv, {cwd = dir, env = env, check = false, echo = false, timeout = 120})
+end
+
+-- ---- normalising the recorded calls --------------------------------------------
+
+-- the allowed differences, explicitly: paths under the copy are relative,
+-- ~ stands for HOME; --namespace=X, --namespace X and -n X are one thing;
+-- --values=F and -f F too; helm's boolean flags are a set; the rollout
+-- waits of one namespace are a set (slipway waits in parallel); slipway's
+-- own calls (lock objects, helm status/get/history/template/dependency) are
+-- left out.
+local function rel(dir, home, p)
+  if p == nil then return nil end
+  if p:sub(1, #dir + 1) == dir .. "/" then return p:sub(#dir + 2) end
+  if home and p:sub(1, #home + 1) == home .. "/" then return "~/" .. p:sub(#home + 2) end
+  return p
+end
+
+local function own_call(c)
+  local a = c.argv
+  if c.tool == "helm" then
+    return a[1] == "status" or a[1] == "get" or a[1] == "history" or a[1] == "template" or
+      a[1] == "dependency" or a[1] == "list"
+  end
+  if c.tool == "kubectl" then
+    local what = a[2]
+    for _, x in ipairs(a) do
+      if x == "configmap" or x == "configmaps" or x == "lease" or x == "leases" then return true end
+    end
+    return a[1] == "create" and (what == "namespace" or what == "ns")
+  end
+  return false
+end
+
+-- fn(key, arg, value) for each argument from a[from]: key is the flag's
+-- name of --k=v, else the argument; value() takes the flag's value (after
+-- the = or the next argument)
+local function walk(a, from, fn)
+  local i = from
+  while i <= #a do
+    local x = a[i]
+    local k, v = x:match("^(%-%-[%w-]+)=(.*)$")
+    fn(k or x, x, function() if v then return v end i = i + 1; return a[i] end)
+    i = i + 1
+  end
+end
+
+local function normalise(c, dir, home)
+  local a = c.argv
+  local out = {tool = c.tool, kubeconfig = rel(dir, home, c.kubeconfig), context = c.context}
+  if c.tool == "helm" and (a[1] == "upgrade" or a[1] == "install") then
+    local flags, values, sets, pos = {}, {}, {}, {}
+    walk(a, 2, function(k, x, val)
+      if k == "--namespace" or k == "-n" then out.namespace = val()
+      elseif k == "-f" or k == "--values" then values[#values + 1] = rel(dir, home, val())
+      elseif k == "--set" then sets[#sets + 1] = val()
+      elseif k == "--version" then out.version = val()
+      elseif k == "--repo" then out.repo = val()
+      elseif k:sub(1, 1) == "-" then flags[#flags + 1] = x
+      else pos[#pos + 1] = rel(dir, home, x) end
+    end)
+    table.sort(flags)
+    out.what = "helm " .. a[1]
+    out.flags, out.values, out.set = table.concat(flags, " "), values, sets
+    out.release, out.chart = pos[1], pos[2]
+    out.missing = c.missing
+    return out
+  end
+  if c.tool == "kubectl" then
+    local rest = {}
+    walk(a, 1, function(k, x, val)
+      if k == "--namespace" or k == "-n" then out.namespace = val()
+      elseif k == "-o" or k == "--output" then out.output = val()
+      elseif k == "--context" then out.context = val()
+      else rest[#rest + 1] = x end
+    end)
+    out.what = "kubectl " .. table.concat(rest, " ")
+    if rest[1] == "rollout" then out.what, out.wait = "kubectl rollout", true end
+    return out
+  end
+  out.what = c.tool .. " " .. table.concat(a, " ")
+  return out
+end
+
+local function show(n)
+  local t = {n.what}
+  for _, k in ipairs{"namespace", "release", "chart", "version", "repo", "flags", "output", "kubeconfig", "context"} do
+    if n[k] and n[k] ~= "" then t[#t + 1] = k .. "=" .. tostring(n[k]) end
+  end
+  if n.values then t[#t + 1] = "values=[" .. table.concat(n.values, " ") .. "]" end
+  if n.set and #n.set > 0 then t[#t + 1] = "set=[" .. table.concat(n.set, " ") .. "]" end
+  return table.concat(t, " ")
+end
+
+-- the calls as lines; the rollout waits of one namespace become one sorted line
+local function lines_of(k, dir)
+  local out, waits = {}, nil
+  local function flush()
+    if waits then
+      table.sort(waits.names)
+      out[#out + 1] = "kubectl rollout status --timeout=" .. waits.timeout .. " namespace=" .. waits.ns ..
+        " kubeconfig=" .. tostring(waits.kubeconfig) .. " context=" .. tostring(waits.context) ..
+        " {" .. table.concat(waits.names, " ") .. "}"
+      waits = nil
+    end
+  end
+  local missing = {}
+  for _, c in ipairs(k:calls()) do
+    if not own_call(c) then
+      local n = normalise(c, dir, k.home)
+      for _, f in ipairs(n.missing or {}) do missing[#missing + 1] = f end
+      if n.wait then
+        local a = c.argv
+        local name, timeout
+        for _, x in ipairs(a) do
+          if x:find("^%-%-timeout=") then timeout = x:sub(11)
+          elseif not x:find("^%-") and x ~= "rollout" and x ~= "status" and x ~= n.namespace then name = x end
+        end
+        if not (waits and waits.ns == n.namespace) then
+          flush()
+          waits = {ns = n.namespace, names = {}, timeout = timeout, kubeconfig = n.kubeconfig, context = n.context}
+        end
+        waits.names[#waits.names + 1] = name
+      else
+        flush()
+        out[#out + 1] = show(n)
+      end
+    end
+  end
+  flush()
+  return out, missing
+end
+
+local function assert_same(want, got, what)
+  if #want ~= #got then
+    error(string.format("%s: %d calls from deploy.py, %d from slipway\n--- deploy.py:\n%s\n--- slipway:\n%s", what,
+      #want, #got, table.concat(want, "\n"), table.concat(got, "\n")))
+  end
+  for i = 1, #want do
+    T.eq(got[i], want[i], what .. ": call " .. i)
+  end
+end
+
+-- ---- member by member --------------------------------------------------------
+
+local GENERATED = {"secrets/config/common/bans.yaml", "secrets/config/common/cryptnono-bannedips.yaml"}
+
+local MEMBERS = {
+  -- member, deploy.py's arguments as cd.yml passes them
+  {"staging", {"staging"}},
+  {"prod", {"prod", "prod", "--name", "prod"}},
+  {"hetzner-2i2c", {"hetzner-2i2c", "hetzner-2i2c", "--name", "hetzner-2i2c"}},
+  {"hetzner-gesis", {"hetzner-gesis", "hetzner-gesis", "--name", "hetzner-gesis"}},
+  {"bids-ovh", {"bids-ovh", "bids-ovh", "--name", "bids-ovh"}},
+  {"curvenote", {"curvenote"}},
+}
+
+for _, member in ipairs(MEMBERS) do
+  local name, args = member[1], member[2]
+  T.test("stage " .. name .. ": the same helm releases, kubectl calls, logins and waits as deploy.py", function()
+    local a, b = repository(), repository()
+    for _, f in ipairs(GENERATED) do T.falsy(fs.exists(a .. "/" .. f), f .. " is generated, not committed") end
+    local ka, kb = standin(), standin()
+    local r = deploy_py(a, ka, args)
+    T.eq(r.code, 0, "deploy.py " .. name .. ": " .. r.stdout .. r.stderr)
+    local s = D.slipway(b, {"stage", name}, {env = kb.env})
+    T.eq(s.code, 0, "slipway stage " .. name .. ": " .. s.stdout .. s.stderr)
+    local want, missing_a = lines_of(ka, a)
+    local got, missing_b = lines_of(kb, b)
+    if os.getenv("MYBINDER_SPEC_SHOW") then print(table.concat(got, "\n")) end
+    assert_same(want, got, name)
+    -- the ban scripts ran before helm: every values file existed when helm ran
+    T.eq(missing_a, {}, "deploy.py: values files missing when helm ran")
+    T.eq(missing_b, {}, "slipway: values files missing when helm ran")
+    for _, f in ipairs(GENERATED) do
+      T.eq(fs.read(b .. "/" .. f), fs.read(a .. "/" .. f), f .. " written the same")
+    end
+    -- what the comparison rests on is there
+    local text = table.concat(got, "\n")
+    T.match(text, "helm upgrade namespace=" .. name:gsub("%-", "%%-") .. " release=" .. name:gsub("%-", "%%-") ..
+      " chart=mybinder")
+    T.match(text, "bans%.yaml")
+    T.match(text, "kubectl rollout status %-%-timeout=10m namespace=" .. name:gsub("%-", "%%-"))
+    T.match(text, "chart=oci://quay%.io/jetstack/charts/cert%-manager version=v1%.20%.2")
+    if name == "curvenote" then
+      T.match(text, "namespace=kube%-system release=curvenote chart=mybinder%-kube%-system")
+      T.match(text, "namespace=tigera%-operator release=curvenote chart=mybinder%-tigera%-operator")
+      T.match(text, "aws eks update%-kubeconfig %-%-name binderhub")
+      T.match(text, "context=arn:aws:eks:")
+    elseif name == "prod" then
+      T.match(text, "gcloud container clusters get%-credentials prod")
+      T.match(text, "context=gke_binderhub%-288415_us%-central1_prod")
+    else
+      T.match(text, "kubeconfig=secrets/" .. name:gsub("%-", "%%-") .. "%-kubeconfig%.yaml")
+      T.match(text, "kubectl set resources deployments/coredns")
+    end
+  end, {skip = skip})
+end
+
+T.test("localhost: deploy.py crashes (list.extend returns None); the port runs the argv it means", function()
+  local IP = "192.0.2.10"
+  local a, b = repository(), repository()
+  local ka, kb = standin(), standin()
+  local r = deploy_py(a, ka, {"localhost", "--local-ip", IP})
+  T.truthy(r.code ~= 0, "deploy.py localhost fails")
+  T.match(r.stderr, "TypeError")
+  T.eq(#ka:argvs("helm", "upgrade"), 0, "deploy.py never reached helm")
+  -- what deploy.py means for localhost: no login, no cert-manager, the ban
+  -- scripts, then this helm upgrade and the waits in namespace localhost
+  local values = {"secrets/config/common/bans.yaml", "secrets/config/common/common.yaml",
+                  "secrets/config/common/cryptnono-bannedips.yaml", "secrets/config/common/cryptnono.yaml",
+                  "config/localhost.yaml"}
+  local meant = {"upgrade", "--install", "--cleanup-on-fail", "--create-namespace", "--namespace=localhost",
+                 "localhost", "mybinder"}
+  for _, v in ipairs(values) do meant[#meant + 1] = "-f"; meant[#meant + 1] = v end
+  for _, x in ipairs{
+    "binderhub.config.BinderHub.hub_url=http://jupyterhub.mybinder." .. IP .. ".nip.io",
+    "binderhub.ingress.hosts={mybinder." .. IP .. ".nip.io}",
+    "binderhub.jupyterhub.ingress.hosts={jupyterhub.mybinder." .. IP .. ".nip.io}",
+    "static.ingress.hosts={static." .. IP .. ".nip.io}"} do
+    meant[#meant + 1] = "--set"; meant[#meant + 1] = x
+  end
+  local want = {show(normalise({tool = "helm", argv = meant, kubeconfig = "", context = ""}, a, ka.home)),
+                "kubectl get deployments,daemonsets namespace=localhost output=name"}
+  local s = D.slipway(b, {"stage", "localhost"}, {env = kb.env})
+  T.eq(s.code, 2, "without LOCAL_IP: bad input")
+  T.match(s.stderr, "LOCAL_IP")
+  local env = {LOCAL_IP = IP}
+  for k, v in pairs(kb.env) do env[k] = v end
+  kb:clear()
+  s = D.slipway(b, {"stage", "localhost"}, {env = env})
+  T.eq(s.code, 0, s.stdout .. s.stderr)
+  local got, missing = lines_of(kb, b)
+  T.eq(missing, {})
+  T.eq(#got, 3, table.concat(got, "\n"))
+  T.eq(got[1], want[1])
+  T.eq(got[2], want[2])
+  T.match(got[3], "^kubectl rollout status %-%-timeout=10m namespace=localhost kubeconfig= context= " ..
+    "{daemonset%.apps/staging%-image%-cleaner deployment%.apps/binder ")
+end, {skip = skip})
+
+-- ---- the dry run ---------------------------------------------------------------
+
+-- cert-manager's chart is in an OCI registry on the internet: for the dry
+-- run's render it is replaced by a local stub chart (name, version and one
+-- Deployment), the one change to the port this case makes
+local function offline_cert_manager(dir)
+  fs.mkdir(dir .. "/stubs/cert-manager/templates")
+  fs.write(dir .. "/stubs/cert-manager/Chart.yaml",
+    "apiVersion: v2\nname: cert-manager\nversion: v1.20.2\ndescription: offline stub (test)\n")
+  fs.write(dir .. "/stubs/cert-manager/templates/deployment.yaml",
+    "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: cert-manager\n  namespace: {{ .Release.Namespace }}\n" ..
+    "spec:\n  replicas: 1\n")
+  local y = dir .. "/slipway.yaml"
+  local text, n = fs.read(y):gsub("chart: oci://quay%.io/jetstack/charts/cert%-manager", "chart: stubs/cert-manager")
+  assert(n == 1)
+  fs.write(y, text)
+end
+
+local HELM = S.helm()
+
+T.test("stage staging --dry-run: a plan naming every release, hook and values file, with rendered-manifest diffs", function()
+  local dir = repository(offline_cert_manager)
+  local k = standin({helm = HELM})
+  local r = D.slipway(dir, {"stage", "staging", "--dry-run"}, {env = k.env})
+  T.eq(r.code, 0, r.stdout .. r.stderr)
+  local out = r.stdout
+  if os.getenv("MYBINDER_SPEC_SHOW") then print(out) end
+  local plan = out:match("Plan %(dry run.-\n(.*)$")
+  T.truthy(plan, "a plan is printed: " .. out)
+  -- the hooks: the ban scripts ran (they write only ignored files), the others are planned
+  T.match(plan, "run before hook network%-bans now %(dry_run: true")
+  T.match(plan, "run kubectl set resources %-n kube%-system deployments/coredns")
+  T.match(plan, "run kubectl apply %-f https://github%.com/jetstack/cert%-manager/releases/download/v1%.20%.2/")
+  -- every release, with its values files in deploy.py's order
+  local cm = plan:match("run helm upgrade [^\n]*cert%-manager[^\n]*")
+  T.match(cm, "%-%-namespace cert%-manager cert%-manager " .. dir:gsub("%p", "%%%0") .. "/stubs/cert%-manager " ..
+    "%-%-version v1%.20%.2 %-f " .. dir:gsub("%p", "%%%0") .. "/config/cert%-manager%.yaml")
+  local mb = plan:match("run helm upgrade [^\n]*%-%-namespace staging staging[^\n]*")
+  T.truthy(mb, plan)
+  local files = {}
+  for f in mb:gmatch("%-f (%S+)") do files[#files + 1] = f:sub(#dir + 2) end
+  T.eq(files, {"secrets/config/common/bans.yaml", "secrets/config/common/common.yaml",
+               "secrets/config/common/cryptnono-bannedips.yaml", "secrets/config/common/cryptnono.yaml",
+               "config/staging.yaml", "secrets/config/staging.yaml"})
+  T.match(plan, "wait for every deployment and daemonset of namespace staging")
+  T.nomatch(plan, "namespace cert%-manager to roll out", "cert-manager is not waited for, as in deploy.py")
+  -- the rendered manifests of both releases, as a diff against nothing deployed
+  T.match(out, "%+# %-%-%-%- release cert%-manager %(namespace cert%-manager")
+  T.match(out, "%+# %-%-%-%- release staging %(namespace staging, chart mybinder%)")
+  T.match(out, "\n%+kind: Deployment\n")
+  -- nothing the repository tracks changed; the generated files are there
+  T.eq(D.git(dir, "status", "--porcelain").stdout, "")
+  T.truthy(fs.exists(dir .. "/secrets/config/common/bans.yaml"))
+  -- and nothing was changed in the cluster
+  T.eq(#k:argvs("helm", "upgrade"), 0)
+  for _, c in ipairs(k:calls()) do
+    T.truthy(c.argv[1] ~= "apply" and c.argv[1] ~= "set" and c.argv[1] ~= "create", table.concat(c.argv, " "))
+  end
+end, {skip = skip or ((not HELM) and "no real helm")})
+
+T.test("dry run: a hook marked dry_run that changes a tracked file is refused, naming the file", function()
+  local dir = repository(function(d)
+    local y = d .. "/slipway.yaml"
+    local text = fs.read(y):gsub("        %- %*network%-bans\n", "        - *network-bans\n" ..
+      "        - {name: sneaky, dry_run: true, run: [python3, -c, \"open('config/staging.yaml', 'a').write('# x')\"]}\n", 1)
+    fs.write(y, text)
+  end)
+  local k = standin({helm = HELM})
+  local r = D.slipway(dir, {"stage", "staging", "--dry-run"}, {env = k.env})
+  T.eq(r.code, 1, r.stdout .. r.stderr)
+  T.match(r.stderr, "before hook sneaky changed files the repository does not ignore: config/staging%.yaml")
+end, {skip = skip or ((not HELM) and "no real helm")})
+
+-- ---- versions pinned outside YAML ------------------------------------------------
+
+T.test("cert-manager's version comes from cert-manager.env; bump rewrites that one line", function()
+  local dir = repository()
+  local manifest = require "slipway.manifest"
+  local environments = require "slipway.environments"
+  local bump = require "slipway.bump"
+  local m = manifest.load(dir)
+  T.eq(environments.versions(m)["cert-manager"], "v1.20.2")
+  local files, diff = bump.apply(m, "cert-manager", "v1.21.0")
+  T.eq(files, {"cert-manager.env"})
+  local minus, plus = 0, 0
+  for l in diff:gmatch("[^\n]+") do
+    if l:find("^%-[^%-]") then minus = minus + 1 end
+    if l:find("^%+[^%+]") then plus = plus + 1 end
+  end
+  T.eq({minus, plus}, {1, 1}, diff)
+  T.match(fs.read(dir .. "/cert-manager.env"), "\nexport CERT_MANAGER_VERSION=v1%.21%.0\n")
+  T.match(fs.read(dir .. "/cert-manager.env"), "^# cert%-manager versions at")
+  T.eq(environments.versions(m)["cert-manager"], "v1.21.0")
+  -- the release follows
+  D.git(dir, "commit", "-qam", "cert-manager: v1.20.2...v1.21.0")
+  local k = standin()
+  local r = D.slipway(dir, {"stage", "prod"}, {env = k.env})
+  T.eq(r.code, 0, r.stdout .. r.stderr)
+  local up = k:argvs("helm", "upgrade")[1]
+  T.match(table.concat(up, " "), "cert%-manager oci://quay%.io/jetstack/charts/cert%-manager %-%-version v1%.21%.0 ")
+  T.match(table.concat(k:argvs("kubectl", "apply")[1], " "), "/download/v1%.21%.0/cert%-manager%.crds%.yaml")
+end, {skip = skip})
+
+T.test("a mistake in a release, hook or template names slipway.yaml's line", function()
+  local manifest = require "slipway.manifest"
+  local environments = require "slipway.environments"
+  local text = core.embedded(PREFIX .. "slipway.yaml")
+  local function err_of(from, to)
+    local t, n = text:gsub(from, to, 1)
+    assert(n == 1, from)
+    local ok, e = pcall(environments.load, manifest.parse(t, "slipway.yaml"))
+    T.falsy(ok)
+    return e.message, t
+  end
+  local function line_of(t, pat)
+    local n = 0
+    for l in (t .. "\n"):gmatch("([^\n]*)\n") do n = n + 1; if l:find(pat) then return n end end
+  end
+  -- (environments are checked in name order: bids-ovh first; its key comes
+  -- from a template, so the line is that of the environment using it)
+  local msg, t = err_of("cleanup_on_fail: false", "cleanup_on_fial: false")
+  local env, rest = msg:match("^slipway%.yaml:%d+: environments%.([%w-]+)%.releases%[%d%]%.(.*)$")
+  T.eq(env, "bids-ovh", msg)
+  T.match(msg, "^slipway%.yaml:" .. line_of(t, "^  " .. env:gsub("%-", "%%-") .. ":") .. ":")
+  T.eq(rest, "cleanup_on_fial: unknown key (known: name, chart, version, repo, " ..
+    "namespace, values, set, flags, wait, cleanup_on_fail, before, after, description)")
+  msg, t = err_of("template: kubeconfig%-member\n    url", "template: kubeconfig-membr\n    url")
+  T.match(msg, "^slipway%.yaml:" .. line_of(t, "kubeconfig%-membr") ..
+    ": environments%.staging%.template: no template 'kubeconfig%-membr' %(known: kubeconfig%-member, member%)")
+  msg = err_of("fn: network_bans, dry_run: true", "fn: network_bans, dry_run: yes please")
+  T.match(msg, "dry_run: expected true or false")
+end)
+
+T.run()
