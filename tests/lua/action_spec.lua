@@ -19,6 +19,8 @@ local REPO = "example-org/slipway"
 local TOKEN = "ghs_actionspec0token9x8"
 local COMMIT = "c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00"  -- the stand-in's answer
 local ARCH = proc.run({"dpkg", "--print-architecture"}, {echo = false}).stdout:gsub("%s+", "")
+local DISTRO = proc.run({"sh", "-c", '. /etc/os-release && echo "$ID-$VERSION_ID"'},
+                        {echo = false}).stdout:gsub("%s+", "")
 local action = yaml.load_file(SRC .. "/action.yml")
 
 -- the GitHub API stand-in: {srv, requests, releases = {tag = {assets}}, assets = {id = path}}
@@ -137,13 +139,20 @@ T.test("a release tagged with the ref: its .deb for this architecture is install
            {cwd = fs.dirname(BIN), echo = false, timeout = 240})
   local deb = fs.glob(pkg .. "/slipway_*.deb")[1]
   local name = deb:match("[^/]+$")
-  gh.releases["v9.9.8"] = {gh:asset(1, name:gsub("_" .. ARCH .. "%.deb$", "_other.deb"), deb),
-                           gh:asset(2, "slipway-src.tar.gz", deb), gh:asset(3, name, deb)}
+  -- named for this distribution (what a release built here would carry); the
+  -- decoys: another architecture, another distribution, a plain name (Debian
+  -- 12's, second choice there) and a tarball -- none of them a .deb
+  local named = name:gsub("_(" .. ARCH .. "%.deb)$", "_" .. DISTRO .. "_%1")
+  local junk = SRC .. "/README.md"
+  gh.releases["v9.9.8"] = {gh:asset(1, name:gsub("_" .. ARCH .. "%.deb$", "_other.deb"), junk),
+                           gh:asset(2, name:gsub("_(" .. ARCH .. "%.deb)$", "_ubuntu-10.04_%1"), junk),
+                           gh:asset(4, name, junk),
+                           gh:asset(5, "slipway-src.tar.gz", junk), gh:asset(3, named, deb)}
   local temp = fs.tempdir()
   local r = run_action(gh, fs.tempdir(), {action_ref = "v9.9.8"}, temp)
   T.falsy(r.ctx.failed, r.text)
   T.eq(r.ran, "resolve release install", "no cache, no build")
-  T.eq(out(r, "resolve", "asset-name"), name, "the asset for " .. ARCH)
+  T.eq(out(r, "resolve", "asset-name"), named, "the asset for " .. DISTRO .. " " .. ARCH)
   T.eq(out(r, "install", "source"), "release")
   T.eq(gh.requests[#gh.requests].path, "/assets/3", "downloaded through the API's asset URL")
   T.nomatch(r.text, TOKEN, "the token is never printed")
