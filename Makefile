@@ -42,7 +42,9 @@ asan:
 # Depends are computed from the binary (CPack + dpkg-shlibdeps): build on
 # the Debian release the package is for.
 package: build
+	@rm -rf $(BUILD)/package
 	@cd $(BUILD) && cpack -B $(abspath $(BUILD))/package >/dev/null
+	@rm -rf $(BUILD)/package/_CPack_Packages
 	@ls $(BUILD)/package/slipway*.deb $(BUILD)/package/slipway*.tar.gz
 
 package-check: package
