@@ -138,20 +138,28 @@ local function has_option(cmd, opt)
   return (r.stdout .. r.stderr):find(opt, 1, true) ~= nil
 end
 
--- the staging job with command=deploy in dir: its log, ctx and uploads
-local function staging_job(wf, dir, summary)
-    local ctx = {inputs = {command = "deploy"}, github = {}, secrets = {}, matrix = {}}
-    ctx.env = {SLIPWAY_COMMAND = A.interpolate(wf.env.SLIPWAY_COMMAND, ctx)}
-    T.eq(ctx.env.SLIPWAY_COMMAND, "deploy")
-    local log, uploads = run_job(wf.jobs.staging, dir, ctx, summary)
-    return log, ctx, uploads
+-- the staging job dispatched with command (default deploy) in dir: its log, ctx and uploads
+local function staging_job(wf, dir, summary, command)
+  local ctx = {inputs = {command = command or "deploy"}, github = {}, secrets = {}, matrix = {}}
+  ctx.env = {SLIPWAY_COMMAND = A.interpolate(wf.env.SLIPWAY_COMMAND, ctx)}
+  T.eq(ctx.env.SLIPWAY_COMMAND, command or "deploy")
+  local log, uploads = run_job(wf.jobs.staging, dir, ctx, summary)
+  return log, ctx, uploads
+end
+
+-- fn(dir, summary): a fresh copy of the example deployment and an empty
+-- job summary file; its services are stopped afterwards
+local function with_example(fn)
+  D.with_repo(nil, function(dir)
+    local summary = fs.tempdir() .. "/summary.md"
+    fs.write(summary, "")
+    fn(dir, summary)
+  end)
 end
 
 T.test("the deploy workflow's staging job stages and tests the example, writes summary and JUnit", function()
   local wf = load("docs/ci/github-actions.yml")
-  D.with_repo(nil, function(dir)
-    local summary = dir .. "/../summary-" .. fs.basename(dir) .. ".md"
-    fs.write(summary, "")
+  with_example(function(dir, summary)
     local log, ctx, uploads = staging_job(wf, dir, summary)
     local st = step(log, "Staging")
     T.eq(st.code, 0, "Staging: " .. (st.stdout or "") .. (st.stderr or ""))
@@ -173,9 +181,7 @@ end, {timeout = 240})
 
 T.test("a staging job whose checks fail reverts, exits 3 and keeps production from running", function()
   local wf = load("docs/ci/github-actions.yml")
-  D.with_repo(nil, function(dir)
-    local summary = dir .. "/../summary-" .. fs.basename(dir) .. ".md"
-    fs.write(summary, "")
+  with_example(function(dir, summary)
     local log = staging_job(wf, dir, summary)
     T.eq(step(log, "Staging").code, 0, "a first good deploy")
     local good = D.git(dir, "rev-parse", "HEAD").stdout
@@ -204,9 +210,7 @@ T.test("the deploy workflow's production jobs promote each member of the matrix"
   end
   local wf = load("docs/ci/github-actions.yml")
   local prod = wf.jobs.production
-  D.with_repo(nil, function(dir)
-    local summary = dir .. "/../summary-" .. fs.basename(dir) .. ".md"
-    fs.write(summary, "")
+  with_example(function(dir, summary)
     local _, ctx = staging_job(wf, dir, summary)
     T.eq(ctx.steps.staging.outputs.tested, "true")
     for _, member in ipairs(prod.strategy.matrix.member) do
@@ -222,12 +226,8 @@ end, {timeout = 240})
 
 T.test("dispatching status runs only the status line, and no production job", function()
   local wf = load("docs/ci/github-actions.yml")
-  D.with_repo(nil, function(dir)
-    local summary = dir .. "/../summary-" .. fs.basename(dir) .. ".md"
-    fs.write(summary, "")
-    local ctx = {inputs = {command = "status"}, github = {}, secrets = {}, matrix = {}}
-    ctx.env = {SLIPWAY_COMMAND = A.interpolate(wf.env.SLIPWAY_COMMAND, ctx)}
-    local log = run_job(wf.jobs.staging, dir, ctx, summary)
+  with_example(function(dir, summary)
+    local log, ctx = staging_job(wf, dir, summary, "status")
     local st = step(log, "Staging")
     T.eq(st.code, 0, st.stderr)
     T.match(st.stdout, "staging")
