@@ -4,33 +4,51 @@
 #   make bench  run the benchmarks (tests/bench/), not part of `make test`
 #   make asan   the tests again, built with ASan + LeakSanitizer + UBSan
 #   make soak   the whole suite RUNS times (20) with twice the cores in parallel
+#   make package        build/package/slipway_VERSION_ARCH.deb and a .tar.gz
+#   make package-check  the .deb installed into a fresh Debian bookworm root
+#                       (debootstrap; needs root and the Debian mirror)
 BUILD ?= build
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build test demo bench asan soak clean
+.PHONY: all deps deps-build build test demo bench asan soak clean package package-check
 
 all: build
 
 deps:
-	@vendor/install-deps
+	@vendor/install-deps build run test
 
-build: deps
+build: deps-build
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS) >/dev/null
 	@cmake --build $(BUILD) -j $(JOBS)
 
-test: build
+deps-build:
+	@vendor/install-deps build
+
+test: deps build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 
 demo: build
+	@vendor/install-deps run
 	$(BUILD)/slipway demo $(DEMO_ARGS)
 
 bench: build
-	@vendor/install-deps vendor/bench-deps.txt
+	@vendor/install-deps bench
 	tests/bench/run $(BUILD)/slipway
 
 asan:
 	$(MAKE) test BUILD=build-asan CMAKE_FLAGS=-DSLIPWAY_SANITIZE=ON
+
+# Depends are computed from the binary (CPack + dpkg-shlibdeps): build on
+# the Debian release the package is for.
+package: build
+	@rm -rf $(BUILD)/package
+	@cd $(BUILD) && cpack -B $(abspath $(BUILD))/package >/dev/null
+	@rm -rf $(BUILD)/package/_CPack_Packages
+	@ls $(BUILD)/package/slipway*.deb $(BUILD)/package/slipway*.tar.gz
+
+package-check: package
+	tests/pkg/debootstrap-check $(BUILD)/package/slipway_*.deb
 
 RUNS ?= 20
 soak: build

@@ -33,6 +33,7 @@ static const luaL_Reg c_modules[] = {
   {"slipway.server.core", luaopen_slipway_server_core},
   {"slipway.yaml.core", luaopen_slipway_yaml_core},
   {"slipway.json.core", luaopen_slipway_json_core},
+  {"slipway.build.core", luaopen_slipway_build_core},
   {NULL, NULL}};
 
 /* searcher: modules compiled into the binary (scripts/) */

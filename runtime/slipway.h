@@ -40,7 +40,10 @@
 #include <lauxlib.h>
 #include <uv.h>
 
-#define SLIPWAY_VERSION "0.1.0"
+/* SLIPWAY_VERSION comes from CMakeLists.txt's project(VERSION) */
+#ifndef SLIPWAY_VERSION
+#error "SLIPWAY_VERSION is defined by CMakeLists.txt (project VERSION)"
+#endif
 
 /* ---- the loop and the scheduler (sched.c) ------------------------------ */
 
@@ -163,6 +166,7 @@ void *sw_xmalloc(lua_State *L, size_t n);
 /* luaopen functions of the bindings (one file each). */
 int luaopen_slipway_task_core(lua_State *L);  /* sched.c */
 int luaopen_slipway_core(lua_State *L);       /* error.c: errors, secrets */
+int luaopen_slipway_build_core(lua_State *L); /* build.c: version, commit, libraries */
 int luaopen_slipway_fs_core(lua_State *L);    /* fs.c */
 int luaopen_slipway_proc_core(lua_State *L);  /* proc.c */
 int luaopen_slipway_http_core(lua_State *L);  /* http.c */

@@ -157,10 +157,10 @@ local function unknown_command(name)
   os.exit(exit.usage)
 end
 
+-- the version, the commit it was built from and the libraries it found
+-- (runtime/build.c)
 local function version()
-  local h = M.host or {}
-  io.stdout:write(string.format("slipway %s (%s, libuv %s)\n", runtime.version,
-    h.lua or _VERSION, h.libuv or "?"))
+  io.stdout:write(require("slipway.build.core").describe(), "\n")
 end
 
 -- run command `name` with the words after it

@@ -1,0 +1,219 @@
+-- The Debian package and the tarball, built by cpack from this very build
+-- (what `make package` does): their contents, and the .deb's Depends checked
+-- against what the packaged binary really links (ldd + dpkg -S): every linked
+-- library's package is a Depends and nothing else is; libcurl, dlopen'ed on
+-- first HTTP use, is not linked and is a Recommends; vendor/deps-run.txt names
+-- the same packages. Skips (saying so) only where dpkg-deb is missing.
+local T = require "slipway.testing"
+local fs = require "slipway.fs"
+local proc = require "slipway.proc"
+local build = require "slipway.build.core"
+
+local SRC = os.getenv("SLIPWAY_SRC") or "."
+local BIN = fs.realpath(os.getenv("SLIPWAY_BIN") or "build/slipway")
+local BUILD_DIR = fs.dirname(BIN)
+local DPKG_DEB = proc.which("dpkg-deb")
+if not DPKG_DEB then print("skipped: dpkg-deb not found (Debian's dpkg); the package checks need it") end
+
+local function run(argv, opts)
+  opts = opts or {}
+  opts.echo = false
+  return proc.run(argv, opts)
+end
+
+local function lines(s)
+  local out = {}
+  for l in s:gmatch("[^\n]+") do out[#out + 1] = l end
+  return out
+end
+
+-- "a (>= 1), b | c, d" -> {a = true, b = true, c = true, d = true}
+local function names(field)
+  local set = {}
+  for item in field:gmatch("[^,|]+") do
+    local n = item:match("^%s*([%w.+-]+)")
+    if n then set[n] = true end
+  end
+  return set
+end
+
+local function sorted(set)
+  local out = {}
+  for k in pairs(set) do out[#out + 1] = k end
+  table.sort(out)
+  return out
+end
+
+-- the package made once for all tests: {dir, deb, tgz, root (extracted .deb)}
+local made
+local function package()
+  if not DPKG_DEB then T.skip("skipped: dpkg-deb not found (Debian's dpkg)") end
+  if made then return made end
+  local dir = fs.tempdir()
+  local r = run({"cpack", "--config", BUILD_DIR .. "/CPackConfig.cmake", "-B", dir},
+                {cwd = BUILD_DIR, check = false, timeout = 240})
+  T.eq(r.code, 0, "cpack: " .. r.stdout .. r.stderr)
+  local debs, tgzs = fs.glob(dir .. "/slipway_*.deb"), fs.glob(dir .. "/slipway-*.tar.gz")
+  T.eq(#debs, 1, "one .deb")
+  T.eq(#tgzs, 1, "one tarball")
+  local root = dir .. "/root"
+  run({DPKG_DEB, "-x", debs[1], root})
+  made = {dir = dir, deb = debs[1], tgz = tgzs[1], root = root}
+  return made
+end
+
+local function field(deb, name)
+  return (run({DPKG_DEB, "-f", deb, name}).stdout:gsub("%s+$", ""))
+end
+
+-- the package owning a library path, trying the merged-/usr twin as well
+local function owner(path)
+  local tries = {path, fs.realpath(path)}
+  for _, p in ipairs({path, tries[2]}) do
+    if p:match("^/usr/") then tries[#tries + 1] = p:sub(5) else tries[#tries + 1] = "/usr" .. p end
+  end
+  for _, p in ipairs(tries) do
+    local r = run({"dpkg-query", "-S", p}, {check = false})
+    if r.code == 0 then return (r.stdout:match("^([^:,]+)")) end
+  end
+  error("no Debian package owns " .. path)
+end
+
+-- {soname = path} of what the binary loads, from ldd (its NEEDED entries and
+-- theirs), and the binary's own NEEDED sonames (readelf -d)
+local function linked(bin)
+  local out = {}
+  for _, l in ipairs(lines(run({"ldd", bin}).stdout)) do
+    local so, path = l:match("^%s*(%S+) => (/%S+)")
+    if so then out[so] = path end
+  end
+  return out
+end
+
+local function needed(bin)
+  local out = {}
+  for so in run({"readelf", "-d", bin}).stdout:gmatch("%(NEEDED%)%s+Shared library: %[([^%]]+)%]") do
+    out[#out + 1] = so
+  end
+  return out
+end
+
+-- the glibc pieces: one package (libc6), always a Depends
+local function is_libc(so)
+  return so:match("^libc%.so") or so:match("^libm%.so") or so:match("^libdl%.so") or
+         so:match("^libpthread%.so") or so:match("^librt%.so") or so:match("^ld%-linux")
+end
+
+T.test("the .deb holds the binary, its docs and the copyright notice, under /usr only", function()
+  local p = package()
+  local listing = run({DPKG_DEB, "-c", p.deb}).stdout
+  local files = {}
+  for _, l in ipairs(lines(listing)) do
+    local mode, own, path = l:match("^(%S+)%s+(%S+)%s+%d+%s+%S+%s+%S+%s+(%S+)")
+    T.truthy(path, "a listing line: " .. l)
+    T.match(path, "^%./usr/", "everything under /usr")
+    T.eq(own, "root/root", path .. " owned by root")
+    files[path] = mode
+  end
+  T.eq(files["./usr/bin/slipway"], "-rwxr-xr-x", "the binary, executable")
+  for _, f in ipairs{"copyright", "README.md", "docs/ci/install.md", "docs/ci/action.md",
+                     "docs/ci/github-actions.yml", "docs/deploy.md"} do
+    T.truthy(files["./usr/share/doc/slipway/" .. f], f .. " in /usr/share/doc/slipway")
+  end
+  T.nomatch(listing, "CMake", "no build-tree file leaks into the package")
+  T.match(fs.read(p.root .. "/usr/share/doc/slipway/copyright"), "lua%-cjson",
+          "the statically linked lua-cjson's notice is shipped")
+end)
+
+T.test("the control fields name this build: version, architecture", function()
+  local p = package()
+  T.eq(field(p.deb, "Package"), "slipway")
+  T.eq(field(p.deb, "Version"), build.version)
+  T.eq(field(p.deb, "Architecture"), (run({"dpkg", "--print-architecture"}).stdout:gsub("%s+", "")))
+  T.match(p.deb, "/slipway_" .. build.version:gsub("%p", "%%%0") .. "_")
+end)
+
+T.test("Depends is exactly the packages of the libraries the binary links", function()
+  local p = package()
+  local bin = p.root .. "/usr/bin/slipway"
+  local depends = names(field(p.deb, "Depends"))
+  local libs = linked(bin)
+  T.truthy(libs["libuv.so.1"] and libs["libyaml-0.so.2"] and libs["liblua5.4.so.0"],
+           "ldd sees the linked libraries: " .. table.concat(sorted(libs), " "))
+  -- every library the binary names (NEEDED) comes from a package in Depends
+  local direct = {libc6 = true}
+  for _, so in ipairs(needed(bin)) do
+    T.truthy(libs[so], so .. " is NEEDED and ldd resolves it")
+    local pkg = owner(libs[so])
+    if is_libc(so) then T.eq(pkg, "libc6", so .. " is glibc's") end
+    direct[pkg] = true
+    T.truthy(depends[pkg], so .. " comes from " .. pkg .. ", which Depends must name")
+  end
+  -- and Depends names only packages of libraries ldd shows loaded
+  local loaded = {}
+  for _, path in pairs(libs) do loaded[owner(path)] = true end
+  for pkg in pairs(depends) do T.truthy(loaded[pkg], "Depends names " .. pkg .. ", which the binary does not load") end
+  T.eq(sorted(depends), sorted(direct), "Depends is the packages of the NEEDED libraries")
+  T.match(field(p.deb, "Depends"), "libc6 %(>= [%d.]+%)", "versioned from the symbols used")
+end)
+
+T.test("libcurl is not linked but recommended, with git", function()
+  local p = package()
+  for so in pairs(linked(p.root .. "/usr/bin/slipway")) do
+    T.nomatch(so, "curl", "libcurl is loaded with dlopen, not linked")
+  end
+  T.falsy(names(field(p.deb, "Depends")).libcurl4, "libcurl4 is not a Depends")
+  local rec = names(field(p.deb, "Recommends"))
+  T.truthy(rec.libcurl4, "libcurl4 is a Recommends: " .. field(p.deb, "Recommends"))
+  T.truthy(rec.git, "git is a Recommends")
+  -- the version slipway checks when it loads libcurl (runtime/http.c: 7.85)
+  T.match(field(p.deb, "Recommends"), "libcurl4 %(>= 7%.85")
+end)
+
+T.test("vendor/deps-run.txt names the packages the .deb depends on and recommends", function()
+  local p = package()
+  local listed = {}
+  for _, l in ipairs(lines(fs.read(SRC .. "/vendor/deps-run.txt"))) do
+    local n = l:match("^([%w.+-]+)")
+    if n then listed[n] = true end
+  end
+  local from_deb = names(field(p.deb, "Depends") .. "," .. field(p.deb, "Recommends"))
+  from_deb.libc6 = nil  -- essential on every Debian system
+  -- an ASan build (make asan) also links the sanitizer runtimes
+  for n in pairs(from_deb) do
+    if n:match("^lib%a*san%d") then from_deb[n] = nil end
+  end
+  for n in pairs(from_deb) do T.truthy(listed[n], n .. " is in vendor/deps-run.txt") end
+  for n in pairs(listed) do
+    if n:match("^lib") then T.truthy(from_deb[n], n .. " of deps-run.txt is in the .deb's fields") end
+  end
+end)
+
+T.test("the packaged binary is this build: same version, commit and libraries", function()
+  local p = package()
+  local r = run({p.root .. "/usr/bin/slipway", "-e",
+                 "print(require('slipway.build.core').describe())"}, {check = false})
+  T.eq(r.code, 0, r.stderr)
+  local first = r.stdout:match("^[^\n]*")
+  T.eq(first, string.format("slipway %s (commit %s)", build.version, build.commit))
+  T.match(r.stdout, "\n  libuv %d+%.%d+")
+  T.match(r.stdout, "\n  libyaml %d")
+  T.match(r.stdout, "\n  http%-parser %d")
+  T.match(r.stdout, "\n  Lua 5%.4")
+end)
+
+T.test("the tarball holds the binary, README, docs and copyright under one directory", function()
+  local p = package()
+  local top = "slipway-" .. build.version .. "-linux-"
+  local entries = {}
+  for _, l in ipairs(lines(run({"tar", "-tzf", p.tgz}).stdout)) do
+    T.eq(l:sub(1, #top), top, "under " .. top .. "ARCH/: " .. l)
+    entries[l:gsub("^[^/]+/", "")] = true
+  end
+  for _, f in ipairs{"bin/slipway", "share/doc/slipway/README.md", "share/doc/slipway/copyright",
+                     "share/doc/slipway/docs/ci/action.md"} do
+    T.truthy(entries[f], f .. " in the tarball")
+  end
+end)
+
+T.run()
