@@ -11,11 +11,14 @@ local function script(name, text)
   return p
 end
 
-T.test("--version and -v alone print the version", function()
+T.test("--version and -v alone print the version, the commit and the libraries found", function()
   for _, a in ipairs{"--version", "-v"} do
     local r = cmd.run({a})
     T.eq(r.code, 0)
-    T.match(r.stdout, "^slipway %d+%.%d+%.%d+ %(Lua 5%.4%.%d+, libuv %d+%.%d+%.%d+%)\n$")
+    T.match(r.stdout, "^slipway %d+%.%d+%.%d+ %(commit [%x]+[%-%w]*%)\n")
+    T.match(r.stdout, "\n  Lua 5%.4%.%d+\n")
+    T.match(r.stdout, "\n  libuv %d+%.%d+%.%d+\n")
+    T.match(r.stdout, "\n  libyaml %d+%.%d+%.%d+\n")
   end
 end)
 
