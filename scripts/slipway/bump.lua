@@ -360,6 +360,8 @@ local function trim(s) return (s:gsub("%s+$", "")) end
 -- "<component>: <old>...<new>", and the compare URL in the body when known
 -- (opts.one_line: the subject only). The repository's hooks (pre-commit,
 -- commit-msg) run and may refuse the commit; opts.no_verify skips them.
+-- A refused commit leaves the edit in the files, unstaged (opts.scratch:
+-- the checkout is a throwaway worktree, not worth saying so).
 function M.commit(m, r, opts)
   opts = opts or {}
   local title = string.format("%s: %s...%s", r.component, r.old, r.new)
@@ -372,8 +374,9 @@ function M.commit(m, r, opts)
   if not ok then
     -- a hook said no: unstage, keep the edit in the files, say so
     git(m.root, {"reset", "--quiet", "--", table.unpack(r.files)}, {check = false})
-    core.raise("bump", string.format("%s: the commit was refused (%s are changed, not committed): %s",
-      r.component, table.concat(r.files, ", "), M.clean(errmsg(err))), {component = r.component}, 0)
+    core.raise("bump", string.format("%s: the commit was refused%s: %s", r.component,
+      opts.scratch and "" or (" (" .. table.concat(r.files, ", ") .. " changed, not committed)"),
+      M.clean(errmsg(err))), {component = r.component}, 0)
   end
   return (git(m.root, {"rev-parse", "HEAD"}, {readonly = true}):gsub("%s+$", ""))
 end
@@ -636,7 +639,7 @@ local function bump_one(m, name, ctx, opts, r, pr)
     pcall(function() r.item_new.digest = r.item_new.digest or c:digest(r.item_new.tag or r.new) end)
   end
   if (opts.commit or pr) and r.changed and not opts.dry_run then
-    r.commit = M.commit(m, r, {no_verify = opts.no_verify, one_line = pr ~= nil})
+    r.commit = M.commit(m, r, {no_verify = opts.no_verify, one_line = pr ~= nil, scratch = pr ~= nil})
   end
   if pr and r.changed then
     if opts.dry_run then

@@ -24,7 +24,7 @@ local function json() return require "slipway.json" end
 function M.repo_of(url)
   if type(url) ~= "string" then return nil end
   local s = url:gsub("%.git/*$", ""):gsub("/+$", "")
-  local o, r = s:match("^[%w_.-]+/[%w_.-]+$") and s:match("^([^/]+)/([^/]+)$")
+  local o, r = s:match("^([%w_.-]+)/([%w_.-]+)$")
   if o then return o, r end
   o, r = s:match("^%a[%w+.-]*://[^/]+/([^/]+)/([^/]+)$")
   if o then return o, r end
