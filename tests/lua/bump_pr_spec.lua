@@ -564,6 +564,27 @@ T.test("errors keep the YAML module's detail: a filter matching two items is not
   T.eq(r.stderr:find(dir, 1, true), nil, "the file is named relative to the repository")
 end)
 
+T.test("slipway.yaml: changelog and labels are checked; a helm source reads versions as helm does", function()
+  local manifest = require "slipway.manifest"
+  local m = manifest.parse(MANIFEST .. [[
+  chart:
+    source: {helm: {repo: "https://example.org/charts", chart: c}}
+    locations: [{file: Chart.yaml, path: version}]
+]])
+  T.eq(m.components.binderhub.changelog, "https://github.com/jupyterhub/binderhub/blob/HEAD/CHANGES.md")
+  T.eq(m.components.binderhub.labels, {"maintenance", "dependencies"})
+  T.eq(m.components.repo2docker.labels, nil)
+  T.eq(m.components.chart.scheme, "helm", "the default scheme of a helm source")
+  T.eq(m.components.binderhub.scheme, "semver")
+  local e = T.raises(function() manifest.parse((MANIFEST:gsub("changelog: https:", "changelog: ftp:"))) end,
+    "components%.binderhub%.changelog: expected an http%(s%):// URL")
+  T.eq(e.code, "manifest")
+  T.raises(function() manifest.parse((MANIFEST:gsub("labels: %[maintenance, dependencies%]", "labels: maintenance"))) end,
+    "components%.binderhub%.labels")
+  T.raises(function() manifest.parse((MANIFEST:gsub("labels: %[maintenance, dependencies%]", "labels: [\"a,b\"]"))) end,
+    "without commas")
+end)
+
 -- ---- slow and hanging sources ----------------------------------------------------------------
 
 local function helm_manifest(url)
