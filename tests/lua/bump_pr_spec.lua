@@ -267,11 +267,18 @@ local function no_token(what, text)
   T.eq(text:find(TOKEN:sub(5, 20), 1, true), nil, what .. " must not contain part of the token")
 end
 
+-- run fn(gh) with a fresh stand-in, stopped afterwards whatever happens
+local function with_standin(fn)
+  local gh = github_standin({upstream = UPSTREAM})
+  local ok, err = pcall(fn, gh)
+  gh.stop()
+  if not ok then error(err, 0) end
+end
+
 -- ---- pull requests ----------------------------------------------------------------------
 
 T.test("--pr: a branch, a one-line commit, a push and a labelled pull request per component", function()
-  local gh = github_standin({upstream = UPSTREAM})
-  local ok, err = pcall(function()
+  with_standin(function(gh)
     local dir, remote = repo()
     local head = B.git(dir, {"rev-parse", "HEAD"})
     local chart = fs.read(dir .. "/mybinder/Chart.yaml")
@@ -334,13 +341,10 @@ T.test("--pr: a branch, a one-line commit, a push and a labelled pull request pe
       no_token(what, text)
     end
   end)
-  gh.stop()
-  if not ok then error(err, 0) end
 end, {timeout = 120})
 
 T.test("--pr again: pull requests updated, not duplicated; a newer version force-pushes the branch", function()
-  local gh = github_standin({upstream = UPSTREAM})
-  local ok, err = pcall(function()
+  with_standin(function(gh)
     local dir, remote = repo()
     T.eq(cli(dir, {"--pr"}, gh).code, 0)
     local before = remote_branches(remote)
@@ -373,13 +377,10 @@ T.test("--pr again: pull requests updated, not duplicated; a newer version force
     T.eq(gh.pulls[1].title, "binderhub: " .. OLD_BH .. "..." .. NEWER_BH)
     T.match(gh.pulls[1].body, "appVersion | `1%.0%.0%-dev` | `1%.0%.1%-dev`")
   end)
-  gh.stop()
-  if not ok then error(err, 0) end
 end, {timeout = 120})
 
 T.test("--pr: a 422 on create (opened meanwhile) is answered by finding and updating that pull request", function()
-  local gh = github_standin({upstream = UPSTREAM})
-  local ok, err = pcall(function()
+  with_standin(function(gh)
     local dir = repo()
     gh.pulls[1] = {number = 7, state = "open", title = "old title", body = "old", head = "slipway/bump-binderhub",
                    base = "main", labels = {}}
@@ -395,13 +396,10 @@ T.test("--pr: a 422 on create (opened meanwhile) is answered by finding and upda
     T.eq(#gh.pulls, 1)
     T.eq(gh.pulls[1].title, "binderhub: " .. OLD_BH .. "..." .. NEW_BH)
   end)
-  gh.stop()
-  if not ok then error(err, 0) end
 end, {timeout = 60})
 
 T.test("--pr: a rate limit (403, x-ratelimit-remaining: 0) is waited out; beyond the budget the error names the reset", function()
-  local gh = github_standin({upstream = UPSTREAM})
-  local ok, err = pcall(function()
+  with_standin(function(gh)
     local dir = repo()
     gh.rate_limit["POST /repos/" .. OWNER .. "/" .. REPO .. "/pulls"] = 1
     local r = cli(dir, {"binderhub", "--pr"}, gh)
@@ -421,13 +419,10 @@ T.test("--pr: a rate limit (403, x-ratelimit-remaining: 0) is waited out; beyond
     T.match(r2.stderr, "rate limit exhausted .* it resets at %d%d%d%d%-%d%d%-%d%dT%d%d:%d%d:%d%dZ, %d+ s from now, beyond the wait budget of 5 s")
     T.eq(#gh.pulls, 1, "no pull request for repo2docker")
   end)
-  gh.stop()
-  if not ok then error(err, 0) end
 end, {timeout = 60})
 
 T.test("--pr needs a token and never prints it; a wrong token is GitHub's 401, said without the token", function()
-  local gh = github_standin({upstream = UPSTREAM})
-  local ok, err = pcall(function()
+  with_standin(function(gh)
     local dir = repo()
     local r = cli(dir, {"--pr"}, gh, {GITHUB_TOKEN = false})
     T.eq(r.code, 2, r.stderr)
@@ -440,8 +435,6 @@ T.test("--pr needs a token and never prints it; a wrong token is GitHub's 401, s
     local doc = json.decode(r2.stdout)
     T.match(doc.components[1].error.message, "401")
   end)
-  gh.stop()
-  if not ok then error(err, 0) end
 end, {timeout = 60})
 
 -- ---- git hooks ----------------------------------------------------------------------------
@@ -453,8 +446,7 @@ local function hook(dir, name, script)
 end
 
 T.test("hooks are honoured: --commit and --pr refused by a hook; --no-verify skips them", function()
-  local gh = github_standin({upstream = UPSTREAM})
-  local ok, err = pcall(function()
+  with_standin(function(gh)
     local dir, remote = repo()
     hook(dir, "commit-msg", 'echo "commit-msg: policy says no" >&2; exit 1')
     local head = B.git(dir, {"rev-parse", "HEAD"})
@@ -490,8 +482,6 @@ T.test("hooks are honoured: --commit and --pr refused by a hook; --no-verify ski
     T.eq(r5.code, 1)
     T.match(r5.stderr, "pre%-push: not today")
   end)
-  gh.stop()
-  if not ok then error(err, 0) end
 end, {timeout = 120})
 
 -- ---- --json, --diff, errors ------------------------------------------------------------------
