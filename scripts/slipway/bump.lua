@@ -65,16 +65,26 @@ local function split_tag(ref)
 end
 M._split_tag = split_tag
 
+-- what the yaml module said about a path, without its "<file>: path "...": "
+-- prefix (the caller names the relative file and the path itself)
+local function path_detail(e, loc)
+  local msg = errmsg(e)
+  local rest = msg:match('^.-: path "[^"]*": (.*)$')
+  return rest or msg:gsub(loc.file:gsub("%p", "%%%0"), loc.relfile)
+end
+
+-- the yaml module's "nothing there" answers (everything else -- two items
+-- matching a filter, a scalar where a mapping was expected -- is said as it is)
+local MISSING = {"^no key ", "^0 items ", " has %d+ items; no index ", "^nothing there"}
+
 local function read_location(doc, loc)
-  local okh, has = pcall(doc.has, doc, loc.path)
-  if okh and not has then
-    core.raise("manifest", string.format("%s: %s does not exist", loc.relfile, loc.path),
-      {file = loc.file, key = loc.path}, 0)
-  end
   local ok, v = pcall(doc.get, doc, loc.path)
   if not ok then
-    core.raise("manifest", string.format("%s: cannot read %s: %s", loc.relfile, loc.path, errmsg(v)),
-      {file = loc.file, key = loc.path}, 0)
+    local detail = (path_detail(v, loc))
+    local missing = false
+    for _, p in ipairs(MISSING) do if detail:find(p) then missing = true end end
+    core.raise("manifest", string.format("%s: %s %s: %s", loc.relfile, loc.path,
+      missing and "does not exist" or "cannot be read", detail), {file = loc.file, key = loc.path}, 0)
   end
   if v == nil then
     core.raise("manifest", string.format("%s: %s does not exist", loc.relfile, loc.path),
@@ -284,7 +294,9 @@ function M.apply(m, name, new, opts)
   local rel = {}
   for _, loc in ipairs(comp.locations) do rel[loc.file] = loc.relfile end
   for _, file in ipairs(order) do
-    local d = docs[file]:diff()
+    -- paths relative to the deployment's root, as `git apply` wants them
+    local d = core.redact(require("slipway.diff").unified(fs.read(file), docs[file]:text(),
+      "a/" .. rel[file], "b/" .. rel[file]))
     if d and d ~= "" then
       files[#files + 1] = rel[file]
       diffs[#diffs + 1] = d
@@ -324,35 +336,72 @@ function M.compare_url(comp, old, new, old_item, new_item)
   return nil
 end
 
+-- git in root; raises code "exit" with git's own words on failure
+-- (opts.check = false: return the result instead)
 local function git(root, args, opts)
+  opts = opts or {}
   local proc = require "slipway.proc"
   local argv = {"git", "-C", root}
   for _, a in ipairs(args) do argv[#argv + 1] = a end
-  local r = proc.run(argv, {check = false, stdin = opts and opts.stdin, timeout = 60,
-    readonly = opts and opts.readonly})
+  local r = proc.run(argv, {check = false, stdin = opts.stdin, timeout = opts.timeout or 120,
+    readonly = opts.readonly, env = {GIT_TERMINAL_PROMPT = "0"}})
+  if opts.check == false then return r end
   if r.code ~= 0 then
-    core.raise("exit", "git " .. table.concat(args, " ") .. " failed: " .. (r.stderr or ""):gsub("%s+$", ""),
-      {status = r.code}, 0)
+    local why = ((r.stderr or "") .. (r.stdout or "")):gsub("%s+$", "")
+    core.raise("exit", "git " .. table.concat(args, " ") .. " failed: " .. why, {status = r.code}, 0)
   end
   return r.stdout
 end
 
---- bump.commit(m, result) -> the new commit's sha
+local function trim(s) return (s:gsub("%s+$", "")) end
+
+--- bump.commit(m, result [, opts]) -> the new commit's sha
 -- One commit with only the component's files: message
--- "<component>: <old>...<new>", and the compare URL in the body when known.
-function M.commit(m, r)
+-- "<component>: <old>...<new>", and the compare URL in the body when known
+-- (opts.one_line: the subject only). The repository's hooks (pre-commit,
+-- commit-msg) run and may refuse the commit; opts.no_verify skips them.
+-- A refused commit leaves the edit in the files, unstaged (opts.scratch:
+-- the checkout is a throwaway worktree, not worth saying so).
+function M.commit(m, r, opts)
+  opts = opts or {}
   local title = string.format("%s: %s...%s", r.component, r.old, r.new)
-  local body = r.compare_url and ("\n\n" .. r.compare_url) or ""
-  local args = {"commit", "--quiet", "--no-verify", "-F", "-", "--"}
+  local body = (r.compare_url and not opts.one_line) and ("\n\n" .. r.compare_url) or ""
+  local args = {"commit", "--quiet", "-F", "-", "--"}
+  if opts.no_verify then table.insert(args, 2, "--no-verify") end
   for _, f in ipairs(r.files) do args[#args + 1] = f end
   git(m.root, {"add", "--", table.unpack(r.files)})
-  git(m.root, args, {stdin = title .. body .. "\n"})
+  local ok, err = pcall(git, m.root, args, {stdin = title .. body .. "\n"})
+  if not ok then
+    -- a hook said no: unstage, keep the edit in the files, say so
+    git(m.root, {"reset", "--quiet", "--", table.unpack(r.files)}, {check = false})
+    core.raise("bump", string.format("%s: the commit was refused%s: %s", r.component,
+      opts.scratch and "" or (" (" .. table.concat(r.files, ", ") .. " changed, not committed)"),
+      M.clean(errmsg(err))), {component = r.component}, 0)
+  end
   return (git(m.root, {"rev-parse", "HEAD"}, {readonly = true}):gsub("%s+$", ""))
 end
 
 local function cell(s)
   if s == nil or s == "" then return "" end
   return "`" .. tostring(s):gsub("|", "\\|"):gsub("`", "'") .. "`"
+end
+
+-- the before/after table of one changed result
+local function table_rows(r, out)
+  local a, b = r.item_old or {}, r.item_new or {}
+  out[#out + 1] = "| | before | after |\n|---|---|---|"
+  out[#out + 1] = string.format("| version | %s | %s |", cell(r.old), cell(r.new))
+  if a.app_version or b.app_version then
+    out[#out + 1] = string.format("| appVersion | %s | %s |", cell(a.app_version), cell(b.app_version))
+  end
+  if a.digest or b.digest then
+    out[#out + 1] = string.format("| %s | %s | %s |", r.kind == "helm" and "chart digest" or "image digest",
+      cell(a.digest), cell(b.digest))
+  end
+  if a.created or b.created then
+    out[#out + 1] = string.format("| created | %s | %s |", cell(a.created), cell(b.created))
+  end
+  out[#out + 1] = ""
 end
 
 --- bump.summary(results) -> Markdown: per changed component a before/after
@@ -364,21 +413,8 @@ function M.summary(results)
   for _, r in ipairs(results) do
     if r.changed then
       changed = changed + 1
-      local a, b = r.item_old or {}, r.item_new or {}
       out[#out + 1] = string.format("## %s: `%s` → `%s`\n", r.component, r.old, r.new)
-      out[#out + 1] = "| | before | after |\n|---|---|---|"
-      out[#out + 1] = string.format("| version | %s | %s |", cell(r.old), cell(r.new))
-      if a.app_version or b.app_version then
-        out[#out + 1] = string.format("| appVersion | %s | %s |", cell(a.app_version), cell(b.app_version))
-      end
-      if a.digest or b.digest then
-        out[#out + 1] = string.format("| %s | %s | %s |", r.kind == "helm" and "chart digest" or "image digest",
-          cell(a.digest), cell(b.digest))
-      end
-      if a.created or b.created then
-        out[#out + 1] = string.format("| created | %s | %s |", cell(a.created), cell(b.created))
-      end
-      out[#out + 1] = ""
+      table_rows(r, out)
       if r.compare_url then out[#out + 1] = "Changes: " .. r.compare_url .. "\n" end
       if r.note then out[#out + 1] = "Note: " .. r.note .. "\n" end
       out[#out + 1] = "Files: " .. table.concat(r.files or {}, ", ") .. "\n"
@@ -388,17 +424,249 @@ function M.summary(results)
   return table.concat(out, "\n")
 end
 
+local function md_text(s)
+  return (tostring(s):gsub("[\r\n]+", " "):gsub("([\\`*_%[%]<>|])", "\\%1"))
+end
+
+--- bump.pr_body(comp, result [, pulls, why]) -> the Markdown body of a bump
+-- pull request: the version table, the merged pull requests between the two
+-- upstream commits (pulls: list of {number, title, html_url, labels}; why:
+-- the reason when they could not be listed), the compare, source and
+-- changelog links.
+function M.pr_body(comp, r, pulls, why)
+  local out = {string.format("Updates `%s` from `%s` to `%s`.\n", r.component, r.old, r.new)}
+  table_rows(r, out)
+  if pulls or why then
+    out[#out + 1] = "## Merged pull requests\n"
+    if pulls and #pulls == 0 then out[#out + 1] = "None found between the two commits." end
+    for _, p in ipairs(pulls or {}) do
+      local labels = #p.labels > 0 and (" (" .. md_text(table.concat(p.labels, ", ")) .. ")") or ""
+      out[#out + 1] = string.format("- [#%d](%s) %s%s", p.number, tostring(p.html_url), md_text(p.title), labels)
+    end
+    if why then out[#out + 1] = md_text(why) end
+    out[#out + 1] = ""
+  end
+  out[#out + 1] = "## Related\n"
+  if r.compare_url then out[#out + 1] = "- Compare: " .. r.compare_url end
+  if comp.repository then out[#out + 1] = "- Source code: " .. comp.repository end
+  if comp.changelog then out[#out + 1] = "- Changelog: " .. comp.changelog end
+  out[#out + 1] = "- Files: " .. table.concat(r.files or {}, ", ")
+  if r.note then out[#out + 1] = "\nNote: " .. md_text(r.note) end
+  out[#out + 1] = "\n<sub>Opened by `slipway bump --pr`; updated in place when a newer version appears.</sub>\n"
+  return table.concat(out, "\n")
+end
+
+-- ---- waiting on a slow source -----------------------------------------------------
+
+--- bump.source_label(comp) -> what an operator knows the source by: the
+-- chart repository URL, the image, the git URL or the Lua module.
+function M.source_label(comp)
+  local s = comp.source
+  local label = s.kind == "helm" and (s.repo:gsub("/+$", "") .. " (" .. s.chart .. ")")
+    or s.kind == "registry" and s.image or s.kind == "git" and s.url or ("lua " .. tostring(s.module))
+  return require("slipway.http").redact_url(label)
+end
+
+-- run fn(); while it runs, call notice(seconds) after `first` seconds and
+-- then every `every` seconds
+local function with_notice(first, every, notice, fn)
+  if not notice then return fn() end
+  local task = require "slipway.task"
+  local t0 = task.now()
+  local watcher = task.spawn(function()
+    task.sleep(first)
+    while true do
+      notice(task.now() - t0)
+      task.sleep(every)
+    end
+  end)
+  local res = table.pack(pcall(fn))
+  watcher:cancel()
+  if not res[1] then error(res[2], 0) end
+  return table.unpack(res, 2, res.n)
+end
+
+-- ---- pull requests ------------------------------------------------------------------
+
+--- bump.branch(component) -> the bot's branch for a component: "slipway/bump-NAME".
+function M.branch(name) return "slipway/bump-" .. name end
+
+-- the upstream ref a version stands for: the sha it carries (chartpress,
+-- setuptools-scm, git describe), a git source's tag, else the version itself
+-- (a release tag), as mybinder's get-prs.py reads them
+local function upstream_ref(comp, v, item)
+  return version.sha(v) or (item and item.sha and comp.source.kind ~= "git" and item.sha) or v
+end
+
+local PR = {}
+PR.__index = PR
+
+-- a private worktree at the base commit, the GitHub client, the names
+local function pr_open(m, opts, ctx)
+  local env = require "slipway.env"
+  local github = require "slipway.github"
+  local self = setmetatable({m0 = m, remote = opts.remote or "origin", opts = opts}, PR)
+  local top = trim(git(m.root, {"rev-parse", "--show-toplevel"}, {readonly = true}))
+  self.base_sha = trim(git(m.root, {"rev-parse", "HEAD"}, {readonly = true}))
+  self.base = opts.base
+  if not self.base then
+    local r = git(m.root, {"symbolic-ref", "--quiet", "--short", "HEAD"}, {readonly = true, check = false})
+    if r.code ~= 0 then
+      core.raise("usage", "slipway bump --pr: HEAD is detached; name the pull requests' base with --base BRANCH", {}, 0)
+    end
+    self.base = trim(r.stdout)
+  end
+  local repo = opts.github_repository or os.getenv("GITHUB_REPOSITORY")
+  if repo == nil or repo == "" then
+    repo = trim(git(m.root, {"remote", "get-url", self.remote}, {readonly = true}))
+  end
+  self.owner, self.repo = github.repo_of(repo)
+  if not self.owner then
+    core.raise("usage", "slipway bump --pr: cannot tell the GitHub repository from " .. repo ..
+      "; set GITHUB_REPOSITORY=OWNER/REPO", {}, 0)
+  end
+  if not opts.dry_run then
+    local token = env.secret(opts.token_env or "GITHUB_TOKEN", {optional = true})
+    if not token then
+      core.raise("usage", "slipway bump --pr needs a GitHub token in " .. (opts.token_env or "GITHUB_TOKEN") ..
+        " (contents: write and pull-requests: write)", {}, 0)
+    end
+    self.gh = github.client{token = token, timeout = ctx.timeout, retries = ctx.retries,
+      max_wait = opts.rate_limit_wait,
+      on_request = opts.journal and function(rec)
+        opts.journal:record{type = "http", method = rec.method, url = rec.url, status = rec.status}
+      end}
+  end
+  -- the bot works in its own worktree: the operator's checkout is not touched
+  self.dir = fs.tempdir() .. "/worktree"
+  git(m.root, {"worktree", "add", "--quiet", "--detach", self.dir, self.base_sha})
+  local rel = m.path:sub(#top + 2)
+  local ok, m2 = pcall(require("slipway.manifest").load, fs.join(self.dir, rel))
+  if not ok then self:close(); error(m2, 0) end
+  self.m = m2
+  return self
+end
+
+function PR:close()
+  if self.dir then
+    git(self.m0.root, {"worktree", "remove", "--force", self.dir}, {check = false})
+    self.dir = nil
+  end
+end
+
+-- a fresh branch for the component at the base commit
+function PR:start(name)
+  git(self.dir, {"checkout", "--quiet", "--force", "-B", M.branch(name), self.base_sha})
+end
+
+-- push the branch (force-with-lease on the bot's own branch; nothing when
+-- the remote branch already holds the same tree) and open or update the
+-- pull request
+function PR:publish(comp, r)
+  local branch = M.branch(r.component)
+  local ref = "refs/heads/" .. branch
+  local ls = git(self.dir, {"ls-remote", "--", self.remote, ref}, {readonly = true})
+  local remote_sha = ls:match("^(%x+)")
+  local pushed = true
+  if remote_sha then
+    git(self.dir, {"fetch", "--quiet", "--", self.remote, ref})
+    local theirs = trim(git(self.dir, {"rev-parse", "FETCH_HEAD^{tree}"}, {readonly = true}))
+    local ours = trim(git(self.dir, {"rev-parse", "HEAD^{tree}"}, {readonly = true}))
+    local parent = trim(git(self.dir, {"rev-parse", "FETCH_HEAD^"}, {readonly = true, check = false}).stdout or "")
+    if theirs == ours and parent == self.base_sha then pushed = false end
+  end
+  if pushed then
+    local args = {"push", "--quiet", "--force-with-lease=" .. ref .. ":" .. (remote_sha or "")}
+    if self.opts.no_verify then args[#args + 1] = "--no-verify" end
+    args[#args + 1] = "--"
+    args[#args + 1] = self.remote
+    args[#args + 1] = "HEAD:" .. ref
+    git(self.dir, args)
+  end
+  r.pr = {branch = branch, base = self.base, pushed = pushed}
+  local pulls, why
+  local owner, repo = require("slipway.github").repo_of(comp.repository)
+  if owner and self.gh then
+    local a, b = upstream_ref(comp, r.old, r.item_old), upstream_ref(comp, r.new, r.item_new)
+    local ok, res, reason = pcall(self.gh.merged_pulls, self.gh, owner, repo, a, b)
+    if ok then pulls, why = res, reason
+    else
+      why = "The merged pull requests could not be listed: " .. M.clean(errmsg(res))
+      log().warn("%s: %s", r.component, why)
+    end
+  end
+  local body = M.pr_body(comp, r, pulls, why)
+  local title = string.format("%s: %s...%s", r.component, r.old, r.new)
+  local labels = comp.labels or self.opts.labels or {"dependencies"}
+  local pr, action = self.gh:upsert_pull(self.owner, self.repo,
+    {head = branch, base = self.base, title = title, body = body, labels = labels})
+  r.pr.number, r.pr.url, r.pr.action = pr.number, pr.html_url, action
+  r.pr.pulls = pulls and #pulls or nil
+  if self.opts.journal then
+    self.opts.journal:record{type = "pull_request", component = r.component, branch = branch,
+      number = pr.number, url = pr.html_url, action = action, pushed = pushed}
+  end
+end
+
 -- ---- the whole bump ---------------------------------------------------------------
+
+-- one component: pick, apply, commit (and for --pr, publish)
+local function bump_one(m, name, ctx, opts, r, pr)
+  local comp = component(m, name)
+  r.kind = comp.source.kind
+  local p = with_notice(opts.notice_after or 2, opts.notice_every or 10,
+    opts.on_wait and function(secs) opts.on_wait(name, M.source_label(comp), secs) end,
+    function() return M.pick(m, name, {ctx = ctx, to = opts.to}) end)
+  r.old, r.note = p.current, p.note
+  r.item_old, r.item_new = p.current_item, p.item
+  if p.note then log().warn("%s: %s", name, p.note) end
+  if not p.newer then
+    r.new = p.current
+    if p.latest ~= p.current then r.newest = p.latest end
+    return
+  end
+  r.new = p.latest
+  r.files, r.diff = M.apply(m, name, p.latest, {dry_run = opts.dry_run})
+  r.changed = #r.files > 0
+  r.compare_url = M.compare_url(comp, r.old, r.new, p.current_item, p.item)
+  local want_digests = opts.digests
+  if want_digests == nil then want_digests = opts.summary ~= nil or pr ~= nil end
+  if want_digests and p.info.client then
+    -- registries (and oci:// charts): the manifest digest of each tag
+    r.item_old = r.item_old or {version = r.old}
+    local c = p.info.client
+    pcall(function() r.item_old.digest = r.item_old.digest or c:digest(r.item_old.tag or r.old) end)
+    pcall(function() r.item_new.digest = r.item_new.digest or c:digest(r.item_new.tag or r.new) end)
+  end
+  if (opts.commit or pr) and r.changed and not opts.dry_run then
+    r.commit = M.commit(m, r, {no_verify = opts.no_verify, one_line = pr ~= nil, scratch = pr ~= nil})
+  end
+  if pr and r.changed then
+    if opts.dry_run then
+      r.pr = {branch = M.branch(name), base = pr.base, planned = true}
+    else
+      pr:publish(comp, r)
+    end
+  end
+end
 
 --- bump.run(m, opts) -> results
 -- opts: components (list of names; default all, in the file's order), to
 -- (a version; needs exactly one component), dry_run (a playbook passes its
--- own dry-run flag here: files are written otherwise), commit, summary (a path:
--- write the Markdown there), digests (look image digests up for the summary;
--- default when summary is set), timeout. Components are processed in order;
--- one failing does not stop the others, but run then raises code "bump"
--- with the field `results` (every result, failed ones with `error`) after
--- the others are done, so that no failure is swallowed.
+-- own dry-run flag here: files are written otherwise), commit, no_verify
+-- (skip the repository's git hooks), summary (a path: write the Markdown
+-- there), digests (look image digests up for the summary; default when
+-- summary is set), timeout, retries, on_wait(name, source, seconds) (called
+-- after notice_after = 2 s of waiting on a source, then every notice_every
+-- = 10 s), and for pull requests: pr = true, remote (default origin), base
+-- (default the current branch), labels (default {"dependencies"}; a
+-- component's own `labels` win), token_env (default GITHUB_TOKEN),
+-- github_repository ("owner/repo"; default $GITHUB_REPOSITORY or the
+-- remote's URL), rate_limit_wait (seconds, default 300), journal (records
+-- every GitHub request and pull request). Components are processed in
+-- order; one failing does not stop the others, but run then raises code
+-- "bump" with the field `results` (every result, failed ones with `error`)
+-- after the others are done, so that no failure is swallowed.
 function M.run(m, opts)
   opts = opts or {}
   local names = opts.components
@@ -407,38 +675,14 @@ function M.run(m, opts)
     error("bump.run: `to` needs exactly one component", 2)
   end
   local ctx = opts.ctx or M.context(m, opts)
+  local pr = opts.pr and pr_open(m, opts, ctx) or nil
   local results, failed = {}, 0
   for _, name in ipairs(names) do
     local r = {component = name, changed = false, files = {}}
     results[#results + 1] = r
     local ok, err = pcall(function()
-      local comp = component(m, name)
-      r.kind = comp.source.kind
-      local p = M.pick(m, name, {ctx = ctx, to = opts.to})
-      r.old, r.note = p.current, p.note
-      r.item_old, r.item_new = p.current_item, p.item
-      if p.note then log().warn("%s: %s", name, p.note) end
-      if not p.newer then
-        r.new = p.current
-        if p.latest ~= p.current then r.newest = p.latest end
-        return
-      end
-      r.new = p.latest
-      r.files, r.diff = M.apply(m, name, p.latest, {dry_run = opts.dry_run})
-      r.changed = #r.files > 0
-      r.compare_url = M.compare_url(comp, r.old, r.new, p.current_item, p.item)
-      local want_digests = opts.digests
-      if want_digests == nil then want_digests = opts.summary ~= nil end
-      if want_digests and p.info.client then
-        -- registries (and oci:// charts): the manifest digest of each tag
-        r.item_old = r.item_old or {version = r.old}
-        local c = p.info.client
-        pcall(function() r.item_old.digest = r.item_old.digest or c:digest(r.item_old.tag or r.old) end)
-        pcall(function() r.item_new.digest = r.item_new.digest or c:digest(r.item_new.tag or r.new) end)
-      end
-      if opts.commit and r.changed and not opts.dry_run then
-        r.commit = M.commit(m, r)
-      end
+      if pr then pr:start(name) end
+      bump_one(pr and pr.m or m, name, ctx, opts, r, pr)
     end)
     if not ok then
       failed = failed + 1
@@ -452,6 +696,7 @@ function M.run(m, opts)
       r.error = err
     end
   end
+  if pr then pr:close() end
   if opts.summary then fs.write(opts.summary, M.summary(results)) end
   if failed > 0 then
     local msgs = {}

@@ -22,7 +22,7 @@ M.FILE = "slipway.yaml"
 local TOP = {name = true, state_dir = true, components = true, environments = true,
              stages = true, notify = true, templates = true, env_files = true}
 local COMPONENT = {scheme = true, source = true, repository = true, locations = true,
-                   description = true}
+                   description = true, changelog = true, labels = true}
 local SOURCE_COMMON = {devel = true, constraint = true, order = true, pattern = true,
                        exclude = true}
 local SOURCE_KINDS = {"helm", "registry", "git", "lua"}
@@ -399,9 +399,10 @@ local function check_component(ck, name, c, keys, root)
   if not name:find("^[%w][%w_.%-]*$") then ck:fail(keys, "component names use letters, digits, - _ .") end
   local comp = {name = name}
   local scheme = c.scheme
-  if scheme == nil then scheme = "semver" end
+  -- a chart's versions are read the way helm reads them ("v0.4" is 0.4.0)
+  if scheme == nil then scheme = (type(c.source) == "table" and c.source.helm ~= nil) and "helm" or "semver" end
   if type(scheme) ~= "string" and type(scheme) ~= "table" then
-    ck:fail(push(keys, "scheme"), "expected semver, pep440, gitdescribe or a list of them")
+    ck:fail(push(keys, "scheme"), "expected semver, helm, pep440, gitdescribe or a list of them")
   end
   local ok, err = pcall(version.schemes_of, scheme)
   if not ok then ck:fail(push(keys, "scheme"), tostring(err):gsub("^version: ", "")) end
@@ -411,6 +412,20 @@ local function check_component(ck, name, c, keys, root)
   comp.source = check_source(ck, c.source, push(keys, "source"), comp)
   comp.repository = ck:str(c.repository, push(keys, "repository"))
   comp.description = ck:str(c.description, push(keys, "description"))
+  comp.changelog = ck:str(c.changelog, push(keys, "changelog"))
+  if comp.changelog and not comp.changelog:find("^https?://[^%s]+$") then
+    ck:fail(push(keys, "changelog"), "expected an http(s):// URL, got " .. comp.changelog)
+  end
+  if c.labels ~= nil then
+    ck:list(c.labels, push(keys, "labels"))
+    comp.labels = {}
+    for i, l in ipairs(c.labels) do
+      comp.labels[i] = ck:str(l, push(push(keys, "labels"), i), true)
+      if comp.labels[i] == "" or comp.labels[i]:find("[\r\n,]") then
+        ck:fail(push(push(keys, "labels"), i), "a label is a non-empty name without commas or newlines")
+      end
+    end
+  end
   if c.locations == nil then ck:fail(keys, "locations is required (where the version lives)") end
   ck:list(c.locations, push(keys, "locations"))
   if #c.locations == 0 then ck:fail(push(keys, "locations"), "needs at least one {file, path}") end

@@ -5,6 +5,10 @@
 --   version.latest(tags, {scheme = "pep440", devel = true})              --> "2026.4.1.dev44-g97bb4e45a"
 --
 -- Schemes (docs/version.md):
+--   "helm"        what Helm reads in a chart index (Masterminds/semver v3):
+--                 semver with MINOR/PATCH optional ("v0.4" is 0.4.0) and
+--                 leading zeros allowed; ordered and constrained as semver.
+--                 The default for a component with a helm source.
 --   "semver"      Semantic Versioning 2.0.0 exactly (an optional leading "v" is
 --                 allowed and kept); pre-release identifiers compare numerically
 --                 when both are digits, else as ASCII text; build metadata is
@@ -91,6 +95,27 @@ local function parse_semver(s)
   end
   return {scheme = "semver", family = "semver", text = s, major = maj, minor = min, patch = pat,
           pre = ids, prerelease = ids ~= nil, build = build}
+end
+
+-- Helm's reading (Masterminds/semver v3 NewVersion, what `helm` runs on a
+-- chart index): "v" optional, MINOR and PATCH optional ("v0.4" is 0.4.0),
+-- leading zeros allowed in the numbers; pre-release and build identifiers
+-- as in SemVer (a numeric pre-release identifier has no leading zero).
+local function parse_helm(s)
+  local maj, min, pat, rest = s:match("^v?(%d+)%.?(%d*)%.?(%d*)(.*)$")
+  if not maj then return nil, "not [v]MAJOR[.MINOR[.PATCH]]" end
+  -- "1..2" and "1.2." are not versions; neither is "1.2.3.4"
+  local nums = s:match("^v?([%d.]*)")
+  if nums:find("%.%.") or nums:find("%.$") or select(2, nums:gsub("%.", "")) > 2 then
+    return nil, "not [v]MAJOR[.MINOR[.PATCH]]"
+  end
+  if min == "" then min = "0" end
+  if pat == "" then pat = "0" end
+  local v, why = parse_semver("0.0.0" .. rest)
+  if not v then return nil, why end
+  v.scheme, v.text = "helm", s
+  v.major, v.minor, v.patch = maj:gsub("^0+(%d)", "%1"), min:gsub("^0+(%d)", "%1"), pat:gsub("^0+(%d)", "%1")
+  return v
 end
 
 -- Compare two lists of dot-separated identifiers: numbers numerically, text
@@ -309,9 +334,10 @@ end
 
 -- ---- schemes ----------------------------------------------------------------
 
-local parsers = {semver = parse_semver, pep440 = parse_pep440, gitdescribe = parse_gitdescribe}
-local families = {semver = "semver", pep440 = "pep440", gitdescribe = "pep440"}
-M.schemes = {"semver", "pep440", "gitdescribe"}
+local parsers = {semver = parse_semver, helm = parse_helm, pep440 = parse_pep440,
+                 gitdescribe = parse_gitdescribe}
+local families = {semver = "semver", helm = "semver", pep440 = "pep440", gitdescribe = "pep440"}
+M.schemes = {"semver", "helm", "pep440", "gitdescribe"}
 
 --- Normalise a scheme argument (nil, a name or a list of names) to a list;
 -- raises a plain error for an unknown name or for schemes that cannot be
@@ -323,7 +349,7 @@ function M.schemes_of(scheme)
   local fam
   for _, s in ipairs(list) do
     if not parsers[s] then
-      error("version: unknown scheme '" .. tostring(s) .. "' (semver, pep440, gitdescribe)", 3)
+      error("version: unknown scheme '" .. tostring(s) .. "' (semver, helm, pep440, gitdescribe)", 3)
     end
     if fam and families[s] ~= fam then
       error("version: schemes " .. table.concat(list, ", ") .. " cannot be ordered against each other", 3)
@@ -553,7 +579,7 @@ function M.constraint(s, scheme)
   local key = table.concat(list, ",") .. "\0" .. s
   local c = constraint_cache[key]
   if c then return c end
-  local ok, groups = pcall(list[1] == "semver" and parse_semver_constraint or parse_generic_constraint, s, list)
+  local ok, groups = pcall(families[list[1]] == "semver" and parse_semver_constraint or parse_generic_constraint, s, list)
   if not ok then error("version: " .. tostring(groups), 2) end
   c = {text = s, groups = groups, schemes = list, family = families[list[1]]}
   function c.check(self, v, devel)

@@ -381,6 +381,72 @@ T.test("helm: Helm constraint rules agree with the real helm", function()
   if not ok then error(err, 0) end
 end, {timeout = 120})
 
+T.test("helm: versions as helm reads them (v0.4 is 0.4.0): slipway's picks equal helm's on the real index", function()
+  if not yaml_ready() then T.skip("slipway.yaml has not landed") end
+  local dir = fs.tempdir()
+  fs.write(dir .. "/index.yaml", fs.read(B.INDEX))
+  local srv = B.serve(dir)
+  local ok, err = pcall(function()
+    local hd = fs.tempdir()
+    B.helm_run(hd, {"repo", "add", "jh", srv.url .. "/"})
+    local items = helm.candidates(comp({kind = "helm", repo = srv.url, chart = "jupyterhub"}, "helm"), {})
+    -- constraints around the jupyterhub chart's v0.4 and v0.6 (no PATCH), the
+    -- v0.4.0-<sha> and v0.5.0-<sha> builds, and releases on both sides
+    local cases = {
+      {"<0.5.0"}, {"<0.7.0"}, {"<=0.6"}, {"~0.4"}, {"^0.4"}, {"0.4"}, {"0.6.x"}, {">=0.4 <0.5"},
+      {">0.3.1 <0.5.0"}, {"~0.6.0"}, {"<0.6.1"}, {">=0.3.1 <=0.4.0"},
+      {"<0.5.0-0"}, {"<0.6.0-0"}, {"^0.5.0-0", true}, {">=0.4.0-0 <0.5.0-0", true}, {""}, {"", true},
+    }
+    local differ = 0
+    for _, case in ipairs(cases) do
+      local con, devel = case[1], case[2] or false
+      local args = {"search", "repo", "jh/jupyterhub", "-o", "json"}
+      if con ~= "" then args[#args + 1] = "--version"; args[#args + 1] = con end
+      if devel then args[#args + 1] = "--devel" end
+      local h = json.decode(B.helm_run(hd, args).stdout)
+      local theirs = h[1] and h[1].version or nil
+      local what = "constraint '" .. con .. "'" .. (devel and " --devel" or "")
+      T.eq(version.latest(items, {scheme = "helm", constraint = con, devel = devel}), theirs, what)
+      -- strict SemVer skips v0.4 and v0.6: count where that would pick otherwise
+      if version.latest(items, {scheme = "semver", constraint = con, devel = devel}) ~= theirs then
+        differ = differ + 1
+      end
+    end
+    T.truthy(differ >= 6, "strict semver picks differently for " .. differ .. " constraints")
+    -- helm search ignores --devel when --version is given (it only sets the
+    -- default constraint); slipway's devel lifts the pre-release gate of a
+    -- constraint, which helm has no flag for (docs/version.md)
+    local a = json.decode(B.helm_run(hd, {"search", "repo", "jh/jupyterhub", "-o", "json", "--version", "<0.5.0", "--devel"}).stdout)
+    T.eq(a[1].version, "v0.4")
+    T.eq(version.latest(items, {scheme = "helm", constraint = "<0.5.0", devel = true}), "v0.5.0-fd4982b")
+    io.stderr:write(string.format("# %d constraints agree with helm; strict semver would differ on %d\n", #cases, differ))
+    -- what helm accepts at all: the same strings, read the same way
+    local odd = {"v0.4", "0.4", "1", "v1", "01.2.3", "1.02.3", "1.2.3-01", "1.2.3.4", "1.2-beta", "1.2.3-beta+b",
+      "1.2+meta", "0.4.1", "v0.6", "0.5.0-0f1", "1.2.3-beta..1", "1.2.3-", "V1.2.3", "1.2.3-a_b", "2.5", "3",
+      "00.1.0", "1.0.0-00", "1.0.0-0a", "1..2", "1.", "v", "1.2.3-rc.1+x.y"}
+    local d2 = fs.tempdir()
+    local lines = {"apiVersion: v1", "entries:", "  c:"}
+    for _, v in ipairs(odd) do
+      lines[#lines + 1] = "  - {apiVersion: v2, name: c, version: \"" .. v .. "\", urls: [c.tgz], created: \"2024-01-01T00:00:00Z\"}"
+    end
+    fs.write(d2 .. "/index.yaml", table.concat(lines, "\n") .. "\n")
+    local s2 = B.serve(d2)
+    local ok2, err2 = pcall(function()
+      B.helm_run(hd, {"repo", "add", "odd", s2.url .. "/"})
+      local h = json.decode(B.helm_run(hd, {"search", "repo", "odd/c", "--versions", "--devel", "-o", "json"}).stdout)
+      local theirs = {}
+      for _, e in ipairs(h) do theirs[#theirs + 1] = e.version end
+      local mine = version.sort(odd, {scheme = "helm", devel = true})
+      table.sort(theirs); table.sort(mine)
+      T.eq(mine, theirs, "the versions helm reads are the ones the helm scheme reads")
+    end)
+    s2.stop()
+    if not ok2 then error(err2, 0) end
+  end)
+  srv.stop()
+  if not ok then error(err, 0) end
+end, {timeout = 300})
+
 T.test("helm: unreachable, garbage, a missing chart", function()
   if not yaml_ready() then T.skip("slipway.yaml has not landed") end
   local dir = fs.tempdir()

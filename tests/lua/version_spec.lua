@@ -220,6 +220,23 @@ T.test("latest with devel and constraint on the real binderhub versions", functi
   T.truthy(os.clock() - t0 < 1, "10 picks over " .. #versions .. " versions in under a second")
 end)
 
+T.test("the helm scheme: semver as helm reads a chart index (sources_spec checks it against helm)", function()
+  T.eq(version.compare("v0.4", "0.4.0", "helm"), 0)
+  T.eq(version.compare("v0.4", "0.4.1", "helm"), -1)
+  T.eq(version.compare("v0.6", "0.5.0", "helm"), 1)
+  T.eq(version.compare("01.2.3", "1.2.3", "helm"), 0)
+  T.eq(version.compare("1.2-beta", "1.2.0", "helm"), -1)
+  T.eq(version.parse("v0.4", "helm").text, "v0.4")
+  T.eq(version.parse("v0.4", "semver"), nil, "strict SemVer does not read v0.4")
+  T.eq(version.parse("1.2.3-01", "helm"), nil)
+  T.eq(version.parse("1.2.3.4", "helm"), nil)
+  T.eq(version.latest({"v0.3.1", "v0.4", "0.5.0", "v0.6"}, {scheme = "helm", constraint = "<0.5.0"}), "v0.4")
+  T.eq(version.latest({"v0.3.1", "v0.4", "0.5.0", "v0.6"}, {scheme = "semver", constraint = "<0.5.0"}), "v0.3.1")
+  -- one family with semver
+  T.eq(version.compare("1.0.0", "v1", {"semver", "helm"}), 0)
+  T.raises(function() version.schemes_of({"helm", "pep440"}) end, "cannot be ordered")
+end)
+
 T.test("timestamps of index.yaml", function()
   T.eq(version.timestamp("1970-01-01T00:00:00Z"), 0)
   T.eq(version.timestamp("2024-08-08T18:05:34Z"), 1723140334)

@@ -16,6 +16,8 @@ local bump = {}
 ---@field newest? string
 ---@field compare_url? string
 ---@field commit? string
+---@field kind? string the source kind
+---@field pr? {branch: string, base: string, pushed?: boolean, number?: integer, url?: string, action?: "created"|"updated", pulls?: integer, planned?: boolean}
 ---@field error? slipway.Error|string
 
 ---@class slipway.BumpOpts
@@ -27,6 +29,18 @@ local bump = {}
 ---@field digests? boolean
 ---@field timeout? number
 ---@field retries? integer
+---@field no_verify? boolean skip the repository's git hooks
+---@field on_wait? fun(name: string, source: string, seconds: number) called while a source is waited on
+---@field notice_after? number seconds before the first on_wait (default 2)
+---@field notice_every? number seconds between on_wait calls (default 10)
+---@field pr? boolean one branch, push and GitHub pull request per changed component
+---@field remote? string default "origin"
+---@field base? string default: the current branch
+---@field labels? string[] default {"dependencies"} (a component's own labels win)
+---@field token_env? string default "GITHUB_TOKEN"
+---@field github_repository? string "owner/repo"
+---@field rate_limit_wait? number seconds, default 300
+---@field journal? table a journal (slipway.journal) recording the GitHub requests
 
 ---Bump each component; raises code "bump" (with `results`) after processing
 ---the others when any failed.
@@ -68,11 +82,30 @@ function bump.pick(m, name, opts) end
 ---@return string diff
 function bump.apply(m, name, new, opts) end
 
----Commit one component's files; the new commit's sha.
+---Commit one component's files (hooks run unless no_verify); the new commit's sha.
 ---@param m slipway.Manifest
 ---@param r slipway.BumpResult
+---@param opts? {no_verify?: boolean, one_line?: boolean, scratch?: boolean}
 ---@return string
-function bump.commit(m, r) end
+function bump.commit(m, r, opts) end
+
+---The Markdown body of one component's pull request.
+---@param comp slipway.Component
+---@param r slipway.BumpResult
+---@param pulls? {number: integer, title: string, html_url: string, labels: string[]}[]
+---@param why? string why the merged pull requests are not listed
+---@return string
+function bump.pr_body(comp, r, pulls, why) end
+
+---The bot's branch for a component: "slipway/bump-NAME".
+---@param name string
+---@return string
+function bump.branch(name) end
+
+---What the waiting line names the component's source by.
+---@param comp slipway.Component
+---@return string
+function bump.source_label(comp) end
 
 ---The Markdown pull-request body for results.
 ---@param results slipway.BumpResult[]

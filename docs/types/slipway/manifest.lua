@@ -18,6 +18,9 @@ local manifest = {}
 ---@field schemes string[]
 ---@field source {kind: "helm"|"registry"|"git"|"lua", devel: boolean?, constraint: string?, order: string?, pattern: string?, exclude: string?, [string]: any}
 ---@field repository? string
+---@field changelog? string URL linked from bump pull requests
+---@field labels? string[] labels of bump pull requests
+---@field description? string
 ---@field locations slipway.Location[]
 
 ---@class slipway.Manifest

@@ -1,11 +1,11 @@
 ---@meta slipway.version
--- Reading and ordering versions (docs/version.md): semver, pep440, gitdescribe.
+-- Reading and ordering versions (docs/version.md): semver, helm, pep440, gitdescribe.
 
 ---@class slipway.version
 ---@field schemes table<string, table> the schemes by name
 local version = {}
 
----@alias slipway.Scheme "semver"|"pep440"|"gitdescribe"|("pep440"|"gitdescribe")[]
+---@alias slipway.Scheme "semver"|"helm"|"pep440"|"gitdescribe"|("semver"|"helm")[]|("pep440"|"gitdescribe")[]
 
 ---@class slipway.ParsedVersion
 ---@field text string

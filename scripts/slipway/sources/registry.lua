@@ -140,6 +140,8 @@ function Client:fetch_token(p)
   self.auth = "Bearer " .. token
 end
 
+--- registry.next_link(res) -> the target of the response's
+-- `Link: <...>; rel="next"` header, or nil (slipway.github pages the same way).
 local function next_link(res)
   local link = header(res, "Link")
   if type(link) == "table" then link = table.concat(link, ", ") end
@@ -149,6 +151,8 @@ local function next_link(res)
   end
   return nil
 end
+
+M.next_link = next_link
 
 --- client:tags() -> list of tag names, in the registry's order, all pages.
 function Client:tags()

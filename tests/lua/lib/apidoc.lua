@@ -32,6 +32,7 @@ M.MODULES = {
   {name = "version", docs = {"version.md"}, summary = "versions: semver, PEP 440, git describe; constraints"},
   {name = "manifest", docs = {"manifest.md"}, summary = "slipway.yaml: loading and validation"},
   {name = "bump", docs = {"bump.md"}, summary = "keeping pinned versions current (slipway bump)"},
+  {name = "github", docs = {"bump.md"}, summary = "GitHub REST client for bump pull requests (pagination, rate limits)"},
   {name = "args", docs = {"args.md"}, summary = "the one command-line parser: declared options, did you mean, --help"},
   {name = "playbook", docs = {"playbook.md"}, summary = "the step engine: context, dry run, resume, exit statuses"},
   {name = "journal", docs = {"journal.md"}, summary = "the run journal (JSON lines) and its readers"},
@@ -126,6 +127,8 @@ M.CLASSES = {
      local s <close> = require("slipway.http").stream(srv():url("/sse"))
      return mt_index(s:next())
    end},
+  {name = "slipway.GithubClient", docs = {"bump.md"}, source = "scripts/slipway/github.lua",
+   probe = function() return mt_index(require("slipway.github").client{token = "apidoc-probe-token-not-a-secret"}) end},
   {name = "slipway.Server", docs = {"server.md"}, source = "scripts/slipway/server.lua",
    probe = function() return mt_index(srv()) end},
   {name = "slipway.YamlDoc", docs = {"yaml.md"}, source = "scripts/slipway/yaml/edit.lua",
