@@ -923,6 +923,10 @@ revert succeeded, 4 the revert failed, 5 deploy lock busy, 6 reverted but the
 revert commit was refused by its branch (it is on slipway/revert-RUN),
 130/143 interrupted.]==]
 
+--- The commands whose run must reach the shared record before it starts
+-- (they read it: the promote gate, the revert target, --resume).
+M.RECORDED = {deploy = true, stage = true, test = true, promote = true, revert = true}
+
 --- Run a deploy command: args are its parsed options (slipway.args), argv
 -- the words they came from (for the journal); build the context, run the
 -- steps that build(ctx, args) returns through the playbook engine, notify,
@@ -943,7 +947,13 @@ function M.run_command(command, args, build, opts)
   end
   local okb, def = pcall(function()
     local d = build(ctx, args)
-    M.record_start(ctx)
+    -- the commands that read the record do not start without it; others
+    -- (stop: an emergency) go on and say so
+    local okr, err = pcall(M.record_start, ctx)
+    if not okr then
+      if M.RECORDED[command] then error(err, 0) end
+      log.warn("the shared record cannot be written; going on without it: %s", errmsg(err))
+    end
     return d
   end)
   if not okb then
