@@ -249,7 +249,7 @@ end
 --- Write ctx's finished run (its summary and the environment fields it
 -- established) to the shared record. Returns true, or false and the error
 -- (logged: the run's own outcome stands).
-function M.record_end(ctx, result)
+local function record_end(ctx, result)
   if ctx.dry_run or ctx.readonly or ctx._recorded then return true end
   ctx._recorded = true
   local beat = ctx._heartbeat
@@ -282,7 +282,7 @@ end
 
 --- Release every deploy lock ctx holds (taken by stage; held through test,
 -- revert and retest until the run ends).
-function M.release_locks(ctx)
+local function release_locks(ctx)
   local order = ctx._lock_order or {}
   for i = #order, 1, -1 do
     local lk = ctx._locks[order[i]]
@@ -306,8 +306,8 @@ function M.finish(ctx, result)
   if up and (result.status == exit.reverted or result.status == exit.ok) then
     result.ok, result.status, result.outcome = false, exit.revert_unpushed, "revert-unpushed"
   end
-  M.record_end(ctx, result)
-  M.release_locks(ctx)
+  record_end(ctx, result)
+  release_locks(ctx)
 end
 
 -- ---- stage -----------------------------------------------------------------
@@ -596,7 +596,7 @@ end
 --- The --resume check of a run whose commit is no longer HEAD: allowed when
 -- HEAD is the revert commit that run made (it was killed during its revert);
 -- then ctx.finish_revert is set and the test step finishes that revert.
-function M.resume_moved(ctx, target)
+local function resume_moved(ctx, target)
   local rc = M.revert_commit(ctx, "HEAD")
   if rc and rc.run == target.id and rc.parent == target.sha then
     ctx.finish_revert = {run = target.id, good = rc.good, from = rc.parent, commit = rc.commit}
@@ -610,7 +610,7 @@ end
 --- The --resume lookup: the run to resume from the local journals (target,
 -- may be nil) or the shared record, whichever is newer -- so a run started
 -- on another machine is resumed from its summary (the steps it finished).
-function M.resume_lookup(ctx, which, target)
+local function resume_lookup(ctx, which, target)
   local doc = M.record(ctx)
   local cand
   if which == true then
@@ -972,8 +972,8 @@ function M.run_command(command, args, build, opts)
     M.finish(c, result)
   end
   local finish = M.notifier(ctx, {command = command, env = opts.env or args[1]})
-  local r = playbook.run(d, {ctx = ctx, resume = args.resume, resume_lookup = M.resume_lookup,
-                             resume_moved = M.resume_moved})
+  local r = playbook.run(d, {ctx = ctx, resume = args.resume, resume_lookup = resume_lookup,
+                             resume_moved = resume_moved})
   M.finish(ctx, r)  -- (a resume refused: no step ran, the playbook's finish did not)
   finish(r)
   local line = string.format("slipway %s: %s (exit %d, run %s, %s)", command, r.outcome, r.status,
