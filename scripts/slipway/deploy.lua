@@ -14,6 +14,12 @@
 --                                        -- redeploy + retest staging
 --
 -- Everything is journalled through ctx (slipway.playbook); docs/deploy.md.
+-- What must outlive the machine -- the run summaries, what staging tested
+-- (the promote gate), the last good deploy (the revert target), what runs
+-- where -- goes to the shared record of `state:` in slipway.yaml
+-- (slipway.state; deploy.store): at a run's start (unfinished, with a
+-- heartbeat), as it goes, and at its end. A deploy lock taken by stage is
+-- held until the run ends (through test, revert and retest).
 local errors = require "slipway.errors"
 local exit = require "slipway.exit"
 local log = require "slipway.log"
@@ -25,6 +31,9 @@ local checks = require "slipway.checks"
 local notify = require "slipway.notify"
 local fs = require "slipway.fs"
 local playbook = require "slipway.playbook"
+local state = require "slipway.state"
+local kube = require "slipway.kube"
+local json = require "slipway.json"
 
 local M = {}
 
@@ -32,14 +41,14 @@ local raise, errmsg = errors.fail, errors.message
 
 --- Load the environments of ctx.manifest into ctx.envs (idempotent).
 function M.setup(ctx)
+  ctx.vars.staged = ctx.vars.staged or {}
+  ctx.vars.tested = ctx.vars.tested or {}
   if ctx.envs then return ctx.envs end
   if not ctx.manifest then
     raise("manifest", "no slipway.yaml in " .. ctx.root .. " or its parents")
   end
   ctx.envs = environments.load(ctx.manifest)
   for _, e in ipairs(ctx.envs.list) do drivers.check(e) end  -- every driver's options
-  ctx.vars.staged = ctx.vars.staged or {}
-  ctx.vars.tested = ctx.vars.tested or {}
   return ctx.envs
 end
 
@@ -68,48 +77,277 @@ local function show_versions(v)
 end
 M.show_versions = show_versions
 
+-- ---- the shared record (slipway.state) ----------------------------------------
+
+--- Seconds between two writes of a running run's summary (its heartbeat);
+-- a run with no end whose `expires` (3 heartbeats after the last write) has
+-- passed is "abandoned". slipway.yaml: `state: {backend: ..., heartbeat: N}`.
+M.HEARTBEAT = 60
+
+local function state_setting(ctx)
+  local cfg = ctx.manifest and ctx.manifest.state or {backend = "local"}
+  local c = {}
+  for k, v in pairs(cfg) do if k ~= "heartbeat" then c[k] = v end end
+  return c, tonumber(cfg.heartbeat) or M.HEARTBEAT
+end
+
+--- The store of the shared record of deploys (slipway.state) that
+-- slipway.yaml's `state:` names (local without one), opened once per context.
+function M.store(ctx)
+  if ctx._store then return ctx._store end
+  local cfg = state_setting(ctx)
+  local envs
+  if cfg.backend == "kubernetes" then
+    M.setup(ctx)
+    envs = {}
+    for _, env in ipairs(ctx.envs.list) do
+      local s = kube.settings(env)
+      envs[env.name] = {namespace = s.namespace, kubectl = s.kubectl, context = s.context, env = s.env}
+    end
+  end
+  ctx._store = state.open(cfg, {root = ctx.root, state_dir = ctx.state_dir, envs = envs})
+  return ctx._store
+end
+
+--- The shared record (of env only, when given), read once per context.
+-- An unreadable record or an unreachable store raises code "state" naming
+-- the store and what to do: it is never read as "nothing on record".
+function M.record(ctx, env)
+  ctx._records = ctx._records or {}
+  local key = env or "*"
+  if not ctx._records[key] then ctx._records[key] = M.store(ctx):read(env) end
+  return ctx._records[key]
+end
+
+local function snapshot(v)
+  local ok, s = pcall(json.encode, v)
+  if not ok then return nil end
+  return json.decode(s)
+end
+
+--- The summary of ctx's run for the shared record (docs/state.md, "What is
+-- in it"), from its journal records; `result` (playbook.run's) once it ended,
+-- nil while it runs (then it carries `expires`, its lease).
+function M.run_summary(ctx, result)
+  local recs = ctx.journal.records
+  local info = recs[1] or {}
+  local js = journal.summary(recs)
+  local s = {id = ctx.run_id, command = ctx.command, envs = js.envs, started = info.ts,
+             sha = info.sha, head = ctx.sha ~= info.sha and ctx.sha or nil, dirty = info.dirty or nil,
+             user = info.user, host = info.host, pid = info.pid, ci_url = state.ci_url(),
+             journal = {host = info.host, path = ctx.journal.path}, resume_of = info.resume_of,
+             playbook = info.playbook, steps = {}, checks = {}, vars = snapshot(ctx.vars)}
+  local phase
+  local versions = {}
+  local revert_failed
+  for _, r in ipairs(recs) do
+    if r.type == "step_end" then
+      s.steps[#s.steps + 1] = {name = r.step, ok = r.ok, duration = r.duration, skipped = r.skipped,
+                               error = r.error}
+    elseif r.type == "revert_start" then
+      phase = "retest"
+      s.revert = s.revert or {}
+    elseif r.type == "check" then
+      s.checks[#s.checks + 1] = {env = r.env, name = r.name, ok = r.ok, detail = r.detail,
+                                 duration = r.duration, phase = phase}
+    elseif r.type == "deployed" then
+      versions.attempted = versions.attempted or r.versions
+      versions.final = r.versions
+    elseif r.type == "tested" and not r.dry_run and not r.ok then
+      versions.failed = versions.failed or r.versions
+    elseif r.type == "revert" then
+      s.revert = s.revert or {}
+      s.revert.from, s.revert.to, s.revert.commit = r.from, r.good, r.to
+      s.revert.commits, s.revert.why, s.revert.resumed = r.commits, r.reason, r.finishing
+      phase = "retest"
+    elseif r.type == "revert_push" then
+      s.revert = s.revert or {}
+      s.revert.pushed, s.revert.branch, s.revert.side_branch = r.ok, r.branch, r.side_branch
+      s.revert.push_error = r.error
+    elseif r.type == "revert_failed" then
+      revert_failed = r.error
+    elseif r.type == "answer" and r.kind == "confirm" then
+      s.confirmed_by = tostring(r.user) .. " (" .. tostring(r.how) .. ")"
+    end
+  end
+  if next(versions) then s.versions = versions end
+  if s.revert and revert_failed then s.revert.ok, s.revert.error = false, revert_failed end
+  if result then
+    s.ended = journal.now()
+    s.outcome, s.status, s.failed_step = result.outcome, result.status, result.failed_step
+    s.error = result.error and errmsg(result.error) or nil
+    s.duration = s.ended - (info.ts or s.ended)
+    if s.revert and s.revert.ok == nil then
+      s.revert.ok = result.status == exit.ok or result.status == exit.reverted
+        or result.status == exit.revert_unpushed
+    end
+  else
+    local _, hb = state_setting(ctx)
+    s.expires = journal.now() + 3 * hb
+  end
+  return s
+end
+
+-- the environment fields the run's records establish: tested (the promote
+-- gate), good (the revert target), deployed (what runs there)
+local function env_fields(ctx)
+  local envs = {}
+  local function put(env, f, v)
+    envs[env] = envs[env] or {}
+    envs[env][f] = v
+  end
+  for _, r in ipairs(ctx.journal.records) do
+    if r.type == "tested" and r.env and not r.dry_run then
+      put(r.env, "tested", {sha = r.sha, versions = r.versions or {}, outputs = r.outputs or {},
+                            ok = r.ok, failed = r.failed or {}, dirty = r.dirty, run = ctx.run_id, at = r.ts})
+      if r.ok and r.sha and not r.dirty then
+        put(r.env, "good", {sha = r.sha, versions = r.versions or {}, run = ctx.run_id, at = r.ts})
+      end
+    elseif r.type == "deployed" and r.env then
+      put(r.env, "deployed", {sha = r.sha, versions = r.versions or {}, revision = r.revision,
+                              dirty = r.dirty, run = ctx.run_id, at = r.ts})
+    end
+  end
+  return envs
+end
+
+-- records after which the running summary is written again at once (the
+-- summary then says which steps finished, and that a revert started)
+local PROGRESS = {step_end = true, revert_start = true, revert = true, revert_push = true}
+
+local function progress_count(ctx)
+  local n = 0
+  for _, r in ipairs(ctx.journal.records) do if PROGRESS[r.type] then n = n + 1 end end
+  return n
+end
+
+--- Write ctx's run to the shared record as unfinished (nothing under a dry
+-- run or in a read-only context), then keep it current in the background:
+-- after every step, when a revert starts, and every heartbeat. Idempotent.
+-- A store that cannot be written raises (code "state"): the run does not start.
+function M.record_start(ctx)
+  if ctx.dry_run or ctx.readonly or ctx._heartbeat then return end
+  local _, hb = state_setting(ctx)
+  local st = M.store(ctx)
+  st:append_run(M.run_summary(ctx))
+  local beat = {seen = progress_count(ctx)}
+  ctx._heartbeat = beat
+  beat.task = task.spawn(function()
+    local last = task.now()
+    while not beat.stop do
+      task.sleep(math.min(0.2, hb))
+      local n = progress_count(ctx)
+      if not beat.stop and (n ~= beat.seen or task.now() - last >= hb) then
+        beat.busy, beat.seen, last = true, n, task.now()
+        local ok, err = pcall(st.append_run, st, M.run_summary(ctx))
+        beat.busy = false
+        if not ok then log.warn("state: run %s not updated in %s: %s", ctx.run_id, st:where(), errmsg(err)) end
+      end
+    end
+  end)
+end
+
+--- Write ctx's finished run (its summary and the environment fields it
+-- established) to the shared record. Returns true, or false and the error
+-- (logged: the run's own outcome stands).
+local function record_end(ctx, result)
+  if ctx.dry_run or ctx.readonly or ctx._recorded then return true end
+  ctx._recorded = true
+  local beat = ctx._heartbeat
+  if beat then
+    beat.stop = true
+    while beat.busy do task.sleep(0.02) end
+  end
+  local ok, err = pcall(function()
+    M.store(ctx):write{runs = {M.run_summary(ctx, result)}, envs = env_fields(ctx)}
+  end)
+  if not ok then
+    log.error("the record of run %s was NOT written to the shared record: %s", ctx.run_id, errmsg(err))
+    return false, err
+  end
+  return true
+end
+
+-- ---- the deploy locks -----------------------------------------------------------
+
+-- the environment's deploy lock, taken once per run and held until it ends
+local function hold_lock(ctx, env, driver, ectx)
+  ctx._locks = ctx._locks or {}
+  if ctx._locks[env.name] then return ctx._locks[env.name] end
+  local lk = driver.lock(ectx, env, {break_lock = ctx.args.break_lock, wait = tonumber(ctx.args.lock_wait)})
+  ctx._locks[env.name] = lk
+  ctx._lock_order = ctx._lock_order or {}
+  ctx._lock_order[#ctx._lock_order + 1] = env.name
+  return lk
+end
+
+--- Release every deploy lock ctx holds (taken by stage; held through test,
+-- revert and retest until the run ends).
+local function release_locks(ctx)
+  local order = ctx._lock_order or {}
+  for i = #order, 1, -1 do
+    local lk = ctx._locks[order[i]]
+    ctx._locks[order[i]] = nil
+    if lk then
+      local ok, err = pcall(lk.unlock, lk)
+      if not ok then log.warn("[%s] releasing the deploy lock: %s", order[i], errmsg(err)) end
+    end
+  end
+  ctx._lock_order = {}
+end
+
+--- The end of a deploy run (the standard playbook's `finish`; every deploy
+-- command calls it): a revert that could not reach its branch makes the
+-- status exit.revert_unpushed; the run goes to the shared record; the locks
+-- are released (after the record is written). Idempotent.
+function M.finish(ctx, result)
+  if ctx._finished then return end
+  ctx._finished = true
+  local up = ctx.vars.revert_unpushed
+  if up and (result.status == exit.reverted or result.status == exit.ok) then
+    result.ok, result.status, result.outcome = false, exit.revert_unpushed, "revert-unpushed"
+  end
+  record_end(ctx, result)
+  release_locks(ctx)
+end
+
 -- ---- stage -----------------------------------------------------------------
 
---- Stage env `name`: take its deploy lock, record the current state, deploy
--- through the driver and wait for the rollout. Returns {revision, versions, url}.
+--- Stage env `name`: take its deploy lock (held until the run ends: through
+-- test, revert and retest), record the current state, deploy through the
+-- driver and wait for the rollout. Returns {revision, versions, url}.
 function M.stage(ctx, name)
   M.setup(ctx)
   local env = environments.get(ctx.envs, name)
   local driver = drivers.of(env)
   local ectx = for_env(ctx, name)
-  local lock = driver.lock(ectx, env, {break_lock = ctx.args.break_lock,
-                                       wait = tonumber(ctx.args.lock_wait)})
-  local ok, res = pcall(function()
-    local before = driver.status(ectx, env)
-    ctx.journal:record{type = "state", env = name, before = {versions = before.versions,
-      revision = before.revision, sha = before.sha, running = before.running}, sha = ctx.sha}
-    local versions = environments.versions(ctx.manifest)
-    ectx:log("info", "deploying %s at %s: %s (running: %s)", name, tostring(ctx.sha and ctx.sha:sub(1, 12)),
-      show_versions(versions), before.running and show_versions(before.versions) or "nothing")
-    if ctx.dry_run then
-      -- the diff of what the driver would apply: before (deployed) -> after
-      local after = driver.render(ectx, env)
-      if after then
-        local before = driver.rendered and driver.rendered(ectx, env) or ""
-        ectx:diff("[" .. name .. "] " .. (env.driver == "local" and "release" or "manifests"),
-          before or "", after)
-      end
+  hold_lock(ctx, env, driver, ectx)
+  local before = driver.status(ectx, env)
+  ctx.journal:record{type = "state", env = name, before = {versions = before.versions,
+    revision = before.revision, sha = before.sha, running = before.running}, sha = ctx.sha}
+  local versions = environments.versions(ctx.manifest)
+  ectx:log("info", "deploying %s at %s: %s (running: %s)", name, tostring(ctx.sha and ctx.sha:sub(1, 12)),
+    show_versions(versions), before.running and show_versions(before.versions) or "nothing")
+  if ctx.dry_run then
+    -- the diff of what the driver would apply: before (deployed) -> after
+    local after = driver.render(ectx, env)
+    if after then
+      local deployed = driver.rendered and driver.rendered(ectx, env) or ""
+      ectx:diff("[" .. name .. "] " .. (env.driver == "local" and "release" or "manifests"),
+        deployed or "", after)
     end
-    local r = driver.deploy(ectx, env)
-    if not ctx.dry_run then
-      ctx.journal:record{type = "deployed", env = name, sha = ctx.sha, dirty = ctx.dirty,
-        versions = r.versions, revision = r.revision, url = r.url,
-        before = {versions = before.versions, revision = before.revision}}
-      ectx:log("info", "%s: revision %s is live%s", name, tostring(r.revision),
-        r.url and (" at " .. r.url) or "")
-    end
-    ctx.vars.staged[name] = {sha = ctx.sha, versions = r.versions, revision = r.revision,
-                             url = r.url, planned = r.planned}
-    return r
-  end)
-  lock:unlock()
-  if not ok then error(res, 0) end
-  return res
+  end
+  local r = driver.deploy(ectx, env)
+  if not ctx.dry_run then
+    ctx.journal:record{type = "deployed", env = name, sha = ctx.sha, dirty = ctx.dirty,
+      versions = r.versions, revision = r.revision, url = r.url,
+      before = {versions = before.versions, revision = before.revision}}
+    ectx:log("info", "%s: revision %s is live%s", name, tostring(r.revision),
+      r.url and (" at " .. r.url) or "")
+  end
+  ctx.vars.staged[name] = {sha = ctx.sha, versions = r.versions, revision = r.revision,
+                           url = r.url, planned = r.planned}
+  return r
 end
 
 -- ---- test ------------------------------------------------------------------
@@ -140,10 +378,15 @@ function M.test(ctx, name, opts)
   local failed = {}
   for _, r in ipairs(results) do if not r.ok then failed[#failed + 1] = r.name end end
   ctx.journal:record{type = "tested", env = name, sha = sha, versions = versions, ok = passed,
-                     failed = failed, dry_run = ctx.dry_run or nil}
+                     failed = failed, dry_run = ctx.dry_run or nil, dirty = ctx.dirty or nil,
+                     outputs = ctx.vars.outputs}
   ctx.vars.tested[name] = {ok = passed, sha = sha, versions = versions}
   ctx._junit = ctx._junit or {}
-  ctx._junit[name] = results
+  -- a retest (after a revert) keeps the failing results before it: the
+  -- report of a reverted run is not green
+  local suite = name
+  if ctx._junit[name] then suite = name .. " (retest after revert)" end
+  ctx._junit[suite] = results
   if ctx.args.junit and not opts.no_junit then
     local xml = checks.junit(ctx._junit)
     if ctx.dry_run then ctx:plan("write JUnit XML to " .. ctx.args.junit)
@@ -163,7 +406,10 @@ end
 
 -- ---- promote ---------------------------------------------------------------
 
---- The last "tested" record of env (any run, newest first).
+--- What env last tested: this run's newest `tested` record, else the
+-- shared record's `tested` field of env ({sha, versions, outputs, ok,
+-- failed, run, at}); nil when nothing was tested. pred(t) filters this
+-- run's records. A shared record that cannot be read raises (code "state").
 function M.last_tested(ctx, env_name, pred)
   for i = #ctx.journal.records, 1, -1 do
     local r = ctx.journal.records[i]
@@ -171,16 +417,41 @@ function M.last_tested(ctx, env_name, pred)
       return r
     end
   end
-  return journal.last(ctx.state_dir, function(r)
-    return r.type == "tested" and r.env == env_name and not r.dry_run and (not pred or pred(r))
-  end)
+  local e = M.record(ctx, env_name).envs[env_name]
+  local t = e and e.tested
+  if t and (not pred or pred(t)) then return t end
+  return nil
+end
+
+-- the production members to promote: stages.production, or those --only
+-- names (each must be a member)
+local function members(ctx)
+  local production = ctx.envs.stages.production
+  local only = ctx.args.only
+  if type(only) ~= "table" or #only == 0 then return production end
+  local want = {}
+  for _, n in ipairs(only) do
+    local found = false
+    for _, p in ipairs(production) do if p == n then found = true end end
+    if not found then
+      raise("usage", string.format("promote --only %s: not a member of stages.production (%s)", n,
+        table.concat(production, ", ")))
+    end
+    want[n] = true
+  end
+  local out = {}
+  for _, p in ipairs(production) do if want[p] then out[#out + 1] = p end end
+  return out
 end
 
 --- Promote the commit that passed test on staging to every production
--- environment, in parallel and isolated (one member failing does not stop
--- the others), then test each. Refuses (code "refused") unless HEAD and the
--- versions of the working tree are exactly those of the last passed test on
--- staging. Experimental members' failures are reported, not raised.
+-- environment (or those of ctx.args.only: `promote --only MEMBER`), in
+-- parallel and isolated (one member failing does not stop the others), then
+-- test each. Refuses (code "refused") unless HEAD and the versions of the
+-- working tree (and the build outputs, when a build step declared them in
+-- ctx.vars.outputs) are exactly those of the last test on staging, which
+-- passed -- read from the shared record, so a fresh CI runner sees it.
+-- Experimental members' failures are reported, not raised.
 function M.promote(ctx)
   M.setup(ctx)
   local stages = ctx.envs.stages
@@ -189,21 +460,26 @@ function M.promote(ctx)
   if #stages.production == 0 then
     raise("refused", "promote: stages.production lists no environment")
   end
+  local targets = members(ctx)
   if staging then
     local last = M.last_tested(ctx, staging)
     local why
+    local outputs = ctx.vars.outputs
     if ctx.dirty then
       why = "the working tree has uncommitted changes"
     elseif not last then
-      why = "nothing has been tested on " .. staging .. " yet"
+      why = "nothing has been tested on " .. staging .. " yet (" .. M.store(ctx):where() .. ")"
     elseif not last.ok then
-      why = string.format("the last test on %s (run %s) failed", staging, last.run)
+      why = string.format("the last test on %s (run %s) failed", staging, tostring(last.run))
     elseif last.sha ~= ctx.sha then
       why = string.format("%s passed test at commit %s, but HEAD is %s", staging,
         tostring(last.sha), tostring(ctx.sha))
     elseif not same_versions(last.versions, versions) then
       why = string.format("%s passed test with %s, the repository has %s", staging,
         show_versions(last.versions), show_versions(versions))
+    elseif outputs and next(outputs) and not same_versions(last.outputs, outputs) then
+      why = string.format("%s passed test with other build outputs (%s) than these (%s)", staging,
+        show_versions(last.outputs), show_versions(outputs))
     end
     if why then
       if ctx.dry_run then
@@ -212,12 +488,12 @@ function M.promote(ctx)
         raise("refused", "promote refused: " .. why, {env = staging})
       end
     else
-      ctx:log("info", "promoting %s (%s), tested on %s in run %s", tostring(ctx.sha):sub(1, 12),
-        show_versions(versions), staging, tostring(last.run))
+      ctx:log("info", "promoting %s (%s) to %s, tested on %s in run %s", tostring(ctx.sha):sub(1, 12),
+        show_versions(versions), table.concat(targets, ", "), staging, tostring(last.run))
     end
   end
   local fns, names = {}, {}
-  for i, name in ipairs(stages.production) do
+  for i, name in ipairs(targets) do
     names[i] = name
     fns[i] = function()
       local ok, err = pcall(function()
@@ -266,18 +542,194 @@ local function git_read(ctx, args)
   return (r.stdout:gsub("%s+$", ""))
 end
 
---- The last commit known good on staging: the sha of the newest passed test.
+local function tail(text)
+  text = tostring(text or ""):gsub("%s+$", "")
+  local lines = {}
+  for l in text:gmatch("[^\n]+") do lines[#lines + 1] = l end
+  return table.concat(lines, "\n", math.max(1, #lines - 5))
+end
+
+--- The last commit known good on staging: this run's newest passed test,
+-- else the shared record's `good` field of staging. Returns sha, the field.
+-- A shared record that cannot be read raises (code "state").
 function M.last_good(ctx)
   M.setup(ctx)
   local staging = ctx.envs.stages.staging
-  local r = M.last_tested(ctx, staging, function(rec) return rec.ok and rec.sha end)
-  return r and r.sha, r
+  for i = #ctx.journal.records, 1, -1 do
+    local r = ctx.journal.records[i]
+    if r.type == "tested" and r.env == staging and r.ok and r.sha and not r.dry_run and not r.dirty then
+      return r.sha, r
+    end
+  end
+  local e = M.record(ctx, staging).envs[staging]
+  local g = e and e.good
+  return g and g.sha, g
+end
+
+--- What a revert commit slipway made says: {good, run, commit, parent} for
+-- a commit whose message is "Revert to GOOD\n\nslipway run RUN: ...", else nil.
+function M.revert_commit(ctx, sha)
+  local body = git_read(ctx, {"log", "-1", "--format=%B", sha})
+  if not body then return nil end
+  local good, run = body:match("^Revert to (%x+)%s*\n\nslipway run ([%w][%w%.%-_]*):")
+  if not good then return nil end
+  return {good = good, run = run, commit = git_read(ctx, {"rev-parse", sha}),
+          parent = git_read(ctx, {"rev-parse", "--verify", "-q", sha .. "^"})}
+end
+
+-- a revert commit of this repository whose redeploy never finished: HEAD
+-- is slipway's revert commit, and staging does not run it
+local function unfinished_revert(ctx, staging)
+  local rc = M.revert_commit(ctx, "HEAD")
+  if not rc then return nil end
+  local env = environments.get(ctx.envs, staging)
+  local okst, st = pcall(drivers.of(env).status, for_env(ctx, staging), env)
+  if okst and st.sha and st.sha == rc.commit and st.running then return nil end
+  if not (okst and st.sha) then
+    -- the driver does not say which commit runs: the record says whether
+    -- that run's revert finished
+    local run = state.find_run(M.record(ctx), rc.run)
+    if run and run.revert and run.revert.ok then return nil end
+  end
+  return {run = rc.run, good = rc.good, from = rc.parent, commit = rc.commit}
+end
+
+--- The --resume check of a run whose commit is no longer HEAD: allowed when
+-- HEAD is the revert commit that run made (it was killed during its revert);
+-- then ctx.finish_revert is set and the test step finishes that revert.
+local function resume_moved(ctx, target)
+  local rc = M.revert_commit(ctx, "HEAD")
+  if rc and rc.run == target.id and rc.parent == target.sha then
+    ctx.finish_revert = {run = target.id, good = rc.good, from = rc.parent, commit = rc.commit}
+    log.info("run %s was stopped during its revert (HEAD is its revert commit %s): finishing it",
+      target.id, rc.commit:sub(1, 12))
+    return true
+  end
+  return false
+end
+
+--- The --resume lookup: the run to resume from the local journals (target,
+-- may be nil) or the shared record, whichever is newer -- so a run started
+-- on another machine is resumed from its summary (the steps it finished).
+local function resume_lookup(ctx, which, target)
+  local doc = M.record(ctx)
+  local cand
+  if which == true then
+    for _, s in ipairs(state.runs(doc)) do
+      if s.id ~= ctx.run_id and s.command == ctx.command then cand = s; break end
+    end
+  else
+    cand = state.find_run(doc, which)
+    if cand and cand.id == ctx.run_id then cand = nil end
+  end
+  if cand and (not target or cand.id > target.id) then
+    local done = {}
+    for _, st in ipairs(cand.steps or {}) do if st.ok then done[st.name] = true end end
+    return {id = cand.id, ok = cand.outcome == "success", sha = cand.sha, command = cand.command,
+            done = done, vars = cand.vars}
+  end
+  return target
+end
+
+-- the revert commit to the remote (stages.revert.push): to its branch, or
+-- when that is refused (a protected branch), to slipway/revert-RUN
+local function push_revert(ctx, rv)
+  if not rv.push then return end
+  local branch = rv.branch or git_read(ctx, {"symbolic-ref", "-q", "--short", "HEAD"})
+  if branch then
+    local r = git(ctx, {"push", rv.remote, "HEAD:refs/heads/" .. branch}, {check = false})
+    if r.code == 0 then
+      ctx.journal:record{type = "revert_push", ok = true, remote = rv.remote, branch = branch}
+      ctx:log("info", "revert commit pushed to %s/%s", rv.remote, branch)
+      return
+    end
+    ctx:log("error", "the push of the revert commit to %s/%s was refused: %s", rv.remote, branch, tail(r.stderr))
+  end
+  local why = branch and ("the push to " .. rv.remote .. "/" .. branch .. " was refused")
+    or "HEAD is on no branch (and stages.revert.branch is not set)"
+  local side = "slipway/revert-" .. ctx.run_id
+  local r2 = git(ctx, {"push", rv.remote, "HEAD:refs/heads/" .. side}, {check = false})
+  local pushed_side = r2.code == 0
+  ctx.vars.revert_unpushed = {remote = rv.remote, branch = branch, side_branch = pushed_side and side or nil}
+  ctx.journal:record{type = "revert_push", ok = false, remote = rv.remote, branch = branch,
+                     side_branch = pushed_side and side or nil, error = why,
+                     side_error = (not pushed_side) and tail(r2.stderr) or nil}
+  if pushed_side then
+    ctx:log("error", "%s: the revert commit is on branch %s of %s instead -- merge it (a pull request); " ..
+      "until then %s still holds the bad commit", why, side, rv.remote, branch or "the branch")
+  else
+    ctx:log("error", "%s, and the push to %s/%s failed too: %s -- the revert commit %s is only in %s",
+      why, rv.remote, side, tail(r2.stderr), tostring(ctx.sha):sub(1, 12), ctx.root)
+  end
+end
+
+-- one `git revert` commit of `commits` (newest first); a failure half way
+-- leaves the working tree as it was (git revert --abort, reset to HEAD)
+local function revert_commits(ctx, commits, good, why, reason)
+  local dirty = git_read(ctx, {"status", "--porcelain", "--untracked-files=no"})
+  if dirty and dirty ~= "" and not ctx.dry_run then
+    raise("revert_failed", "revert: the working tree has uncommitted changes; commit or stash them, " ..
+      "then run `slipway revert`")
+  end
+  ctx:log("warn", "reverting %d commit(s) back to %s: %s", #commits, why,
+    (table.concat(commits, " "):gsub("(%x%x%x%x%x%x%x%x%x%x%x%x)%x+", "%1")))
+  local subjects = {}
+  for _, sha in ipairs(commits) do  -- newest first
+    local parents = git_read(ctx, {"rev-list", "--parents", "-n", "1", sha}) or ""
+    local n = select(2, parents:gsub("%x+", ""))
+    local args = {"revert", "--no-edit", "--no-commit"}
+    if n > 2 then args[#args + 1] = "-m"; args[#args + 1] = "1" end
+    args[#args + 1] = sha
+    local r = git(ctx, args, {check = false})
+    if r.code ~= 0 then
+      git(ctx, {"revert", "--abort"}, {check = false})
+      git(ctx, {"reset", "-q", "--hard", "HEAD"}, {check = false})
+      local left = git_read(ctx, {"status", "--porcelain", "--untracked-files=no"})
+      local clean = left == ""
+      raise("revert_failed", string.format("git revert %s failed: %s\n" ..
+        "  The working tree is %s at HEAD %s; nothing was committed or deployed.\n" ..
+        "  What to do: revert by hand (git revert %s..HEAD), commit, then `slipway stage %s` and " ..
+        "`slipway test %s`; or fix the cause and run `slipway revert` again.",
+        sha:sub(1, 12), tail(r.stderr),
+        clean and "clean again" or ("NOT clean (" .. tostring(left) .. ")"),
+        tostring(ctx.sha):sub(1, 12), tostring(good):sub(1, 12), ctx.envs.stages.staging,
+        ctx.envs.stages.staging), {clean = clean})
+    end
+    subjects[#subjects + 1] = "  " .. sha:sub(1, 12) .. " " ..
+      (git_read(ctx, {"log", "-1", "--format=%s", sha}) or "")
+  end
+  if not ctx.dry_run and git(ctx, {"diff", "--cached", "--quiet"}, {readonly = true, check = false}).code == 0 then
+    return nil  -- the changes are undone already: nothing to commit
+  end
+  local msg = string.format("Revert to %s\n\nslipway run %s: %s\n\nReverted:\n%s\n",
+    good:sub(1, 12), ctx.run_id, reason, table.concat(subjects, "\n"))
+  -- author and committer: the repository's git identity (git config) when
+  -- set, else GIT_AUTHOR_* or slipway's
+  local argv = {}
+  if not git_read(ctx, {"config", "--get", "user.name"}) then
+    argv[#argv + 1] = "-c"; argv[#argv + 1] = "user.name=" .. (os.getenv("GIT_AUTHOR_NAME") or "slipway")
+  end
+  if not git_read(ctx, {"config", "--get", "user.email"}) then
+    argv[#argv + 1] = "-c"; argv[#argv + 1] = "user.email=" .. (os.getenv("GIT_AUTHOR_EMAIL") or "slipway@localhost")
+  end
+  for _, a in ipairs{"commit", "--no-verify", "-m", msg} do argv[#argv + 1] = a end
+  local r = git(ctx, argv, {check = false})
+  if r.code ~= 0 then
+    git(ctx, {"reset", "-q", "--hard", "HEAD"}, {check = false})
+    raise("revert_failed", "git commit of the revert failed: " .. tail(r.stdout .. "\n" .. r.stderr) ..
+      "\n  The working tree is back at HEAD " .. tostring(ctx.sha):sub(1, 12) .. "; nothing was deployed.")
+  end
+  return ctx.dry_run and ctx.sha or git_read(ctx, {"rev-parse", "HEAD"})
 end
 
 --- Revert the commits since the last good deploy of staging (or since
 -- opts.to: a sha or a run id) with one `git revert` commit, push it when
--- stages.revert.push is set, redeploy and retest staging. Raises code
--- "revert_failed" when any of that fails: the loudest outcome.
+-- stages.revert.push is set (to slipway/revert-RUN when the branch refuses
+-- it: then the run's status is exit.revert_unpushed), redeploy and retest
+-- staging. A revert whose redeploy never finished (HEAD is slipway's revert
+-- commit, staging does not run it: a run killed during its revert) is
+-- finished instead. Raises code "revert_failed" when any of that fails: the
+-- loudest outcome.
 function M.revert(ctx, opts)
   opts = opts or {}
   M.setup(ctx)
@@ -285,85 +737,72 @@ function M.revert(ctx, opts)
   if not staging then raise("revert_failed", "revert: no staging environment") end
   local nothing = false
   local ok, err = pcall(function()
-    local good, why = nil, nil
+    local reason = opts.reason and errmsg(opts.reason) or ctx.args.reason or "by hand"
     local to = opts.to or ctx.args.to
-    if to then
-      local s = journal.find(ctx.state_dir, to)
-      if s then
-        for _, r in ipairs(select(2, journal.find(ctx.state_dir, to))) do
-          if (r.type == "tested" and r.ok) or r.type == "deployed" then good = r.sha end
-        end
-        good = good or s.sha
-        why = "run " .. s.id
-      else
-        good = git_read(ctx, {"rev-parse", "--verify", to .. "^{commit}"})
-        if not good then raise("usage", "revert --to " .. to .. ": neither a run nor a commit") end
-        why = "commit " .. to
-      end
+    local finishing = ctx.finish_revert or (opts.manual and not to and unfinished_revert(ctx, staging))
+    if finishing then
+      ctx:log("warn", "finishing the revert of run %s: HEAD is its revert commit %s (back to %s)",
+        finishing.run, tostring(finishing.commit):sub(1, 12), finishing.good)
+      ctx.journal:record{type = "revert", from = finishing.from, to = finishing.commit, good = finishing.good,
+                         commits = {}, reason = "finishing the revert of run " .. finishing.run,
+                         finishing = finishing.run}
+      ctx.sha, ctx.dirty = finishing.commit, false
     else
-      local rec
-      good, rec = M.last_good(ctx)
-      why = rec and ("the last passed test on " .. staging .. " (run " .. rec.run .. ")")
-    end
-    local commits
-    if good then
+      local good, why = nil, nil
+      if to then
+        local s = journal.find(ctx.state_dir, to)
+        local run = (not s) and state.find_run(M.record(ctx), to)
+        if s then
+          for _, r in ipairs(select(2, journal.find(ctx.state_dir, to))) do
+            if (r.type == "tested" and r.ok) or r.type == "deployed" then good = r.sha end
+          end
+          good = good or s.sha
+          why = "run " .. s.id
+        elseif run then
+          good = run.head or run.sha
+          why = "run " .. run.id
+        else
+          good = git_read(ctx, {"rev-parse", "--verify", to .. "^{commit}"})
+          if not good then raise("usage", "revert --to " .. to .. ": neither a run nor a commit") end
+          why = "commit " .. to
+        end
+      else
+        local rec
+        good, rec = M.last_good(ctx)
+        why = rec and ("the last passed test on " .. staging .. " (run " .. tostring(rec.run) .. ")")
+      end
+      if not good then
+        -- guessing would be worse than stopping: the operator picks with --to
+        raise("revert_failed", string.format("revert: no good deploy of %s on record " ..
+          "(%s has no passed test of %s); nothing known to revert to -- use " ..
+          "`slipway revert --to SHA`", staging, M.store(ctx):where(), staging))
+      end
       local anc = git(ctx, {"merge-base", "--is-ancestor", good, "HEAD"}, {readonly = true, check = false})
       if anc.code ~= 0 then
         raise("revert_failed", "revert: " .. good .. " is not an ancestor of HEAD")
       end
       local list = git_read(ctx, {"rev-list", "--first-parent", good .. "..HEAD"}) or ""
-      commits = {}
+      local commits = {}
       for sha in list:gmatch("%x+") do commits[#commits + 1] = sha end
-    else
-      -- guessing would be worse than stopping: the operator picks with --to
-      raise("revert_failed", string.format("revert: no good deploy of %s on record " ..
-        "(no passed test in the journal); nothing known to revert to -- use " ..
-        "`slipway revert --to SHA`", staging))
-    end
-    if #commits == 0 then
-      if opts.manual then  -- asked by hand: nothing to do is not a failure
-        ctx:log("info", "nothing to revert: HEAD is %s (%s)", tostring(good):sub(1, 12), why or "")
-        nothing = true
-        return
+      local new_sha = #commits > 0 and revert_commits(ctx, commits, good, why, reason)
+      if not new_sha then
+        local what = #commits == 0 and string.format("HEAD is %s (%s)", good:sub(1, 12), why or "")
+          or string.format("the %d commit(s) since %s undo each other already", #commits, good:sub(1, 12))
+        if opts.manual then  -- asked by hand: nothing to do is not a failure
+          ctx:log("info", "nothing to revert: %s", what)
+          nothing = true
+          return
+        end
+        raise("revert_failed", string.format(
+          "revert: nothing to revert (%s); the failure is elsewhere", what))
       end
-      raise("revert_failed", string.format(
-        "revert: HEAD is the last good commit (%s); nothing to revert, the failure is elsewhere",
-        tostring(good)))
+      ctx.journal:record{type = "revert", from = ctx.sha, to = new_sha, good = good,
+                         commits = commits, reason = reason}
+      ctx.sha = new_sha
+      ctx.dirty = false
     end
-    ctx:log("warn", "reverting %d commit(s) back to %s: %s", #commits, why,
-      table.concat(commits, " "):gsub("(%x%x%x%x%x%x%x%x%x%x%x%x)%x+", "%1"))
-    local subjects = {}
-    for _, sha in ipairs(commits) do  -- newest first
-      local parents = git_read(ctx, {"rev-list", "--parents", "-n", "1", sha}) or ""
-      local n = select(2, parents:gsub("%x+", ""))
-      local args = {"revert", "--no-edit", "--no-commit"}
-      if n > 2 then args[#args + 1] = "-m"; args[#args + 1] = "1" end
-      args[#args + 1] = sha
-      local r = git(ctx, args, {check = false})
-      if r.code ~= 0 then
-        git(ctx, {"revert", "--abort"}, {check = false})
-        raise("revert_failed", "git revert " .. sha .. " failed: " .. (r.stderr or ""))
-      end
-      subjects[#subjects + 1] = "  " .. sha:sub(1, 12) .. " " ..
-        (git_read(ctx, {"log", "-1", "--format=%s", sha}) or "")
-    end
-    local reason = opts.reason and errmsg(opts.reason) or ctx.args.reason or "by hand"
-    local msg = string.format("Revert to %s\n\nslipway run %s: %s\n\nReverted:\n%s\n",
-      good and good:sub(1, 12) or "before HEAD", ctx.run_id, reason, table.concat(subjects, "\n"))
-    git(ctx, {"-c", "user.name=" .. (os.getenv("GIT_AUTHOR_NAME") or "slipway"),
-              "-c", "user.email=" .. (os.getenv("GIT_AUTHOR_EMAIL") or "slipway@localhost"),
-              "commit", "--no-verify", "-m", msg})
-    local new_sha = ctx.dry_run and ctx.sha or git_read(ctx, {"rev-parse", "HEAD"})
-    ctx.journal:record{type = "revert", from = ctx.sha, to = new_sha, good = good,
-                       commits = commits, reason = reason}
-    ctx.sha = new_sha
-    ctx.dirty = false
-    local rv = ctx.envs.stages.revert
-    if rv.push then
-      local ref = rv.branch and ("HEAD:" .. rv.branch) or "HEAD"
-      git(ctx, {"push", rv.remote, ref})
-    end
-    ctx:log("warn", "revert commit %s; redeploying %s", tostring(new_sha):sub(1, 12), staging)
+    push_revert(ctx, ctx.envs.stages.revert)
+    ctx:log("warn", "revert commit %s; redeploying %s", tostring(ctx.sha):sub(1, 12), staging)
     M.stage(ctx, staging)
     if ctx.dry_run then
       ctx:plan("test " .. staging .. " after the redeploy")
@@ -375,22 +814,26 @@ function M.revert(ctx, opts)
   if not ok then
     ctx.journal:record{type = "revert_failed", error = errmsg(err)}
     if type(err) == "table" and err.code == "cancelled" then
-      io.stderr:write("\n!!! REVERT INTERRUPTED: staging may be broken; run `slipway revert` again\n\n")
+      io.stderr:write("\n!!! REVERT INTERRUPTED: staging may be broken; run `slipway revert` " ..
+        "(or `slipway deploy --resume`) to finish it\n\n")
       error(err, 0)
     end
     if type(err) == "table" and err.code == "revert_failed" then error(err, 0) end
     raise("revert_failed", "REVERT FAILED: " .. errmsg(err), {cause = errmsg(err)})
   end
   if nothing then return false end
+  local up = ctx.vars.revert_unpushed
+  local where = up and string.format("; the revert commit is NOT on %s/%s%s", up.remote, tostring(up.branch or "its branch"),
+    up.side_branch and (" but on branch " .. up.side_branch .. ": merge it") or " (push it by hand)") or ""
   if ctx.dry_run then
     io.stderr:write(string.format("\n*** dry run: %s would be reverted and redeployed; nothing was changed ***\n\n",
       staging))
   elseif opts.manual then
-    io.stderr:write(string.format("\n*** %s was REVERTED by hand to %s and passed its tests; production was not touched ***\n\n",
-      staging, tostring(ctx.sha):sub(1, 12)))
+    io.stderr:write(string.format("\n*** %s was REVERTED by hand to %s and passed its tests; production was not touched%s ***\n\n",
+      staging, tostring(ctx.sha):sub(1, 12), where))
   else
-    io.stderr:write(string.format("\n*** %s failed its tests and was REVERTED to %s; production was not touched ***\n\n",
-      staging, tostring(ctx.sha):sub(1, 12)))
+    io.stderr:write(string.format("\n*** %s failed its tests and was REVERTED to %s; production was not touched%s ***\n\n",
+      staging, tostring(ctx.sha):sub(1, 12), where))
   end
   return true
 end
@@ -407,7 +850,13 @@ function M.steps(opts)
   local function staging(ctx) return M.setup(ctx).stages.staging end
   return {
     {name = "stage", run = function(ctx) M.stage(ctx, staging(ctx)) end},
-    {name = "test", run = function(ctx) M.test(ctx, staging(ctx)) end,
+    {name = "test", run = function(ctx)
+       if ctx.finish_revert then  -- resumed: the run was stopped during its revert
+         raise("test", "run " .. ctx.finish_revert.run .. " was stopped during its revert: finishing it",
+           {env = staging(ctx)})
+       end
+       M.test(ctx, staging(ctx))
+     end,
      revert = function(ctx, err)
        if opts.revert == false or ctx.args.revert == false then
          return playbook.decline("--no-revert")
@@ -471,7 +920,13 @@ end
 --- The end of every deploy command's --help: the exit statuses.
 M.exit_help = [==[
 Exit status: 0 ok, 1 failed, 2 bad input or refused, 3 test failed and the
-revert succeeded, 4 the revert failed, 5 deploy lock busy, 130/143 interrupted.]==]
+revert succeeded, 4 the revert failed, 5 deploy lock busy, 6 reverted but the
+revert commit was refused by its branch (it is on slipway/revert-RUN),
+130/143 interrupted.]==]
+
+--- The commands whose run must reach the shared record before it starts
+-- (they read it: the promote gate, the revert target, --resume).
+M.RECORDED = {deploy = true, stage = true, test = true, promote = true, revert = true}
 
 --- Run a deploy command: args are its parsed options (slipway.args), argv
 -- the words they came from (for the journal); build the context, run the
@@ -493,15 +948,36 @@ function M.run_command(command, args, build, opts)
     io.stderr:write("slipway ", command, ": ", errmsg(ctx), "\n")
     return exit.for_error(ctx)
   end
-  local okb, def = pcall(build, ctx, args)
+  local okb, def = pcall(function()
+    local d = build(ctx, args)
+    -- the commands that read the record do not start without it; others
+    -- (stop: an emergency) go on and say so
+    local okr, err = pcall(M.record_start, ctx)
+    if not okr then
+      if M.RECORDED[command] then error(err, 0) end
+      log.warn("the shared record cannot be written; going on without it: %s", errmsg(err))
+    end
+    return d
+  end)
   if not okb then
     io.stderr:write("slipway ", command, ": ", errmsg(def), "\n")
-    ctx.journal:finish{ok = false, status = exit.for_error(def), outcome = "error", error = errmsg(def)}
-    return exit.for_error(def)
+    local res = {ok = false, status = exit.for_error(def), outcome = "error", error = def}
+    M.finish(ctx, res)
+    ctx.journal:finish{ok = false, status = res.status, outcome = "error", error = errmsg(def)}
+    return res.status
   end
   if def.steps == nil then def = {name = command, steps = def} end
+  -- the end of the run (shared record, locks, exit 6) after the playbook's own finish
+  local d = {}
+  for k, v in pairs(def) do d[k] = v end
+  d.finish = function(c, result)
+    if def.finish and def.finish ~= M.finish then def.finish(c, result) end
+    M.finish(c, result)
+  end
   local finish = M.notifier(ctx, {command = command, env = opts.env or args[1]})
-  local r = playbook.run(def, {ctx = ctx, resume = args.resume})
+  local r = playbook.run(d, {ctx = ctx, resume = args.resume, resume_lookup = resume_lookup,
+                             resume_moved = resume_moved})
+  M.finish(ctx, r)  -- (a resume refused: no step ran, the playbook's finish did not)
   finish(r)
   local line = string.format("slipway %s: %s (exit %d, run %s, %s)", command, r.outcome, r.status,
     r.run_id, playbook.fmt_dur(r.duration or 0))
@@ -511,6 +987,13 @@ function M.run_command(command, args, build, opts)
     io.stderr:write("\n!!! REVERT FAILED: ", errmsg(r.revert_error or r.error), "\n",
       "!!! staging may be broken; production was not touched. See `slipway history` and the journal:\n",
       "!!! ", tostring(ctx.journal.path or "(in memory)"), "\n\n")
+  elseif r.status == exit.revert_unpushed then
+    local up = ctx.vars.revert_unpushed or {}
+    log.error("%s", line)
+    io.stderr:write("\n!!! REVERTED, but the revert commit is not on ", tostring(up.remote), "/",
+      tostring(up.branch or "its branch"), ": ", up.side_branch and ("it is on branch " .. up.side_branch ..
+      " -- merge it (a pull request)") or "push it by hand", ".\n",
+      "!!! staging is safe; the branch still holds the bad commit.\n\n")
   else
     log.error("%s: %s", line, errmsg(r.error))
   end

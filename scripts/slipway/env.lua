@@ -174,6 +174,9 @@ end
 --- doc:changed() -> whether the text differs from the one opened.
 function EnvDoc:changed() return self.orig ~= self.src end
 
+--- doc:text() -> the current text (as a YAML document's doc:text()).
+function EnvDoc:text() return self.src end
+
 --- doc:save([path]): write the text atomically (slipway.fs.write).
 function EnvDoc:save(path)
   require("slipway.fs").write(path or self.file, self.src)
@@ -182,7 +185,7 @@ end
 
 --- env.open_file(path) -> doc: a KEY=value file opened for editing with the
 -- interface of a YAML document (yaml.open) that slipway bump uses: has, get,
--- set, diff, changed, save. An edit changes exactly one line.
+-- set, text, diff, changed, save. An edit changes exactly one line.
 function M.open_file(path)
   local text = require("slipway.fs").read(path)
   M.parse_file(text, path)   -- refuse a file that is not KEY=value lines

@@ -67,11 +67,12 @@ local function fmt_dur(d)
 end
 
 local ICON = {success = "✅", failed = "❌", reverted = "⏪", ["revert-failed"] = "🚨",
-  interrupted = "⏹", error = "❌"}
+  ["revert-unpushed"] = "⚠️", interrupted = "⏹", error = "❌"}
 
 --- Markdown summary of one run from its journal records.
 function M.summary(records)
   local run, run_end, steps, checks, deployed = {}, {}, {}, {}, {}
+  local rp
   local order = {}
   for _, r in ipairs(records) do
     if r.type == "run" then run = r
@@ -81,6 +82,7 @@ function M.summary(records)
       steps[r.step] = r
     elseif r.type == "check" then checks[#checks + 1] = r
     elseif r.type == "deployed" then deployed[#deployed + 1] = r
+    elseif r.type == "revert_push" then rp = r
     end
   end
   local outcome = run_end.outcome or (run_end.ok and "success") or "unfinished"
@@ -126,6 +128,16 @@ function M.summary(records)
         or (s.ok and "✅ ok" or ("❌ " .. md_escape(s.error or "failed")))
       add(string.format("| %s | %s | %s |", md_escape(name), res, fmt_dur(s.duration)))
     end
+  end
+  if rp and not rp.ok then
+    add("")
+    add(string.format("**The revert commit is not on `%s/%s`** (%s): %s. Staging runs the revert; " ..
+      "the branch still holds the bad commit until a person merges it.", md_escape(rp.remote or "?"),
+      md_escape(rp.branch or "?"), md_escape(rp.error or "refused"), rp.side_branch and
+      ("it was pushed to branch `" .. md_escape(rp.side_branch) .. "`") or "it was not pushed anywhere"))
+  elseif rp then
+    add("")
+    add(string.format("The revert commit was pushed to `%s/%s`.", md_escape(rp.remote or "?"), md_escape(rp.branch or "?")))
   end
   if run_end.error then
     add("")

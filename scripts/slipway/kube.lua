@@ -21,7 +21,7 @@ local function opt(env, name, default)
 end
 
 --- kube.settings(env) -> {helm, kubectl, namespace, release, chart, values,
--- context, rollout_timeout, lock_ttl, lock_name, dependency_update,
+-- context, rollout_timeout, lock_name, dependency_update,
 -- extra_args, env}: the `kubernetes:` options of env with their defaults;
 -- namespace and release default to the environment's name; rollout_timeout
 -- defaults to the environment's `timeout:` (kube.duration); `env` holds
@@ -48,7 +48,6 @@ function M.settings(env)
     values = env.values or {},
     context = env.context,
     rollout_timeout = tostring(timeout),
-    lock_ttl = tonumber(opt(env, "lock_ttl", 7200)),
     lock_name = "slipway-lock-" .. release,
     dependency_update = opt(env, "dependency_update", true),
     extra_args = opt(env, "extra_args", {}),

@@ -19,8 +19,15 @@ local M = {}
 
 M.FILE = "slipway.yaml"
 
-local TOP = {name = true, state_dir = true, components = true, environments = true,
+local TOP = {name = true, state_dir = true, state = true, components = true, environments = true,
              stages = true, notify = true, templates = true, env_files = true}
+-- the `state:` setting: where the record of deploys lives (slipway.state)
+local STATE_OPTIONS = {
+  git = {remote = "string", ref = "string", retries = "number", timeout = "number", heartbeat = "number"},
+  kubernetes = {prefix = "string", keep_runs = "number", home = "string", retries = "number",
+                heartbeat = "number"},
+  ["local"] = {wait = "number", heartbeat = "number"},
+}
 local COMPONENT = {scheme = true, source = true, repository = true, locations = true,
                    description = true, changelog = true, labels = true}
 local SOURCE_COMMON = {devel = true, constraint = true, order = true, pattern = true,
@@ -323,6 +330,42 @@ function M.check_options(m, keys, value, schema)
   return out
 end
 
+-- `state: git` or `state: {backend: git, remote: upstream, ...}` -> {backend, ...}
+-- (no `state:`: local, so slipway never pushes to a remote nobody named)
+local function check_state(ck, v)
+  if v == nil then return {backend = "local"} end
+  local keys = {"state"}
+  local cfg
+  if type(v) == "string" then cfg = {backend = v}
+  else
+    ck:map(v, keys)
+    cfg = {}
+    for k, x in pairs(v) do cfg[k] = x end
+    keys = push(keys, "backend")
+    ck:str(cfg.backend, keys, true)
+  end
+  local allowed = STATE_OPTIONS[cfg.backend]
+  if not allowed then
+    ck:fail(keys, "unknown state backend '" .. tostring(cfg.backend) .. "' (expected git, kubernetes or local)")
+  end
+  for k, x in pairs(cfg) do
+    if k ~= "backend" then
+      local want = allowed[k]
+      if not want then
+        local names = {"backend"}
+        for n in pairs(allowed) do names[#names + 1] = n end
+        table.sort(names)
+        ck:fail({"state", tostring(k)}, "unknown key for the " .. cfg.backend ..
+          " backend (expected one of: " .. table.concat(names, ", ") .. ")")
+      end
+      if type(x) ~= want or (want == "number" and x <= 0) or (want == "string" and x == "") then
+        ck:fail({"state", k}, want == "number" and "expected a number > 0" or "expected a non-empty string")
+      end
+    end
+  end
+  return cfg
+end
+
 -- ---- components ---------------------------------------------------------------
 
 local function check_source(ck, src, keys, comp)
@@ -506,6 +549,7 @@ function M.parse(text, path)
   m.name = ck:str(raw.name, {"name"}) or root:match("([^/]+)$")
   local sd = ck:str(raw.state_dir, {"state_dir"}) or ".slipway"
   m.state_dir = sd:find("^/") and sd or root .. "/" .. sd
+  m.state = check_state(ck, raw.state)
   m.components = {}
   m.order = {}
   if raw.components ~= nil then
@@ -558,14 +602,16 @@ function M.find(dir)
   end
 end
 
---- manifest.load([path]) -> {root=, path=, name=, state_dir=, components=,
+--- manifest.load([path]) -> {root=, path=, name=, state_dir=, state=, components=,
 -- order=, environments=, stages=, notify=, raw=}
 -- path: a slipway.yaml, or a directory holding one; default: found from the
 -- current directory upwards. components[name] = {name, scheme, schemes,
 -- source = {kind = "helm"|"registry"|"git"|"lua", devel, constraint, order,
 -- pattern, exclude, ...kind fields}, repository, locations = {{file (absolute),
 -- relfile, path, part = "whole"|"tag"}}}; order lists the component names
--- in the order of the file. Raises code "manifest" (or "ENOENT").
+-- in the order of the file; state = the `state:` setting as {backend =
+-- "git"|"kubernetes"|"local", options...} (local when absent). Raises code
+-- "manifest" (or "ENOENT").
 function M.load(path)
   if path == nil then
     path = M.find()

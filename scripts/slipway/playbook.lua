@@ -175,8 +175,11 @@ end
 -- ---- running ---------------------------------------------------------------
 
 -- the run being resumed (`which`: true for the newest of this command, or a
--- run id or its prefix): the steps it finished; restores its ctx.vars
-local function resume(ctx, which)
+-- run id or its prefix): the steps it finished; restores its ctx.vars.
+-- hooks.lookup(ctx, which, target) may give another target (from a record
+-- beyond the local journals: {id, ok, sha, command, done, vars});
+-- hooks.moved(ctx, target) may accept a target whose commit is not HEAD.
+local function resume(ctx, which, hooks)
   local target
   for _, s in ipairs(journal.runs(ctx.state_dir)) do
     if s.id ~= ctx.run_id and not s.dry_run then
@@ -187,18 +190,21 @@ local function resume(ctx, which)
       end
     end
   end
+  if hooks.lookup then target = hooks.lookup(ctx, which, target) end
   if not target then
     raise("resume", "--resume: no earlier run of '" .. ctx.command .. "' in " .. ctx.state_dir)
   end
   if target.ok then
     raise("resume", "--resume: run " .. target.id .. " succeeded; nothing to resume")
   end
-  if target.sha ~= ctx.sha then
+  if target.sha ~= ctx.sha and not (hooks.moved and hooks.moved(ctx, target)) then
     raise("resume", string.format(
       "--resume: run %s was at commit %s, the repository is now at %s; refusing to mix them",
       target.id, tostring(target.sha), tostring(ctx.sha)))
   end
-  local done, vars = runner.finished_steps(target.records)
+  local done, vars
+  if target.records then done, vars = runner.finished_steps(target.records)
+  else done, vars = target.done or {}, target.vars end
   if vars then ctx.vars = vars end
   ctx.journal:record{type = "resume", of = target.id}
   log.info("resuming run %s from its first unfinished step", target.id)
@@ -206,7 +212,10 @@ local function resume(ctx, which)
 end
 
 --- Run a playbook definition. opts: everything M.context takes, or ctx (an
--- existing context), resume (true or a run id). Returns a result
+-- existing context), resume (true or a run id), resume_lookup(ctx, which,
+-- target) (the run to resume when it is not in the local journals: a
+-- summary {id, ok, sha, command, done = {step = true}, vars}),
+-- resume_moved(ctx, target) (true accepts a run at another commit). Returns a result
 -- {ok, status, outcome, run_id, failed_step, error, ctx, steps = {...}} --
 -- it never raises for a step's failure.
 function M.run(def, opts)
@@ -217,7 +226,9 @@ function M.run(def, opts)
   -- ctx:run) only runs when marked readonly = true
   local prev_hook
   if ctx.dry_run then prev_hook = proc.set_dry_run(true) end
-  local okr, done = pcall(function() return opts.resume and resume(ctx, opts.resume) or {} end)
+  local okr, done = pcall(function()
+    return opts.resume and resume(ctx, opts.resume, {lookup = opts.resume_lookup, moved = opts.resume_moved}) or {}
+  end)
   local result
   if okr then
     result = runner.run(def, ctx, {journal = ctx.journal, log = log, done = done})

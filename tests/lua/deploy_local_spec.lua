@@ -150,7 +150,7 @@ T.test("kill -9 in the middle of stage, then --resume", function()
     T.falsy(outcome(recs), "no run_end after kill -9")
     T.truthy(#recs >= 2)
     local hist = D.slipway(dir, {"history"}).stdout
-    T.match(hist, "unfinished")
+    T.match(hist, "abandoned %(pid %d+ is gone%)")
     -- the orphaned service of the killed run is still there
     T.eq(#D.service_pids(dir), 1)
     local r = D.slipway(dir, {"stage", "staging", "--resume"})

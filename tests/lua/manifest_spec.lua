@@ -252,4 +252,25 @@ T.test("relative paths start at the kernel's cwd, not a stale $PWD", function()
   T.eq(found, real .. "/slipway.yaml")
 end)
 
+T.test("state: a backend name or a mapping; bad backends and keys name the line", function()
+  T.eq(manifest.parse("name: x\n", "slipway.yaml").state, {backend = "local"}, "no state: is local")
+  T.eq(manifest.parse("name: x\nstate: git\n", "slipway.yaml").state, {backend = "git"})
+  T.eq(manifest.parse("name: x\nstate:\n  backend: git\n  remote: upstream\n  heartbeat: 5\n",
+    "slipway.yaml").state, {backend = "git", remote = "upstream", heartbeat = 5})
+  T.eq(manifest.parse("state: {backend: kubernetes, keep_runs: 20}\n", "slipway.yaml").state,
+    {backend = "kubernetes", keep_runs = 20})
+  for _, case in ipairs{
+    {"name: x\nstate: gti\n", "slipway.yaml:2: state: unknown state backend 'gti' %(expected git, kubernetes or local%)"},
+    {"name: x\nstate:\n  backend: s3\n", "slipway.yaml:3: state.backend: unknown state backend 's3'"},
+    {"name: x\nstate:\n  remote: origin\n", "slipway.yaml:2: state.backend: is required"},
+    {"name: x\nstate:\n  backend: local\n  remote: origin\n",
+     "slipway.yaml:4: state.remote: unknown key for the local backend %(expected one of: backend, heartbeat, wait%)"},
+    {"name: x\nstate:\n  backend: git\n  retries: -1\n", "slipway.yaml:4: state.retries: expected a number > 0"},
+  } do
+    local err = T.raises(function() manifest.parse(case[1], "slipway.yaml") end)
+    T.eq(err.code, "manifest")
+    T.match(err.message, case[2])
+  end
+end)
+
 T.run()

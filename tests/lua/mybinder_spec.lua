@@ -93,7 +93,7 @@ end
 -- ~ stands for HOME; --namespace=X, --namespace X and -n X are one thing;
 -- --values=F and -f F too; helm's boolean flags are a set; the rollout
 -- waits of one namespace are a set (slipway waits in parallel); slipway's
--- own calls (lock objects, helm status/get/history/template/dependency) are
+-- own calls (lock and record objects, helm status/get/history/template/dependency) are
 -- left out.
 local function rel(dir, home, p)
   if p == nil then return nil end
@@ -110,8 +110,11 @@ local function own_call(c)
   end
   if c.tool == "kubectl" then
     local what = a[2]
-    for _, x in ipairs(a) do
+    for i, x in ipairs(a) do
       if x == "configmap" or x == "configmaps" or x == "lease" or x == "leases" then return true end
+      -- the Lease and the record go in on stdin (`create|replace -f -`);
+      -- deploy.py never pipes an object to kubectl
+      if x == "-f" and a[i + 1] == "-" and (a[1] == "create" or a[1] == "replace") then return true end
     end
     return a[1] == "create" and (what == "namespace" or what == "ns")
   end

@@ -3,6 +3,8 @@
 
 ---@class slipway.deploy
 ---@field common_options slipway.args.Option[] --junit, --lock-wait, --break-lock (the deploy steps' options)
+---@field HEARTBEAT number seconds between writes of a running run's summary (default 60)
+---@field RECORDED table<string, boolean> commands whose run must reach the shared record before it starts
 ---@field exit_help string the exit statuses, at the end of every deploy command's --help
 local deploy = {}
 
@@ -94,5 +96,37 @@ function deploy.same_versions(a, b) end
 ---@param v table<string, string>?
 ---@return string
 function deploy.show_versions(v) end
+
+---The store of the shared record (slipway.state) that slipway.yaml's `state:` names.
+---@param ctx slipway.Ctx
+---@return table store
+function deploy.store(ctx) end
+
+---The shared record (of env only), read once per context; raises code "state" when unreadable.
+---@param ctx slipway.Ctx
+---@param env string?
+---@return table doc
+function deploy.record(ctx, env) end
+
+---The run's summary for the shared record; result once it ended (else it carries `expires`).
+---@param ctx slipway.Ctx
+---@param result table?
+---@return table summary
+function deploy.run_summary(ctx, result) end
+
+---Write the run to the shared record as unfinished and keep it current (heartbeat). Idempotent.
+---@param ctx slipway.Ctx
+function deploy.record_start(ctx) end
+
+---The end of a deploy run: exit 6 for an unpushed revert, the record written, the locks released.
+---@param ctx slipway.Ctx
+---@param result table
+function deploy.finish(ctx, result) end
+
+---What a slipway revert commit says: {good, run, commit, parent}, or nil.
+---@param ctx slipway.Ctx
+---@param sha string
+---@return table?
+function deploy.revert_commit(ctx, sha) end
 
 return deploy

@@ -10,7 +10,6 @@
 ---@field values string[]
 ---@field context? string
 ---@field rollout_timeout string
----@field lock_ttl number
 ---@field lock_name string
 ---@field dependency_update boolean
 ---@field extra_args string[]

@@ -3,6 +3,8 @@ local playbook = require "slipway.playbook"
 local deploy = require "slipway.deploy"
 local drivers = require "slipway.drivers"
 local journal = require "slipway.journal"
+local state = require "slipway.state"
+local proc = require "slipway.proc"
 local core = require "slipway.core"
 
 local function esc(s, newline) return core.escape(tostring(s), newline) end
@@ -11,7 +13,10 @@ return {
   summary = "show what runs in each environment (driver status and last run)",
   description = [==[
 For each environment: driver, running or not, revision, commit, versions,
-URL, and the last run that touched it. Read-only.]==],
+URL, and the last run that touched it -- from the shared record (slipway.yaml
+`state:`), so a run on another machine shows; a run with no end whose lease
+(heartbeat) expired is "abandoned". Read-only. Exit 1 when the shared record
+cannot be read (the driver's status is still printed).]==],
   options = {{name = "json", type = "boolean", help = "one JSON object per environment"}},
   positionals = {{name = "env", optional = true, variadic = true, help = "only these environments"}},
   run = function(args)
@@ -24,7 +29,15 @@ URL, and the last run that touched it. Read-only.]==],
     local want = {}
     for _, n in ipairs(args.env) do want[n] = true end
     local rows = {}
-    local runs = journal.runs(ctx.state_dir, {limit = 200})
+    local okr, doc = pcall(deploy.record, ctx)
+    local runs = okr and state.runs(doc) or {}
+    local me = journal.whoami()
+    local function judged(s)
+      if s.ended then return s.outcome end
+      if s.host == me.host and s.pid then return proc.alive(s.pid) and "running" or "abandoned" end
+      if type(s.expires) == "number" and s.expires < journal.now() then return "abandoned" end
+      return "running"
+    end
     for _, env in ipairs(ctx.envs.list) do
       if next(want) == nil or want[env.name] then
         local okd, st = pcall(function() return drivers.of(env).status(ctx, env) end)
@@ -34,14 +47,22 @@ URL, and the last run that touched it. Read-only.]==],
           for _, e in ipairs(s.envs) do if e == env.name then last = s break end end
           if last then break end
         end
+        local rec = okr and doc.envs[env.name] or {}
+        -- what the driver cannot say (kubernetes: the commit), the record does
+        if rec.deployed and st.sha == nil and st.running and rec.deployed.revision == st.revision then
+          st.sha = rec.deployed.sha
+        end
         rows[#rows + 1] = {env = env.name, driver = env.driver, status = st, last = last and
-          {id = last.id, command = last.command, outcome = last.outcome} or nil,
+          {id = last.id, command = last.command, outcome = judged(last), host = last.host} or nil,
+          good = rec.good and {sha = rec.good.sha, run = rec.good.run} or nil,
+          tested = rec.tested and {sha = rec.tested.sha, ok = rec.tested.ok, run = rec.tested.run} or nil,
           experimental = env.experimental or nil}
       end
     end
     if args.json then
       local json = require "slipway.json"
       for _, r in ipairs(rows) do io.stdout:write(json.encode(r), "\n") end
+      if not okr then io.stderr:write("slipway status: ", playbook.errmsg(doc), "\n"); return 1 end
       return 0
     end
     for _, r in ipairs(rows) do
@@ -57,6 +78,7 @@ URL, and the last run that touched it. Read-only.]==],
           .. tostring(r.last.outcome)) or "-")), "\n")
       if st.error then io.stdout:write("           ", esc(st.error, "\n           "), "\n") end
     end
+    if not okr then io.stderr:write("slipway status: ", playbook.errmsg(doc), "\n"); return 1 end
     return 0
   end,
 }

@@ -9,9 +9,9 @@
 --            kubectl get deployments,daemonsets -o name --namespace NS
 --            kubectl rollout status --timeout=10m --watch KIND/NAME ...
 --                 for every workload, concurrently
---   lock:    a ConfigMap "slipway-lock-RELEASE" in the namespace, created
---            with `kubectl create configmap` (atomic on the API server), its
---            data holding the holder and the expiry; --break-lock logged.
+--   lock:    a Lease "slipway-lock-RELEASE" in the namespace (slipway.state.lock:
+--            leader election, resourceVersion-guarded, renewed while the run
+--            lives, expiring when it stops); --break-lock journalled.
 --   render:  helm template (read-only, runs in a dry run too), Secret data
 --            masked; rendered: helm get manifest (what is deployed now).
 --   status:  helm status -o json.   stop: helm uninstall.
@@ -19,7 +19,8 @@
 -- Options (the `kubernetes:` block of an environment in slipway.yaml):
 --   helm, kubectl          commands (default "helm", "kubectl", found on PATH)
 --   rollout_timeout        for kubectl rollout status (default "10m")
---   lock_ttl               seconds a lock stays valid (default 7200)
+--   lock_duration          seconds a deploy lock (Lease) outlives its last renewal (120)
+--   lock_renew             seconds between renewals (30)
 --   dependency_update      run `helm dependency update` first (default true)
 --   extra_args             more arguments for helm upgrade (list)
 --   env                    extra environment for helm and kubectl (a map:
@@ -48,7 +49,8 @@ M.HELM_BUSY = "another operation (install/upgrade/rollback) is in progress"
 -- validated when slipway.yaml is loaded (drivers.check).
 M.options = {
   helm = {type = "string", nonempty = true}, kubectl = {type = "string", nonempty = true},
-  rollout_timeout = {type = {"string", "number"}}, lock_ttl = {type = "number", above = 0},
+  rollout_timeout = {type = {"string", "number"}},
+  lock_duration = {type = "number", above = 0}, lock_renew = {type = "number", above = 0},
   dependency_update = {type = "boolean"}, extra_args = {type = "list", of = "string"},
   env = {type = "map", of = "string"},
 }
@@ -651,137 +653,76 @@ function M.stop(ctx, env)
 end
 
 -- ---- the deploy lock --------------------------------------------------------
-
-local function whoami() return journal.whoami() end
-
-local function iso(t) return os.date("!%Y-%m-%dT%H:%M:%SZ", t) end
-
--- the lock ConfigMap's data, or nil when there is none
-local function read_lock(ctx, s)
-  local res = run(ctx, s, kubectl(s, "get", "configmap", s.lock_name, "-o", "json", "--ignore-not-found"),
-    {readonly = true, check = false})
-  if res.code ~= 0 then
-    error(failed("lock", "kubectl get configmap " .. s.lock_name .. " failed", res), 0)
-  end
-  if trim(res.stdout) == "" then return nil end
-  local obj = json.decode(res.stdout, {name = "configmap " .. s.lock_name})
-  local d = obj.data or {}
-  return {user = d.user, host = d.host, pid = tonumber(d.pid), since = d.since,
-          expires = tonumber(d.expires), run_id = d.run_id, command = d.command,
-          token = d.token, env = d.env}
-end
+-- A coordination.k8s.io/v1 Lease "slipway-lock-RELEASE" in the namespace,
+-- taken and renewed as Kubernetes leader election does (slipway.state.lock):
+-- renewed every `lock_renew` seconds (30) while the run lives, expiring
+-- `lock_duration` seconds (120) after its holder stops renewing (killed), every
+-- update guarded by the resourceVersion read (409 Conflict: the other wins).
 
 local function holder_text(h)
-  return string.format("%s@%s (pid %s, run %s, %s since %s, expires %s)", tostring(h.user),
-    tostring(h.host), tostring(h.pid), tostring(h.run_id), tostring(h.command),
-    tostring(h.since), h.expires and iso(h.expires) or "?")
+  return string.format("%s (user %s@%s, pid %s, run %s, %s; renewed %s, expires %s)", tostring(h.identity),
+    tostring(h.user), tostring(h.host), tostring(h.pid), tostring(h.run), tostring(h.command),
+    h.renewed and os.date("!%H:%M:%SZ", math.floor(h.renewed)) or "?",
+    h.expires and os.date("!%H:%M:%SZ", math.floor(h.expires)) or "?")
 end
 M.holder_text = holder_text
 
-local Lock = {}
-Lock.__index = Lock
-
---- lock:unlock(): delete the lock ConfigMap if it is still ours.
-function Lock:unlock()
-  if self.released then return end
-  self.released = true
-  if self.noop then return end
-  local cur = read_lock(self.ctx, self.s)
-  if not cur then
-    self.ctx:log("warn", "deploy lock %s/%s was already gone (broken by someone else?)",
-      self.s.namespace, self.s.lock_name)
-    return
-  end
-  if cur.token ~= self.token then
-    self.ctx:log("warn", "deploy lock %s/%s was taken over meanwhile by %s; leaving it",
-      self.s.namespace, self.s.lock_name, holder_text(cur))
-    return
-  end
-  run(self.ctx, self.s, kubectl(self.s, "delete", "configmap", self.s.lock_name, "--ignore-not-found"), {check = false})
-end
-Lock.__close = Lock.unlock
-
-local function create_lock(ctx, s, env)
-  local me = whoami()
-  local now = os.time()
-  local token = string.format("%08x%08x", math.random(0, 0x7fffffff), math.random(0, 0x7fffffff))
-  local data = {
-    user = me.user, host = me.host, pid = me.pid and tostring(me.pid) or "",
-    since = iso(now), expires = tostring(now + s.lock_ttl),
-    run_id = ctx.run_id or "", command = ctx.command or "deploy", env = env.name, token = token,
-  }
-  local argv = kubectl(s, "create", "configmap", s.lock_name)
-  for _, k in ipairs{"user", "host", "pid", "since", "expires", "run_id", "command", "env", "token"} do
-    argv[#argv + 1] = "--from-literal=" .. k .. "=" .. data[k]
-  end
-  local res = run(ctx, s, argv, {check = false})
-  if res.code == 0 then return token end
-  local err = res.stderr or ""
-  if err:find("namespaces \"" .. s.namespace .. "\" not found", 1, true) then
-    -- first deploy: create the namespace helm would create, then retry
-    local r = run(ctx, s, kubectl(s, "create", "namespace", s.namespace), {check = false})
-    if r.code ~= 0 and not (r.stderr or ""):find("already exists", 1, true) then
-      error(failed("lock", "kubectl create namespace " .. s.namespace .. " failed", r), 0)
-    end
-    res = run(ctx, s, argv, {check = false})
-    if res.code == 0 then return token end
-    err = res.stderr or ""
-  end
-  if err:find("already exists", 1, true) or err:find("AlreadyExists", 1, true) then return nil end
-  error(failed("lock", "kubectl create configmap " .. s.lock_name .. " failed", res), 0)
-end
-
 --- driver.lock(ctx, env, {break_lock =, wait =}) -> lock with :unlock().
--- Busy: raises code "locked" with holder = {user, host, pid, since, run_id,
--- command, expires}. An expired lock (older than lock_ttl) is taken over
--- with a warning; break_lock takes over any lock, logged and journalled.
+-- Busy: raises code "locked" with holder = {identity, user, host, pid, run,
+-- command, since, renewed, expires}. An expired Lease is taken over (logged
+-- and journalled); break_lock takes a live holder's (journalled). Options:
+-- lock_duration (120), lock_renew (30).
 function M.lock(ctx, env, opts)
   opts = opts or {}
   local s = M.settings(env)
   M.prepare(ctx, env)
+  local state = require "slipway.state"
+  local me = journal.whoami()
+  local lk = state.lock{kind = "kubernetes", namespace = s.namespace, name = s.lock_name,
+    kubectl = s.kubectl, context = s.context, env = s.env,
+    duration = tonumber(env.options.lock_duration) or 120, renew = tonumber(env.options.lock_renew) or 30,
+    info = {user = me.user, host = me.host, pid = me.pid, run = ctx.run_id, command = ctx.command,
+            env = env.name},
+    log = function(level, fmt, ...) ctx:log(level, fmt, ...) end}
+  local where = s.namespace .. "/" .. s.lock_name
   if ctx.dry_run then
-    local cur = read_lock(ctx, s)
-    if cur and not (cur.expires and cur.expires < os.time()) and not opts.break_lock then
-      ctx:plan("wait for the deploy lock " .. s.namespace .. "/" .. s.lock_name ..
-        ", held by " .. holder_text(cur))
+    local h = lk:holder()
+    if h and not h.expired and not opts.break_lock then
+      ctx:plan("wait for the deploy lock (Lease " .. where .. "), held by " .. holder_text(h))
     end
-    ctx:plan("take the deploy lock: kubectl create configmap " .. s.lock_name .. " --namespace=" .. s.namespace)
-    return setmetatable({noop = true, ctx = ctx, s = s}, Lock)
+    ctx:plan("take the deploy lock: Lease " .. where)
+    return {unlock = function() end}
   end
-  local deadline = opts.wait and (task.now() + opts.wait) or nil
-  local broke = false
-  while true do
-    local token = create_lock(ctx, s, env)
-    if token then
-      ctx:log("info", "deploy lock %s/%s taken", s.namespace, s.lock_name)
-      return setmetatable({ctx = ctx, s = s, token = token, name = s.lock_name,
-                           namespace = s.namespace}, Lock)
+  local ok, err = pcall(lk.acquire, lk, {wait = opts.wait, break_lock = opts.break_lock})
+  if not ok and type(err) == "table" and err.code == "state"
+     and tostring(err.message):find('namespaces "' .. s.namespace .. '" not found', 1, true) then
+    -- first deploy: create the namespace helm would create, then take the lock
+    local r = run(ctx, s, kubectl(s, {all_namespaces = true}, "create", "namespace", s.namespace), {check = false})
+    if r.code ~= 0 and not (r.stderr or ""):find("already exists", 1, true) then
+      error(failed("lock", "kubectl create namespace " .. s.namespace .. " failed", r), 0)
     end
-    local cur = read_lock(ctx, s)
-    if cur then
-      local expired = cur.expires and cur.expires < os.time()
-      if (opts.break_lock or expired) and not broke then
-        broke = true
-        ctx:log("warn", "%s deploy lock %s/%s held by %s",
-          opts.break_lock and "--break-lock: breaking" or "taking over the expired", s.namespace,
-          s.lock_name, holder_text(cur))
-        if ctx.journal then
-          ctx.journal:record{type = "driver", driver = "kubernetes", action = "break_lock",
-                             env = env.name, namespace = s.namespace, lock = s.lock_name,
-                             holder = cur, expired = expired or nil, forced = opts.break_lock or nil}
-        end
-        run(ctx, s, kubectl(s, "delete", "configmap", s.lock_name, "--ignore-not-found"), {check = false})
-      elseif deadline and task.now() < deadline then
-        task.sleep(math.min(2, math.max(0.05, deadline - task.now())))
-      else
-        core.raise("locked", string.format(
-          "environment '%s' is locked: ConfigMap %s/%s is held by %s; wait, or pass --break-lock if that deploy is gone",
-          env.name, s.namespace, s.lock_name, holder_text(cur)), {holder = cur})
-      end
-    end
-    -- no lock object (deleted meanwhile): try again shortly
-    if not cur then task.sleep(0.05) end
+    ok, err = pcall(lk.acquire, lk, {wait = opts.wait, break_lock = opts.break_lock})
   end
+  if not ok then
+    if type(err) == "table" and err.code == "locked" then
+      core.raise("locked", string.format("environment '%s' is locked: Lease %s is held by %s; wait " ..
+        "(--lock-wait), or pass --break-lock if that deploy is gone (an abandoned lease expires by itself)",
+        env.name, where, holder_text(err.holder)), {holder = err.holder})
+    end
+    error(err, 0)
+  end
+  local taken = lk.broke or lk.took_expired
+  if taken then
+    ctx:log("warn", "%s deploy lock %s held by %s", lk.broke and "--break-lock: broke the" or "took over the expired",
+      where, holder_text(taken))
+    ctx.journal:record{type = "driver", driver = "kubernetes", action = "break_lock", env = env.name,
+                       namespace = s.namespace, lock = s.lock_name, holder = taken,
+                       expired = lk.took_expired and true or nil, forced = lk.broke and true or nil}
+  end
+  lk:start(function(e)
+    ctx:log("error", "deploy lock %s LOST: %s -- another deploy may be running", where, tostring(e and e.message or e))
+  end)
+  return {unlock = function() lk:release() end, lease = lk, name = s.lock_name, namespace = s.namespace}
 end
 
 return M
