@@ -364,6 +364,8 @@ local function attempt_lua(ctx, c, vars)
   -- the value at a path of {values, versions, url, env} (as {{...}} reads it)
   function t.value(p) return (template("{{" .. p .. "}}", vars)) end
   -- ${VAR} and {{...}} filled as in a check's strings
+  -- the merged values (checks.values of the environment), as a table
+  function t.values() return values_of(vars) end
   function t.template(s)
     local m = vars.env_table and vars.env_table.manifest
     return template(require("slipway.environments").expand(s, c.lua, m), vars)

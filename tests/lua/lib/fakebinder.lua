@@ -21,7 +21,8 @@
 --   fake.api_status = 500          -- knobs: api_status, shutdown_status,
 --                                  -- launch_phase, binderhub_version, build_image, healthy
 --   fake:running()                 -- names of the servers started and not stopped
---   fake.log                       -- "METHOD PATH" of every request, in order
+--   fake.log                       -- "SERVER METHOD PATH" of every request, in order
+--   fake.repos["org/repo"] = URL  -- builds of it need the ref there (git ls-remote); fake.built lists them
 --   fake:close()
 local server = require "slipway.server"
 local json = require "slipway.json"
@@ -37,7 +38,7 @@ function F.start(opts)
   local fake = {build_image = opts.build_image or "quay.io/jupyterhub/repo2docker:2025.08.0",
                 binderhub_version = opts.binderhub_version or "1.0.0.dev0",
                 api_status = 200, shutdown_status = 200, launch_phase = "ready", healthy = true,
-                servers = {}, tokens = {}, log = {}, launches = 0, stops = 0}
+                servers = {}, tokens = {}, log = {}, repos = {}, built = {}, launches = 0, stops = 0}
   local srvs = {}
   local function serve(name, handler)
     srvs[name] = server.serve{host = "127.0.0.1", port = 0, handler = function(req)
@@ -60,6 +61,20 @@ function F.start(opts)
       return reply(200, json.encode{builder_info = {build_image = fake.build_image},
                                     binderhub = fake.binderhub_version})
     elseif p:match("^/build/") then
+      -- a repository the fake knows (fake.repos[ORG/REPO] = a git URL) builds
+      -- only a ref that is there, as BinderHub resolves it first
+      local spec, ref = p:match("^/build/gh/(.+)/([^/]+)$")
+      local remote = spec and fake.repos[spec]
+      if remote then
+        local r = require("slipway.proc").run({"git", "ls-remote", remote, "refs/heads/" .. ref},
+          {check = false, echo = false})
+        if r.stdout == "" then
+          return {status = 200, headers = {["Content-Type"] = "text/event-stream"}, stream = function(write)
+            write("data: " .. json.encode{phase = "failed", message = "Could not resolve ref " .. ref .. "\n"} .. "\n\n")
+          end}
+        end
+        fake.built[#fake.built + 1] = spec .. "@" .. ref
+      end
       return {status = 200, headers = {["Content-Type"] = "text/event-stream"}, stream = function(write)
         local function ev(t) write("data: " .. json.encode(t) .. "\n\n") end
         ev{phase = "waiting", message = "Waiting for build to start...\n"}
