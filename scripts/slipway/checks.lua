@@ -20,6 +20,11 @@
 --       phase: ready
 --       deadline: 120
 --     - {name: custom, lua: tests/custom.lua}   # anything else, in Lua
+--     - name: launch-and-use         # the started server's API, then its shutdown
+--       launch: "https://{{values.binderhub.ingress.hosts[0]}}/build/gh/org/repo/ref"
+--       then: {get: api, has: [version]}   # with the ready event's token
+--       stop: true                   # POST api/shutdown (or {method, path, status})
+--       when: values.binderhubEnabled      # skipped where false
 --
 -- Keys: get (path under the environment's URL, or a full URL), status
 -- (default 200), contains (body substring), json (map of JSON path -> expected
@@ -30,8 +35,11 @@
 -- ctx, get = function(path, opts)} and raises to fail; a returned string is
 -- the detail), retries (extra attempts, default 0), interval (seconds between
 -- attempts, default 1), deadline (seconds for all attempts, default 60),
--- timeout (seconds per request, default 10). String values may use
--- {{versions.NAME}}, {{url}} and {{env}}.
+-- timeout (seconds per request, default 10), has (JSON paths that must be
+-- there), when (a path; the check is skipped where it is false), then/stop
+-- (launch: requests to the started server with its token, and its
+-- shutdown). String values may use ${VAR} (read when the check runs) and
+-- {{PATH}}: versions.NAME, url, env, values.… (checks.values), server.url/user.
 --
 --   local results = checks.run(ctx, env, {url = url, versions = versions})
 --   -- {{name=, ok=, detail=, duration=, attempts=}, ...}, concurrently
