@@ -13,70 +13,9 @@ local core = require "slipway.core"
 local S = require "standin"
 local D = require "deploytest"
 
-local FIXTURE = S.shared .. "/fixtures/mybinder.org-deploy-full"
-local PREFIX = "examples/mybinder/"
-local need_fixture = (not fs.exists(FIXTURE .. "/deploy.py")) and ("no fixture at " .. FIXTURE) or nil
-local py = proc.run({"sh", "-c", "command -v python3"}, {check = false, echo = false})
-local need_python = py.code ~= 0 and "no python3" or nil
-local skip = need_fixture or need_python
-
--- ---- the copy of the real repository ------------------------------------------
-
--- stub dependency charts (name and version of each Chart.yaml dependency, no
--- templates) in CHART/charts: the chart repositories and OCI registries they
--- come from cannot be reached offline. CHART/charts is git-ignored
--- (mybinder*/charts), as `helm dependency update` leaves it.
-local function stub_dependencies(dir)
-  local yaml = require "slipway.yaml"
-  for _, chart in ipairs(fs.glob(dir .. "/mybinder*/Chart.yaml")) do
-    local meta = yaml.load_file(chart)
-    for _, d in ipairs(meta.dependencies or {}) do
-      local sub = fs.dirname(chart) .. "/charts/" .. d.name
-      fs.mkdir(sub)
-      fs.write(sub .. "/Chart.yaml", string.format(
-        "apiVersion: v2\nname: %s\nversion: \"%s\"\ndescription: offline stub of %s (test)\n",
-        d.name, tostring(d.version), d.repository))
-    end
-  end
-end
-
--- a copy of the fixture with the port's files added, committed, with a remote
-local function repository(edit)
-  local dir = fs.tempdir() .. "/mybinder.org-deploy"
-  proc.run({"cp", "-r", FIXTURE, dir}, {echo = false})
-  proc.run({"chmod", "-R", "u+w", dir}, {echo = false})
-  for _, p in ipairs(core.embedded_list(PREFIX)) do
-    local rel = p:sub(#PREFIX + 1)
-    if rel ~= "README.md" then
-      fs.mkdir(fs.dirname(dir .. "/" .. rel))
-      fs.write(dir .. "/" .. rel, core.embedded(p))
-    end
-  end
-  stub_dependencies(dir)
-  if edit then edit(dir) end
-  D.git(dir, "init", "-q", "-b", "main")
-  D.git(dir, "add", "-A")
-  D.git(dir, "commit", "-q", "-m", "mybinder.org-deploy at 95860dbc with the slipway port")
-  local remote = fs.dirname(dir) .. "/remote.git"
-  proc.run({"git", "init", "-q", "--bare", remote}, {echo = false})
-  D.git(dir, "remote", "add", "origin", remote)
-  D.git(dir, "push", "-q", "origin", "main")
-  return dir
-end
-
--- the stand-in for helm, kubectl, gcloud and aws, with its own HOME
-local function standin(opts)
-  local k = S.new({helm = (opts and opts.helm) or false})
-  for _, name in ipairs{"gcloud", "aws"} do
-    proc.run({"ln", "-s", S.src .. "/tests/standin/standin", k.bin .. "/" .. name}, {echo = false})
-  end
-  k.home = k.dir .. "/home"
-  fs.mkdir(k.home)
-  k.env.HOME = k.home
-  k.env.KUBECONFIG = false
-  k.env.TERM = false        -- deploy.py calls tput when TERM is set
-  return k
-end
+local MB = require "mybindertest"
+local PREFIX, skip = MB.PREFIX, MB.skip
+local repository, standin = MB.repository, MB.standin
 
 local function deploy_py(dir, k, args)
   local env = {CI = "1"}

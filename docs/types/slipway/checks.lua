@@ -10,6 +10,7 @@ local checks = {}
 ---@field detail? string
 ---@field duration number
 ---@field attempts integer
+---@field skipped? boolean true: not run (`when` false, t.skip, a launch with stop under --dry-run); ok is true
 
 ---Validate a list of checks (kp names it in errors): {name, kind = "http"|"launch"|"lua", ...}.
 ---@param list table[]
@@ -21,7 +22,7 @@ function checks.validate(list, kp, m) end
 ---Run every check of env concurrently; results in declaration order.
 ---@param ctx? slipway.Ctx journals each result when given
 ---@param env slipway.Environment
----@param vars? {url?: string, versions?: table<string, string>}
+---@param vars? {url?: string, versions?: table<string, string>, values?: table}
 ---@return slipway.CheckResult[]
 function checks.run(ctx, env, vars) end
 
@@ -48,10 +49,15 @@ function checks.table(results, env_name) end
 ---@return string
 function checks.junit(by_env) end
 
----Fill {{versions.NAME}}, {{url}}, {{env}} in s.
+---Fill {{PATH}} in s: a path (docs/path.md) into vars ({versions, url, env, values, server}).
 ---@param s string
 ---@param vars table
 ---@return string
 function checks.template(s, vars) end
+
+---The merged values {{values.PATH}} reads: the main release's chart values.yaml, then its values files.
+---@param env slipway.Environment
+---@return table
+function checks.values(env) end
 
 return checks

@@ -17,7 +17,11 @@
 --   GET /versions           {"binderhub": ..., "builder": ...} like BinderHub
 --   GET /active_hosts       the federation members and their weights
 --   GET /user/NAME          424 (no such user), as the hub answers
---   GET /build/PROVIDER/... text/event-stream of launch phases up to "ready"
+--   GET /build/PROVIDER/... text/event-stream of launch phases up to "ready",
+--                           whose url and token are a started user server's:
+--   GET /user/NAME/api      that server's API ({"version"}), with
+--                           "Authorization: token TOKEN" (else 403)
+--   POST /user/NAME/api/shutdown   stops it (the user is gone afterwards)
 local server = require "slipway.server"
 local json = require "slipway.json"
 local yaml = require "slipway.yaml"
@@ -71,6 +75,7 @@ local function affected(what)
 end
 
 local started = task.now()
+local base_url     -- where we listen (set once serving)
 local delay = tonumber(svc.startup_delay) or 0
 local launch_time = tonumber(svc.launch_time) or 0.2
 
@@ -78,8 +83,26 @@ local function reply(status, body, ctype)
   return {status = status, headers = {["Content-Type"] = ctype or "application/json"}, body = body}
 end
 
+-- the user servers launches started: name -> token
+local servers, launches = {}, 0
+
+local function user_server(req, name, rest)
+  if req.headers["authorization"] ~= "token " .. servers[name] then
+    return reply(403, json.encode{message = "Forbidden"})
+  end
+  if rest == "/api" and req.method == "GET" then
+    return reply(200, json.encode{version = "2.14.2"})
+  elseif rest == "/api/shutdown" and req.method == "POST" then
+    servers[name] = nil
+    return reply(200, "")
+  end
+  return reply(404, json.encode{message = "not found"})
+end
+
 local function handler(req)
   local path = req.path
+  local user, rest = path:match("^/user/([^/]+)(/.*)$")
+  if user and servers[user] then return user_server(req, user, rest) end
   if path == "/" then
     return reply(200, "<html><body><h1>Binder</h1><p>Turn a GitHub repo into a " ..
       "collection of interactive notebooks</p></body></html>", "text/html")
@@ -117,8 +140,11 @@ local function handler(req)
           ev{phase = "failed", message = string.format("%s %s: %s\n", bad.component, bad.version, bad.note)}
         else
           ev{phase = "launching", message = "Launching server...\n"}
-          ev{phase = "ready", message = "server running\n", url = "http://127.0.0.1/user/x/",
-             token = "example-token"}
+          launches = launches + 1
+          local name = "example-" .. launches
+          servers[name] = string.format("%08x%08x", math.random(0, 0x7fffffff), launches)
+          ev{phase = "ready", message = "server running\n", url = base_url .. "/user/" .. name .. "/",
+             token = servers[name]}
         end
       end}
   end
@@ -128,6 +154,7 @@ end
 local srv = server.serve{host = "127.0.0.1", port = tonumber(os.getenv("SLIPWAY_PORT") or "0") or 0,
                          handler = handler}
 local url = srv:url():gsub("/+$", "")
+base_url = url
 local ready = os.getenv("SLIPWAY_READY_FILE")
 if ready then fs.write(ready, url .. "\n") end
 io.stderr:write(string.format("example service: env %s binderhub %s builder %s on %s%s\n",

@@ -1,0 +1,83 @@
+-- Copies of the real mybinder.org-deploy (/work/shared/fixtures/
+-- mybinder.org-deploy-full, secrets/ synthetic) with the port's files
+-- (scripts/examples/mybinder/) added, committed, with a remote; and the
+-- RECORDING STAND-IN for helm, kubectl, gcloud and aws (there is no cluster
+-- and no cloud here). Used by the mybinder*_spec.lua files.
+local fs = require "slipway.fs"
+local proc = require "slipway.proc"
+local core = require "slipway.core"
+local S = require "standin"
+local D = require "deploytest"
+
+local M = {}
+
+M.FIXTURE = S.shared .. "/fixtures/mybinder.org-deploy-full"
+M.PREFIX = "examples/mybinder/"
+local need_fixture = (not fs.exists(M.FIXTURE .. "/deploy.py")) and ("no fixture at " .. M.FIXTURE) or nil
+-- (looked up on PATH without running anything: this runs at require time)
+local need_python = "no python3"
+for d in (os.getenv("PATH") or ""):gmatch("[^:]+") do
+  if fs.exists(d .. "/python3") then need_python = nil; break end
+end
+--- why the mybinder specs cannot run here (nil: they can)
+M.skip = need_fixture or need_python
+
+-- stub dependency charts (name and version of each Chart.yaml dependency, no
+-- templates) in CHART/charts: the chart repositories and OCI registries they
+-- come from cannot be reached offline. CHART/charts is git-ignored
+-- (mybinder*/charts), as `helm dependency update` leaves it.
+local function stub_dependencies(dir)
+  local yaml = require "slipway.yaml"
+  for _, chart in ipairs(fs.glob(dir .. "/mybinder*/Chart.yaml")) do
+    local meta = yaml.load_file(chart)
+    for _, d in ipairs(meta.dependencies or {}) do
+      local sub = fs.dirname(chart) .. "/charts/" .. d.name
+      fs.mkdir(sub)
+      fs.write(sub .. "/Chart.yaml", string.format(
+        "apiVersion: v2\nname: %s\nversion: \"%s\"\ndescription: offline stub of %s (test)\n",
+        d.name, tostring(d.version), d.repository))
+    end
+  end
+end
+
+-- a copy of the fixture with the port's files added, committed, with a remote
+--- a copy of the fixture with the port; edit(dir) runs before the commit
+function M.repository(edit)
+  local dir = fs.tempdir() .. "/mybinder.org-deploy"
+  proc.run({"cp", "-r", M.FIXTURE, dir}, {echo = false})
+  proc.run({"chmod", "-R", "u+w", dir}, {echo = false})
+  for _, p in ipairs(core.embedded_list(M.PREFIX)) do
+    local rel = p:sub(#M.PREFIX + 1)
+    if rel ~= "README.md" then
+      fs.mkdir(fs.dirname(dir .. "/" .. rel))
+      fs.write(dir .. "/" .. rel, core.embedded(p))
+    end
+  end
+  stub_dependencies(dir)
+  if edit then edit(dir) end
+  D.git(dir, "init", "-q", "-b", "main")
+  D.git(dir, "add", "-A")
+  D.git(dir, "commit", "-q", "-m", "mybinder.org-deploy at 95860dbc with the slipway port")
+  local remote = fs.dirname(dir) .. "/remote.git"
+  proc.run({"git", "init", "-q", "--bare", remote}, {echo = false})
+  D.git(dir, "remote", "add", "origin", remote)
+  D.git(dir, "push", "-q", "origin", "main")
+  return dir
+end
+
+-- the stand-in for helm, kubectl, gcloud and aws, with its own HOME
+--- the stand-in (standin.lua) as helm, kubectl, gcloud and aws, with its own HOME
+function M.standin(opts)
+  local k = S.new({helm = (opts and opts.helm) or false})
+  for _, name in ipairs{"gcloud", "aws"} do
+    proc.run({"ln", "-s", S.src .. "/tests/standin/standin", k.bin .. "/" .. name}, {echo = false})
+  end
+  k.home = k.dir .. "/home"
+  fs.mkdir(k.home)
+  k.env.HOME = k.home
+  k.env.KUBECONFIG = false
+  k.env.TERM = false        -- deploy.py calls tput when TERM is set
+  return k
+end
+
+return M
