@@ -252,7 +252,9 @@ function D:run(id)
   if s then s.records = recs end
   local out = {summary = row(s, rs, live), record = rs, live = live}
   if recs then
-    out.records = array(recs)
+    local plain = {}
+    for i, r in ipairs(recs) do plain[i] = r end  -- recs also holds .bad and .torn
+    out.records = array(plain)
     out.lines = #recs + #(recs.bad or {}) + (recs.torn and 1 or 0)
     out.bad_lines = recs.bad
     out.torn_line = recs.torn and out.lines or nil
@@ -431,12 +433,16 @@ local function stream_run(d, id, from)
   return function(write)
     if not path then write("event: end\ndata: {}\n\n"); return end
     local f <close> = assert(io.open(path, "rb"))
-    local buf, n, idle = "", 0, 0
+    local buf, n, idle, offset = "", 0, 0, 0
     local pid, host
     while true do
+      -- seek before every read: glibc's end of file is sticky, and the
+      -- seek clears it so lines appended since are seen
+      f:seek("set", offset)
       local chunk = f:read(65536)
       if chunk and #chunk > 0 then
         idle = 0
+        offset = offset + #chunk
         buf = buf .. chunk
         while true do
           local nl = buf:find("\n", 1, true)
@@ -455,6 +461,7 @@ local function stream_run(d, id, from)
         -- nothing new: is the writer still there?
         if pid and ((host and host ~= d.host) or not proc.alive(pid)) then
           task.sleep(0.3)
+          f:seek("set", offset)
           if not f:read(0) then write("event: end\ndata: {\"killed\":true}\n\n"); return end
         end
         idle = idle + 1

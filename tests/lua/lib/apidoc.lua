@@ -56,6 +56,7 @@ M.MODULES = {
   {name = "errors", docs = {"errors.md"}, summary = "errors.fail (raise without file:line), errors.message, errors.retryable"},
   {name = "modules", docs = {"errors.md"}, summary = "modules.find: a module that may be absent, load errors raised"},
   {name = "state", docs = {"state.md"}, summary = "the shared record of deploys (git, kubernetes, local) and deploy locks"},
+  {name = "dashboard", docs = {"dashboard.md"}, summary = "the read-only web page of slipway dashboard"},
 }
 
 

@@ -161,15 +161,21 @@ function envTable(data) {
 
 function uniq(values) { return [...new Set(values.filter((v) => v))].sort(); }
 
+function versionLines(v) {
+  if (!v || typeof v !== "object" || !Object.keys(v).length) return "–";
+  return Object.keys(v).sort().map((k) => h("div", {class: "ver"}, h("span", {class: "comp"}, k), " ", h("code", {}, String(v[k]))));
+}
+
 function runVersions(r) {
   if (r.outcome === "reverted" || (r.revert && r.outcome !== "success")) {
     const tried = versionsText(r.versions_attempted);
     const back = versionsText(r.versions_after);
-    return h("div", {class: "reverted"}, h("span", {class: "bad-text"}, "tried ", h("code", {}, tried)),
-      h("div", {}, "reverted to ", h("code", {}, back)));
+    return h("div", {class: "reverted", title: `tried ${tried}; reverted to ${back}`},
+      h("div", {class: "bad-text small"}, "tried"), h("div", {class: "tried"}, versionLines(r.versions_attempted)),
+      h("div", {class: "small"}, "reverted to"), versionLines(r.versions_after));
   }
   const after = r.versions_after || r.versions_attempted;
-  return after ? h("code", {}, versionsText(after)) : h("span", {class: "muted"}, "–");
+  return after ? versionLines(after) : h("span", {class: "muted"}, "–");
 }
 
 function runsTable(data) {
@@ -343,7 +349,7 @@ function renderRun(d, v) {
     h("td", {}, c.step || "–"), h("td", {class: "argv"}, h("code", {}, c.argv || "")),
     h("td", {class: "num"}, c.planned ? "planned" : c.signal ? `signal ${c.signal}` : String(c.code ?? "–")),
     h("td", {class: "num"}, dur(c.duration))));
-  const httpRows = v.http.map((r) => h("tr", {class: r.error || (r.status >= 400) ? "bad" : ""},
+  const httpRows = v.http.map((r) => h("tr", {class: r.error ? "bad" : ""},
     h("td", {}, r.step || "–"), h("td", {}, r.method || "GET"), h("td", {class: "argv"}, h("code", {}, r.url || "")),
     h("td", {class: "num"}, r.planned ? "planned" : String(r.status ?? r.error ?? "–")), h("td", {class: "num"}, dur(r.duration))));
   const planItems = v.plans.map((p) => h("div", {class: "plan"}, h("div", {class: "muted small"}, `${p.type}${p.step ? ` · ${p.step}` : ""}${p.planned ? " · planned" : ""}`),
@@ -392,23 +398,27 @@ async function showRun(id) {
   document.title = `${d.summary.command || "run"} ${d.summary.id} · slipway`;
   const records = list(d.records);
   renderRun(d, digest(records));
-  if (!d.live || runStream) return;
+  if (!d.live) { setConn("", fin_text(d)); return; }
+  if (runStream) return;
   runStream = new EventSource(`/api/runs/${encodeURIComponent(id)}/stream?from=${records.length}`);
   setConn("on", "streaming");
   let pending = null;
   runStream.onmessage = (ev) => {
     records.push(JSON.parse(ev.data));
+    document.body.dataset.streamed = String(Number(document.body.dataset.streamed || 0) + 1);
     if (!pending) pending = requestAnimationFrame(() => { pending = null; renderRun(d, digest(records)); });
   };
   runStream.addEventListener("end", async () => {
     runStream.close();
     runStream = null;
-    setConn("on", "finished");
+    setConn("", "finished");
     const fin = await getJSON(`/api/runs/${encodeURIComponent(id)}`);
     renderRun(fin, digest(list(fin.records)));
   });
   runStream.onerror = () => setConn("off", "reconnecting…");
 }
+
+function fin_text(d) { return d.records ? "from the journal" : "from the record"; }
 
 function showError(e) {
   fill(main, h("section", {class: "card"}, h("h1", {}, e.status === 404 ? "Not found" : "Something went wrong"),
