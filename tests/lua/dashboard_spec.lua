@@ -279,7 +279,7 @@ T.test("the example deployment: runs, reverts, a live run, in chromium; HTTP-lev
       T.truthy(ended.streamed > 0, "records arrived over the event stream")
       local held = T.truthy(find(ended.checks, function(row) return row[2] == "held" end), "the held check")
       T.eq(held[6], SCRIPT, "a journal line holding <script> is shown as text")
-      T.falsy(ended.pwned, "and never run")
+      T.eq(ended.pwned, json.null, "and never run")
       T.eq(ended.scripts_in_main, 0)
       local after = ev["overview-after"]
       T.truthy(find(after.envs, function(e) return e.name == "staging" and e.last_run == live.id end),

@@ -25,6 +25,23 @@ function Dashboard:run(id) end
 ---@return {env: string, url: string?, results: table[], at: number}
 function Dashboard:health(name) end
 
+---The record (read at most every 2 s: a git store fetches on every read) and the error reading it.
+---@return table doc
+---@return string? err
+function Dashboard:record() end
+
+---The runs, newest first (record and journals merged), the journal summaries, the record and its error.
+---@return table[] rows
+---@return table[] summaries
+---@return table doc
+---@return string? err
+function Dashboard:runs() end
+
+---Whether the run of a journal summary is still going on this machine (no run_end, its pid alive).
+---@param summary table
+---@return boolean
+function Dashboard:live(summary) end
+
 ---The dashboard's data over a read-only context (`playbook.context{readonly = true}`).
 ---@param ctx slipway.Ctx
 ---@return slipway.Dashboard

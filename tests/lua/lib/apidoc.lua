@@ -170,6 +170,13 @@ M.CLASSES = {
    probe = function()
      return mt_index(require("slipway.state").lock{kind = "kubernetes", namespace = "probe", name = "probe"})
    end},
+  {name = "slipway.Dashboard", docs = {"dashboard.md"}, source = "scripts/slipway/dashboard.lua",
+   probe = function()
+     local d = tmpdir()
+     require("slipway.fs").write(d .. "/slipway.yaml", "name: probe\nenvironments:\n  staging: {driver: local, url: \"http://127.0.0.1:1\"}\n")
+     return mt_index(require("slipway.dashboard").open(require("slipway.playbook").context{
+       root = d, readonly = true, command = "probe"}))
+   end},
   {name = "slipway.VersionConstraint", docs = {"version.md"}, source = "scripts/slipway/version.lua",
    probe = function() return require("slipway.version").constraint(">=1.0.0") end},
 }
