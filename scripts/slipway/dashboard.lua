@@ -153,8 +153,12 @@ local function journal_deployed(summaries)
   return out
 end
 
-local function same(a, b)
-  return deploy.same_versions(type(a) == "table" and a or {}, type(b) == "table" and b or {})
+-- what runs in env: the newer of the record's `deployed` and the journals'
+local function deployed_of(doc, jdep, name)
+  local dep = ((doc.envs or {})[name] or {}).deployed
+  local jd = jdep[name]
+  if jd and (not dep or (jd.at or 0) >= (tonumber(dep.at) or 0)) then dep = jd end
+  return dep
 end
 
 -- components whose version differs between the production members
@@ -207,9 +211,7 @@ function D:overview()
   local envs, members = {}, {}
   for _, e in ipairs(self.envs.list) do
     local rec = (doc.envs or {})[e.name] or {}
-    local dep = rec.deployed
-    local jd = jdep[e.name]
-    if jd and (not dep or (jd.at or 0) >= (tonumber(dep.at) or 0)) then dep = jd end
+    local dep = deployed_of(doc, jdep, e.name)
     local last
     for _, r in ipairs(runs) do
       for _, n in ipairs(r.envs) do if n == e.name then last = r break end end
@@ -272,9 +274,7 @@ function D:health(name)
   if not env then error(core.error("bad_input", "no environment " .. tostring(name)), 0) end
   local doc = self:record()
   local runs = journal.runs(self.state_dir, {env = name, limit = 50})
-  local dep = (doc.envs[name] or {}).deployed
-  local jd = journal_deployed(runs)[name]
-  if jd and (not dep or (jd.at or 0) >= (tonumber(dep.at) or 0)) then dep = jd end
+  local dep = deployed_of(doc, journal_deployed(runs), name)
   local url = env.url or (dep and dep.url)
   local vars = {url = url, versions = dep and dep.versions or {}, env = name, env_table = env}
   local fns, results = {}, {}

@@ -398,7 +398,7 @@ async function showRun(id) {
   document.title = `${d.summary.command || "run"} ${d.summary.id} · slipway`;
   const records = list(d.records);
   renderRun(d, digest(records));
-  if (!d.live) { setConn("", fin_text(d)); return; }
+  if (!d.live) { setConn("", d.summary.outcome === "unfinished" ? "unfinished" : fin_text(d)); return; }
   if (runStream) return;
   runStream = new EventSource(`/api/runs/${encodeURIComponent(id)}/stream?from=${records.length}`);
   setConn("on", "streaming");
@@ -411,9 +411,9 @@ async function showRun(id) {
   runStream.addEventListener("end", async () => {
     runStream.close();
     runStream = null;
-    setConn("", "finished");
-    const fin = await getJSON(`/api/runs/${encodeURIComponent(id)}`);
-    renderRun(fin, digest(list(fin.records)));
+    // read it whole again; a run still alive (the stream ended early) is
+    // followed again
+    await showRun(id);
   });
   runStream.onerror = () => setConn("off", "reconnecting…");
 }
