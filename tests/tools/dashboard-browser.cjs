@@ -112,6 +112,7 @@ function watch(page, label) {
       // the front page learns of the new run by itself (no reload)
       await page.waitForSelector("#live a[data-run]", {timeout: 120000});
       const id = await page.getAttribute("#live a[data-run]", "data-run");
+      await runPage.bringToFront();
       await runPage.goto(new URL(`/runs/${id}`, URL0).href);
       await runPage.waitForSelector("main[data-ready=run-live]", {timeout: 30000});
       // steps appear while it runs (the spec holds the run in a check)

@@ -402,14 +402,20 @@ async function showRun(id) {
   if (runStream) return;
   runStream = new EventSource(`/api/runs/${encodeURIComponent(id)}/stream?from=${records.length}`);
   setConn("on", "streaming");
+  // renders coalesced with a timer (a background tab may never run
+  // requestAnimationFrame), and none after the end: a late one would show
+  // the run as live again
   let pending = null;
+  const stream = runStream;
   runStream.onmessage = (ev) => {
     records.push(JSON.parse(ev.data));
     document.body.dataset.streamed = String(Number(document.body.dataset.streamed || 0) + 1);
-    if (!pending) pending = requestAnimationFrame(() => { pending = null; renderRun(d, digest(records)); });
+    if (!pending) pending = setTimeout(() => { pending = null; if (runStream === stream) renderRun(d, digest(records)); }, 50);
   };
   runStream.addEventListener("end", async () => {
-    runStream.close();
+    clearTimeout(pending);
+    pending = null;
+    stream.close();
     runStream = null;
     // read it whole again; a run still alive (the stream ended early) is
     // followed again
