@@ -27,7 +27,7 @@ local M = {}
 --- Commands in the order `slipway help` lists them.
 M.names = {
   "run", "deploy", "stage", "test", "promote", "revert", "bump",
-  "history", "status", "stop", "runbook", "demo", "help",
+  "history", "status", "dashboard", "stop", "runbook", "demo", "help",
 }
 
 -- the built-in commands, declared as the others are

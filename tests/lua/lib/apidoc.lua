@@ -57,6 +57,7 @@ M.MODULES = {
   {name = "errors", docs = {"errors.md"}, summary = "errors.fail (raise without file:line), errors.message, errors.retryable"},
   {name = "modules", docs = {"errors.md"}, summary = "modules.find: a module that may be absent, load errors raised"},
   {name = "state", docs = {"state.md"}, summary = "the shared record of deploys (git, kubernetes, local) and deploy locks"},
+  {name = "dashboard", docs = {"dashboard.md"}, summary = "the read-only web page of slipway dashboard"},
 }
 
 
@@ -171,6 +172,13 @@ M.CLASSES = {
   {name = "slipway.StateLease", docs = {"state.md"}, source = "scripts/slipway/state/kubernetes.lua",
    probe = function()
      return mt_index(require("slipway.state").lock{kind = "kubernetes", namespace = "probe", name = "probe"})
+   end},
+  {name = "slipway.Dashboard", docs = {"dashboard.md"}, source = "scripts/slipway/dashboard.lua",
+   probe = function()
+     local d = tmpdir()
+     require("slipway.fs").write(d .. "/slipway.yaml", "name: probe\nenvironments:\n  staging: {driver: local, url: \"http://127.0.0.1:1\"}\n")
+     return mt_index(require("slipway.dashboard").open(require("slipway.playbook").context{
+       root = d, readonly = true, command = "probe"}))
    end},
   {name = "slipway.VersionConstraint", docs = {"version.md"}, source = "scripts/slipway/version.lua",
    probe = function() return require("slipway.version").constraint(">=1.0.0") end},
