@@ -831,6 +831,10 @@ static int cb_message_begin(http_parser *p) {
 static int cb_url(http_parser *p, const char *at, size_t n) {
   conn *c = p->data;
   if (too_big_head(c, n)) return -1;
+  /* RFC 9112 3.2: no whitespace or controls in a request-target (the
+   * lenient parser takes a TAB or FF, which a proxy may split at) */
+  for (size_t i = 0; i < n; i++)
+    if ((unsigned char)at[i] <= 32 || at[i] == 127) return c->err_status = 400, -1;
   return sbuf_add(&c->url, at, n) ? (c->err_status = 500, -1) : 0;
 }
 
@@ -879,6 +883,12 @@ static int cb_header_value(http_parser *p, const char *at, size_t n) {
 
 static int cb_headers_complete(http_parser *p) {
   conn *c = p->data;
+  /* a request line without a version (HTTP/0.9, which has no headers, yet
+   * the parser reads some) or a version other than 1.x */
+  if (p->http_major != 1) {
+    c->err_status = p->http_major == 0 ? 400 : 505;
+    return -1;
+  }
   if ((p->flags & F_CONTENTLENGTH) && p->content_length > c->s->max_body) {
     c->err_status = 413;
     return -1;

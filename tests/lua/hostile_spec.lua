@@ -103,6 +103,27 @@ T.test("whitespace before a header's colon, or a name that is no token, gets 400
   T.eq(seen, {"POST /te [hello]", "GET /next []", "POST /cl [hello]", "GET /next []"})
 end)
 
+T.test("a request line with controls in its target or without a version gets 400", function()
+  -- found by tests/fuzz/server.lua: the lenient parser took a TAB or FF in
+  -- the target and a line with no version (HTTP/0.9, yet with headers)
+  local srv <close>, seen = recording_server()
+  local res = exchange(srv, {
+    "GET /a\tb HTTP/1.1\r\nHost: x\r\n\r\n" .. NEXT,
+    "GET /a\fb HTTP/1.1\r\nHost: x\r\n\r\n" .. NEXT,
+    "GET /ab\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc" .. NEXT,
+    "GET /ab\nHost: x\n\n" .. NEXT,
+    "GET /x HTTP/2.0\r\nHost: x\r\n\r\n" .. NEXT,
+  })
+  T.eq(res, {BAD_400, BAD_400, BAD_400, BAD_400, "HTTP/1.1 505 HTTP Version Not Supported"})
+  T.eq(#seen, 0, "no handler saw any of them, nor the request after one")
+  -- a percent-encoded target, bytes above 127 and HTTP/1.0 still pass
+  -- ("\195\169" reaches python as U+00E9, which it sends as the byte 233)
+  res = exchange(srv, {"GET /a%09b/\195\169 HTTP/1.1\r\nHost: x\r\n\r\n" .. NEXT,
+    "GET /old HTTP/1.0\r\n\r\n"})
+  T.eq(res, {"HTTP/1.1 200 OK | HTTP/1.1 200 OK", "HTTP/1.1 200 OK"})
+  T.eq(seen, {"GET /a\tb/\233 []", "GET /next []", "GET /old []"})
+end)
+
 local CHUNKED = "POST /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
 
 T.test("a chunked body's line ends are checked: no bytes in place of CR LF", function()
