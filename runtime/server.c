@@ -876,6 +876,12 @@ static int cb_header_value(http_parser *p, const char *at, size_t n) {
   if (c->nheaders == 0) return -1;
   header *h = &c->headers[c->nheaders - 1];
   c->last_was_value = 1;
+  /* RFC 9110 5.5: no NUL or other control but HTAB in a field value (the
+   * lenient parser passes them to the handler) */
+  for (size_t i = 0; i < n; i++) {
+    unsigned char ch = (unsigned char)at[i];
+    if ((ch < 32 && ch != '\t') || ch == 127) return c->err_status = 400, -1;
+  }
   if (sbuf_add(&c->hdr, at, n)) return c->err_status = 500, -1;
   h->value_len += n;
   return 0;
