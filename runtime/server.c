@@ -769,14 +769,20 @@ static int l_request(lua_State *L) {
       luaL_addchar(&b, (char)(ch >= 'A' && ch <= 'Z' ? ch + 32 : ch));
     }
     luaL_pushresult(&b);
+    /* the value without the whitespace after it (RFC 9110 5.5; http-parser
+     * drops only the whitespace before it) */
+    size_t vlen = h->value_len;
+    while (vlen > 0 && (c->hdr.p[h->value + vlen - 1] == ' ' ||
+                        c->hdr.p[h->value + vlen - 1] == '\t'))
+      vlen--;
     lua_pushvalue(L, -1);
     if (lua_rawget(L, -3) == LUA_TSTRING) {  /* repeated: join with ", " */
       lua_pushliteral(L, ", ");
-      lua_pushlstring(L, c->hdr.p + h->value, h->value_len);
+      lua_pushlstring(L, c->hdr.p + h->value, vlen);
       lua_concat(L, 3);
     } else {
       lua_pop(L, 1);
-      lua_pushlstring(L, c->hdr.p + h->value, h->value_len);
+      lua_pushlstring(L, c->hdr.p + h->value, vlen);
     }
     lua_rawset(L, -3);
   }

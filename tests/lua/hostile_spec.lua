@@ -126,6 +126,14 @@ T.test("controls in the target or a header value, or a request line without a ve
     "GET /old HTTP/1.0\r\n\r\n"})
   T.eq(res, {"HTTP/1.1 200 OK | HTTP/1.1 200 OK", "HTTP/1.1 200 OK"})
   T.eq(seen, {"GET /a\tb/\233 []", "GET /next []", "GET /old []"})
+  -- a header value reaches the handler without the whitespace after it
+  -- (the fuzz harness saw Content-Length "1 ")
+  local headers = {}
+  srv.handler = function(req) headers[#headers + 1] = req.headers; return "ok" end
+  res = exchange(srv, {"POST /w HTTP/1.1\r\nHost: x \r\nContent-Length: 2  \r\n" ..
+    "X-T:  a\tb \r\nConnection: close\r\n\r\nok"})
+  T.eq(res, {"HTTP/1.1 200 OK"})
+  T.eq({headers[1]["content-length"], headers[1]["x-t"], headers[1].host}, {"2", "a\tb", "x"})
 end)
 
 local CHUNKED = "POST /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
