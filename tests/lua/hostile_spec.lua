@@ -136,6 +136,26 @@ T.test("controls in the target or a header value, or a request line without a ve
   T.eq({headers[1]["content-length"], headers[1]["x-t"], headers[1].host}, {"2", "a\tb", "x"})
 end)
 
+T.test("trailer fields are checked but never merged into the headers a handler sees", function()
+  -- found by tests/fuzz/server.lua: a Content-Length in the trailers of a
+  -- chunked request reached the handler beside Transfer-Encoding: chunked
+  local CHUNKED = "POST /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+  local got = {}
+  local srv <close> = server.serve{handler = function(req)
+    got[#got + 1] = {req.headers["content-length"], req.headers.host, req.headers["x-t"],
+      req.headers["transfer-encoding"], req.body}
+    return "ok"
+  end}
+  local res = exchange(srv, {
+    CHUNKED .. "5\r\nhello\r\n0\r\nContent-Length: 2\r\nHost: evil\r\nX-T: 1\r\n\r\n" .. NEXT,
+    CHUNKED .. "5\r\nhello\r\n0\r\nX-T : 1\r\n\r\n" .. NEXT,
+    CHUNKED .. "5\r\nhello\r\n0\r\nX-T: \1\r\n\r\n" .. NEXT,
+  })
+  T.eq(res, {"HTTP/1.1 200 OK | HTTP/1.1 200 OK", BAD_400, BAD_400})
+  T.eq(got[1], {nil, "x", nil, "chunked", "hello"})
+  T.eq(#got, 2, "the next request only after the good one")
+end)
+
 local CHUNKED = "POST /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
 
 T.test("a chunked body's line ends are checked: no bytes in place of CR LF", function()
