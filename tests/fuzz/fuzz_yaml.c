@@ -104,7 +104,7 @@ static int equal(lua_State *L, int a, int b, int depth) {
   return 1;
 }
 
-static void round_trip(lua_State *L, int doc, const char *schema, const char *from) {
+static void round_trip(lua_State *L, int doc, const char *from) {
   lua_rawgeti(L, LUA_REGISTRYINDEX, ref_dump);
   lua_pushvalue(L, doc);
   if (lua_pcall(L, 1, 1, 0) != LUA_OK) {  /* dump refuses: nothing to compare */
@@ -134,7 +134,6 @@ static void round_trip(lua_State *L, int doc, const char *schema, const char *fr
                 schemas[s], lua_tostring(L, -1), lua_tostring(L, text));
     lua_settop(L, text);
   }
-  (void)schema;
   lua_settop(L, text - 1);
 }
 
@@ -174,7 +173,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   lua_Integer n = (lua_Integer)lua_rawlen(L, docs);
   for (lua_Integer i = 1; i <= n; i++) {
     lua_rawgeti(L, docs, i);
-    round_trip(L, lua_gettop(L), schema, schema);
+    round_trip(L, lua_gettop(L), schema);
     lua_pop(L, 1);
   }
   lua_settop(L, top);
