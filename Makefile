@@ -7,11 +7,13 @@
 #   make package        build/package/slipway_VERSION_ARCH.deb and a .tar.gz
 #   make package-check  the .deb installed into a fresh Debian bookworm root
 #                       (debootstrap; needs root and the Debian mirror)
+#   make fuzz   each libFuzzer harness (tests/fuzz/) for FUZZ_SECONDS (60);
+#               make fuzz-smoke: 10 s each (CI). Needs clang (docs/fuzzing.md)
 BUILD ?= build
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps deps-build build test demo bench asan soak clean package package-check
+.PHONY: all deps deps-build build test demo bench asan soak fuzz fuzz-build fuzz-smoke clean package package-check
 
 all: build
 
@@ -54,5 +56,17 @@ RUNS ?= 20
 soak: build
 	tests/tools/soak $(BUILD) $(RUNS)
 
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 60
+fuzz-build: deps
+	@CC=clang cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSLIPWAY_FUZZ=ON >/dev/null
+	@cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzz_yaml fuzz_lua
+
+fuzz: fuzz-build
+	tests/fuzz/run $(FUZZ_BUILD) $(FUZZ_SECONDS) $(FUZZ_HARNESSES)
+
+fuzz-smoke:
+	$(MAKE) fuzz FUZZ_SECONDS=10
+
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-fuzz

@@ -115,6 +115,7 @@ struct conn {
   int reading;        /* uv_read_start in effect */
   int in_message;     /* between message_begin and message_complete */
   int last_was_value; /* header callbacks: which came last */
+  int in_trailers;    /* after the head: fields are checked, not kept */
   int err_status;     /* 413 / 431 chosen by a callback */
   int expect_continue;
   int keep_alive;     /* of the request being handled */
@@ -769,14 +770,20 @@ static int l_request(lua_State *L) {
       luaL_addchar(&b, (char)(ch >= 'A' && ch <= 'Z' ? ch + 32 : ch));
     }
     luaL_pushresult(&b);
+    /* the value without the whitespace after it (RFC 9110 5.5; http-parser
+     * drops only the whitespace before it) */
+    size_t vlen = h->value_len;
+    while (vlen > 0 && (c->hdr.p[h->value + vlen - 1] == ' ' ||
+                        c->hdr.p[h->value + vlen - 1] == '\t'))
+      vlen--;
     lua_pushvalue(L, -1);
     if (lua_rawget(L, -3) == LUA_TSTRING) {  /* repeated: join with ", " */
       lua_pushliteral(L, ", ");
-      lua_pushlstring(L, c->hdr.p + h->value, h->value_len);
+      lua_pushlstring(L, c->hdr.p + h->value, vlen);
       lua_concat(L, 3);
     } else {
       lua_pop(L, 1);
-      lua_pushlstring(L, c->hdr.p + h->value, h->value_len);
+      lua_pushlstring(L, c->hdr.p + h->value, vlen);
     }
     lua_rawset(L, -3);
   }
@@ -823,6 +830,7 @@ static int cb_message_begin(http_parser *p) {
   c->nheaders = 0;
   c->head_bytes = 0;
   c->last_was_value = 1;
+  c->in_trailers = 0;
   c->expect_continue = 0;
   c->err_status = 0;
   return 0;
@@ -831,12 +839,37 @@ static int cb_message_begin(http_parser *p) {
 static int cb_url(http_parser *p, const char *at, size_t n) {
   conn *c = p->data;
   if (too_big_head(c, n)) return -1;
+  /* RFC 9112 3.2: no whitespace or controls in a request-target (the
+   * lenient parser takes a TAB or FF, which a proxy may split at) */
+  for (size_t i = 0; i < n; i++)
+    if ((unsigned char)at[i] <= 32 || at[i] == 127) return c->err_status = 400, -1;
   return sbuf_add(&c->url, at, n) ? (c->err_status = 500, -1) : 0;
+}
+
+/* RFC 9112 5.1: no whitespace before the colon; a name is a token */
+static int name_ok(const char *at, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    if (!is_token_char((unsigned char)at[i])) return 0;
+  return 1;
+}
+
+/* RFC 9110 5.5: no NUL or other control but HTAB in a field value (the
+ * lenient parser passes them on) */
+static int value_ok(const char *at, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    unsigned char ch = (unsigned char)at[i];
+    if ((ch < 32 && ch != '\t') || ch == 127) return 0;
+  }
+  return 1;
 }
 
 static int cb_header_field(http_parser *p, const char *at, size_t n) {
   conn *c = p->data;
   if (too_big_head(c, n + 4)) return -1;
+  if (!name_ok(at, n)) return c->err_status = 400, -1;
+  /* trailer fields (RFC 9110 6.5.1) are not merged into the headers: a
+   * Content-Length or Host there would contradict the framing */
+  if (c->in_trailers) return 0;
   if (c->last_was_value) {  /* a new field */
     if (c->nheaders >= MAX_HEADERS) {
       c->err_status = 431;
@@ -857,9 +890,6 @@ static int cb_header_field(http_parser *p, const char *at, size_t n) {
     c->last_was_value = 0;
   }
   header *h = &c->headers[c->nheaders - 1];
-  /* RFC 9112 5.1: no whitespace before the colon; a name is a token */
-  for (size_t i = 0; i < n; i++)
-    if (!is_token_char((unsigned char)at[i])) return c->err_status = 400, -1;
   if (sbuf_add(&c->hdr, at, n)) return c->err_status = 500, -1;
   h->name_len += n;
   h->value = c->hdr.len;
@@ -869,6 +899,8 @@ static int cb_header_field(http_parser *p, const char *at, size_t n) {
 static int cb_header_value(http_parser *p, const char *at, size_t n) {
   conn *c = p->data;
   if (too_big_head(c, n)) return -1;
+  if (!value_ok(at, n)) return c->err_status = 400, -1;
+  if (c->in_trailers) return 0;
   if (c->nheaders == 0) return -1;
   header *h = &c->headers[c->nheaders - 1];
   c->last_was_value = 1;
@@ -879,6 +911,12 @@ static int cb_header_value(http_parser *p, const char *at, size_t n) {
 
 static int cb_headers_complete(http_parser *p) {
   conn *c = p->data;
+  /* a request line without a version (HTTP/0.9, which has no headers, yet
+   * the parser reads some) or a version other than 1.x */
+  if (p->http_major != 1) {
+    c->err_status = p->http_major == 0 ? 400 : 505;
+    return -1;
+  }
   if ((p->flags & F_CONTENTLENGTH) && p->content_length > c->s->max_body) {
     c->err_status = 413;
     return -1;
@@ -893,6 +931,7 @@ static int cb_headers_complete(http_parser *p) {
     uv_buf_t b = uv_buf_init("HTTP/1.1 100 Continue\r\n\r\n", 25);
     conn_send(c, &b, 1);
   }
+  c->in_trailers = 1;
   return pause_for_check(p, PZ_HEAD);
 }
 

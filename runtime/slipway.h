@@ -5,7 +5,8 @@
  * file (proc.c, http.c, yaml.c, fs.c, ...) exposing one luaopen_ function; the
  * scheduler (sched.c) owns the loop and the tasks; error.c owns the error
  * convention and redaction of secrets; policy.c the process-wide settings
- * made once at start-up; embed.c the files compiled in from scripts/.
+ * made once at start-up; embed.c the files compiled in from scripts/;
+ * state.c the Lua state's set-up (main.c's and the fuzz harnesses').
  * main.c is on top: nothing calls into it.
  *
  * THE YIELD RECIPE -- every C function that waits on libuv follows it:
@@ -173,6 +174,19 @@ int luaopen_slipway_http_core(lua_State *L);  /* http.c */
 int luaopen_slipway_server_core(lua_State *L);/* server.c */
 int luaopen_slipway_yaml_core(lua_State *L);  /* yaml.c */
 int luaopen_slipway_json_core(lua_State *L);  /* json.c: lua-cjson */
+
+/* ---- the Lua state (state.c) ------------------------------------------ */
+
+/* Set up a new state as slipway runs Lua: standard libraries, the C
+ * bindings in package.preload, the searchers (user paths, then the
+ * embedded scripts/), slipway.runtime (argv0 its program name), a print
+ * that redacts, os.exit through the scheduler. Raises on memory errors:
+ * call it in a protected call. Then sw_sched_init before running tasks. */
+void sw_state_open(lua_State *L, const char *argv0);
+
+/* The user module path (registry "slipway.userpath"): the directory of
+ * script (NULL: none) and SLIPWAY_PATH. */
+void sw_set_userpath(lua_State *L, const char *script);
 
 /* ---- embedded files (table generated into embedded.c, lookup embed.c) -- */
 

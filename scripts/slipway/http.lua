@@ -467,15 +467,21 @@ local function stream_fail(self, err)
   fail(self._spec, err, 1)
 end
 
--- The next line (without its end of line), or nil at the end.
-local function next_line(self)
+-- The next line (without its end of line), or nil at the end. Lines end
+-- at LF or CR LF; with cr (server-sent events) at a lone CR too.
+local function next_line(self, cr)
   while true do
     local buf, pos = self._buf, self._pos
-    local nl = buf:find("\n", pos, true)
-    if nl then
-      self._pos = nl + 1
+    local nl = buf:find(cr and "[\r\n]" or "\n", pos)
+    -- a CR last in the buffer may be the first half of a CR LF: read on
+    if nl and (buf:byte(nl) == 10 or nl < #buf or self._eof) then
       local line = buf:sub(pos, nl - 1)
-      if line:sub(-1) == "\r" then line = line:sub(1, -2) end
+      if buf:byte(nl) == 13 then
+        if buf:byte(nl + 1) == 10 then nl = nl + 1 end
+      elseif line:sub(-1) == "\r" then
+        line = line:sub(1, -2)
+      end
+      self._pos = nl + 1
       return line
     end
     if #buf - pos + 1 > self._max_line then
@@ -500,12 +506,19 @@ local function next_line(self)
   end
 end
 
--- The next server-sent event {event, data, id, retry}, or nil at the end.
+-- The next server-sent event {event, data, id, retry}, or nil at the end
+-- (the WHATWG "event stream interpretation": a BOM first is skipped, an id
+-- holding a NUL is ignored, retry is digits only, an empty event type is
+-- "message").
 local function next_event(self)
   local data, event, id, retry, size = nil, nil, nil, nil, 0
   while true do
-    local line = next_line(self)
+    local line = next_line(self, true)
     if line == nil then return nil end  -- an unfinished event is dropped
+    if not self._started then
+      self._started = true
+      if line:sub(1, 3) == "\239\187\191" then line = line:sub(4) end
+    end
     if line == "" then
       if data then
         return setmetatable({event = event or "message", data = table.concat(data, "\n"),
@@ -522,9 +535,11 @@ local function next_event(self)
         end
         data = data or {}
         data[#data + 1] = value
-      elseif field == "event" then event = value
-      elseif field == "id" then id = value; self.last_id = value
-      elseif field == "retry" then retry = tonumber(value)
+      elseif field == "event" then event = value ~= "" and value or nil
+      elseif field == "id" then
+        if not value:find("\0", 1, true) then id = value; self.last_id = value end
+      elseif field == "retry" then
+        if value:match("^%d+$") then retry = tonumber(value) end
       end
     end
   end

@@ -175,17 +175,22 @@ end
 
 -- ---- decoding ----
 
+-- returns true when a number overflowed to an infinity (1e400)
 local function fix_numbers(v, depth)
+  local inf = false
   for k, x in pairs(v) do
     local tx = type(x)
     if tx == "number" then
       if math.type(x) == "float" and x == math.floor(x) and x >= -2^53 and x <= 2^53 then
         v[k] = math.tointeger(x)
+      elseif x == math.huge or x == -math.huge then
+        inf = true
       end
     elseif tx == "table" then
-      fix_numbers(x, depth + 1)
+      inf = fix_numbers(x, depth + 1) or inf
     end
   end
+  return inf
 end
 
 -- line, column (1-based, in bytes) of byte position pos in s
@@ -260,6 +265,22 @@ function M.decode(s, opts)
   end
   opts = opts or {}
   local ok, v = pcall(decoder.decode, s)
+  local inf
+  if ok and type(v) == "number" then
+    inf = v == math.huge or v == -math.huge
+  elseif ok and type(v) == "table" then
+    inf = fix_numbers(v, 0)
+  end
+  if inf then
+    -- cjson reads 1e400 as an infinity, which encode refuses (not JSON):
+    -- refuse it here, at the first number that overflows
+    local at = 1
+    for pos, tok in s:gmatch("()(%-?%d[%deE.+-]*)") do
+      local n = tonumber(tok)
+      if n == math.huge or n == -math.huge then at = pos; break end
+    end
+    ok, v = false, "number beyond the range of a double at character " .. at
+  end
   if not ok then
     local reason = tostring(v):gsub("^.-:%d+: ", "")
     local pos = tonumber(reason:match("at character (%d+)")) or 1
@@ -278,7 +299,6 @@ function M.decode(s, opts)
       v = math.tointeger(v)
     end
   elseif type(v) == "table" then
-    fix_numbers(v, 0)
     if s:find("%[%s*%]") then mark_arrays(s, 1, v) end
   end
   return v

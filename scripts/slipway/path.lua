@@ -85,7 +85,9 @@ function M.parse(p)
       else
         local num = p:match("^%-?%d+", i)
         if num and p:sub(i + #num, i + #num) == "]" then
-          segs[#segs + 1] = {index = math.tointeger(tonumber(num))}
+          local index = math.tointeger(tonumber(num))
+          if not index then bad(p, i, "index out of range", 2) end
+          segs[#segs + 1] = {index = index}
           i = i + #num
         else
           local k = p:match("^[^=%]\"']+", i)
@@ -112,7 +114,9 @@ function M.parse(p)
       local j = k:find("]", 1, true) or (k:find("^[\"']") and 1)
       if j then bad(p, i + j - 1, "put a key with ] or a leading quote in brackets: [\"...\"]", 2) end
       i = i + #k
-      if k:match("^%-?%d+$") then segs[#segs + 1] = {num = math.tointeger(tonumber(k)), key = k}
+      -- a number too large for an index can only be a mapping key
+      local num = k:match("^%-?%d+$") and math.tointeger(tonumber(k))
+      if num then segs[#segs + 1] = {num = num, key = k}
       else segs[#segs + 1] = {key = k} end
     end
   end

@@ -103,6 +103,59 @@ T.test("whitespace before a header's colon, or a name that is no token, gets 400
   T.eq(seen, {"POST /te [hello]", "GET /next []", "POST /cl [hello]", "GET /next []"})
 end)
 
+T.test("controls in the target or a header value, or a request line without a version: 400", function()
+  -- found by tests/fuzz/server.lua: the lenient parser took a TAB or FF in
+  -- the target and a line with no version (HTTP/0.9, yet with headers)
+  local srv <close>, seen = recording_server()
+  local res = exchange(srv, {
+    "GET /a\tb HTTP/1.1\r\nHost: x\r\n\r\n" .. NEXT,
+    "GET /a\fb HTTP/1.1\r\nHost: x\r\n\r\n" .. NEXT,
+    "GET /ab\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc" .. NEXT,
+    "GET /ab\nHost: x\n\n" .. NEXT,
+    "GET /x HTTP/2.0\r\nHost: x\r\n\r\n" .. NEXT,
+    "GET /ctl HTTP/1.1\r\nHost:\1 x\r\n\r\n" .. NEXT,   -- controls in a header value (NUL:
+    -- tests/fuzz/corpus/server/regress-nul-in-header-value.http; argv cannot hold one)
+    "GET /esc HTTP/1.1\r\nHost: x\r\nX-A: a\27[2Kb\r\n\r\n" .. NEXT,
+  })
+  T.eq(res, {BAD_400, BAD_400, BAD_400, BAD_400, "HTTP/1.1 505 HTTP Version Not Supported",
+    BAD_400, BAD_400})
+  T.eq(#seen, 0, "no handler saw any of them, nor the request after one")
+  -- a percent-encoded target, bytes above 127 and HTTP/1.0 still pass
+  -- ("\195\169" reaches python as U+00E9, which it sends as the byte 233)
+  res = exchange(srv, {"GET /a%09b/\195\169 HTTP/1.1\r\nHost: x\r\n\r\n" .. NEXT,
+    "GET /old HTTP/1.0\r\n\r\n"})
+  T.eq(res, {"HTTP/1.1 200 OK | HTTP/1.1 200 OK", "HTTP/1.1 200 OK"})
+  T.eq(seen, {"GET /a\tb/\233 []", "GET /next []", "GET /old []"})
+  -- a header value reaches the handler without the whitespace after it
+  -- (the fuzz harness saw Content-Length "1 ")
+  local headers = {}
+  srv.handler = function(req) headers[#headers + 1] = req.headers; return "ok" end
+  res = exchange(srv, {"POST /w HTTP/1.1\r\nHost: x \r\nContent-Length: 2  \r\n" ..
+    "X-T:  a\tb \r\nConnection: close\r\n\r\nok"})
+  T.eq(res, {"HTTP/1.1 200 OK"})
+  T.eq({headers[1]["content-length"], headers[1]["x-t"], headers[1].host}, {"2", "a\tb", "x"})
+end)
+
+T.test("trailer fields are checked but never merged into the headers a handler sees", function()
+  -- found by tests/fuzz/server.lua: a Content-Length in the trailers of a
+  -- chunked request reached the handler beside Transfer-Encoding: chunked
+  local CHUNKED = "POST /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+  local got = {}
+  local srv <close> = server.serve{handler = function(req)
+    got[#got + 1] = {req.headers["content-length"], req.headers.host, req.headers["x-t"],
+      req.headers["transfer-encoding"], req.body}
+    return "ok"
+  end}
+  local res = exchange(srv, {
+    CHUNKED .. "5\r\nhello\r\n0\r\nContent-Length: 2\r\nHost: evil\r\nX-T: 1\r\n\r\n" .. NEXT,
+    CHUNKED .. "5\r\nhello\r\n0\r\nX-T : 1\r\n\r\n" .. NEXT,
+    CHUNKED .. "5\r\nhello\r\n0\r\nX-T: \1\r\n\r\n" .. NEXT,
+  })
+  T.eq(res, {"HTTP/1.1 200 OK | HTTP/1.1 200 OK", BAD_400, BAD_400})
+  T.eq(got[1], {nil, "x", nil, "chunked", "hello"})
+  T.eq(#got, 2, "the next request only after the good one")
+end)
+
 local CHUNKED = "POST /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
 
 T.test("a chunked body's line ends are checked: no bytes in place of CR LF", function()

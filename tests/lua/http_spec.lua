@@ -275,6 +275,38 @@ T.test("a cancelled task removes its transfer mid-body", function()
   T.raises(function() task.timeout(0.2, http.get, srv.url .. "/hang") end, "timed out after 0.2 s")
 end)
 
+T.test("server-sent events follow the event-stream rules however the body is cut", function()
+  -- found by tests/fuzz/sse.lua: a lone CR did not end a line, a BOM stayed
+  -- in the first field's name, an id with a NUL, a non-numeric retry and an
+  -- empty event type were taken as they came
+  local server = require "slipway.server"
+  local body, piece
+  local srv <close> = server.serve{handler = function()
+    return {status = 200, headers = {["content-type"] = "text/event-stream"},
+      stream = function(write)
+        for i = 1, #body, piece do write(body:sub(i, i + piece - 1)) end
+      end}
+  end}
+  body = "\239\187\191data: bom\r\n\r\n" ..        -- BOM, CR LF
+    "data: lone\rdata: cr\revent:\r\r" ..              -- lone CRs, empty type
+    "id: 7\ndata: a\n\nid: x\0y\nretry: 1e3\ndata: b\n\n" ..
+    "retry: 1500\ndata: c\r\n\r" .. "\ndata: unfinished"
+  for _, p in ipairs{1, 2, 3, 7, #body} do
+    piece = p
+    local got = {}
+    for ev in http.stream(srv:url("/")) do
+      got[#got + 1] = string.format("%s|%s|%s|%s", ev.event, ev.data, tostring(ev.id),
+        tostring(ev.retry))
+    end
+    T.eq(got, {"message|bom|nil|nil", "message|lone\ncr|nil|nil", "message|a|7|nil",
+      "message|b|7|nil", "message|c|7|1500"}, "in pieces of " .. p)
+  end
+  -- lines mode still ends lines at LF only (a CR inside is kept)
+  body, piece = "a\rb\r\nc\n", 1
+  local s <close> = http.stream(srv:url("/"), {mode = "lines"})
+  T.eq(s:next(), "a\rb"); T.eq(s:next(), "c"); T.eq(s:next(), nil)
+end)
+
 T.test("server-sent events: read data lines until phase == ready", function()
   local seen, phase = {}, nil
   for ev in http.stream(srv.url .. "/sse?n=3&delay=0.05") do

@@ -113,6 +113,17 @@ T.test("decode errors are structured, with line, column and snippet", function()
   T.raises(function() json.decode(42) end, "bad argument #1 to 'decode'")
 end)
 
+T.test("a number beyond a double's range is refused, not read as an infinity", function()
+  -- found by tests/fuzz/json.lua: decode gave math.huge, which encode refuses
+  local err = T.raises(function() json.decode('{"a": [1, 2.5,\n 1e700]}') end)
+  T.eq(err.code, "json")
+  T.eq(err.line, 2); T.eq(err.column, 2)
+  T.match(err.message, "beyond the range of a double")
+  T.eq(T.raises(function() json.decode("-1e400") end).code, "json")
+  T.eq(json.decode("1e308"), 1e308)
+  T.eq(json.encode(json.decode("[1.7976931348623157e308]")), "[1.7976931348623157e+308]")
+end)
+
 T.test("read and write files: sorted, indented, atomic, trailing newline", function()
   local d = fs.tempdir()
   json.write(d .. "/state.json", {version = "1.2.3", n = 3, list = {1, 2}})

@@ -164,6 +164,16 @@ T.test("empty sequences loaded from YAML stay arrays through JSON, and back", fu
   T.eq(yaml.sequence_mt, getmetatable(json.array()))
 end)
 
+T.test("an empty table set over a scalar is written {} or [] (found by tests/fuzz/yaml_edit.lua)", function()
+  -- raised "attempt to concatenate a nil value (local 'new')"
+  T.eq(edited("x: a\n", function(d) d:set("x", {}) end), "x: {}\n")
+  T.eq(edited("x: a\n", function(d) d:set("x", json.array()) end), "x: []\n")
+  T.eq(edited("- 'a'\n- b\n", function(d) d:set("[0]", {}) end), "- {}\n- b\n")
+  T.eq(edited("a", function(d) d:set("", {}) end), "{}")
+  T.eq(edited("f: [a, b]\n", function(d) d:set("f[1]", json.array()) end), "f: [a, []]\n")
+  T.eq(yaml.load(edited("x: &y a\nz: 1\n", function(d) d:set("x", {}) end)), {x = {}, z = 1})
+end)
+
 -- ---- the real files ------------------------------------------------------------------
 
 -- lines ending in white space, runs of blank lines, blank lines at the end

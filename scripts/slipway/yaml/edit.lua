@@ -622,6 +622,7 @@ end
 
 -- the text of a scalar replacing node n (a scalar) with value v
 function Doc:scalar_for(n, v, flow)
+  if type(v) == "table" then return yaml.is_sequence(v) and "[]" or "{}" end  -- empty
   if type(v) ~= "string" then return yaml.scalar_text(v) end
   local st = n.style
   if st == "single" and not v:find("[%c]") and core.utf8(v) then
