@@ -286,10 +286,14 @@ local MONTH_NUM = {}
 for i, m in ipairs(MONTHS) do MONTH_NUM[m] = i end
 
 --- server.http_date(epoch_seconds) -> "Sun, 06 Nov 1994 08:49:37 GMT"
+local last_t, last_date  -- serve_files asks for the same mtime again and again
 function M.http_date(t)
+  if t == last_t and t ~= nil then return last_date end
   local d = os.date("!*t", t)
-  return string.format("%s, %02d %s %04d %02d:%02d:%02d GMT", DAYS[d.wday], d.day,
+  local s = string.format("%s, %02d %s %04d %02d:%02d:%02d GMT", DAYS[d.wday], d.day,
     MONTHS[d.month], d.year, d.hour, d.min, d.sec)
+  last_t, last_date = t, s
+  return s
 end
 
 
