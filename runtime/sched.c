@@ -38,6 +38,10 @@
 #include <unistd.h>
 
 #define TASK_MT "slipway.task"
+/* A failed task's metatable: TASK_MT's fields plus __gc, which frees its
+ * traceback and reports it when nobody waited. Only failed tasks get it:
+ * a finalizer costs every object that has one (issue 17). */
+#define TASK_FAILED_MT "slipway.task.failed"
 
 /* How long cancelled tasks get to finish their cleanup at exit, and after a
  * signal, before slipway gives up on them (helm needs a moment to clean up). */
@@ -292,6 +296,17 @@ static void finish(sw_task *t, int status, int nres) {
       t->traceback = malloc(n + 1);
       if (t->traceback) memcpy(t->traceback, tb, n + 1);
       lua_pop(L, 2);
+      if (t->traceback) {  /* now it needs its finalizer */
+        luaL_getmetatable(L, TASK_FAILED_MT);
+        if (lua_getfield(L, -1, "__index") == LUA_TNIL) {  /* slipway.task's methods */
+          luaL_getmetatable(L, TASK_MT);
+          lua_getfield(L, -1, "__index");
+          lua_setfield(L, -4, "__index");
+          lua_pop(L, 1);
+        }
+        lua_pop(L, 1);
+        lua_setmetatable(L, -3);
+      }
     }
     lua_resetthread(co);  /* close its pending to-be-closed variables */
     nres = 1;
@@ -463,7 +478,10 @@ static void on_uv_signal(uv_signal_t *h, int signum) {
 /* ---- Lua API ------------------------------------------------------------ */
 
 static sw_task *check_task(lua_State *L, int idx) {
-  return (sw_task *)luaL_checkudata(L, idx, TASK_MT);
+  void *p = luaL_testudata(L, idx, TASK_MT);
+  if (p == NULL) p = luaL_testudata(L, idx, TASK_FAILED_MT);
+  if (p == NULL) luaL_typeerror(L, idx, "task");
+  return (sw_task *)p;
 }
 
 /* The first caller outside the standard library, from `level` up: its
@@ -473,11 +491,10 @@ static sw_task *check_task(lua_State *L, int idx) {
 static int find_where(lua_State *L, int level) {
   lua_Debug ar;
   for (; lua_getstack(L, level, &ar); level++) {
-    if (lua_getinfo(L, "Sl", &ar) && ar.currentline > 0 &&
-        strncmp(ar.source, "=[slipway]", 10) != 0) {
-      lua_getinfo(L, "f", &ar);
-      return ar.currentline;
-    }
+    if (lua_getinfo(L, "Slf", &ar) && ar.currentline > 0 &&
+        strncmp(ar.source, "=[slipway]", 10) != 0)
+      return ar.currentline;  /* its function stays pushed */
+    lua_pop(L, 1);
   }
   return 0;
 }
@@ -754,7 +771,7 @@ static int l_exit(lua_State *L) {
 }
 
 static int task_gc(lua_State *L) {
-  sw_task *t = luaL_checkudata(L, 1, TASK_MT);
+  sw_task *t = luaL_checkudata(L, 1, TASK_FAILED_MT);
   if (t->state == T_DONE && !t->ok && !t->cancelled && !t->observed && t->traceback) {
     sw_redact_push(L, t->traceback, strlen(t->traceback));
     push_where(L, 1);
@@ -782,9 +799,16 @@ int luaopen_slipway_task_core(lua_State *L) {
     {"current", l_current}, {"sleep", l_sleep}, {"now", l_now},
     {"exit", l_exit}, {NULL, NULL}};
   luaL_newlib(L, fns);
-  if (luaL_newmetatable(L, TASK_MT)) {
+  if (luaL_newmetatable(L, TASK_FAILED_MT)) {
     lua_pushcfunction(L, task_gc);
     lua_setfield(L, -2, "__gc");
+    lua_pushcfunction(L, task_tostring);
+    lua_setfield(L, -2, "__tostring");
+    lua_pushliteral(L, TASK_MT);  /* the type's name in messages */
+    lua_setfield(L, -2, "__name");
+  }
+  lua_pop(L, 1);
+  if (luaL_newmetatable(L, TASK_MT)) {
     lua_pushcfunction(L, task_tostring);
     lua_setfield(L, -2, "__tostring");
   }
