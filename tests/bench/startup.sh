@@ -7,12 +7,12 @@
 #   tests/bench/startup.sh [SLIPWAY_BIN] [RUNS]     (default build/slipway, 200)
 #
 # Each command runs RUNS times, in 8 rounds that alternate between the
-# commands so that a noisy neighbour hurts all of them alike. Printed per
-# command: the mean of all runs and the best round's mean ("best"); the
-# ratios use the best rounds, which a loaded machine disturbs least. The
-# cost of fork+exec itself (/bin/true) is shown. With valgrind installed the
-# instruction counts (callgrind, deterministic) are printed too; with
-# hyperfine, its means.
+# commands so that a noisy neighbour hurts all of them alike; every run is
+# timed on its own. Printed per command: the fastest run, the median and the
+# mean; the ratios use the fastest runs, which a loaded machine disturbs
+# least (the medians' ratio is shown beside). The cost of fork+exec itself
+# (/bin/true) is shown. With valgrind installed the instruction counts
+# (callgrind, deterministic) are printed too; with hyperfine, its means.
 set -euo pipefail
 bin=${1:-build/slipway}
 runs=${2:-200}
@@ -31,42 +31,46 @@ labels=("/bin/true" "lua5.4 -e ''" "slipway -e ''" "slipway --version" "slipway 
         "slipway stage --help" "python3 -c pass")
 cmds=("/bin/true" "lua5.4 -e ''" "$bin -e ''" "$bin --version" "$bin $tmp/script.lua"
       "$bin stage --help" "$py -c pass")
-declare -a total best
-for k in "${!cmds[@]}"; do total[k]=0; best[k]=999999; done
-
-loop() {  # loop N CMD...: seconds (float) for N runs
-  local n=$1; shift
-  local t0=$EPOCHREALTIME
-  for ((i = 0; i < n; i++)); do "$@" >/dev/null 2>&1; done
-  local t1=$EPOCHREALTIME
-  echo "$t0 $t1" | awk '{printf "%.6f", $2 - $1}'
-}
 
 for k in "${!cmds[@]}"; do eval "${cmds[$k]}" >/dev/null 2>&1 || true; done  # page cache
+# each run timed on its own (microseconds), in rounds that alternate between
+# the commands; one file of times per command
 rounds=8
 per=$(( (runs + rounds - 1) / rounds ))
 for ((r = 0; r < rounds; r++)); do
   for k in "${!cmds[@]}"; do
-    # shellcheck disable=SC2086 -- the commands are word lists on purpose
-    t=$(eval loop $per ${cmds[$k]})
-    total[k]=$(awk -v a="${total[k]}" -v b="$t" 'BEGIN{print a+b}')
-    best[k]=$(awk -v a="${best[k]}" -v b="$t" 'BEGIN{print (b < a) ? b : a}')
+    # shellcheck disable=SC2206 -- the commands are word lists on purpose
+    c=(${cmds[$k]})
+    [ "${c[1]:-}" = "-e" ] && c[2]=""  # the literal '' of the label: an empty chunk
+    for ((i = 0; i < per; i++)); do
+      t0=${EPOCHREALTIME/./}
+      "${c[@]}" >/dev/null 2>&1
+      t1=${EPOCHREALTIME/./}
+      echo $((t1 - t0)) >>"$tmp/t$k"
+    done
   done
 done
 n=$((per * rounds))
 
-printf 'start-up, %d runs each in %d rounds (ms per run: mean of all, best round)\n' "$n" "$rounds"
+stats() {  # file -> "min median mean" in ms
+  sort -n "$1" | awk '{v[NR] = $1; s += $1} END {printf "%.3f %.3f %.3f\n", v[1] / 1000, v[int((NR + 1) / 2)] / 1000, s / NR / 1000}'
+}
+printf 'start-up, %d runs each in %d alternating rounds (ms per run)\n' "$n" "$rounds"
+printf '  %-22s %8s %8s %8s\n' "" min median mean
+declare -a mins meds
 for k in "${!cmds[@]}"; do
-  awk -v l="${labels[$k]}" -v t="${total[k]}" -v b="${best[k]}" -v n="$n" -v p="$per" \
-    'BEGIN {printf "  %-22s %8.3f ms  best %7.3f ms\n", l, t / n * 1000, b / p * 1000}'
+  read -r mn md me < <(stats "$tmp/t$k")
+  mins[k]=$mn; meds[k]=$md
+  printf '  %-22s %8s %8s %8s\n' "${labels[$k]}" "$mn" "$md" "$me"
 done
-lua_best=${best[1]}
+# The ratio is of the fastest runs: what each costs when nothing else on the
+# machine gets in the way (medians beside it move with the load).
 for k in 2 3 4 5; do
   goal=1.1; [ "$k" = 5 ] && goal=""
-  awk -v l="${labels[$k]}" -v s="${best[k]}" -v b="$lua_best" -v g="$goal" 'BEGIN {
+  awk -v l="${labels[$k]}" -v s="${mins[k]}" -v b="${mins[1]}" -v sm="${meds[k]}" -v bm="${meds[1]}" -v g="$goal" 'BEGIN {
     r = s / b
-    if (g == "") printf "ratio: %-22s / lua5.4 -e \047\047 = %.2fx (shown, no goal)\n", l, r
-    else printf "ratio: %-22s / lua5.4 -e \047\047 = %.2fx  goal <= %.1fx: %s\n", l, r, g, (r <= g) ? "met" : "NOT met"
+    if (g == "") printf "ratio: %-22s / lua5.4 -e \047\047 = %.2fx (medians %.2fx; shown, no goal)\n", l, r, sm / bm
+    else printf "ratio: %-22s / lua5.4 -e \047\047 = %.2fx (medians %.2fx)  goal <= %.1fx: %s\n", l, r, sm / bm, g, (r <= g) ? "met" : "NOT met"
   }'
 done
 
