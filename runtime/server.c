@@ -182,7 +182,9 @@ struct server {
 static server *all_servers;
 static int hook_armed;
 static char read_buf[64 * 1024];  /* one loop, one read at a time */
-static char file_buf[64 * 1024];  /* a piece of a file for a full socket */
+/* A piece of a file queued when the socket is full: small, since it only
+ * waits for room (sendfile sends the rest) and is copied twice. */
+static char file_buf[8 * 1024];
 
 static void conn_close(conn *c, int cancel);
 static void conn_parse(conn *c);
