@@ -53,7 +53,11 @@
 
 /* A stream stops reading from the socket (CURL_WRITEFUNC_PAUSE) while this
  * much is buffered and unread, so a slow reader cannot exhaust memory. */
-#define STREAM_PAUSE_AT (256 * 1024)
+#define STREAM_PAUSE_AT (64 * 1024)
+/* A stream's buffer: what it holds before pausing plus one delivery of
+ * libcurl (CURLOPT_BUFFERSIZE), so that it never grows. */
+#define STREAM_CURL_BUF (64 * 1024)
+#define STREAM_BUF (STREAM_PAUSE_AT + STREAM_CURL_BUF + 1)
 
 /* ---- libcurl, loaded on first use --------------------------------------- */
 
@@ -478,6 +482,10 @@ static size_t cb_write(char *data, size_t size, size_t n, void *p) {
       return CURL_WRITEFUNC_PAUSE;  /* delivered again once unpaused */
     }
     if (x->body_off > 0 && x->body_off == x->body_len) x->body_len = x->body_off = 0;
+    if (x->body == NULL) {  /* one buffer of its final size, from the pool if it can */
+      x->body = buf_get(STREAM_BUF, &x->body_cap);
+      if (x->body == NULL && (x->body = malloc(STREAM_BUF)) != NULL) x->body_cap = STREAM_BUF;
+    }
     if (buf_add(&x->body, &x->body_len, &x->body_cap, data, len) != 0) return 0;
     x->headers_done = 1;
     wake(x);
@@ -684,7 +692,8 @@ static xfer *xfer_new(lua_State *L, int kind) {
   C.easy_setopt(e, CURLOPT_HEADERDATA, x);
   C.easy_setopt(e, CURLOPT_USERAGENT, ua ? ua : user_agent);
   C.easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
-  C.easy_setopt(e, CURLOPT_BUFFERSIZE, 128L * 1024);  /* as the curl tool: fewer reads */
+  /* as the curl tool: fewer reads; a stream hands on smaller pieces */
+  C.easy_setopt(e, CURLOPT_BUFFERSIZE, kind == K_STREAM ? (long)STREAM_CURL_BUF : 128L * 1024);
   C.easy_setopt(e, CURLOPT_TIMEOUT_MS, ms(x->timeout_s));
   C.easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, ms(x->connect_timeout_s));
   if (x->follow) {

@@ -1,7 +1,9 @@
 /*
  * main.c -- the slipway command: set up the Lua state inside a protected
- * call (as lua.c does; the set-up itself is state.c's), hand argv to slipway.cli.start (which parses it with
- * slipway.args) as the first task, and turn the outcome into an exit status.
+ * call (as lua.c does; the set-up itself is state.c's), hand argv to
+ * slipway.start (which runs -e and FILE itself and hands the rest to
+ * slipway.cli, the slipway.args parser) as the first task, and turn the
+ * outcome into an exit status.
  *
  *   slipway FILE [ARGS...]      run a Lua file (also: slipway run FILE ...)
  *   slipway -e CODE [ARGS...]   run a string
@@ -52,7 +54,7 @@ typedef struct {
   int status;
 } args;
 
-/* Set up the state and hand argv to slipway.cli.start(host, ...), run as
+/* Set up the state and hand argv to slipway.start.start(host, ...), run as
  * the main task: the command line (global options, -e, FILE, commands) is
  * parsed there, by one parser (slipway.args). */
 static int pmain(lua_State *L) {
@@ -70,7 +72,7 @@ static int pmain(lua_State *L) {
 
   create_arg(L, argv, argc);
   lua_getglobal(L, "require");
-  lua_pushliteral(L, "slipway.cli");
+  lua_pushliteral(L, "slipway.start");
   int st = lua_pcall(L, 1, 1, 0);
   if (st != LUA_OK) {
     size_t len;

@@ -7,13 +7,25 @@
  * only ever resumed from here -- never from inside a libuv, curl or yaml
  * callback, and never twice for one operation.
  *
- *   t = core.spawn(where, fn, ...)  a new task, started on the next loop turn
+ *   t = core.spawn(fn, ...)         a new task, started on the next loop turn
  *   i = core.waitany({t1, ...})     wait until one of the tasks is done
+ *   ok, ... = core.wait(t)          wait for one task, then core.result(t)
  *   ok, ... = core.result(t)        a done task's results (like coroutine.resume)
+ *   core.yield()                    let the other ready tasks run first
  *   core.cancel(t)                  its wait is cancelled and it is resumed with
  *                                   a "cancelled" error raised inside it
  *   core.sleep(seconds)             wait on a timer
  *   core.current()                  the running task
+ *
+ * The cost of a task (issue 17: the HTTP server runs one per request) is a
+ * Lua thread plus one userdata holding the sw_task (no other allocation):
+ * where it was spawned is kept as the calling function and a line number
+ * and only formatted when asked for; a finished task drops its thread and
+ * keeps a single result as it is (a table only for several).
+ *
+ * The userdata's user values: 1 the thread (nil once done), 2 the results
+ * (the value itself when nres is 1, else a table of them), 3 the function
+ * that called spawn (for `where`).
  */
 #include "slipway.h"
 
@@ -26,6 +38,10 @@
 #include <unistd.h>
 
 #define TASK_MT "slipway.task"
+/* A failed task's metatable: TASK_MT's fields plus __gc, which frees its
+ * traceback and reports it when nobody waited. Only failed tasks get it:
+ * a finalizer costs every object that has one (issue 17). */
+#define TASK_FAILED_MT "slipway.task.failed"
 
 /* How long cancelled tasks get to finish their cleanup at exit, and after a
  * signal, before slipway gives up on them (helm needs a moment to clean up). */
@@ -47,7 +63,7 @@ struct join_op {
 };
 
 struct sw_task {
-  lua_State *co;       /* the task's thread (user value 1 of the userdata) */
+  lua_State *co;       /* the task's thread (user value 1); NULL once done */
   int self_ref;        /* registry ref to the userdata while not done */
   int state;
   int started;
@@ -56,13 +72,14 @@ struct sw_task {
   int cancelled;       /* ended by cancellation */
   int ok;              /* ended without error */
   int observed;        /* someone looked at the result */
+  int nres;            /* results once done (1 for a failure: the error) */
+  int where_line;      /* the line of the spawn call in user value 3, or 0 */
   sw_wait *wait;       /* the pending operation, when T_WAITING */
   sw_wait *done_wait;  /* the operation that completed, until pushed */
   join_link *waiters;  /* tasks waiting for this one */
   sw_task *next_ready;
   sw_task *next_live, *prev_live;
   unsigned long id, parent;
-  char where[160];     /* where it was spawned ("file:line") */
   char *traceback;     /* of a failure */
 };
 
@@ -255,9 +272,11 @@ static void finish(sw_task *t, int status, int nres) {
   lua_rawgeti(L, LUA_REGISTRYINDEX, t->self_ref);  /* ud */
   if (t->ok) {
     lua_xmove(co, L, nres);
-    lua_createtable(L, nres, 1);
-    lua_insert(L, -(nres + 1));
-    for (int i = nres; i >= 1; i--) lua_rawseti(L, -(i + 1), i);
+    if (nres != 1) {  /* one result is kept as it is */
+      lua_createtable(L, nres, 0);
+      lua_insert(L, -(nres + 1));
+      for (int i = nres; i >= 1; i--) lua_rawseti(L, -(i + 1), i);
+    }
   } else {
     lua_xmove(co, L, 1);  /* the error object */
     /* os.exit's own code: a failed command's error has code "exit" */
@@ -277,16 +296,26 @@ static void finish(sw_task *t, int status, int nres) {
       t->traceback = malloc(n + 1);
       if (t->traceback) memcpy(t->traceback, tb, n + 1);
       lua_pop(L, 2);
+      if (t->traceback) {  /* now it needs its finalizer */
+        luaL_getmetatable(L, TASK_FAILED_MT);
+        if (lua_getfield(L, -1, "__index") == LUA_TNIL) {  /* slipway.task's methods */
+          luaL_getmetatable(L, TASK_MT);
+          lua_getfield(L, -1, "__index");
+          lua_setfield(L, -4, "__index");
+          lua_pop(L, 1);
+        }
+        lua_pop(L, 1);
+        lua_setmetatable(L, -3);
+      }
     }
     lua_resetthread(co);  /* close its pending to-be-closed variables */
-    lua_createtable(L, 1, 1);
-    lua_insert(L, -2);
-    lua_rawseti(L, -2, 1);
     nres = 1;
   }
-  lua_pushinteger(L, nres);
-  lua_setfield(L, -2, "n");
-  lua_setiuservalue(L, -2, 2);  /* ud.results = table */
+  t->nres = nres;
+  lua_setiuservalue(L, -2, 2);  /* the results */
+  lua_pushnil(L);
+  lua_setiuservalue(L, -2, 1);  /* the thread is garbage now */
+  t->co = NULL;
   luaL_unref(L, LUA_REGISTRYINDEX, t->self_ref);
   t->self_ref = LUA_NOREF;
   lua_settop(L, top);
@@ -449,29 +478,44 @@ static void on_uv_signal(uv_signal_t *h, int signum) {
 /* ---- Lua API ------------------------------------------------------------ */
 
 static sw_task *check_task(lua_State *L, int idx) {
-  return *(sw_task **)luaL_checkudata(L, idx, TASK_MT);
+  void *p = luaL_testudata(L, idx, TASK_MT);
+  if (p == NULL) p = luaL_testudata(L, idx, TASK_FAILED_MT);
+  if (p == NULL) luaL_typeerror(L, idx, "task");
+  return (sw_task *)p;
 }
 
-static void get_where(lua_State *L, int level, char *buf, size_t n) {
+/* The first caller outside the standard library, from `level` up: its
+ * function is pushed (user value 3 of the task) and its line returned;
+ * 0 (nothing pushed) when there is none. The text "file:line" is made only
+ * when asked for (push_where). */
+static int find_where(lua_State *L, int level) {
   lua_Debug ar;
-  buf[0] = '\0';
   for (; lua_getstack(L, level, &ar); level++) {
-    if (lua_getinfo(L, "Sl", &ar) && ar.currentline > 0 &&
-        strncmp(ar.source, "=[slipway]", 10) != 0) {
-      snprintf(buf, n, "%s:%d", ar.short_src, ar.currentline);
-      return;
-    }
+    if (lua_getinfo(L, "Slf", &ar) && ar.currentline > 0 &&
+        strncmp(ar.source, "=[slipway]", 10) != 0)
+      return ar.currentline;  /* its function stays pushed */
+    lua_pop(L, 1);
+  }
+  return 0;
+}
+
+/* push "file:line" where the task at idx was spawned ("" when unknown) */
+static void push_where(lua_State *L, int idx) {
+  sw_task *t = lua_touserdata(L, idx);
+  lua_Debug ar;
+  if (t->where_line > 0) {
+    lua_getiuservalue(L, idx, 3);  /* a function, popped by getinfo */
+    lua_getinfo(L, ">S", &ar);
+    lua_pushfstring(L, "%s:%d", ar.short_src, t->where_line);
+  } else {
+    lua_pushliteral(L, "");
   }
 }
 
 /* t = spawn(fn, ...): the task object; errors stay in the task. */
 static sw_task *spawn(lua_State *L, int fnidx, int nargs) {
-  sw_task **ud = lua_newuserdatauv(L, sizeof *ud, 2);
-  sw_task *t;
-  *ud = NULL;
-  t = calloc(1, sizeof *t);
-  if (t == NULL) luaL_error(L, "not enough memory");
-  *ud = t;
+  sw_task *t = lua_newuserdatauv(L, sizeof *t, 3);
+  memset(t, 0, sizeof *t);
   luaL_setmetatable(L, TASK_MT);
   t->co = lua_newthread(L);
   lua_setiuservalue(L, -2, 1);
@@ -483,7 +527,8 @@ static sw_task *spawn(lua_State *L, int fnidx, int nargs) {
   t->id = next_id++;
   sw_task *cur = sw_current_task(L);
   t->parent = cur ? cur->id : 0;
-  get_where(L, 1, t->where, sizeof t->where);
+  t->where_line = find_where(L, 1);
+  if (t->where_line > 0) lua_setiuservalue(L, -2, 3);
   lua_pushvalue(L, -1);
   t->self_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   t->next_live = live;
@@ -565,20 +610,75 @@ static int l_waitany(lua_State *L) {
   return sw_wait_yield(L, &op->w);
 }
 
+/* push ok, results... of the done task at idx (like coroutine.resume's);
+ * marks it observed */
+static int push_result(lua_State *L, int idx) {
+  sw_task *t = lua_touserdata(L, idx);
+  int n = t->nres;
+  t->observed = 1;
+  luaL_checkstack(L, n + 2, "too many results");
+  lua_pushboolean(L, t->ok);
+  lua_getiuservalue(L, idx, 2);
+  if (n != 1) {
+    int tbl = lua_gettop(L);
+    for (int i = 1; i <= n; i++) lua_rawgeti(L, tbl, i);
+    lua_remove(L, tbl);
+  }
+  return n + 1;
+}
+
 /* ok, ... = result(t): like coroutine.resume's results; marks it observed. */
 static int l_result(lua_State *L) {
   sw_task *t = check_task(L, 1);
-  lua_Integer n;
   if (t->state != T_DONE) luaL_error(L, "task %lu has not finished", t->id);
-  t->observed = 1;
-  lua_pushboolean(L, t->ok);
-  lua_getiuservalue(L, 1, 2);
-  n = (lua_getfield(L, -1, "n"), lua_tointeger(L, -1));
-  lua_pop(L, 1);
-  luaL_checkstack(L, (int)n + 2, "too many results");
-  for (lua_Integer i = 1; i <= n; i++) lua_rawgeti(L, 3, i);
-  lua_remove(L, 3);
-  return (int)n + 1;
+  return push_result(L, 1);
+}
+
+/* waiting for one task (Task:wait): the task stays at index 1 */
+static int wait1_push(lua_State *L, sw_wait *w) {
+  join_op *op = (join_op *)w;
+  unlink_all(op);
+  free(op);
+  lua_settop(L, 1);
+  return push_result(L, 1);
+}
+
+/* ok, ... = wait(t): result(t) once t is done, waiting for it if need be */
+static int l_wait(lua_State *L) {
+  sw_task *t = check_task(L, 1);
+  lua_settop(L, 1);
+  if (t->state == T_DONE) return push_result(L, 1);
+  if (t == sw_current_task(L)) luaL_error(L, "a task cannot wait for itself");
+  sw_check_yieldable(L, "task.wait");
+  join_op *op = calloc(1, sizeof *op + sizeof(join_link));
+  if (op == NULL) luaL_error(L, "not enough memory");
+  op->n = 1;
+  op->w.cancel = join_cancel;
+  op->w.push = wait1_push;
+  op->links[0].op = op;
+  op->links[0].target = t;
+  op->links[0].next = t->waiters;
+  t->waiters = &op->links[0];
+  return sw_wait_yield(L, &op->w);
+}
+
+static int yield_k(lua_State *L, int status, lua_KContext ctx) {
+  sw_task *t = sw_current_task(L);
+  (void)status;
+  (void)ctx;
+  if (t->cancel_pending) {
+    t->cancel_pending = 0;
+    push_cancelled(L);
+    return lua_error(L);
+  }
+  return 0;
+}
+
+/* yield(): back to the end of the run queue, behind the tasks ready now
+ * (resume_task requeues a task that yields without waiting) */
+static int l_yield(lua_State *L) {
+  sw_check_yieldable(L, "task.yield");
+  return lua_yieldk(L, 0, 0, yield_k);
 }
 
 static int l_cancel(lua_State *L) {
@@ -603,7 +703,7 @@ static int l_info(lua_State *L) {
   lua_setfield(L, -2, "id");
   lua_pushinteger(L, (lua_Integer)t->parent);
   lua_setfield(L, -2, "parent");
-  lua_pushstring(L, t->where);
+  push_where(L, 1);
   lua_setfield(L, -2, "where");
   if (t->traceback) {
     lua_pushstring(L, t->traceback);
@@ -671,38 +771,44 @@ static int l_exit(lua_State *L) {
 }
 
 static int task_gc(lua_State *L) {
-  sw_task **p = luaL_checkudata(L, 1, TASK_MT);
-  sw_task *t = *p;
-  if (t == NULL) return 0;
+  sw_task *t = luaL_checkudata(L, 1, TASK_FAILED_MT);
   if (t->state == T_DONE && !t->ok && !t->cancelled && !t->observed && t->traceback) {
-    lua_State *M = L;
-    sw_redact_push(M, t->traceback, strlen(t->traceback));
+    sw_redact_push(L, t->traceback, strlen(t->traceback));
+    push_where(L, 1);
     fprintf(stderr, "slipway: warning: task %lu (spawned at %s) failed and nobody "
-            "waited for it:\n%s\n", t->id, t->where, lua_tostring(M, -1));
-    lua_pop(M, 1);
+            "waited for it:\n%s\n", t->id, lua_tostring(L, -1), lua_tostring(L, -2));
+    lua_pop(L, 2);
   }
   free(t->traceback);
-  free(t);
-  *p = NULL;
+  t->traceback = NULL;
   return 0;
 }
 
 static int task_tostring(lua_State *L) {
   sw_task *t = check_task(L, 1);
-  lua_pushfstring(L, "task %d (%s)", (int)t->id, t->where);
+  push_where(L, 1);
+  lua_pushfstring(L, "task %d (%s)", (int)t->id, lua_tostring(L, -1));
   return 1;
 }
 
 int luaopen_slipway_task_core(lua_State *L) {
   static const luaL_Reg fns[] = {
     {"spawn", l_spawn}, {"waitany", l_waitany}, {"result", l_result},
+    {"wait", l_wait}, {"yield", l_yield},
     {"cancel", l_cancel}, {"status", l_status}, {"info", l_info},
     {"current", l_current}, {"sleep", l_sleep}, {"now", l_now},
     {"exit", l_exit}, {NULL, NULL}};
   luaL_newlib(L, fns);
-  if (luaL_newmetatable(L, TASK_MT)) {
+  if (luaL_newmetatable(L, TASK_FAILED_MT)) {
     lua_pushcfunction(L, task_gc);
     lua_setfield(L, -2, "__gc");
+    lua_pushcfunction(L, task_tostring);
+    lua_setfield(L, -2, "__tostring");
+    lua_pushliteral(L, TASK_MT);  /* the type's name in messages */
+    lua_setfield(L, -2, "__name");
+  }
+  lua_pop(L, 1);
+  if (luaL_newmetatable(L, TASK_MT)) {
     lua_pushcfunction(L, task_tostring);
     lua_setfield(L, -2, "__tostring");
   }

@@ -24,6 +24,9 @@
  *   ok = write(ex, data)     one piece of it; waits while the client is
  *                            slow; false when the client has gone
  *   finish(ex)               end of the streamed body
+ *   ok, err = sendfile(ex, status, headers, path, offset, length, default_type)
+ *                            the whole answer with the body read from a
+ *                            file (sendfile(2)); waits until it is out
  *   abort(ex)                close the connection without finishing
  *   s = state(ex)            "open", "started", "done" or "closed"
  *   release(ex)              the driver is done (also __close)
@@ -44,9 +47,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <fcntl.h>
 #include <sys/resource.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #define SERVER_MT "slipway.server"
 #define EXCHANGE_MT "slipway.server.exchange"
@@ -89,6 +96,16 @@ typedef struct drain_op {
   sw_wait w;
   conn *c;  /* NULL once the connection has closed */
 } drain_op;
+
+/* A file body on its way (sendfile): the handler waits in sendfile() */
+typedef struct file_op {
+  sw_wait w;
+  conn *c;         /* NULL once the connection has closed or it has ended */
+  int fd;
+  int ok;          /* the whole body went out */
+  int yielded;     /* the handler waits (else sendfile() returns at once) */
+  int64_t off, left;
+} file_op;
 
 typedef struct {
   uv_write_t req;
@@ -136,6 +153,7 @@ struct conn {
   int next_after_drain; /* handle pipelined input once writes drain */
   int shut_done;      /* our FIN is out (C_CLOSING) */
   drain_op *drain;    /* a handler waiting in write() */
+  file_op *file;      /* a file body being sent */
   exchange *ex;       /* of the request being handled */
   sw_task *task;      /* its handler task, kept alive by task_ref */
   int task_ref;
@@ -165,12 +183,17 @@ struct server {
 static server *all_servers;
 static int hook_armed;
 static char read_buf[64 * 1024];  /* one loop, one read at a time */
+/* A piece of a file queued when the socket is full: small, since it only
+ * waits for room (sendfile sends the rest) and is copied twice. */
+static char file_buf[8 * 1024];
 
 static void conn_close(conn *c, int cancel);
 static void conn_parse(conn *c);
 static void conn_end_gracefully(conn *c);
 static void conn_next(conn *c);
 static void conn_fail(conn *c, int status);
+static void file_pump(conn *c);
+static void file_end(conn *c, int ok);
 
 /* ---- small buffers ------------------------------------------------------ */
 
@@ -212,7 +235,8 @@ static void on_uv_write(uv_write_t *req, int status) {
     c->drain = NULL;
     sw_wait_done(&op->w);
   }
-  if (c->nwrites == 0 && c->next_after_drain) {
+  if (c->file && c->nwrites == 0) file_pump(c);  /* the socket has room again */
+  if (c->nwrites == 0 && c->next_after_drain && !c->closed) {
     c->next_after_drain = 0;
     conn_next(c);
   }
@@ -311,6 +335,7 @@ static void conn_close(conn *c, int cancel) {
     op->c = NULL;
     sw_wait_done(&op->w);
   }
+  if (c->file) file_end(c, 0);  /* likewise */
   if (c->prev) c->prev->next = c->next; else c->s->conns = c->next;
   if (c->next) c->next->prev = c->prev;
   c->next = c->prev = NULL;
@@ -617,6 +642,171 @@ static int l_finish(lua_State *L) {
     if (conn_send(c, &b, 1) < 0) conn_close(c, 0);
   }
   return 0;
+}
+
+/* ---- file bodies: sendfile(2) from the file to the socket ----------------
+ *
+ * The loop thread calls sendfile on the non-blocking socket until the body
+ * is out. When the socket is full (EAGAIN), one piece is read and queued
+ * through libuv instead: its completion (on_uv_write) says the socket has
+ * room again, and file_pump goes on from there. No Lua string holds the
+ * file; a slow client holds one piece. */
+
+/* The file op has ended (ok: every byte is out or queued): close the file,
+ * wake the handler. */
+static void file_end(conn *c, int ok) {
+  file_op *op = c->file;
+  c->file = NULL;
+  op->c = NULL;
+  close(op->fd);
+  op->fd = -1;
+  op->ok = ok;
+  if (ok) c->resp = R_DONE;
+  if (op->yielded) sw_wait_done(&op->w);
+}
+
+static void file_pump(conn *c) {
+  file_op *op = c->file;
+  uv_os_fd_t sock;
+  if (uv_fileno((uv_handle_t *)&c->tcp, &sock) != 0) {
+    file_end(c, 0);
+    conn_close(c, 1);
+    return;
+  }
+  while (op->left > 0 && c->nwrites == 0) {
+    off_t off = (off_t)op->off;
+    size_t want = op->left > (1 << 30) ? (size_t)1 << 30 : (size_t)op->left;
+    ssize_t n = sendfile(sock, op->fd, &off, want);
+    if (n > 0) {
+      op->off += n;
+      op->left -= n;
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      size_t k = op->left < (int64_t)sizeof file_buf ? (size_t)op->left : sizeof file_buf;
+      ssize_t got = pread(op->fd, file_buf, k, (off_t)op->off);
+      if (got > 0) {
+        uv_buf_t b = uv_buf_init(file_buf, (unsigned)got);
+        op->off += got;
+        op->left -= got;
+        if (conn_send(c, &b, 1) == 0) continue;  /* queued: wait for on_uv_write */
+      }
+    }
+    /* the file is shorter than announced, or unreadable, or the client has
+     * gone: the answer cannot be completed, so the connection ends */
+    file_end(c, 0);
+    conn_close(c, 1);
+    return;
+  }
+  if (op->left == 0) file_end(c, 1);
+}
+
+static void file_cancel(sw_wait *w) {
+  file_op *op = (file_op *)w;
+  if (op->c) op->c->file = NULL;
+  if (op->fd >= 0) close(op->fd);
+  free(op);
+}
+
+static int file_push(lua_State *L, sw_wait *w) {
+  file_op *op = (file_op *)w;
+  lua_pushboolean(L, op->ok);
+  free(op);
+  return 1;
+}
+
+/* Send the head with MSG_MORE when nothing is queued (the body follows at
+ * once); what the socket does not take goes through conn_send. */
+static int send_head(conn *c, const char *head, size_t hlen, int more) {
+  uv_os_fd_t sock;
+  if (c->closed) return UV_EPIPE;
+  if (more && c->nwrites == 0 && uv_fileno((uv_handle_t *)&c->tcp, &sock) == 0) {
+    ssize_t n;
+    do n = send(sock, head, hlen, MSG_MORE | MSG_NOSIGNAL);
+    while (n < 0 && errno == EINTR);
+    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) return -errno;  /* libuv errors are -errno on Unix */
+    if (n > 0) {
+      head += n;
+      hlen -= (size_t)n;
+    }
+  }
+  uv_buf_t b = uv_buf_init((char *)head, (unsigned)hlen);
+  return conn_send(c, &b, 1);
+}
+
+/* ok, err = sendfile(ex, status, headers, path, offset, length, default_type):
+ * answer with status and headers and, as the body, length bytes of the file
+ * from offset (length nil: to its end). Waits until the body is out; ok is
+ * false when the client has gone. nil, message when the file cannot be
+ * opened or is shorter than offset + length (nothing was sent then). */
+static int l_sendfile(lua_State *L) {
+  conn *c = check_live(L, NULL);
+  int status = check_status(L, 2);
+  const char *path = luaL_checkstring(L, 4);
+  lua_Integer off = luaL_optinteger(L, 5, 0);
+  lua_Integer len = luaL_optinteger(L, 6, -1);
+  const char *dtype = luaL_optstring(L, 7, "application/octet-stream");
+  struct stat st;
+  luaL_argcheck(L, off >= 0, 5, "offset must be >= 0");
+  if (c == NULL) { lua_pushboolean(L, 0); return 1; }
+  if (c->resp != R_NONE) luaL_error(L, "the response has been sent already");
+  int body = !c->head_only && status != 204 && status != 304;
+  if (body) sw_check_yieldable(L, "sendfile");
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    int e = fd < 0 ? errno : EISDIR;
+    if (fd >= 0) close(fd);
+    lua_pushnil(L);
+    lua_pushfstring(L, "%s: %s", path, strerror(e));
+    return 2;
+  }
+  if (len < 0) len = (lua_Integer)st.st_size > off ? (lua_Integer)st.st_size - off : 0;
+  if (off > (lua_Integer)st.st_size || len > (lua_Integer)st.st_size - off) {
+    close(fd);
+    lua_pushnil(L);
+    lua_pushfstring(L, "%s: shorter than %I bytes (it changed)", path, off + len);
+    return 2;
+  }
+  lua_settop(L, 7);
+  push_head(L, c, status, 3, (long long)len, dtype);
+  size_t hlen;
+  const char *head = lua_tolstring(L, -1, &hlen);
+  if (!body || len == 0) {
+    close(fd);
+    c->resp = R_DONE;
+    if (send_head(c, head, hlen, 0) < 0) conn_close(c, 0);
+    lua_pushboolean(L, !c->closed);
+    return 1;
+  }
+  file_op *op = calloc(1, sizeof *op);
+  if (op == NULL) {
+    close(fd);
+    return luaL_error(L, "not enough memory");
+  }
+  c->resp = R_STARTED;
+  if (send_head(c, head, hlen, 1) < 0) {
+    close(fd);
+    free(op);
+    conn_close(c, 0);
+    lua_pushboolean(L, 0);
+    return 1;
+  }
+  op->c = c;
+  op->fd = fd;
+  op->off = off;
+  op->left = len;
+  op->w.cancel = file_cancel;
+  op->w.push = file_push;
+  c->file = op;
+  file_pump(c);
+  if (op->c == NULL) {  /* ended already */
+    lua_pushboolean(L, op->ok);
+    free(op);
+    return 1;
+  }
+  op->yielded = 1;
+  return sw_wait_yield(L, &op->w);
 }
 
 static int l_state(lua_State *L) {
@@ -1402,6 +1592,7 @@ int luaopen_slipway_server_core(lua_State *L) {
     {"listen", l_listen}, {"close", l_close}, {"abort_all", l_abort_all},
     {"stats", l_stats}, {"request", l_request}, {"respond", l_respond},
     {"start", l_start}, {"write", l_write}, {"finish", l_finish},
+    {"sendfile", l_sendfile},
     {"abort", l_abort}, {"state", l_state}, {"release", l_release},
     {"realpath", l_realpath}, {"stat", l_stat}, {NULL, NULL}};
   if (luaL_newmetatable(L, SERVER_MT)) {

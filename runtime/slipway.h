@@ -197,9 +197,14 @@ typedef struct {
 } sw_embedded;
 
 extern const sw_embedded sw_embedded_files[];  /* ends with {NULL} */
+/* the Lua files among them as bytecode (embedded_bc.c, runtime/tools) */
+extern const sw_embedded sw_embedded_bytecode[];
 
 /* The embedded file at path, or NULL (embed.c). */
 const sw_embedded *sw_embedded_find(const char *path);
+/* Load the embedded Lua file m as a chunk (its bytecode when there is) with
+ * the chunk name "=[slipway]/PATH"; lua_load's status (embed.c). */
+int sw_embedded_load(lua_State *L, const sw_embedded *m);
 
 /* Add core.embedded and core.embedded_list to the table on top (embed.c). */
 void sw_embedded_open(lua_State *L);

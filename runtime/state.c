@@ -40,8 +40,7 @@ static int search_embedded(lua_State *L) {
     lua_pushfstring(L, "no embedded module '%s'", name);
     return 1;
   }
-  const char *chunk = lua_pushfstring(L, "=[slipway]/%s", m->path);
-  if (luaL_loadbufferx(L, (const char *)m->src, m->len, chunk, "t") != LUA_OK)
+  if (sw_embedded_load(L, m) != LUA_OK)
     return luaL_error(L, "error loading embedded module '%s':\n\t%s", name,
                       lua_tostring(L, -1));
   lua_pushstring(L, name);

@@ -1,4 +1,5 @@
---- slipway.cli: the whole command line. main.c hands argv to M.start; every
+--- slipway.cli: the whole command line. slipway.start hands argv to M.start
+-- (after taking `-e CODE`, `FILE` with a slash or .lua and `--version`); every
 -- word is parsed here, by slipway.args (docs/args.md), one parser:
 --
 --   slipway [GLOBAL...] FILE [ARGS...]       a Lua file (a playbook parses
@@ -22,6 +23,7 @@
 local runtime = require "slipway.runtime"
 local args = require "slipway.args"
 local exit = require "slipway.exit"
+local start = require "slipway.start"
 local M = {}
 
 --- Commands in the order `slipway help` lists them.
@@ -124,26 +126,7 @@ local function parse(p, argv, help_of, opts)
   return v
 end
 
--- arg as lua.c builds it: arg[0] the script (or -e's code), the words
--- before it at negative indexes, its arguments at 1..n
-local function set_arg(all, s)
-  local t = {}
-  for i = 0, #all do t[i - s] = all[i] end
-  arg = t
-end
-
-local function run_file(path, all, s, rest)
-  local fn, err = loadfile(path, "t")
-  if not fn then
-    local f = io.open(path, "r")
-    if not f then usage_exit("slipway: " .. err) end
-    f:close()
-    error(err, 0)
-  end
-  M.host.use_script(path)
-  set_arg(all, s)
-  return fn(table.unpack(rest))
-end
+local set_arg, run_file = start.set_arg, start.run_file
 
 local function looks_like_file(word)
   if word:find("/", 1, true) or word:match("%.lua$") then return true end
@@ -157,11 +140,7 @@ local function unknown_command(name)
   os.exit(exit.usage)
 end
 
--- the version, the commit it was built from and the libraries it found
--- (runtime/build.c)
-local function version()
-  io.stdout:write(require("slipway.build.core").describe(), "\n")
-end
+local version = start.version
 
 -- run command `name` with the words after it
 local function run_command(name, rest)
@@ -189,6 +168,7 @@ end
 -- LUA_RELEASE, libuv = version}, then argv[1..n].
 function M.start(host, ...)
   M.host = host
+  start.host = host
   return M.main(...)
 end
 

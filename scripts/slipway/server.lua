@@ -60,6 +60,20 @@ local function send(ex, req, res)
   if headers ~= nil and type(headers) ~= "table" then
     error("the response headers must be a table", 0)
   end
+  if res.file ~= nil then
+    local f = res.file
+    if type(f) == "string" then f = {path = f} end
+    if type(f) ~= "table" or type(f.path) ~= "string" then
+      error("res.file must be a path or {path =, offset =, length =}", 0)
+    end
+    local sent = core.sendfile(ex, status, headers, f.path, f.offset, f.length)
+    if sent == nil then  -- gone or unreadable since the handler looked: nothing sent
+      core.respond(ex, 404, {["cache-control"] = "no-store"}, "not found\n")
+      return 404
+    end
+    if not sent then error(closed_error(), 0) end
+    return status
+  end
   if res.stream ~= nil then
     if type(res.stream) ~= "function" then
       error("res.stream must be a function(write)", 0)
@@ -201,7 +215,9 @@ local OPTS = {host = true, port = true, handler = true, max_body = true,
 -- and returns a table {status = 200, headers = {}, body = "..."} (or
 -- json = value instead of body, or stream = function(write) ... end for a
 -- body written piece by piece: chunked for HTTP/1.1 clients, unless the
--- headers give a content-length), or just a body string.
+-- headers give a content-length, or file = path or {path =, offset =,
+-- length =} for a body sent from a file with sendfile(2); 404 when it
+-- cannot be opened), or just a body string.
 -- Content-Length, Date and Connection are set by the server. Framing is
 -- strict: whitespace before a header's colon, a header name that is not a
 -- token, or a line of the head or of a chunked body not ending in CR LF
@@ -270,10 +286,14 @@ local MONTH_NUM = {}
 for i, m in ipairs(MONTHS) do MONTH_NUM[m] = i end
 
 --- server.http_date(epoch_seconds) -> "Sun, 06 Nov 1994 08:49:37 GMT"
+local last_t, last_date  -- serve_files asks for the same mtime again and again
 function M.http_date(t)
+  if t == last_t and t ~= nil then return last_date end
   local d = os.date("!*t", t)
-  return string.format("%s, %02d %s %04d %02d:%02d:%02d GMT", DAYS[d.wday], d.day,
+  local s = string.format("%s, %02d %s %04d %02d:%02d:%02d GMT", DAYS[d.wday], d.day,
     MONTHS[d.month], d.year, d.hour, d.min, d.sec)
+  last_t, last_date = t, s
+  return s
 end
 
 
@@ -303,7 +323,47 @@ local function etag_matches(header, etag)
   return false
 end
 
-local STREAM_ABOVE = 1 << 20  -- bigger files are sent in pieces
+-- The byte range a Range header asks of a file of `size` bytes (RFC 9110
+-- 14.2): "range", first, last for one satisfiable range; "none" when none
+-- of them is satisfiable (416); nil when the header is to be ignored (not
+-- bytes, bad syntax, or several ranges: the whole file is sent then).
+local function byte_range(header, size)
+  local spec = header:match("^%s*[Bb][Yy][Tt][Ee][Ss]%s*=%s*(.-)%s*$")
+  if not spec or spec == "" then return nil end
+  local found, first, last
+  for part in (spec .. ","):gmatch("(.-),") do
+    part = part:match("^%s*(.-)%s*$")
+    if part ~= "" then
+      local a, b = part:match("^(%d*)%-(%d*)$")
+      if not a or (a == "" and b == "") or #a > 18 or #b > 18 then return nil end
+      local f, l
+      if a == "" then  -- a suffix: the last b bytes
+        local n = tonumber(b)
+        if n > 0 and size > 0 then f, l = math.max(0, size - n), size - 1 end
+      else
+        f = tonumber(a)
+        l = b == "" and size - 1 or math.min(tonumber(b), size - 1)
+        if b ~= "" and tonumber(b) < f then return nil end
+        if f >= size then f = nil end
+      end
+      if f then
+        if found then return nil end  -- several: the whole file instead
+        found, first, last = true, f, l
+      end
+    end
+  end
+  if not found then return "none" end
+  return "range", first, last
+end
+
+-- If-Range (RFC 9110 13.1.5): does the validator name this version? An
+-- entity tag compares strongly; a date must be the Last-Modified exactly.
+local function if_range_matches(v, etag, mtime)
+  if v:match('^%s*"') then return v:match("^%s*(.-)%s*$") == etag end
+  if v:match("^%s*W/") then return false end
+  local t = M.parse_http_date(v:match("^%s*(.-)%s*$"))
+  return t ~= nil and t == mtime
+end
 
 -- A path segment percent-encoded for a Location (RFC 3986 pchar kept).
 local function escape_segment(seg)
@@ -319,9 +379,14 @@ end
 --   types = {ext = "type"} more or other Content-Types by extension
 --   headers = {}           added to every file response (e.g. cache-control)
 -- GET and HEAD only (405 otherwise). Answers with Content-Type,
--- Content-Length, ETag and Last-Modified, and 304 when If-None-Match (or,
--- without it, If-Modified-Since) shows the client's copy is current. Paths
--- that leave dir, also through symbolic links, are 404s.
+-- Content-Length, ETag, Last-Modified and Accept-Ranges: bytes, and 304 when
+-- If-None-Match (or, without it, If-Modified-Since) shows the client's copy
+-- is current. A Range of one byte range is answered 206 with Content-Range
+-- (bytes=0-99, bytes=100-, bytes=-500), one that no byte of the file
+-- satisfies 416 with Content-Range: bytes */SIZE; several ranges, or an
+-- If-Range that does not name this version, get the whole file (200). The
+-- body is sent with sendfile(2). Paths that leave dir, also through
+-- symbolic links, are 404s.
 function M.files(dir, opts)
   if type(dir) ~= "string" then
     error("bad argument #1 to 'files' (directory path expected, got " .. type(dir) .. ")", 2)
@@ -356,31 +421,23 @@ function M.files(dir, opts)
     if fresh then return {status = 304, headers = headers} end
     local ext = path:match("%.([%w]+)$")
     headers["content-type"] = ext and types[ext:lower()] or "application/octet-stream"
-    local f = io.open(path, "rb")
-    if not f then return not_found() end
-    if st.size <= STREAM_ABOVE or req.method == "HEAD" then
-      local body = req.method == "HEAD" and "" or f:read("a")
-      f:close()
-      if req.method == "HEAD" then
-        headers["content-length"] = tostring(st.size)
-        return {status = 200, headers = headers}
+    headers["accept-ranges"] = "bytes"
+    local status, offset, length = 200, 0, st.size
+    local range = req.headers.range
+    local ifr = req.headers["if-range"]
+    if range and not (ifr and not if_range_matches(ifr, etag, st.mtime)) then
+      local kind, first, last = byte_range(range, st.size)
+      if kind == "none" then
+        headers["content-type"] = "text/plain; charset=utf-8"
+        headers["content-range"] = "bytes */" .. st.size
+        return {status = 416, headers = headers, body = "range not satisfiable\n"}
+      elseif kind == "range" then
+        status, offset, length = 206, first, last - first + 1
+        headers["content-range"] = string.format("bytes %d-%d/%d", first, last, st.size)
       end
-      return {status = 200, headers = headers, body = body}
     end
-    headers["content-length"] = tostring(st.size)
-    return {status = 200, headers = headers, stream = function(write)
-      local ok, err = pcall(function()
-        local left = st.size
-        while left > 0 do
-          local chunk = f:read(math.min(left, 65536))
-          if not chunk then break end
-          left = left - #chunk
-          write(chunk)
-        end
-      end)
-      f:close()
-      if not ok then error(err, 0) end
-    end}
+    return {status = status, headers = headers,
+            file = {path = path, offset = offset, length = length}}
   end
 
   return function(req)

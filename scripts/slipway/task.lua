@@ -30,13 +30,7 @@ function M.spawn(fn, ...)
 end
 
 --- Wait until the task ends; returns `true, results...` or `false, err`.
-function Task:wait()
-  if core.status(self) ~= "done" and core.status(self) ~= "failed"
-     and core.status(self) ~= "cancelled" then
-    core.waitany({self})
-  end
-  return core.result(self)
-end
+function Task:wait() return core.wait(self) end
 
 --- Wait and return its results, re-raising its error.
 function Task:join()
@@ -65,7 +59,7 @@ M.now = core.now
 M.current = core.current
 
 --- Yield to the other ready tasks, then continue.
-function M.yield() core.sleep(0) end
+function M.yield() core.yield() end
 
 local function spawn_all(fns)
   local tasks = {}

@@ -7,6 +7,11 @@
 #
 #   case A: 20,000 GETs of a 1 KiB file at concurrency 50
 #   case B:  2,000 GETs of a 1 MiB file at concurrency 8
+#   case C:  2,000 GETs of the 1 MiB file at concurrency 8 with the body
+#            going to a file (http.download; curl --parallel writes files
+#            too) and to a loop over chunks (http.stream): peak RSS within
+#            1.5x curl --parallel's is the goal (issue 17). Case B keeps each
+#            body as a Lua string, which costs more (docs/http.md).
 #
 # xargs curl starts one process per request, so it gets 1/20 of the requests
 # (1,000 and 100) to keep the run short; its rate is still requests/second.
@@ -146,6 +151,27 @@ echo "slipway: $("$bin" -e 'local v = require("slipway.http").version(); print(v
 echo "rounds: $ROUNDS, clients taking turns (best time kept)"
 bench_case "A" 1k.bin "$N1" "$C1"
 bench_case "B" 1m.bin "$N2" "$C2"
+
+# ---- case C: 1 MiB bodies to files and to a callback: memory ---------------
+mkdir -p "$tmp/dl" "$tmp/curl-dl"
+cfg_files="$tmp/curl-files.cfg"
+awk -v u="$base/1m.bin" -v n="$N2" -v c="$C2" -v d="$tmp/curl-dl" \
+  'BEGIN{for(i=0;i<n;i++) printf "url = \"%s\"\noutput = \"%s/f%d\"\n", u, d, i % c}' >"$cfg_files"
+echo "C: $N2 GETs of 1m.bin at concurrency $C2, the body to a file or a callback"
+for _ in $(seq "$ROUNDS"); do
+  once "C-download" "$bin" "$here/http_client.lua" "$base/1m.bin" "$N2" "$C2" download "$tmp/dl"
+  once "C-stream" "$bin" "$here/http_client.lua" "$base/1m.bin" "$N2" "$C2" stream
+  once "C-curl" curl -s --parallel --parallel-max "$C2" -K "$cfg_files"
+done
+report "C-download" "slipway http.download" "$N2"
+d_rss=$rss_mb
+report "C-stream" "slipway http.stream" "$N2"
+s_rss=$rss_mb
+report "C-curl" "curl --parallel (files)" "$N2"
+awk -v d="$d_rss" -v s="$s_rss" -v c="$rss_mb" 'BEGIN {
+  printf "ratio: peak RSS http.download / curl --parallel = %.2fx  goal <= 1.5x: %s\n", d / c, (d / c <= 1.5) ? "met" : "NOT met"
+  printf "ratio: peak RSS http.stream / curl --parallel = %.2fx  goal <= 1.5x: %s\n", s / c, (s / c <= 1.5) ? "met" : "NOT met"
+}'
 
 # ---- the server side, when it exists -------------------------------------
 if ! "$bin" -e 'require "slipway.server"' >/dev/null 2>&1; then

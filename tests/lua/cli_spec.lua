@@ -40,6 +40,17 @@ T.test("-e runs code; arguments go to ... and arg", function()
   T.eq(r.stdout, "2\ta\tb c\t-e\ta\tb c\n")
 end)
 
+-- start-up (docs/runtime.md): -e, FILE and --version do not compile the
+-- command-line parser or the command table; global options before them do
+T.test("-e and FILE start without loading slipway.args or slipway.cli", function()
+  local probe = "io.write(tostring(package.loaded['slipway.args'] ~= nil), ' ', " ..
+                "tostring(package.loaded['slipway.cli'] ~= nil))"
+  T.eq(cmd.run({"-e", probe}).stdout, "false false")
+  T.eq(cmd.run({script("probe.lua", probe)}).stdout, "false false")
+  T.eq(cmd.run({"-q", "-e", probe}).stdout, "true true")
+  T.eq(cmd.run({"run", script("probe2.lua", probe)}).stdout, "true true")
+end)
+
 T.test("FILE and run FILE: arg as lua.c builds it", function()
   local p = script("args.lua", "print(arg[0], arg[1], arg[2], #arg, arg[-1] ~= nil, ...)")
   local r = cmd.run({p, "x", "y"})

@@ -433,7 +433,9 @@ T.test("max_body: a larger body is an error, not memory", function()
   local total, biggest = 0, 0
   for chunk in s do total = total + #chunk; biggest = math.max(biggest, #chunk) end
   T.eq(total, 3000000)
-  T.truthy(biggest <= 512 * 1024, "buffered at most ~256 KiB: " .. biggest)
+  -- 64 KiB before it pauses plus one delivery of libcurl's 64 KiB buffer
+  -- (issue 17: a stream's memory stays within 1.5x of curl's)
+  T.truthy(biggest <= 128 * 1024, "buffered at most 128 KiB: " .. biggest)
 end)
 
 T.test("a bearer token never reaches an error or a log line", function()

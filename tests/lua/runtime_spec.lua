@@ -123,4 +123,23 @@ T.test("main.c is the top: it defines nothing but main() for the other files", f
   for _, path in ipairs(list) do T.match(path, "^slipway/drivers/") end
 end)
 
+-- embedded modules load from bytecode compiled at build time
+-- (runtime/tools/embed_bc.c); what errors and tracebacks say is the text's
+T.test("embedded modules keep their chunk names and line numbers", function()
+  local core = require "slipway.core"
+  local args = require "slipway.args"
+  local text = core.embedded("slipway/args.lua")
+  local line = 0
+  for l in (text .. "\n"):gmatch("([^\n]*)\n") do
+    line = line + 1
+    if l:match("^function M%.distance%(") then break end
+  end
+  local info = debug.getinfo(args.distance, "S")
+  T.eq(info.source, "=[slipway]/slipway/args.lua")
+  T.eq(info.linedefined, line)
+  local ok, err = pcall(args.distance, nil, "x")
+  T.falsy(ok)
+  T.match(err, "^%[slipway%]/slipway/args%.lua:%d+: attempt to get length of a nil value")
+end)
+
 T.run()

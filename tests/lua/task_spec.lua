@@ -187,6 +187,40 @@ T.test("a task cannot wait for itself", function()
   T.match(tostring(err), "a task cannot wait for itself")
 end)
 
+-- the per-task cost (issue 17): a finished task keeps its results, not its
+-- thread; task.yield is a plain requeue that cancellation still reaches
+T.test("a finished task lets its thread go and keeps 0, 1 or many results", function()
+  local threads = setmetatable({}, {__mode = "k"})
+  local t0 = task.spawn(function() threads[coroutine.running()] = true end)
+  local t1 = task.spawn(function() threads[coroutine.running()] = true; return nil end)
+  local t3 = task.spawn(function() threads[coroutine.running()] = true; return 1, nil, "x" end)
+  local tf = task.spawn(function() threads[coroutine.running()] = true; error({code = "x"}) end)
+  T.eq(table.pack(t0:wait()), {n = 1, true})
+  T.eq(table.pack(t1:wait()), {n = 2, true, nil})
+  T.eq(table.pack(t3:wait()), {n = 4, true, 1, nil, "x"})
+  local ok, err = tf:wait()
+  T.falsy(ok); T.eq(err.code, "x")
+  collectgarbage(); collectgarbage()
+  T.eq(next(threads), nil, "the threads of finished tasks were collected")
+  T.eq(select(2, t3:wait()), 1)
+  T.match(tostring(t3), "^task %d+ %(.*task_spec%.lua:%d+%)$")
+end)
+
+T.test("a task cancelled while it yields is resumed with the cancellation", function()
+  local closed, after = false, false
+  local t = task.spawn(function()
+    local _ <close> = setmetatable({}, {__close = function() closed = true end})
+    while true do task.yield() end
+  end)
+  local u = task.spawn(function() task.yield(); after = true end)
+  task.yield(); task.yield()
+  t:cancel()
+  local ok, err = t:wait()
+  T.falsy(ok); T.eq(err.code, "cancelled"); T.truthy(closed)
+  T.truthy(select(1, u:wait())); T.truthy(after)
+  T.raises(function() coroutine.wrap(function() task.yield() end)() end, "not in a slipway task")
+end)
+
 T.test("info names where a task was spawned and keeps its traceback", function()
   local t = task.spawn(function() error("broken here") end)  -- this line
   t:wait()

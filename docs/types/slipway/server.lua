@@ -23,6 +23,7 @@ local server = {}
 ---@field body? string
 ---@field json? any
 ---@field stream? fun(write: fun(s: string))
+---@field file? string|{path: string, offset?: integer, length?: integer} body sent from a file (sendfile)
 
 ---@alias slipway.Handler fun(req: slipway.Request): slipway.Response|string
 

@@ -66,6 +66,7 @@ M.MODULES = {
 -- embedded module that is in neither list.
 M.EXCLUDED = {
   {"^cli$", "the command line; checked through the binary's --help"},
+  {"^start$", "main.c's entry: -e and FILE before slipway.cli (docs/runtime.md)"},
   {"^cmd%.", "commands; checked through `slipway COMMAND --help`"},
   {"^sources%.", "bump's sources, reached through slipway.bump (docs/bump.md)"},
   {"^yaml%.edit$", "the editor behind yaml.open / yaml.edit"},
