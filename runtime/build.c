@@ -29,7 +29,7 @@ extern const char sw_build_commit[];  /* build/build_commit.c */
 static int l_libs(lua_State *L) {
   unsigned long hp = http_parser_version();
   lua_createtable(L, 0, 7);
-  lua_pushstring(L, LUA_RELEASE + 4);  /* "Lua 5.4.6" -> "5.4.6" */
+  lua_pushstring(L, &LUA_RELEASE[4]);  /* "Lua 5.4.6" -> "5.4.6" */
   lua_setfield(L, -2, "lua");
   lua_pushstring(L, uv_version_string());
   lua_setfield(L, -2, "libuv");
