@@ -517,15 +517,35 @@ static int check_input(const char *s, size_t len, yopts *o, yerr *e) {
 
 /* ---- the loader: events straight to Lua values ----------------------------- */
 
+/*
+ * A collection being built. While it is small its items wait on the Lua
+ * stack above a placeholder slot (base) and the table is made at its end
+ * with its final size: no rehash as it grows, no slack. A collection with
+ * more than SPILL items, or deeper than STACK_DEPTH, gets its table early
+ * and takes its items as they come, so the stack stays bounded.
+ */
 typedef struct {
   int kind;           /* 1 seq, 2 map */
-  lua_Integer n;      /* items so far (seq) */
-  int has_key;        /* map: a key waits on the stack above the table */
+  int table;          /* the table is at base (else: a placeholder) */
+  int base;           /* stack slot of the table */
+  lua_Integer n;      /* items (seq) or complete pairs (map) so far */
+  int has_key;        /* map: a key waits on the stack */
   int merge_key;      /* map: the waiting key is "<<" */
   lua_Integer weight; /* nodes inside (with aliases expanded) */
   char *anchor;
+  size_t pbase;       /* map, items on the stack: its first pair record */
   yaml_mark_t start, key_mark;
 } lframe;
+
+/* a pair of a map whose items wait on the stack */
+typedef struct {
+  yaml_mark_t key_mark;
+  int merge;
+} lpair;
+
+#define SPILL 1024
+#define STACK_DEPTH 64
+#define KCACHE 512  /* key strings remembered (a power of 2) */
 
 typedef struct {
   yaml_parser_t parser;
@@ -534,6 +554,10 @@ typedef struct {
   int has_ev;
   lframe *fr;
   int nfr, capfr;
+  lpair *pairs;
+  size_t npairs, cappairs;
+  int room;  /* the Lua stack has room up to this slot */
+  struct { const char *s; size_t n; } kc[KCACHE];
 } loader;
 
 static void loader_free(loader *ld) {
@@ -545,6 +569,9 @@ static void loader_free(loader *ld) {
   free(ld->fr);
   ld->fr = NULL;
   ld->nfr = ld->capfr = 0;
+  free(ld->pairs);
+  ld->pairs = NULL;
+  ld->npairs = ld->cappairs = 0;
 }
 
 static int loader_gc(lua_State *L) {
@@ -588,8 +615,8 @@ static int deep_copy(lua_State *L, int idx, int depth, lua_Integer *budget) {
 #define S_WGT 4    /* anchor name -> weight */
 #define S_MRG 5    /* table -> set of keys that came from a merge */
 #define S_DOCS 6
-#define S_BASE 6
 #define S_CKEY 8   /* map -> canonical text of its collection keys -> line */
+#define S_KEYS 9   /* the key cache's strings (loader.kc) */
 
 static void seq_mark(lua_State *L);
 
@@ -809,6 +836,127 @@ static int grow_frames(loader *ld) {
   return 0;
 }
 
+static lpair *new_pair(loader *ld) {
+  if (ld->npairs == ld->cappairs) {
+    size_t cap = ld->cappairs ? ld->cappairs * 2 : 64;
+    lpair *p = realloc(ld->pairs, cap * sizeof *p);
+    if (!p) return NULL;
+    ld->pairs = p;
+    ld->cappairs = cap;
+  }
+  return &ld->pairs[ld->npairs++];
+}
+
+/* Push a mapping key that reads as a string. A key repeats from mapping to
+ * mapping: the cache hands out the string made the first time, where
+ * lua_pushlstring would hash it and look it up in Lua's string table (a
+ * cache miss in a big one) each time. */
+static void push_key(lua_State *L, loader *ld, const char *s, size_t n) {
+  unsigned h;
+  if (n == 0 || n > 40) {
+    lua_pushlstring(L, s, n);
+    return;
+  }
+  h = ((unsigned)n * 2654435761u) ^ ((unsigned char)s[0] * 31u) ^
+      ((unsigned char)s[n - 1] * 131u) ^ ((unsigned char)s[n / 2] * 7u);
+  h &= KCACHE - 1;
+  if (ld->kc[h].n == n && memcmp(ld->kc[h].s, s, n) == 0) {
+    lua_rawgeti(L, S_KEYS, (lua_Integer)h + 1);
+    return;
+  }
+  lua_pushlstring(L, s, n);
+  lua_pushvalue(L, -1);
+  lua_rawseti(L, S_KEYS, (lua_Integer)h + 1);  /* keeps the string (and s) alive */
+  ld->kc[h].s = lua_tostring(L, -1);
+  ld->kc[h].n = n;
+}
+
+/* Add the key and value on top of the stack to the mapping at map (pops
+ * both). f is the mapping's frame. Returns 0, 1 with e filled, -1 when out
+ * of memory or Lua stack. */
+static int add_pair(lua_State *L, int map, int merge, yaml_mark_t key_mark, yaml_mark_t start,
+                    const char *text, size_t len, yerr *e) {
+  const char *why = NULL;
+  if (merge) {
+    if (do_merge(L, map, &why)) {
+      err_at(e, text, len, key_mark, "%s", why);
+      return 1;
+    }
+    lua_pop(L, 2);
+    return 0;
+  }
+  if (lua_type(L, -2) == LUA_TTABLE) {
+    /* a collection key (? [a]) is a new table each time: compare its
+     * canonical text with the earlier ones of this mapping */
+    int r = dup_collection_key(L, map, key_mark.line, e);
+    if (r < 0) return -1;
+    if (r > 0) {
+      yerr d = *e;
+      err_at(e, text, len, key_mark, "%s", d.problem);
+      snprintf(e->key, sizeof e->key, "%s", d.key);
+      e->has_extra = 1;
+      e->first_line = d.first_line;
+      return 1;
+    }
+  }
+  lua_pushvalue(L, -2);
+  if (lua_rawget(L, map) != LUA_TNIL) {
+    int merged = 0;
+    lua_pushvalue(L, map);
+    if (lua_rawget(L, S_MRG) == LUA_TTABLE) {
+      lua_pushvalue(L, -4);
+      merged = lua_rawget(L, -2) != LUA_TNIL;
+      lua_pop(L, 1);
+      if (merged) {  /* explicit key overrides the merged one, once */
+        lua_pushvalue(L, -4);
+        lua_pushnil(L);
+        lua_rawset(L, -3);
+      }
+    }
+    lua_pop(L, 1);
+    if (!merged) {
+      int str = lua_type(L, -3) == LUA_TSTRING;
+      lua_pop(L, 1);
+      err_at(e, text, len, key_mark, "duplicate key %s%s%s", str ? "\"" : "",
+             str ? lua_tostring(L, -2) : "(a collection)", str ? "\"" : "");
+      e->has_extra = 1;
+      e->extra_index = start.index;
+      snprintf(e->key, sizeof e->key, "%s", str ? lua_tostring(L, -2) : "");
+      return 1;
+    }
+  }
+  lua_pop(L, 1);
+  lua_rawset(L, map);
+  return 0;
+}
+
+/* Make the table of frame f (its items wait on the stack above f->base)
+ * with room for them, and move them in. Returns as add_pair. */
+static int materialize(lua_State *L, loader *ld, lframe *f, const char *text, size_t len,
+                       yerr *e) {
+  int base = f->base;
+  if (!lua_checkstack(L, 16)) return -1;
+  if (f->kind == 1) {
+    lua_createtable(L, (int)f->n, 0);
+    lua_replace(L, base);
+    for (lua_Integer i = f->n; i > 0; i--) lua_rawseti(L, base, i);
+  } else {
+    lua_createtable(L, 0, (int)f->n);
+    lua_replace(L, base);
+    for (lua_Integer p = 0; p < f->n; p++) {
+      lpair *pr = &ld->pairs[f->pbase + (size_t)p];
+      int r;
+      lua_pushvalue(L, base + 1 + 2 * (int)p);
+      lua_pushvalue(L, base + 2 + 2 * (int)p);
+      if ((r = add_pair(L, base, pr->merge, pr->key_mark, f->start, text, len, e))) return r;
+    }
+    lua_settop(L, base);
+    ld->npairs = f->pbase;
+  }
+  f->table = 1;
+  return 0;
+}
+
 /* docs, err = core.load(text, opts) */
 static int l_load(lua_State *L) {
   size_t len;
@@ -818,7 +966,7 @@ static int l_load(lua_State *L) {
   loader *ld;
   lua_Integer ndocs = 0, alias_budget;
   const char *why = NULL;
-  int done = 0, gc_was;
+  int done = 0, gc_was, r;
   lua_settop(L, 2);
   get_opts(L, 2, &o);
   alias_budget = o.max_aliases;
@@ -829,6 +977,9 @@ static int l_load(lua_State *L) {
   lua_newtable(L);  /* S_DOCS */
   ld = new_loader(L);  /* slot 7 */
   lua_newtable(L);  /* S_CKEY */
+  lua_createtable(L, KCACHE, 0);  /* S_KEYS */
+  if (!lua_checkstack(L, 64)) return luaL_error(L, "yaml: out of memory");
+  ld->room = lua_gettop(L) + 64;
   if (!yaml_parser_initialize(&ld->parser)) return luaL_error(L, "yaml: out of memory");
   /* The collector would traverse the growing result again and again while
    * nothing built here is garbage: pause it for the build (the Lua layer
@@ -848,6 +999,11 @@ static int l_load(lua_State *L) {
       goto fail;
     }
     ld->has_ev = 1;
+    /* room for the value this event may push and what adding it takes */
+    if (lua_gettop(L) + 16 > ld->room) {
+      if (!lua_checkstack(L, 256)) goto deep;
+      ld->room = lua_gettop(L) + 256;
+    }
     switch (ev->type) {
       case YAML_STREAM_END_EVENT: done = 1; goto next;
       case YAML_DOCUMENT_START_EVENT:  /* anchors are per document */
@@ -861,7 +1017,6 @@ static int l_load(lua_State *L) {
         goto next;
       case YAML_ALIAS_EVENT: {
         const char *name = (const char *)ev->data.alias.anchor;
-        int r;
         if (lua_getfield(L, S_ANCH, name) == LUA_TNIL) {
           lua_pop(L, 1);
           err_at(&e, text, len, ev->start_mark,
@@ -896,19 +1051,20 @@ static int l_load(lua_State *L) {
         size_t n = ev->data.scalar.length;
         int plain = ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
         const char *tag = (const char *)ev->data.scalar.tag;
-        /* stack room: each container start reserves it for its children */
-        if (o.schema == SCH_FAILSAFE && !tag) lua_pushlstring(L, (const char *)v, n);
+        int key = ld->nfr > 0 && ld->fr[ld->nfr - 1].kind == 2 && !ld->fr[ld->nfr - 1].has_key;
+        rval rv;
+        if (key && !tag &&
+            (o.schema == SCH_FAILSAFE || !plain || resolve_plain((const char *)v, n, o.schema, &rv) == R_STR))
+          push_key(L, ld, (const char *)v, n);
+        else if (o.schema == SCH_FAILSAFE && !tag) lua_pushlstring(L, (const char *)v, n);
         else if (push_scalar(L, (const char *)v, n, plain, tag, o.schema, &why)) {
           err_at(&e, text, len, ev->start_mark, "%s: %s", tag, why);
           goto fail;
         }
         anchor = (const char *)ev->data.scalar.anchor;
         /* a plain "<<" as a key is a merge key */
-        if (o.merge && ld->nfr > 0 && ld->fr[ld->nfr - 1].kind == 2 &&
-            !ld->fr[ld->nfr - 1].has_key && plain && !tag && n == 2 && v[0] == '<' &&
-            v[1] == '<') {
+        if (o.merge && key && plain && !tag && n == 2 && v[0] == '<' && v[1] == '<')
           ld->fr[ld->nfr - 1].merge_key = 1;
-        }
         break;
       }
       case YAML_SEQUENCE_START_EVENT: case YAML_MAPPING_START_EVENT: {
@@ -920,20 +1076,30 @@ static int l_load(lua_State *L) {
                  "nesting deeper than max_depth (%lld levels)", (long long)o.max_depth);
           goto fail;
         }
-        if (!lua_checkstack(L, 12) || grow_frames(ld)) goto deep;
+        if (grow_frames(ld)) goto deep;
         f = &ld->fr[ld->nfr++];
         memset(f, 0, sizeof *f);
         f->kind = seq ? 1 : 2;
         f->start = ev->start_mark;
         f->weight = 1;
+        f->pbase = ld->npairs;
         if (a && !(f->anchor = strdup(a))) goto deep;
-        /* a few slots up front saves the first rehashes of small tables */
-        if (seq) lua_createtable(L, 4, 0);
-        else lua_createtable(L, 0, 4);
+        if (ld->nfr > STACK_DEPTH) {
+          f->table = 1;
+          if (seq) lua_createtable(L, 4, 0);
+          else lua_createtable(L, 0, 4);
+        } else {
+          lua_pushnil(L);  /* the placeholder */
+        }
+        f->base = lua_gettop(L);
         goto next;
       }
       case YAML_SEQUENCE_END_EVENT: case YAML_MAPPING_END_EVENT: {
         f = &ld->fr[ld->nfr - 1];
+        if (!f->table && (r = materialize(L, ld, f, text, len, &e))) {
+          if (r < 0) goto deep;
+          goto fail;
+        }
         if (f->kind == 1 && f->n == 0) seq_mark(L);
         w = f->weight;
         if (f->anchor) {
@@ -957,81 +1123,39 @@ static int l_load(lua_State *L) {
     }
     if (ld->nfr == 0) {
       lua_rawseti(L, S_DOCS, ++ndocs);
-    } else {
-      f = &ld->fr[ld->nfr - 1];
-      f->weight += w;
-      if (f->kind == 1) {
-        lua_rawseti(L, -2, ++f->n);
-      } else if (!f->has_key) {
-        if (lua_type(L, -1) != LUA_TSTRING && keyify(L)) {
-          err_at(&e, text, len, ev->start_mark, "a NaN cannot be a mapping key");
-          goto fail;
-        }
-        f->has_key = 1;
-        /* a collection key ends here: its start is in the frame just left */
-        f->key_mark = (ev->type == YAML_SEQUENCE_END_EVENT || ev->type == YAML_MAPPING_END_EVENT)
-                          ? ld->fr[ld->nfr].start : ev->start_mark;
-      } else if (f->merge_key) {
-        int map = lua_gettop(L) - 2;
-        if (do_merge(L, map, &why)) {
-          err_at(&e, text, len, f->key_mark, "%s", why);
-          goto fail;
-        }
-        lua_pop(L, 2);
-        f->has_key = f->merge_key = 0;
-      } else {
-        int map = lua_gettop(L) - 2;
-        if (lua_type(L, -2) == LUA_TTABLE) {
-          /* a collection key (? [a]) is a new table each time: compare
-           * its canonical text with the earlier ones of this mapping */
-          int r = dup_collection_key(L, map, f->key_mark.line, &e);
-          if (r < 0) goto deep;
-          if (r > 0) {
-            yerr d = e;
-            err_at(&e, text, len, f->key_mark, "%s", d.problem);
-            snprintf(e.key, sizeof e.key, "%s", d.key);
-            e.has_extra = 1;
-            e.first_line = d.first_line;
-            goto fail;
-          }
-        }
-        lua_pushvalue(L, -2);
-        if (lua_rawget(L, map) != LUA_TNIL) {
-          int merged = 0;
-          lua_pushvalue(L, map);
-          if (lua_rawget(L, S_MRG) == LUA_TTABLE) {
-            lua_pushvalue(L, -4);
-            merged = lua_rawget(L, -2) != LUA_TNIL;
-            lua_pop(L, 1);
-            if (merged) {  /* explicit key overrides the merged one, once */
-              lua_pushvalue(L, -4);
-              lua_pushnil(L);
-              lua_rawset(L, -3);
-            }
-          }
-          lua_pop(L, 1);
-          if (!merged) {
-            lua_pop(L, 1);
-            err_at(&e, text, len, f->key_mark, "duplicate key %s%s%s",
-                   lua_type(L, -2) == LUA_TSTRING ? "\"" : "",
-                   lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "(a collection)",
-                   lua_type(L, -2) == LUA_TSTRING ? "\"" : "");
-            e.has_extra = 1;
-            e.extra_index = f->start.index;
-            snprintf(e.key, sizeof e.key, "%s",
-                     lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "");
-            goto fail;
-          }
-        }
-        lua_pop(L, 1);
-        lua_rawset(L, map);
-        f->has_key = 0;
+      goto next;
+    }
+    f = &ld->fr[ld->nfr - 1];
+    f->weight += w;
+    if (f->kind == 1) {
+      if (f->table) lua_rawseti(L, f->base, ++f->n);
+      else if (++f->n >= SPILL && (r = materialize(L, ld, f, text, len, &e))) goto bad;
+    } else if (!f->has_key) {
+      if (lua_type(L, -1) != LUA_TSTRING && keyify(L)) {
+        err_at(&e, text, len, ev->start_mark, "a NaN cannot be a mapping key");
+        goto fail;
       }
+      f->has_key = 1;
+      /* a collection key ends here: its start is in the frame just left */
+      f->key_mark = (ev->type == YAML_SEQUENCE_END_EVENT || ev->type == YAML_MAPPING_END_EVENT)
+                        ? ld->fr[ld->nfr].start : ev->start_mark;
+    } else if (f->table) {
+      if ((r = add_pair(L, f->base, f->merge_key, f->key_mark, f->start, text, len, &e))) goto bad;
+      f->has_key = f->merge_key = 0;
+    } else {
+      lpair *pr = new_pair(ld);
+      if (!pr) goto deep;
+      pr->key_mark = f->key_mark;
+      pr->merge = f->merge_key;
+      f->has_key = f->merge_key = 0;
+      if (++f->n >= SPILL / 2 && (r = materialize(L, ld, f, text, len, &e))) goto bad;
     }
   next:
     yaml_event_delete(ev);
     ld->has_ev = 0;
     continue;
+  bad:
+    if (r > 0) goto fail;
   deep:
     err_at(&e, text, len, ev->start_mark, "out of memory or Lua stack (document too deep?)");
     goto fail;
