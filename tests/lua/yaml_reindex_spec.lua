@@ -129,6 +129,7 @@ T.test("edits of one big mapping index like the whole new text, through the wind
   local doc
   local seen = counting(function() doc = check_edits(table.concat(parts), edits, "values") end)
   T.eq(seen.full, nil, "every edit of this text has a window")
+  T.truthy((seen.spliced or 0) >= 35, "spliced edits")
   T.eq(doc:get("component6.image.tag"), "v6")
   T.eq(doc:has("component1"), false)
 end)
