@@ -580,15 +580,21 @@ static int loader_gc(lua_State *L) {
   return 0;
 }
 
-static loader *new_loader(lua_State *L) {
-  loader *ld = lua_newuserdatauv(L, sizeof *ld, 0);
-  memset(ld, 0, sizeof *ld);
-  if (luaL_newmetatable(L, "slipway.yaml.loader")) {
-    lua_pushcfunction(L, loader_gc);
+/* a zeroed userdata of size bytes (and nuv user values) with metatable mt,
+ * whose __gc is gc: C state that a raised error must not leak */
+static void *new_owned(lua_State *L, size_t size, int nuv, const char *mt, lua_CFunction gc) {
+  void *p = lua_newuserdatauv(L, size, nuv);
+  memset(p, 0, size);
+  if (luaL_newmetatable(L, mt)) {
+    lua_pushcfunction(L, gc);
     lua_setfield(L, -2, "__gc");
   }
   lua_setmetatable(L, -2);
-  return ld;
+  return p;
+}
+
+static loader *new_loader(lua_State *L) {
+  return new_owned(L, sizeof(loader), 0, "slipway.yaml.loader", loader_gc);
 }
 
 /* Deep copy of the value at idx (alias expansion), counting nodes. */
@@ -1429,14 +1435,7 @@ static int index_text(lua_State *L, yindex *x, indexer *ix, const char *text, si
 }
 
 static indexer *new_indexer(lua_State *L) {
-  indexer *ix = lua_newuserdatauv(L, sizeof *ix, 0);
-  memset(ix, 0, sizeof *ix);
-  if (luaL_newmetatable(L, "slipway.yaml.indexer")) {
-    lua_pushcfunction(L, indexer_gc);
-    lua_setfield(L, -2, "__gc");
-  }
-  lua_setmetatable(L, -2);
-  return ix;
+  return new_owned(L, sizeof(indexer), 0, "slipway.yaml.indexer", indexer_gc);
 }
 
 /* a new empty index (userdata on top) with room for a text of len bytes */
@@ -2053,13 +2052,7 @@ mapped:
     x->arena = na;
     x->acap = cap;
   }
-  un = lua_newuserdatauv(L, sizeof *un, 1);  /* 9 */
-  memset(un, 0, sizeof *un);
-  if (luaL_newmetatable(L, UNDO_MT)) {
-    lua_pushcfunction(L, undo_gc);
-    lua_setfield(L, -2, "__gc");
-  }
-  lua_setmetatable(L, -2);
+  un = new_owned(L, sizeof *un, 1, UNDO_MT, undo_gc);  /* 9 */
   if (hi_old > lo && !(un->saved = malloc((size_t)(hi_old - lo) * sizeof(ynode))))
     return luaL_error(L, "yaml: out of memory");
   if (hi_old > lo) memcpy(un->saved, x->n + lo, (size_t)(hi_old - lo) * sizeof(ynode));
