@@ -517,15 +517,36 @@ static int check_input(const char *s, size_t len, yopts *o, yerr *e) {
 
 /* ---- the loader: events straight to Lua values ----------------------------- */
 
+/*
+ * A collection being built. While it is small its items wait on the Lua
+ * stack above a placeholder slot (base) and the table is made at its end
+ * with its final size: no rehash as it grows, no slack. A collection with
+ * more than SPILL items, or deeper than STACK_DEPTH, gets its table early
+ * and takes its items as they come, so the stack stays bounded.
+ */
 typedef struct {
   int kind;           /* 1 seq, 2 map */
-  lua_Integer n;      /* items so far (seq) */
-  int has_key;        /* map: a key waits on the stack above the table */
+  int table;          /* the table is at base (else: a placeholder) */
+  int base;           /* stack slot of the table */
+  lua_Integer n;      /* items (seq) or complete pairs (map) so far */
+  int has_key;        /* map: a key waits on the stack */
   int merge_key;      /* map: the waiting key is "<<" */
   lua_Integer weight; /* nodes inside (with aliases expanded) */
   char *anchor;
+  size_t pbase;       /* map, items on the stack: its first pair record */
   yaml_mark_t start, key_mark;
 } lframe;
+
+/* a pair of a map whose items wait on the stack */
+typedef struct {
+  yaml_mark_t key_mark;
+  int merge;
+} lpair;
+
+#define SPILL 1024
+#define STACK_DEPTH 64
+#define KCACHE 512   /* key strings remembered (a power of 2) */
+#define VCACHE 2048  /* short value strings remembered (a power of 2) */
 
 typedef struct {
   yaml_parser_t parser;
@@ -534,6 +555,10 @@ typedef struct {
   int has_ev;
   lframe *fr;
   int nfr, capfr;
+  lpair *pairs;
+  size_t npairs, cappairs;
+  int room;  /* the Lua stack has room up to this slot */
+  struct { const char *s; size_t n; } kc[KCACHE + VCACHE];
 } loader;
 
 static void loader_free(loader *ld) {
@@ -545,6 +570,9 @@ static void loader_free(loader *ld) {
   free(ld->fr);
   ld->fr = NULL;
   ld->nfr = ld->capfr = 0;
+  free(ld->pairs);
+  ld->pairs = NULL;
+  ld->npairs = ld->cappairs = 0;
 }
 
 static int loader_gc(lua_State *L) {
@@ -552,15 +580,21 @@ static int loader_gc(lua_State *L) {
   return 0;
 }
 
-static loader *new_loader(lua_State *L) {
-  loader *ld = lua_newuserdatauv(L, sizeof *ld, 0);
-  memset(ld, 0, sizeof *ld);
-  if (luaL_newmetatable(L, "slipway.yaml.loader")) {
-    lua_pushcfunction(L, loader_gc);
+/* a zeroed userdata of size bytes (and nuv user values) with metatable mt,
+ * whose __gc is gc: C state that a raised error must not leak */
+static void *new_owned(lua_State *L, size_t size, int nuv, const char *mt, lua_CFunction gc) {
+  void *p = lua_newuserdatauv(L, size, nuv);
+  memset(p, 0, size);
+  if (luaL_newmetatable(L, mt)) {
+    lua_pushcfunction(L, gc);
     lua_setfield(L, -2, "__gc");
   }
   lua_setmetatable(L, -2);
-  return ld;
+  return p;
+}
+
+static loader *new_loader(lua_State *L) {
+  return new_owned(L, sizeof(loader), 0, "slipway.yaml.loader", loader_gc);
 }
 
 /* Deep copy of the value at idx (alias expansion), counting nodes. */
@@ -588,8 +622,8 @@ static int deep_copy(lua_State *L, int idx, int depth, lua_Integer *budget) {
 #define S_WGT 4    /* anchor name -> weight */
 #define S_MRG 5    /* table -> set of keys that came from a merge */
 #define S_DOCS 6
-#define S_BASE 6
 #define S_CKEY 8   /* map -> canonical text of its collection keys -> line */
+#define S_KEYS 9   /* the key cache's strings (loader.kc) */
 
 static void seq_mark(lua_State *L);
 
@@ -809,6 +843,129 @@ static int grow_frames(loader *ld) {
   return 0;
 }
 
+static lpair *new_pair(loader *ld) {
+  if (ld->npairs == ld->cappairs) {
+    size_t cap = ld->cappairs ? ld->cappairs * 2 : 64;
+    lpair *p = realloc(ld->pairs, cap * sizeof *p);
+    if (!p) return NULL;
+    ld->pairs = p;
+    ld->cappairs = cap;
+  }
+  return &ld->pairs[ld->npairs++];
+}
+
+/* Push a string for a key (cache 0) or a value (cache 1). Keys repeat from
+ * mapping to mapping and many values do too: a direct-mapped cache hands
+ * out the string made the first time, where lua_pushlstring would hash it
+ * and look it up in Lua's string table (a cache miss in a big one). The
+ * strings stay referenced from S_KEYS. */
+static void push_str(lua_State *L, loader *ld, int cache, const char *s, size_t n) {
+  unsigned h;
+  if (n == 0 || n > 24) {
+    lua_pushlstring(L, s, n);
+    return;
+  }
+  h = ((unsigned)n * 2654435761u) ^ ((unsigned char)s[0] * 31u) ^
+      ((unsigned char)s[n - 1] * 131u) ^ ((unsigned char)s[n / 2] * 7u) ^
+      ((unsigned char)s[n / 4] * 8191u);
+  h = cache ? KCACHE + (h & (VCACHE - 1)) : (h & (KCACHE - 1));
+  if (ld->kc[h].n == n && memcmp(ld->kc[h].s, s, n) == 0) {
+    lua_rawgeti(L, S_KEYS, (lua_Integer)h + 1);
+    return;
+  }
+  lua_pushlstring(L, s, n);
+  lua_pushvalue(L, -1);
+  lua_rawseti(L, S_KEYS, (lua_Integer)h + 1);  /* keeps the string (and s) alive */
+  ld->kc[h].s = lua_tostring(L, -1);
+  ld->kc[h].n = n;
+}
+
+/* Add the key and value on top of the stack to the mapping at map (pops
+ * both). f is the mapping's frame. Returns 0, 1 with e filled, -1 when out
+ * of memory or Lua stack. */
+static int add_pair(lua_State *L, int map, int merge, yaml_mark_t key_mark, yaml_mark_t start,
+                    const char *text, size_t len, yerr *e) {
+  const char *why = NULL;
+  if (merge) {
+    if (do_merge(L, map, &why)) {
+      err_at(e, text, len, key_mark, "%s", why);
+      return 1;
+    }
+    lua_pop(L, 2);
+    return 0;
+  }
+  if (lua_type(L, -2) == LUA_TTABLE) {
+    /* a collection key (? [a]) is a new table each time: compare its
+     * canonical text with the earlier ones of this mapping */
+    int r = dup_collection_key(L, map, key_mark.line, e);
+    if (r < 0) return -1;
+    if (r > 0) {
+      yerr d = *e;
+      err_at(e, text, len, key_mark, "%s", d.problem);
+      snprintf(e->key, sizeof e->key, "%s", d.key);
+      e->has_extra = 1;
+      e->first_line = d.first_line;
+      return 1;
+    }
+  }
+  lua_pushvalue(L, -2);
+  if (lua_rawget(L, map) != LUA_TNIL) {
+    int merged = 0;
+    lua_pushvalue(L, map);
+    if (lua_rawget(L, S_MRG) == LUA_TTABLE) {
+      lua_pushvalue(L, -4);
+      merged = lua_rawget(L, -2) != LUA_TNIL;
+      lua_pop(L, 1);
+      if (merged) {  /* explicit key overrides the merged one, once */
+        lua_pushvalue(L, -4);
+        lua_pushnil(L);
+        lua_rawset(L, -3);
+      }
+    }
+    lua_pop(L, 1);
+    if (!merged) {
+      int str = lua_type(L, -3) == LUA_TSTRING;
+      lua_pop(L, 1);
+      err_at(e, text, len, key_mark, "duplicate key %s%s%s", str ? "\"" : "",
+             str ? lua_tostring(L, -2) : "(a collection)", str ? "\"" : "");
+      e->has_extra = 1;
+      e->extra_index = start.index;
+      snprintf(e->key, sizeof e->key, "%s", str ? lua_tostring(L, -2) : "");
+      return 1;
+    }
+  }
+  lua_pop(L, 1);
+  lua_rawset(L, map);
+  return 0;
+}
+
+/* Make the table of frame f (its items wait on the stack above f->base)
+ * with room for them, and move them in. Returns as add_pair. */
+static int materialize(lua_State *L, loader *ld, lframe *f, const char *text, size_t len,
+                       yerr *e) {
+  int base = f->base;
+  if (!lua_checkstack(L, 16)) return -1;
+  if (f->kind == 1) {
+    lua_createtable(L, (int)f->n, 0);
+    lua_replace(L, base);
+    for (lua_Integer i = f->n; i > 0; i--) lua_rawseti(L, base, i);
+  } else {
+    lua_createtable(L, 0, (int)f->n);
+    lua_replace(L, base);
+    for (lua_Integer p = 0; p < f->n; p++) {
+      lpair *pr = &ld->pairs[f->pbase + (size_t)p];
+      int r;
+      lua_pushvalue(L, base + 1 + 2 * (int)p);
+      lua_pushvalue(L, base + 2 + 2 * (int)p);
+      if ((r = add_pair(L, base, pr->merge, pr->key_mark, f->start, text, len, e))) return r;
+    }
+    lua_settop(L, base);
+    ld->npairs = f->pbase;
+  }
+  f->table = 1;
+  return 0;
+}
+
 /* docs, err = core.load(text, opts) */
 static int l_load(lua_State *L) {
   size_t len;
@@ -818,7 +975,7 @@ static int l_load(lua_State *L) {
   loader *ld;
   lua_Integer ndocs = 0, alias_budget;
   const char *why = NULL;
-  int done = 0, gc_was;
+  int done = 0, gc_was, r;
   lua_settop(L, 2);
   get_opts(L, 2, &o);
   alias_budget = o.max_aliases;
@@ -829,6 +986,9 @@ static int l_load(lua_State *L) {
   lua_newtable(L);  /* S_DOCS */
   ld = new_loader(L);  /* slot 7 */
   lua_newtable(L);  /* S_CKEY */
+  lua_createtable(L, KCACHE + VCACHE, 0);  /* S_KEYS */
+  if (!lua_checkstack(L, 64)) return luaL_error(L, "yaml: out of memory");
+  ld->room = lua_gettop(L) + 64;
   if (!yaml_parser_initialize(&ld->parser)) return luaL_error(L, "yaml: out of memory");
   /* The collector would traverse the growing result again and again while
    * nothing built here is garbage: pause it for the build (the Lua layer
@@ -848,6 +1008,11 @@ static int l_load(lua_State *L) {
       goto fail;
     }
     ld->has_ev = 1;
+    /* room for the value this event may push and what adding it takes */
+    if (lua_gettop(L) + 16 > ld->room) {
+      if (!lua_checkstack(L, 256)) goto deep;
+      ld->room = lua_gettop(L) + 256;
+    }
     switch (ev->type) {
       case YAML_STREAM_END_EVENT: done = 1; goto next;
       case YAML_DOCUMENT_START_EVENT:  /* anchors are per document */
@@ -861,7 +1026,6 @@ static int l_load(lua_State *L) {
         goto next;
       case YAML_ALIAS_EVENT: {
         const char *name = (const char *)ev->data.alias.anchor;
-        int r;
         if (lua_getfield(L, S_ANCH, name) == LUA_TNIL) {
           lua_pop(L, 1);
           err_at(&e, text, len, ev->start_mark,
@@ -896,19 +1060,22 @@ static int l_load(lua_State *L) {
         size_t n = ev->data.scalar.length;
         int plain = ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
         const char *tag = (const char *)ev->data.scalar.tag;
-        /* stack room: each container start reserves it for its children */
-        if (o.schema == SCH_FAILSAFE && !tag) lua_pushlstring(L, (const char *)v, n);
+        int key = ld->nfr > 0 && ld->fr[ld->nfr - 1].kind == 2 && !ld->fr[ld->nfr - 1].has_key;
+        rval rv;
+        if (key && !tag &&
+            (o.schema == SCH_FAILSAFE || !plain || resolve_plain((const char *)v, n, o.schema, &rv) == R_STR))
+          push_str(L, ld, 0, (const char *)v, n);
+        else if (!tag && (o.schema == SCH_FAILSAFE || !plain ||
+                          resolve_plain((const char *)v, n, o.schema, &rv) == R_STR))
+          push_str(L, ld, 1, (const char *)v, n);
         else if (push_scalar(L, (const char *)v, n, plain, tag, o.schema, &why)) {
           err_at(&e, text, len, ev->start_mark, "%s: %s", tag, why);
           goto fail;
         }
         anchor = (const char *)ev->data.scalar.anchor;
         /* a plain "<<" as a key is a merge key */
-        if (o.merge && ld->nfr > 0 && ld->fr[ld->nfr - 1].kind == 2 &&
-            !ld->fr[ld->nfr - 1].has_key && plain && !tag && n == 2 && v[0] == '<' &&
-            v[1] == '<') {
+        if (o.merge && key && plain && !tag && n == 2 && v[0] == '<' && v[1] == '<')
           ld->fr[ld->nfr - 1].merge_key = 1;
-        }
         break;
       }
       case YAML_SEQUENCE_START_EVENT: case YAML_MAPPING_START_EVENT: {
@@ -920,20 +1087,30 @@ static int l_load(lua_State *L) {
                  "nesting deeper than max_depth (%lld levels)", (long long)o.max_depth);
           goto fail;
         }
-        if (!lua_checkstack(L, 12) || grow_frames(ld)) goto deep;
+        if (grow_frames(ld)) goto deep;
         f = &ld->fr[ld->nfr++];
         memset(f, 0, sizeof *f);
         f->kind = seq ? 1 : 2;
         f->start = ev->start_mark;
         f->weight = 1;
+        f->pbase = ld->npairs;
         if (a && !(f->anchor = strdup(a))) goto deep;
-        /* a few slots up front saves the first rehashes of small tables */
-        if (seq) lua_createtable(L, 4, 0);
-        else lua_createtable(L, 0, 4);
+        if (ld->nfr > STACK_DEPTH) {
+          f->table = 1;
+          if (seq) lua_createtable(L, 4, 0);
+          else lua_createtable(L, 0, 4);
+        } else {
+          lua_pushnil(L);  /* the placeholder */
+        }
+        f->base = lua_gettop(L);
         goto next;
       }
       case YAML_SEQUENCE_END_EVENT: case YAML_MAPPING_END_EVENT: {
         f = &ld->fr[ld->nfr - 1];
+        if (!f->table && (r = materialize(L, ld, f, text, len, &e))) {
+          if (r < 0) goto deep;
+          goto fail;
+        }
         if (f->kind == 1 && f->n == 0) seq_mark(L);
         w = f->weight;
         if (f->anchor) {
@@ -957,81 +1134,39 @@ static int l_load(lua_State *L) {
     }
     if (ld->nfr == 0) {
       lua_rawseti(L, S_DOCS, ++ndocs);
-    } else {
-      f = &ld->fr[ld->nfr - 1];
-      f->weight += w;
-      if (f->kind == 1) {
-        lua_rawseti(L, -2, ++f->n);
-      } else if (!f->has_key) {
-        if (lua_type(L, -1) != LUA_TSTRING && keyify(L)) {
-          err_at(&e, text, len, ev->start_mark, "a NaN cannot be a mapping key");
-          goto fail;
-        }
-        f->has_key = 1;
-        /* a collection key ends here: its start is in the frame just left */
-        f->key_mark = (ev->type == YAML_SEQUENCE_END_EVENT || ev->type == YAML_MAPPING_END_EVENT)
-                          ? ld->fr[ld->nfr].start : ev->start_mark;
-      } else if (f->merge_key) {
-        int map = lua_gettop(L) - 2;
-        if (do_merge(L, map, &why)) {
-          err_at(&e, text, len, f->key_mark, "%s", why);
-          goto fail;
-        }
-        lua_pop(L, 2);
-        f->has_key = f->merge_key = 0;
-      } else {
-        int map = lua_gettop(L) - 2;
-        if (lua_type(L, -2) == LUA_TTABLE) {
-          /* a collection key (? [a]) is a new table each time: compare
-           * its canonical text with the earlier ones of this mapping */
-          int r = dup_collection_key(L, map, f->key_mark.line, &e);
-          if (r < 0) goto deep;
-          if (r > 0) {
-            yerr d = e;
-            err_at(&e, text, len, f->key_mark, "%s", d.problem);
-            snprintf(e.key, sizeof e.key, "%s", d.key);
-            e.has_extra = 1;
-            e.first_line = d.first_line;
-            goto fail;
-          }
-        }
-        lua_pushvalue(L, -2);
-        if (lua_rawget(L, map) != LUA_TNIL) {
-          int merged = 0;
-          lua_pushvalue(L, map);
-          if (lua_rawget(L, S_MRG) == LUA_TTABLE) {
-            lua_pushvalue(L, -4);
-            merged = lua_rawget(L, -2) != LUA_TNIL;
-            lua_pop(L, 1);
-            if (merged) {  /* explicit key overrides the merged one, once */
-              lua_pushvalue(L, -4);
-              lua_pushnil(L);
-              lua_rawset(L, -3);
-            }
-          }
-          lua_pop(L, 1);
-          if (!merged) {
-            lua_pop(L, 1);
-            err_at(&e, text, len, f->key_mark, "duplicate key %s%s%s",
-                   lua_type(L, -2) == LUA_TSTRING ? "\"" : "",
-                   lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "(a collection)",
-                   lua_type(L, -2) == LUA_TSTRING ? "\"" : "");
-            e.has_extra = 1;
-            e.extra_index = f->start.index;
-            snprintf(e.key, sizeof e.key, "%s",
-                     lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "");
-            goto fail;
-          }
-        }
-        lua_pop(L, 1);
-        lua_rawset(L, map);
-        f->has_key = 0;
+      goto next;
+    }
+    f = &ld->fr[ld->nfr - 1];
+    f->weight += w;
+    if (f->kind == 1) {
+      if (f->table) lua_rawseti(L, f->base, ++f->n);
+      else if (++f->n >= SPILL && (r = materialize(L, ld, f, text, len, &e))) goto bad;
+    } else if (!f->has_key) {
+      if (lua_type(L, -1) != LUA_TSTRING && keyify(L)) {
+        err_at(&e, text, len, ev->start_mark, "a NaN cannot be a mapping key");
+        goto fail;
       }
+      f->has_key = 1;
+      /* a collection key ends here: its start is in the frame just left */
+      f->key_mark = (ev->type == YAML_SEQUENCE_END_EVENT || ev->type == YAML_MAPPING_END_EVENT)
+                        ? ld->fr[ld->nfr].start : ev->start_mark;
+    } else if (f->table) {
+      if ((r = add_pair(L, f->base, f->merge_key, f->key_mark, f->start, text, len, &e))) goto bad;
+      f->has_key = f->merge_key = 0;
+    } else {
+      lpair *pr = new_pair(ld);
+      if (!pr) goto deep;
+      pr->key_mark = f->key_mark;
+      pr->merge = f->merge_key;
+      f->has_key = f->merge_key = 0;
+      if (++f->n >= SPILL / 2 && (r = materialize(L, ld, f, text, len, &e))) goto bad;
     }
   next:
     yaml_event_delete(ev);
     ld->has_ev = 0;
     continue;
+  bad:
+    if (r > 0) goto fail;
   deep:
     err_at(&e, text, len, ev->start_mark, "out of memory or Lua stack (document too deep?)");
     goto fail;
@@ -1057,8 +1192,10 @@ static void seq_mark(lua_State *L) {
 enum { K_DOC = 1, K_SCALAR, K_SEQ, K_MAP, K_ALIAS };
 enum { F_PLAIN_IMPL = 1, F_QUOTED_IMPL = 2, F_EXPLICIT_START = 4, F_EXPLICIT_END = 8 };
 
+enum { A_ANCHORS = 1 };  /* aux of a document: it has anchors or aliases */
+
 typedef struct {
-  uint8_t kind, style, flags, pad;
+  uint8_t kind, style, flags, aux;
   uint32_t parent;  /* UINT32_MAX for a document */
   uint32_t end;     /* index after the subtree */
   uint32_t start, vstart, stop;  /* bytes: node with properties, value, end */
@@ -1073,7 +1210,7 @@ typedef struct {
   char *arena;
   size_t alen, acap;
   int schema, merge;
-  lua_Integer max_depth, max_aliases;
+  lua_Integer max_depth, max_aliases, max_size;
 } yindex;
 
 #define IDX_MT "slipway.yaml.index"
@@ -1134,6 +1271,7 @@ typedef struct {
   int has_ev;
   uint32_t *stack;
   int nst, capst;
+  uint32_t end_line;  /* line of the stream end */
 } indexer;
 
 static void indexer_free(indexer *ix) {
@@ -1148,48 +1286,15 @@ static int indexer_gc(lua_State *L) {
   return 0;
 }
 
-/* idx, err = core.index(text, opts) */
-static int l_index(lua_State *L) {
-  size_t len;
-  const char *text = luaL_checklstring(L, 1, &len);
-  yopts o;
-  yerr e;
-  indexer *ix;
-  yindex *x;
+/* Index text (len bytes) into x, appending nodes. Anchors defined so far in
+ * the current document are kept in the table at stack slot anch. Returns 0,
+ * 1 with e filled (the text does not parse), -1 when out of memory. */
+static int index_text(lua_State *L, yindex *x, indexer *ix, const char *text, size_t len,
+                      const yopts *o, yerr *e, int anch) {
   poscv pc;
   int done = 0;
-  lua_settop(L, 2);
-  get_opts(L, 2, &o);
-  if (check_input(text, len, &o, &e)) return push_err(L, &e);
-  if (len >= UINT32_MAX) return luaL_error(L, "yaml: text too large to edit");
-  ix = lua_newuserdatauv(L, sizeof *ix, 0);  /* 3 */
-  memset(ix, 0, sizeof *ix);
-  if (luaL_newmetatable(L, "slipway.yaml.indexer")) {
-    lua_pushcfunction(L, indexer_gc);
-    lua_setfield(L, -2, "__gc");
-  }
-  lua_setmetatable(L, -2);
-  x = lua_newuserdatauv(L, sizeof *x, 1);  /* 4 */
-  memset(x, 0, sizeof *x);
-  luaL_setmetatable(L, IDX_MT);
-  x->schema = o.schema;
-  x->merge = o.merge;
-  x->max_depth = o.max_depth;
-  x->max_aliases = o.max_aliases;
-  lua_newtable(L);  /* 5: anchors defined so far in this document */
-  {
-    /* room for the usual density (a node every 8+ bytes, values no longer
-     * than the text): no copying reallocs; untouched pages cost nothing */
-    size_t cap = len / 8 + 256;
-    if (cap > UINT32_MAX / 2) cap = UINT32_MAX / 2;
-    x->n = malloc(cap * sizeof *x->n);
-    x->arena = malloc(len + 4096);
-    if (!x->n || !x->arena) return luaL_error(L, "yaml: out of memory");
-    x->cap = (uint32_t)cap;
-    x->acap = len + 4096;
-  }
   pos_init(&pc, text, len);
-  if (!yaml_parser_initialize(&ix->parser)) return luaL_error(L, "yaml: out of memory");
+  if (!yaml_parser_initialize(&ix->parser)) return -1;
   ix->parser_ok = 1;
   yaml_parser_set_input_string(&ix->parser, (const unsigned char *)text, len);
   while (!done) {
@@ -1197,12 +1302,15 @@ static int l_index(lua_State *L) {
     ynode *nd = NULL;
     const char *anchor = NULL, *tag = NULL;
     if (!yaml_parser_parse(&ix->parser, ev)) {
-      err_from_parser(&ix->parser, text, len, &e);
-      goto fail;
+      err_from_parser(&ix->parser, text, len, e);
+      return 1;
     }
     ix->has_ev = 1;
     switch (ev->type) {
-      case YAML_STREAM_END_EVENT: done = 1; break;
+      case YAML_STREAM_END_EVENT:
+        done = 1;
+        ix->end_line = (uint32_t)ev->start_mark.line;
+        break;
       case YAML_STREAM_START_EVENT: case YAML_NO_EVENT: break;
       case YAML_DOCUMENT_END_EVENT: case YAML_SEQUENCE_END_EVENT: case YAML_MAPPING_END_EVENT: {
         uint32_t i = ix->stack[--ix->nst];
@@ -1210,7 +1318,7 @@ static int l_index(lua_State *L) {
         c->end = x->count;
         if (c->alen) {  /* a collection's anchor is usable after its end */
           lua_pushboolean(L, 1);
-          lua_setfield(L, 5, x->arena + c->anc);
+          lua_setfield(L, anch, x->arena + c->anc);
         }
         if (ev->type == YAML_DOCUMENT_END_EVENT) {
           if (!ev->data.document_end.implicit) c->flags |= F_EXPLICIT_END;
@@ -1229,7 +1337,7 @@ static int l_index(lua_State *L) {
         if (x->count == x->cap) {
           uint32_t cap = x->cap ? x->cap * 2 : 256;
           ynode *p = realloc(x->n, (size_t)cap * sizeof *p);
-          if (!p) goto oom;
+          if (!p) return -1;
           x->n = p;
           x->cap = cap;
         }
@@ -1244,21 +1352,22 @@ static int l_index(lua_State *L) {
         switch (ev->type) {
           case YAML_DOCUMENT_START_EVENT:
             lua_newtable(L);
-            lua_replace(L, 5);
+            lua_replace(L, anch);
             nd->kind = K_DOC;
             if (!ev->data.document_start.implicit) nd->flags |= F_EXPLICIT_START;
             break;
           case YAML_ALIAS_EVENT:
-            if (lua_getfield(L, 5, (const char *)ev->data.alias.anchor) == LUA_TNIL) {
-              err_at(&e, text, len, ev->start_mark,
+            if (lua_getfield(L, anch, (const char *)ev->data.alias.anchor) == LUA_TNIL) {
+              err_at(e, text, len, ev->start_mark,
                      "alias *%s refers to an anchor that is not defined before it "
                      "(or to a node that contains the alias)", (const char *)ev->data.alias.anchor);
-              goto fail;
+              return 1;
             }
             lua_pop(L, 1);
             nd->kind = K_ALIAS;
-            if (arena_add(x, ev->data.alias.anchor, strlen((char *)ev->data.alias.anchor), &nd->val)) goto oom;
+            if (arena_add(x, ev->data.alias.anchor, strlen((char *)ev->data.alias.anchor), &nd->val)) return -1;
             nd->vlen = (uint32_t)strlen((char *)ev->data.alias.anchor);
+            if (ix->nst) x->n[ix->stack[0]].aux |= A_ANCHORS;
             break;
           case YAML_SCALAR_EVENT:
             nd->kind = K_SCALAR;
@@ -1266,13 +1375,13 @@ static int l_index(lua_State *L) {
             if (ev->data.scalar.plain_implicit) nd->flags |= F_PLAIN_IMPL;
             if (ev->data.scalar.quoted_implicit) nd->flags |= F_QUOTED_IMPL;
             if (ev->data.scalar.length >= UINT32_MAX ||
-                arena_add(x, ev->data.scalar.value, ev->data.scalar.length, &nd->val)) goto oom;
+                arena_add(x, ev->data.scalar.value, ev->data.scalar.length, &nd->val)) return -1;
             nd->vlen = (uint32_t)ev->data.scalar.length;
             anchor = (const char *)ev->data.scalar.anchor;
             tag = (const char *)ev->data.scalar.tag;
             if (anchor) {
               lua_pushboolean(L, 1);
-              lua_setfield(L, 5, anchor);
+              lua_setfield(L, anch, anchor);
             }
             break;
           case YAML_SEQUENCE_START_EVENT:
@@ -1292,24 +1401,25 @@ static int l_index(lua_State *L) {
           default: break;
         }
         if (anchor) {
-          if (arena_add(x, anchor, strlen(anchor), &nd->anc)) goto oom;
+          if (arena_add(x, anchor, strlen(anchor), &nd->anc)) return -1;
           nd->alen = (uint32_t)strlen(anchor);
+          if (ix->nst) x->n[ix->stack[0]].aux |= A_ANCHORS;
         }
         if (tag) {
-          if (arena_add(x, tag, strlen(tag), &nd->tag)) goto oom;
+          if (arena_add(x, tag, strlen(tag), &nd->tag)) return -1;
           nd->tlen = (uint32_t)strlen(tag);
         }
         nd->vstart = (anchor || tag) ? skip_props(text, len, nd->start, nd->stop) : nd->start;
         if (nd->kind == K_DOC || nd->kind == K_SEQ || nd->kind == K_MAP) {
-          if (ix->nst > o.max_depth) {
-            err_at(&e, text, len, ev->start_mark,
-                   "nesting deeper than max_depth (%lld levels)", (long long)o.max_depth);
-            goto fail;
+          if (ix->nst > o->max_depth) {
+            err_at(e, text, len, ev->start_mark,
+                   "nesting deeper than max_depth (%lld levels)", (long long)o->max_depth);
+            return 1;
           }
           if (ix->nst == ix->capst) {
             int cap = ix->capst ? ix->capst * 2 : 64;
             uint32_t *p = realloc(ix->stack, (size_t)cap * sizeof *p);
-            if (!p) goto oom;
+            if (!p) return -1;
             ix->stack = p;
             ix->capst = cap;
           }
@@ -1321,17 +1431,61 @@ static int l_index(lua_State *L) {
     yaml_event_delete(ev);
     ix->has_ev = 0;
   }
+  return 0;
+}
+
+static indexer *new_indexer(lua_State *L) {
+  return new_owned(L, sizeof(indexer), 0, "slipway.yaml.indexer", indexer_gc);
+}
+
+/* a new empty index (userdata on top) with room for a text of len bytes */
+static yindex *new_index(lua_State *L, const yopts *o, size_t len) {
+  yindex *x = lua_newuserdatauv(L, sizeof *x, 1);
+  memset(x, 0, sizeof *x);
+  luaL_setmetatable(L, IDX_MT);
+  x->schema = o->schema;
+  x->merge = o->merge;
+  x->max_depth = o->max_depth;
+  x->max_aliases = o->max_aliases;
+  x->max_size = o->max_size;
+  {
+    /* room for the usual density (a node every 8+ bytes, values no longer
+     * than the text): no copying reallocs; untouched pages cost nothing */
+    size_t cap = len / 8 + 256;
+    if (cap > UINT32_MAX / 2) cap = UINT32_MAX / 2;
+    x->n = malloc(cap * sizeof *x->n);
+    x->arena = malloc(len + 4096);
+    if (!x->n || !x->arena) luaL_error(L, "yaml: out of memory");
+    x->cap = (uint32_t)cap;
+    x->acap = len + 4096;
+  }
+  return x;
+}
+
+/* idx, err = core.index(text, opts) */
+static int l_index(lua_State *L) {
+  size_t len;
+  const char *text = luaL_checklstring(L, 1, &len);
+  yopts o;
+  yerr e;
+  indexer *ix;
+  yindex *x;
+  int r;
+  lua_settop(L, 2);
+  get_opts(L, 2, &o);
+  if (check_input(text, len, &o, &e)) return push_err(L, &e);
+  if (len >= UINT32_MAX) return luaL_error(L, "yaml: text too large to edit");
+  ix = new_indexer(L);      /* 3 */
+  x = new_index(L, &o, len);  /* 4 */
+  lua_newtable(L);  /* 5: anchors defined so far in this document */
+  r = index_text(L, x, ix, text, len, &o, &e, 5);
   indexer_free(ix);
+  if (r < 0) return luaL_error(L, "yaml: out of memory");
+  if (r > 0) return push_err(L, &e);
   lua_pushvalue(L, 1);
   lua_setiuservalue(L, 4, 1);  /* keep the text with its index */
   lua_pushvalue(L, 4);
   return 1;
-oom:
-  indexer_free(ix);
-  return luaL_error(L, "yaml: out of memory");
-fail:
-  indexer_free(ix);
-  return push_err(L, &e);
 }
 
 static yindex *checkidx(lua_State *L, int i) {
@@ -1640,6 +1794,337 @@ static int l_compare(lua_State *L) {
   return 1;
 }
 
+/* ---- edits: index again only the part of the text an edit touched --------- */
+
+/*
+ * An edit changes a few bytes of a big text; indexing the whole new text
+ * again to check it costs a full parse. core.reindex parses a window of the
+ * new text instead: from a restart point at or before the change to one
+ * after it, where libyaml's state is known to be the same in the old and the
+ * new text, so that every event outside the window is the same as before
+ * (shifted), and the index is spliced in place.
+ *
+ * Restart points, both at the start of a line whose bytes (and the line
+ * break before them) the edit did not touch:
+ *   - the "---" (or "%" directive) that starts a document, or the start of
+ *     the text: between documents libyaml keeps nothing but the stream;
+ *   - a key of a document's root block mapping at column 0, a one-line
+ *     scalar starting with a character that is no indicator, in a document
+ *     with no anchors, aliases or directives: libyaml is then inside that
+ *     mapping with every deeper level closed and no flow level, exactly the
+ *     state of a standalone text that starts with that key. The window is
+ *     parsed as such a text and its synthetic document and mapping dropped.
+ * The window must parse, and as one document with a block mapping at column
+ * 0 when it starts at a key; anything else (an error included) falls back
+ * to indexing the whole text, which gives the authoritative answer.
+ */
+
+typedef struct {
+  uint32_t lo, hi_old, hi_new, count_old;
+  int64_t dn, db, dl;
+  size_t alen_old;
+  ynode *saved;       /* the old nodes [lo, hi_old) */
+  uint32_t anc[2];    /* the window's ancestors (UINT32_MAX: none) */
+  ynode anc_old[2];
+  int done;
+} yundo;
+
+#define UNDO_MT "slipway.yaml.undo"
+
+static int undo_gc(lua_State *L) {
+  yundo *u = luaL_checkudata(L, 1, UNDO_MT);
+  free(u->saved);
+  u->saved = NULL;
+  return 0;
+}
+
+static int plain_start(unsigned char c) {
+  return c > 0x20 && c < 0x7F && !strchr("-?:,[]{}#&*!|>%@`.", c);
+}
+
+static int restart_key(yindex *x, const char *t, size_t tl, uint32_t k, uint32_t map) {
+  ynode *n = &x->n[k];
+  return n->kind == K_SCALAR && n->parent == map && n->end == k + 1 && n->col == 0 &&
+         !n->tlen && !n->alen && n->start > 0 && n->start < tl && t[n->start - 1] == '\n' &&
+         plain_start((unsigned char)t[n->start]);
+}
+
+static int restart_doc(const char *t, size_t tl, uint32_t s) {
+  if (s == 0) return 1;
+  if (s >= tl || t[s - 1] != '\n') return 0;
+  if (t[s] == '%') return 1;
+  return s + 3 <= tl && memcmp(t + s, "---", 3) == 0 &&
+         (s + 3 == tl || t[s + 3] == ' ' || t[s + 3] == '\t' || t[s + 3] == '\r' || t[s + 3] == '\n');
+}
+
+static void shift_node(ynode *n, int64_t db, int64_t dl, int64_t dn, uint32_t from) {
+  n->start = (uint32_t)(n->start + db);
+  n->vstart = (uint32_t)(n->vstart + db);
+  n->stop = (uint32_t)(n->stop + db);
+  n->line = (uint32_t)(n->line + dl);
+  n->end = (uint32_t)(n->end + dn);
+  if (n->parent != UINT32_MAX && n->parent >= from) n->parent = (uint32_t)(n->parent + dn);
+}
+
+/* st, ... = core.reindex(idx, text, i0, i1): idx indexes the current text;
+ * text is the edited one, the edit replacing nodes [i0, i1) (1-based).
+ *   "full"                 no window applies: index the whole text
+ *   "differs", la, lb      a node outside the edit differs (old, new line)
+ *   "spliced", undo, j1    idx now indexes text (core.undo(idx, undo) puts
+ *                          it back); the edit's nodes are [i0, j1) */
+static int l_reindex(lua_State *L) {
+  yindex *x = checkidx(L, 1);
+  size_t tl, ul, p = 0, q = 0;
+  const char *t, *u = luaL_checklstring(L, 2, &ul);
+  lua_Integer i0a = luaL_checkinteger(L, 3) - 1, i1a = luaL_checkinteger(L, 4) - 1;
+  uint32_t i0, i1, d, dnext, lo, hi_old, w0, w0line, cut, map = UINT32_MAX, skip = 0;
+  int keylevel = 0, keycut = 0, r;
+  yopts o;
+  yerr e;
+  indexer *ix;
+  yindex *w;
+  yundo *un;
+  int64_t db, dn, dl = 0;
+  uint32_t nw, hi_new;
+  lua_settop(L, 4);
+  lua_getiuservalue(L, 1, 1);  /* 5: the old text */
+  t = lua_tolstring(L, 5, &tl);
+  if (!t || i0a < 0 || i1a < i0a || (uint64_t)i1a > x->count)
+    return luaL_error(L, "yaml.reindex: bad region");
+  i0 = (uint32_t)i0a;
+  i1 = (uint32_t)i1a;
+  if ((lua_Integer)ul > x->max_size || ul >= UINT32_MAX / 2 || x->count == 0) goto full;
+  /* the common prefix (p bytes) and suffix (q bytes); they may overlap
+   * (an insertion next to a copy of itself): each is a fact on its own */
+  while (p < tl && p < ul && t[p] == u[p]) p++;
+  while (q < tl && q < ul && t[tl - 1 - q] == u[ul - 1 - q]) q++;
+  db = (int64_t)ul - (int64_t)tl;
+  /* the document holding the first changed byte (the one before, when the
+   * change is an insertion right at the start of a document) */
+  for (d = 0, dnext = x->n[0].end; dnext < x->count && x->n[dnext].start < p; d = dnext, dnext = x->n[d].end) {}
+  /* a key of its root block mapping before the change */
+  lo = d;
+  w0 = x->n[d].start;
+  w0line = x->n[d].line;
+  if (!(x->n[d].aux & A_ANCHORS) && x->n[d].end > d + 1 && t[x->n[d].start] != '%') {
+    ynode *m = &x->n[d + 1];
+    if (m->kind == K_MAP && m->style == YAML_BLOCK_MAPPING_STYLE && m->col == 0 && !m->tlen && !m->alen) {
+      map = d + 1;
+      for (uint32_t k = d + 2; k < m->end; k = x->n[x->n[k].end].end) {
+        if (x->n[k].start + 1 > p) {
+          /* the first key after the change whose line is untouched */
+          if ((uint64_t)x->n[k].start >= tl - q + 1 && restart_key(x, t, tl, k, map)) {
+            keycut = 1;
+            cut = k;
+            break;
+          }
+        } else if (restart_key(x, t, tl, k, map)) {
+          keylevel = 1;
+          lo = k;
+          w0 = x->n[k].start;
+          w0line = x->n[k].line;
+        }
+        if (x->n[k].end >= m->end) break;
+      }
+    }
+  }
+  if (!keylevel) {
+    keycut = 0;
+    if (d == 0) { w0 = 0; w0line = 0; }
+    else if (!restart_doc(t, tl, w0) || (size_t)w0 + 4 > p) goto full;
+  }
+  if (!keycut) {
+    cut = dnext;
+    while (cut < x->count && !((uint64_t)x->n[cut].start >= tl - q + 1 && restart_doc(t, tl, x->n[cut].start)))
+      cut = x->n[cut].end;
+  }
+  hi_old = cut;
+  if (i0 < lo || i1 > hi_old) goto full;
+  {
+    size_t wend = (size_t)((int64_t)(cut < x->count ? x->n[cut].start : tl) + db);
+    size_t wlen;
+    if (wend < w0 || (wend == w0 && keylevel && !keycut)) goto full;
+    wlen = wend - w0;
+    memset(&o, 0, sizeof o);  /* the index's own options */
+    o.schema = x->schema;
+    o.merge = x->merge;
+    o.max_depth = x->max_depth;
+    o.max_aliases = x->max_aliases;
+    o.max_size = x->max_size;
+    ix = new_indexer(L);        /* 6 */
+    w = new_index(L, &o, wlen); /* 7 */
+    lua_newtable(L);            /* 8 */
+    if (wlen == 0) {
+      /* the edit removed the window's entries or documents: the new text
+       * goes on from the same state at the same restart point */
+      indexer_free(ix);
+      dl = (int64_t)w0line - x->n[cut].line;
+      goto mapped;
+    }
+    r = index_text(L, w, ix, u + w0, wlen, &o, &e, 8);
+    if (r < 0) {
+      indexer_free(ix);
+      return luaL_error(L, "yaml: out of memory");
+    }
+    if (r > 0) { indexer_free(ix); goto full; }
+    if (keylevel) {
+      ynode *wd = &w->n[0], *wm = &w->n[1];
+      if (w->count < 2 || wd->kind != K_DOC || (wd->flags & F_EXPLICIT_START) || wd->end != w->count ||
+          wm->kind != K_MAP || wm->style != YAML_BLOCK_MAPPING_STYLE || wm->start != 0 || wm->col != 0 ||
+          wm->tlen || wm->alen || wm->end != w->count || (keycut && (wd->flags & F_EXPLICIT_END)))
+        { indexer_free(ix); goto full; }
+      skip = 2;
+    } else if (w->count == 0 || w->n[0].kind != K_DOC) {
+      indexer_free(ix);
+      goto full;
+    }
+    if (cut < x->count) dl = (int64_t)w0line + ix->end_line - x->n[cut].line;
+    indexer_free(ix);
+  }
+mapped:
+  nw = w->count - skip;
+  dn = (int64_t)nw - (hi_old - lo);
+  hi_new = lo + nw;
+  if ((int64_t)i1 + dn < i0) goto full;
+  /* the window's nodes in the new index's numbering and bytes */
+  for (uint32_t j = skip; j < w->count; j++) {
+    ynode *n = &w->n[j];
+    n->start += w0;
+    n->vstart += w0;
+    n->stop += w0;
+    n->line += w0line;
+    n->end = lo + (n->end - skip);
+    if (n->parent == UINT32_MAX) {}
+    else if (keylevel && n->parent == 1) n->parent = map;
+    else n->parent = lo + (n->parent - skip);
+  }
+  /* outside the edit every node of the window must be what it was */
+  for (uint32_t k = lo; k < i0; k++) {
+    ynode *a = &x->n[k], *b = &w->n[k - lo + skip];
+    int ok;
+    if (a->end > i0 || b->end > i0) {
+      uint32_t save = b->end;
+      ok = (int64_t)b->end - a->end == dn;
+      b->end = a->end - lo + skip;  /* node_eq compares subtree sizes */
+      ok = ok && node_eq(x, k, w, k - lo + skip);
+      b->end = save;
+    } else {
+      uint32_t save = b->end;
+      b->end = b->end - lo + skip;
+      ok = node_eq(x, k, w, k - lo + skip);
+      b->end = save;
+    }
+    if (!ok || a->parent != b->parent) {
+      lua_pushliteral(L, "differs");
+      lua_pushinteger(L, (lua_Integer)a->line + 1);
+      lua_pushinteger(L, (lua_Integer)b->line + 1);
+      return 3;
+    }
+  }
+  for (uint32_t k = i1; k < hi_old; k++) {
+    uint32_t m = (uint32_t)(k + dn), pp = x->n[k].parent;
+    ynode *a = &x->n[k], *b = &w->n[m - lo + skip];
+    uint32_t save = b->end;
+    int ok;
+    if (pp != UINT32_MAX && pp >= i1) pp = (uint32_t)(pp + dn);
+    b->end = b->end - lo + skip;
+    ok = node_eq(x, k, w, m - lo + skip);
+    b->end = save;
+    if (!ok || pp != b->parent) {
+      lua_pushliteral(L, "differs");
+      lua_pushinteger(L, (lua_Integer)a->line + 1);
+      lua_pushinteger(L, (lua_Integer)b->line + 1);
+      return 3;
+    }
+  }
+  /* room first, so that nothing fails half-way */
+  if ((uint64_t)x->count + (dn > 0 ? dn : 0) > x->cap) {
+    uint64_t cap = (uint64_t)x->count + (dn > 0 ? dn : 0) + 256;
+    ynode *np;
+    if (cap > UINT32_MAX / 2 || !(np = realloc(x->n, cap * sizeof *np))) return luaL_error(L, "yaml: out of memory");
+    x->n = np;
+    x->cap = (uint32_t)cap;
+  }
+  if (x->alen + w->alen + 1 > x->acap) {
+    size_t cap = x->alen + w->alen + 4096 + x->acap / 4;
+    char *na;
+    if (cap > UINT32_MAX || !(na = realloc(x->arena, cap))) return luaL_error(L, "yaml: out of memory");
+    x->arena = na;
+    x->acap = cap;
+  }
+  un = new_owned(L, sizeof *un, 1, UNDO_MT, undo_gc);  /* 9 */
+  if (hi_old > lo && !(un->saved = malloc((size_t)(hi_old - lo) * sizeof(ynode))))
+    return luaL_error(L, "yaml: out of memory");
+  if (hi_old > lo) memcpy(un->saved, x->n + lo, (size_t)(hi_old - lo) * sizeof(ynode));
+  un->lo = lo;
+  un->hi_old = hi_old;
+  un->hi_new = hi_new;
+  un->count_old = x->count;
+  un->dn = dn;
+  un->db = db;
+  un->dl = dl;
+  un->alen_old = x->alen;
+  un->anc[0] = un->anc[1] = UINT32_MAX;
+  lua_pushvalue(L, 5);
+  lua_setiuservalue(L, 9, 1);
+  /* splice: the tail moves and shifts, the window goes in, then its ancestors */
+  memmove(x->n + hi_new, x->n + hi_old, (size_t)(x->count - hi_old) * sizeof(ynode));
+  for (uint32_t k = hi_new; k < x->count + dn; k++) shift_node(&x->n[k], db, dl, dn, hi_old);
+  {
+    uint32_t base = (uint32_t)x->alen;
+    memcpy(x->arena + base, w->arena, w->alen);
+    x->alen += w->alen;
+    for (uint32_t j = skip; j < w->count; j++) {
+      ynode *n = &x->n[lo + j - skip];
+      *n = w->n[j];
+      n->val += base;
+      n->tag += base;
+      n->anc += base;
+    }
+  }
+  if (keylevel) {
+    uint32_t anc[2] = {map, d};
+    for (int a = 0; a < 2; a++) {
+      ynode *n = &x->n[anc[a]];
+      un->anc[a] = anc[a];
+      un->anc_old[a] = *n;
+      n->end = (uint32_t)(n->end + dn);
+      if (keycut) n->stop = (uint32_t)(n->stop + db);
+      else n->stop = w->n[a == 0 ? 1 : 0].stop + w0;
+      if (!keycut && a == 1) n->flags = (uint8_t)((n->flags & ~F_EXPLICIT_END) | (w->n[0].flags & F_EXPLICIT_END));
+    }
+    x->n[d].aux |= w->n[0].aux;  /* anchors the edit wrote */
+  }
+  x->count = (uint32_t)(x->count + dn);
+  lua_pushvalue(L, 2);
+  lua_setiuservalue(L, 1, 1);
+  lua_pushliteral(L, "spliced");
+  lua_pushvalue(L, 9);
+  lua_pushinteger(L, (lua_Integer)i1 + dn + 1);
+  return 3;
+full:
+  lua_pushliteral(L, "full");
+  return 1;
+}
+
+/* core.undo(idx, undo): idx indexes the text before the edit again */
+static int l_undo(lua_State *L) {
+  yindex *x = checkidx(L, 1);
+  yundo *un = luaL_checkudata(L, 2, UNDO_MT);
+  if (un->done) return luaL_error(L, "yaml.undo: already undone");
+  un->done = 1;
+  for (uint32_t k = un->hi_new; k < x->count; k++) shift_node(&x->n[k], -un->db, -un->dl, -un->dn, un->hi_new);
+  memmove(x->n + un->hi_old, x->n + un->hi_new, (size_t)(x->count - un->hi_new) * sizeof(ynode));
+  if (un->hi_old > un->lo) memcpy(x->n + un->lo, un->saved, (size_t)(un->hi_old - un->lo) * sizeof(ynode));
+  for (int a = 0; a < 2; a++)
+    if (un->anc[a] != UINT32_MAX) x->n[un->anc[a]] = un->anc_old[a];
+  x->count = un->count_old;
+  x->alen = un->alen_old;
+  lua_getiuservalue(L, 2, 1);
+  lua_setiuservalue(L, 1, 1);
+  return 0;
+}
+
 /* ---- helpers for the dumper and the editor -------------------------------- */
 
 static int schema_arg(lua_State *L, int i) {
@@ -1801,6 +2286,7 @@ static int l_utf8(lua_State *L) {
 int luaopen_slipway_yaml_core(lua_State *L) {
   static const luaL_Reg fns[] = {
     {"load", l_load}, {"index", l_index}, {"compare", l_compare},
+    {"reindex", l_reindex}, {"undo", l_undo},
     {"resolve", l_resolve}, {"plain_ok", l_plain_ok}, {"quote", l_quote},
     {"utf8", l_utf8},
     {NULL, NULL}};

@@ -1,20 +1,18 @@
--- tests/bench/yaml_slipway.lua FILE [COPY]: the time of yaml.load_all on
--- FILE; with COPY also yaml.open of a copy, doc:set of one scalar, and
--- doc:save (the original is not touched). Prints "load S" and
--- "open S set S save S delta BYTES".
+-- tests/bench/yaml_slipway.lua load FILE | edit FILE COPY
+--   load: the time of yaml.load_all on FILE: "load S docs N"
+--   edit: yaml.open of COPY (a copy of FILE), doc:set of one scalar and
+--         doc:save, nothing else in the process (so that its peak RSS is
+--         the editor's): "open S set S save S delta BYTES"
 local yaml = require "slipway.yaml"
 local fs = require "slipway.fs"
 local task = require "slipway.task"
-local file, copy = arg[1], arg[2]
-local text = fs.read(file)
-collectgarbage()
-local t0 = task.now()
-local docs = yaml.load_all(text)
-print(string.format("load %.6f docs %d", task.now() - t0, #docs))
-docs = nil
-collectgarbage()
-if copy then
-  fs.write(copy, text)
+local mode, file, copy = arg[1], arg[2], arg[3]
+if mode == "load" then
+  local text = fs.read(file)
+  local t0 = task.now()
+  local docs = yaml.load_all(text)
+  print(string.format("load %.6f docs %d", task.now() - t0, #docs))
+elseif mode == "edit" then
   local t1 = task.now()
   local doc = yaml.open(copy)
   local t2 = task.now()
@@ -26,5 +24,7 @@ if copy then
   doc:save()
   local t4 = task.now()
   print(string.format("open %.6f set %.6f save %.6f delta %d", t2 - t1, t3 - t2, t4 - t3,
-    #fs.read(copy) - #text))
+    #doc:text() - #doc.orig))
+else
+  error("usage: yaml_slipway.lua load FILE | edit FILE COPY")
 end

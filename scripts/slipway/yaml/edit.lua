@@ -664,23 +664,35 @@ end
 -- {value=}), everything else identical.
 function Doc:commit(text, i0, i1, expect, what, level)
   level = (level or 1) + 1
+  local idx, undo, j1
   local function refuse(why)
+    if undo then core.undo(idx, undo) end
     raise("edit", string.format("%s: %s refused, nothing changed: %s", self.file or "<yaml>", what, why),
       {file = self.file}, level + 1)
   end
-  local idx, err = core.index(text, {schema = self.opts.schema, merge = self.opts.merge,
-    max_depth = self.opts.max_depth, max_aliases = self.opts.max_aliases, max_size = self.opts.max_size})
-  if not idx then
-    refuse("the new text would not parse (" .. tostring(err.problem) .. " at line " .. tostring(err.line) .. ")")
-  end
-  local j1 = i1 + idx:count() - self.idx:count()
-  if j1 < i0 then refuse("the new text has fewer nodes than expected") end
-  local ok, a, b = core.compare(self.idx, idx, i0, i1, j1)
-  if not ok then
-    local an = a <= self.idx:count() and self.idx:node(a)
-    local bn = b <= idx:count() and idx:node(b)
-    refuse(string.format("the re-parsed text differs outside the edit (old line %s, new line %s)",
-      an and an.line or "end", bn and bn.line or "end"))
+  -- the part of the text around the edit is indexed again and spliced into
+  -- the index (core.reindex); when no such part applies, the whole text
+  local st, a, b = core.reindex(self.idx, text, i0, i1)
+  if st == "spliced" then
+    idx, undo, j1 = self.idx, a, b
+  elseif st == "differs" then
+    refuse(string.format("the re-parsed text differs outside the edit (old line %s, new line %s)", a, b))
+  else
+    local err
+    idx, err = core.index(text, {schema = self.opts.schema, merge = self.opts.merge,
+      max_depth = self.opts.max_depth, max_aliases = self.opts.max_aliases, max_size = self.opts.max_size})
+    if not idx then
+      refuse("the new text would not parse (" .. tostring(err.problem) .. " at line " .. tostring(err.line) .. ")")
+    end
+    j1 = i1 + idx:count() - self.idx:count()
+    if j1 < i0 then refuse("the new text has fewer nodes than expected") end
+    local ok, ea, eb = core.compare(self.idx, idx, i0, i1, j1)
+    if not ok then
+      local an = ea <= self.idx:count() and self.idx:node(ea)
+      local bn = eb <= idx:count() and idx:node(eb)
+      refuse(string.format("the re-parsed text differs outside the edit (old line %s, new line %s)",
+        an and an.line or "end", bn and bn.line or "end"))
+    end
   end
   local j = i0
   for _, e in ipairs(expect) do
