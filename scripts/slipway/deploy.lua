@@ -150,6 +150,8 @@ function M.run_summary(ctx, result)
     elseif r.type == "check" then
       s.checks[#s.checks + 1] = {env = r.env, name = r.name, ok = r.ok, detail = r.detail,
                                  duration = r.duration, phase = phase}
+    elseif r.type == "state" and r.before and r.before.running and not versions.attempted then
+      versions.before = versions.before or r.before.versions  -- what ran before the first deploy
     elseif r.type == "deployed" then
       versions.attempted = versions.attempted or r.versions
       versions.final = r.versions
