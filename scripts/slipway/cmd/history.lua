@@ -144,9 +144,12 @@ local function quote(a)
 end
 
 -- the runbook's name and arguments: "restart staging --deployment=binder"
-local function invocation(s)
+-- (brief: without --yes, which the confirmation names)
+local function invocation(s, brief)
   local t = {(tostring(s.command):gsub("^runbook ", ""))}
-  for _, a in ipairs(type(s.args) == "table" and s.args or {}) do t[#t + 1] = quote(a) end
+  for _, a in ipairs(type(s.args) == "table" and s.args or {}) do
+    if not (brief and (a == "--yes" or a == "-y")) then t[#t + 1] = quote(a) end
+  end
   return table.concat(t, " ")
 end
 
@@ -167,8 +170,8 @@ local function is_runbook(s) return tostring(s.command):find("^runbook ") ~= nil
 -- the terminal is wide enough; WHAT takes the rest
 local function columns(width)
   local cols = {{"RUN", 25}, {"COMMAND", 8}}
-  if width >= 100 then cols[#cols + 1] = {"BY", 14} end
-  if width >= 115 then cols[#cols + 1] = {"COMMIT", 8} end
+  if width >= 110 then cols[#cols + 1] = {"BY", 14} end
+  if width >= 120 then cols[#cols + 1] = {"COMMIT", 8} end
   cols[#cols + 1] = {"OUTCOME", 15}
   local used = 0
   for _, c in ipairs(cols) do used = used + c[2] + 1 end
@@ -189,14 +192,20 @@ local function line(cols, s, loc)
   local judged = outcome_of(s)
   local outcome = judged:match("^%S+") .. (s.failed_step and (" @" .. tostring(s.failed_step)) or "")
   local what
+  local envs = {}
   if is_runbook(s) then
     local c = confirmations(s)
-    what = invocation(s) .. (c ~= "" and ("; " .. c) or "")
+    what = invocation(s, true) .. (c ~= "" and ("; " .. c) or "")
+    -- the environments it acted on, unless its arguments name them
+    local named = {}
+    for _, a in ipairs(type(s.args) == "table" and s.args or {}) do named[a] = true end
+    for _, e in ipairs(s.envs or {}) do if not named[e] then envs[#envs + 1] = e end end
   else
-    local envs = #(s.envs or {}) > 0 and table.concat(s.envs, ",") or ""
-    local vt = versions_text(s)
-    what = envs .. ((envs ~= "" and vt ~= "") and ": " or "") .. vt
+    what = versions_text(s)
+    envs = s.envs or {}
   end
+  local where = table.concat(envs, ",")
+  what = where .. ((where ~= "" and what ~= "") and ": " or "") .. what
   local d = damage(loc)
   return row(cols, {RUN = esc(s.id or "?"), COMMAND = esc(is_runbook(s) and "runbook" or (s.command or "?")),
     BY = esc(tostring(s.user or "?") .. "@" .. tostring(s.host or "?")),
