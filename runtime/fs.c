@@ -21,6 +21,7 @@
  *   dir = cwd()                        getcwd(3): the physical working directory
  *   p = realpath(path)                 realpath(3): absolute, no symlinks, no . or ..
  *   b = isatty(fd)                     for slipway.log: colour on a terminal
+ *   n = columns(fd)                    the terminal's width (TIOCGWINSZ), or nil
  *   t = wallclock()                    seconds since the epoch, with fractions
  */
 #include "slipway.h"
@@ -34,6 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <time.h>
@@ -512,6 +514,17 @@ static int l_isatty(lua_State *L) {
   return 1;
 }
 
+/* the width of the terminal on fd; nil when fd is not one (or says 0) */
+static int l_columns(lua_State *L) {
+  struct winsize ws;
+  memset(&ws, 0, sizeof ws);
+  if (ioctl((int)luaL_checkinteger(L, 1), TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0)
+    lua_pushinteger(L, ws.ws_col);
+  else
+    lua_pushnil(L);
+  return 1;
+}
+
 static int l_wallclock(lua_State *L) {
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
@@ -525,6 +538,7 @@ int luaopen_slipway_fs_core(lua_State *L) {
     {"stat", l_stat}, {"list", l_list}, {"glob", l_glob},
     {"mkdir", l_mkdir}, {"remove", l_remove}, {"tempdir", l_tempdir},
     {"lock", l_lock}, {"isatty", l_isatty}, {"wallclock", l_wallclock},
+    {"columns", l_columns},
     {"cwd", l_cwd}, {"realpath", l_realpath}, {NULL, NULL}};
   static const luaL_Reg lock_meth[] = {
     {"unlock", l_unlock}, {"held", l_held}, {NULL, NULL}};

@@ -29,12 +29,13 @@ return {
       end
     end)
     local reason = args.reason or (not rb.dry_run and rb:input("Reason for the ban", {default = "abuse"})) or "abuse"
-    local plan = {{diff = change.diff}, {argv = {"git", "commit", "-m", "ban " .. args.pattern, "--", args.file}}}
-    for env in (args.deploy or ""):gmatch("[^,%s]+") do plan[#plan + 1] = {argv = {"slipway", "stage", env}} end
+    local msg = string.format("ban %s: %s", args.pattern, reason)
+    local plan = {{diff = change.diff}, rb:commit_plan({args.file}, msg)}
+    for env in (args.deploy or ""):gmatch("[^,%s]+") do plan[#plan + 1] = rb:deploy_plan(env) end
     if not rb:confirm(string.format("Ban %s?", args.pattern), {plan = plan}) then return false end
     rb:apply(change)
     rb:changed(string.format("banned %s in %s (%s)", args.pattern, args.file, args.list))
-    rb:commit({args.file}, string.format("ban %s: %s", args.pattern, reason))
+    rb:commit({args.file}, msg)
     for env in (args.deploy or ""):gmatch("[^,%s]+") do rb:deploy(env) end
   end,
 }

@@ -14,6 +14,7 @@ return {
     {name = "selector", default = "component=singleuser-server", help = "label selector of user pods"},
     {name = "unknown", type = "boolean", default = true, help = "also force-delete pods stuck in Unknown"},
   },
+  driver = "kubernetes",
   run = function(rb, args)
     local ui = require "slipway.ui"
     local kube = require "slipway.kube"
@@ -48,12 +49,12 @@ return {
     if #old > 0 then
       del = {"delete", "pod", "--wait=false"}
       for _, r in ipairs(old) do del[#del + 1] = r.name end
-      plan[#plan + 1] = {argv = {"kubectl", table.unpack(del)}}
+      plan[#plan + 1] = rb:kubectl_plan(env, del)
     end
     for _, r in ipairs(stuck) do
       local f = {"delete", "pod", r.name, "--grace-period=0", "--force"}
       force[#force + 1] = f
-      plan[#plan + 1] = {argv = {"kubectl", table.unpack(f)}}
+      plan[#plan + 1] = rb:kubectl_plan(env, f)
     end
     if not rb:confirm(string.format("Delete %d pods in %s (%d forced)?", #rows, env.name, #stuck), {plan = plan}) then
       return false

@@ -36,6 +36,7 @@ return {
     {name = "out", default = ".", help = "directory for the archive"},
     {name = "tail", type = "number", default = 2000, help = "log lines per deployment"},
   },
+  driver = "kubernetes",
   run = function(rb, args)
     local task = require "slipway.task"
     local json = require "slipway.json"

@@ -16,6 +16,7 @@ return {
     {name = "timeout", default = "15m", help = "how long kubectl drain may take"},
     {name = "grace-period", type = "number", default = 60, help = "seconds each pod gets to stop"},
   },
+  driver = "kubernetes",
   run = function(rb, args)
     local ui = require "slipway.ui"
     local kube = require "slipway.kube"
@@ -37,7 +38,8 @@ return {
     local drain = {"drain", node, "--ignore-daemonsets", "--delete-emptydir-data", "--force",
                    "--grace-period=" .. math.floor(args.grace_period), "--timeout=" .. args.timeout}
     if not rb:confirm(string.format("Cordon and drain %s?", node), {plan = {
-        {argv = {"kubectl", "cordon", node}}, {argv = {"kubectl", table.unpack(drain)}}}}) then
+        rb:kubectl_plan(env, {"cordon", node}, {all_namespaces = true}),
+        rb:kubectl_plan(env, drain, {all_namespaces = true})}}) then
       return false
     end
     rb:kubectl(env, {"cordon", node}, {all_namespaces = true})

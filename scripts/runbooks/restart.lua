@@ -9,6 +9,7 @@ return {
     {name = "deployment", default = "hub", help = "deployment to restart"},
     {name = "timeout", default = "5m", help = "how long to wait for the rollout"},
   },
+  driver = "kubernetes",
   run = function(rb, args)
     local env = rb:environment(args.env)
     local target = "deployment/" .. args.deployment
@@ -20,7 +21,7 @@ return {
                       {"NAME", "READY", "GENERATION"}))
     local restart = {"rollout", "restart", target}
     if not rb:confirm(string.format("Restart %s in %s?", target, env.name), {plan = {
-        {argv = {"kubectl", table.unpack(restart)}},
+        rb:kubectl_plan(env, restart),
         {text = "then wait up to " .. args.timeout .. " for the new pods to be ready"}}}) then
       return false
     end

@@ -70,8 +70,10 @@ return {
     what[#what + 1] = string.format("weight %s -> %s", tostring(old.weight), tostring(want_weight))
     local msg = string.format("rotation: %s %s (%s)", args.direction == "out" and "take" or "put",
       member .. (args.direction == "out" and " out" or " back in"), table.concat(what, ", "))
-    plan[#plan + 1] = {argv = {"git", "commit", "-m", msg}}
-    for env in (args.deploy or ""):gmatch("[^,%s]+") do plan[#plan + 1] = {argv = {"slipway", "stage", env}} end
+    local add, commit = rb:commit_plan(files, msg)
+    plan[#plan + 1] = add
+    plan[#plan + 1] = commit
+    for env in (args.deploy or ""):gmatch("[^,%s]+") do plan[#plan + 1] = rb:deploy_plan(env) end
     if not rb:confirm(string.format("Take %s %s rotation?", member, args.direction == "out" and "out of" or "back into"),
         {plan = plan}) then
       return false

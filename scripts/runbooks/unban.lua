@@ -24,8 +24,8 @@ return {
       item[#item + 1] = at - 1   -- the editor's indices are 0-based
       doc:delete(item)
     end)
-    local plan = {{diff = change.diff}, {argv = {"git", "commit", "-m", "unban " .. args.pattern, "--", args.file}}}
-    for env in (args.deploy or ""):gmatch("[^,%s]+") do plan[#plan + 1] = {argv = {"slipway", "stage", env}} end
+    local plan = {{diff = change.diff}, rb:commit_plan({args.file}, "unban " .. args.pattern)}
+    for env in (args.deploy or ""):gmatch("[^,%s]+") do plan[#plan + 1] = rb:deploy_plan(env) end
     if not rb:confirm(string.format("Unban %s?", args.pattern), {plan = plan}) then return false end
     rb:apply(change)
     rb:changed(string.format("unbanned %s in %s (%s)", args.pattern, args.file, args.list))

@@ -513,9 +513,11 @@ function M.run(ctx, env, vars)
       if not okr then error(r, 0) end
       r.env = env.name
       if ctx then
+        -- a failure names the check's line in slipway.yaml (annotations)
+        local line = not r.ok and c.keypath and env.manifest and require("slipway.manifest").line(env.manifest, c.keypath)
         ctx.journal:record{type = "check", env = env.name, name = r.name, ok = r.ok,
                            skipped = r.skipped, detail = r.detail, duration = r.duration,
-                           attempts = r.attempts}
+                           attempts = r.attempts, file = line and env.manifest.path or nil, line = line or nil}
       end
       return r
     end

@@ -215,6 +215,8 @@ function M.run(opts)
     expect("production runs the bumped binderhub", good and good.binderhub == CHARTS[2].version,
       good and ("prod /versions binderhub " .. tostring(good.binderhub)) or "prod not running")
 
+    local good_sha = run.git({"rev-parse", "HEAD"}).stdout:gsub("%s+$", "")
+
     act(4, "a broken release appears upstream; bump picks it")
     published.broken = true
     r = run.slipway({"bump", "--commit"})
@@ -229,6 +231,13 @@ function M.run(opts)
     expect("the revert commit is in the repository", log:find("^Revert") ~= nil and
       chart:find(CHARTS[2].version, 1, true) ~= nil and not chart:find(BROKEN, 1, true),
       (log:match("[^\n]*")))
+    -- "reverted to" means the last good commit: the revert commit is a new
+    -- commit on top whose tree is that commit's
+    local head = run.git({"rev-parse", "HEAD"}).stdout:gsub("%s+$", "")
+    local function tree(c) return run.git({"rev-parse", c .. "^{tree}"}).stdout end
+    expect("the revert commit restores the last good commit", tree(head) == tree(good_sha),
+      string.format("revert commit %s has the tree of %s, the commit deployed in step 3",
+        head:sub(1, 12), good_sha:sub(1, 12)))
     st = status_of(run)
     local sv = st.staging and st.staging.status and st.staging.status.url and versions_at(st.staging.status.url)
     expect("staging is back on the good version", sv and sv.binderhub == CHARTS[2].version,

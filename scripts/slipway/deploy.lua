@@ -150,6 +150,8 @@ function M.run_summary(ctx, result)
     elseif r.type == "check" then
       s.checks[#s.checks + 1] = {env = r.env, name = r.name, ok = r.ok, detail = r.detail,
                                  duration = r.duration, phase = phase}
+    elseif r.type == "state" and r.before and r.before.running and not versions.attempted then
+      versions.before = versions.before or r.before.versions  -- what ran before the first deploy
     elseif r.type == "deployed" then
       versions.attempted = versions.attempted or r.versions
       versions.final = r.versions
@@ -736,6 +738,7 @@ function M.revert(ctx, opts)
   local staging = ctx.envs.stages.staging
   if not staging then raise("revert_failed", "revert: no staging environment") end
   local nothing = false
+  local back_to  -- the good commit whose tree the revert commit restores
   local ok, err = pcall(function()
     local reason = opts.reason and errmsg(opts.reason) or ctx.args.reason or "by hand"
     local to = opts.to or ctx.args.to
@@ -746,7 +749,7 @@ function M.revert(ctx, opts)
       ctx.journal:record{type = "revert", from = finishing.from, to = finishing.commit, good = finishing.good,
                          commits = {}, reason = "finishing the revert of run " .. finishing.run,
                          finishing = finishing.run}
-      ctx.sha, ctx.dirty = finishing.commit, false
+      ctx.sha, ctx.dirty, back_to = finishing.commit, false, finishing.good
     else
       local good, why = nil, nil
       if to then
@@ -798,7 +801,7 @@ function M.revert(ctx, opts)
       end
       ctx.journal:record{type = "revert", from = ctx.sha, to = new_sha, good = good,
                          commits = commits, reason = reason}
-      ctx.sha = new_sha
+      ctx.sha, back_to = new_sha, good
       ctx.dirty = false
     end
     push_revert(ctx, ctx.envs.stages.revert)
@@ -825,15 +828,18 @@ function M.revert(ctx, opts)
   local up = ctx.vars.revert_unpushed
   local where = up and string.format("; the revert commit is NOT on %s/%s%s", up.remote, tostring(up.branch or "its branch"),
     up.side_branch and (" but on branch " .. up.side_branch .. ": merge it") or " (push it by hand)") or ""
+  -- "reverted to" names the good commit (as the revert commit's message
+  -- does); the revert commit is named as such
+  local to_what = string.format("to %s (revert commit %s)", tostring(back_to):sub(1, 12), tostring(ctx.sha):sub(1, 12))
   if ctx.dry_run then
     io.stderr:write(string.format("\n*** dry run: %s would be reverted and redeployed; nothing was changed ***\n\n",
       staging))
   elseif opts.manual then
-    io.stderr:write(string.format("\n*** %s was REVERTED by hand to %s and passed its tests; production was not touched%s ***\n\n",
-      staging, tostring(ctx.sha):sub(1, 12), where))
+    io.stderr:write(string.format("\n*** %s was REVERTED by hand %s and passed its tests; production was not touched%s ***\n\n",
+      staging, to_what, where))
   else
-    io.stderr:write(string.format("\n*** %s failed its tests and was REVERTED to %s; production was not touched%s ***\n\n",
-      staging, tostring(ctx.sha):sub(1, 12), where))
+    io.stderr:write(string.format("\n*** %s failed its tests and was REVERTED %s; production was not touched%s ***\n\n",
+      staging, to_what, where))
   end
   return true
 end

@@ -5,7 +5,8 @@
 --     closes it when the step ends,
 --   * turns a failed step, a failed check and a failed revert into an
 --     annotation (`::error file=F,line=L,title=...::message`, with the file and
---     line when the error names one),
+--     line when the error names one; a failed check names its line in
+--     slipway.yaml, the file relative to $GITHUB_WORKSPACE),
 --   * at the end of the run appends a Markdown summary (outcome, versions,
 --     checks, step durations) to $GITHUB_STEP_SUMMARY.
 -- Every string has passed the redaction point before it gets here (journal
@@ -25,6 +26,18 @@ end
 --- Escape a workflow command's property value (also : and ,).
 function M.escape_prop(s)
   return (M.escape_data(s):gsub(":", "%%3A"):gsub(",", "%%2C"))
+end
+
+--- A file's path as annotations name it: relative to $GITHUB_WORKSPACE (the
+-- checked-out repository) when it is inside, else as given.
+function M.workspace_path(path)
+  path = tostring(path)
+  local ws = os.getenv("GITHUB_WORKSPACE")
+  if ws and ws ~= "" then
+    ws = ws:gsub("/+$", "") .. "/"
+    if path:sub(1, #ws) == ws then return path:sub(#ws + 1) end
+  end
+  return path
 end
 
 local out = io.stderr  -- the same stream as the log lines, so they interleave
@@ -179,7 +192,8 @@ function M.observer()
       end
     elseif rec.type == "check" and rec.ok == false then
       M.annotate(rec.experimental and "warning" or "error", rec.detail or "check failed",
-        {title = string.format("check %s (%s)", tostring(rec.name), tostring(rec.env))})
+        {title = string.format("check %s (%s)", tostring(rec.name), tostring(rec.env)),
+         file = rec.file and M.workspace_path(rec.file), line = rec.file and rec.line})
     elseif rec.type == "revert" and rec.ok == false then
       M.annotate("error", rec.error or "the revert failed", {title = "REVERT FAILED"})
     elseif rec.type == "run_end" then

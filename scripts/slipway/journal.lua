@@ -23,7 +23,8 @@
 -- deployed (env, sha, versions, revision), check (env, name, ok, detail,
 -- duration, attempts), tested (env, sha, versions, ok, failed), revert (from,
 -- to, commits, ok), log (level, message), run_end (ok, status, outcome,
--- duration). docs/journal.md describes each field.
+-- duration), answer (kind, question, answer, how, user, plan), target (env,
+-- driver), changed (text). docs/journal.md describes each field.
 local core = require "slipway.core"
 
 local raise = require("slipway.errors").fail
@@ -233,7 +234,10 @@ end
 
 --- Summarise one journal's records: {id, command, args, user, host, sha,
 -- started, duration, ok, status, outcome, finished, envs, versions_before,
--- versions_after, failed_step, path, bad_lines, torn_line}. A run without
+-- versions_after, failed_step, answers (the operator's answers: kind,
+-- question, answer, how, user, ts), error, changes (a runbook's summary),
+-- path, bad_lines, torn_line}. envs are the environments the run touched
+-- (deployed, tested, stopped, or named by a runbook: "target" records). A run without
 -- run_end is "killed" (or still running when its pid is alive). bad_lines
 -- lists the line numbers journal.read skipped, torn_line the torn last line;
 -- without a readable run record the id comes from the file name.
@@ -252,15 +256,20 @@ function M.summary(records, path)
       seen_env[r.env] = true
       s.envs[#s.envs + 1] = r.env
       s.versions_before = s.versions_before or (r.before and r.before.versions)
-    elseif (r.type == "tested" or r.type == "stopped") and r.env and not seen_env[r.env] then
+    elseif (r.type == "tested" or r.type == "stopped" or r.type == "target") and r.env and not seen_env[r.env] then
       seen_env[r.env] = true
       s.envs[#s.envs + 1] = r.env
     elseif r.type == "deployed" then
       s.versions_after = r.versions
       if r.env and not seen_env[r.env] then seen_env[r.env] = true; s.envs[#s.envs + 1] = r.env end
+    elseif r.type == "answer" then
+      s.answers = s.answers or {}
+      s.answers[#s.answers + 1] = {kind = r.kind, question = r.question, answer = r.answer, how = r.how,
+                                   user = r.user, ts = r.ts}
     elseif r.type == "run_end" then
       s.finished = true
       s.ok, s.status, s.outcome, s.duration = r.ok, r.status, r.outcome, r.duration
+      s.error, s.changes = r.error, r.changes
     end
   end
   if not s.finished then s.outcome = "unfinished" end

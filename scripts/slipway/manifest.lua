@@ -519,6 +519,27 @@ function M.fail(m, keys, msg)
   ck:fail(keys, msg)
 end
 
+--- manifest.line(m, keypath) -> line, column of keypath in the loaded
+-- manifest m's file (the deepest key of it that exists), or nil. keypath is
+-- a path in slipway's path syntax ("environments.staging.checks[2]", list
+-- indexes from 0) or a list of keys (numbers: 1-based list positions), as
+-- errors name lines.
+function M.line(m, keypath)
+  if type(m) ~= "table" or type(m.text) ~= "string" then return nil end
+  local keys = keypath
+  if type(keypath) == "string" then
+    local ok, segs = pcall(require("slipway.path").parse, keypath)
+    if not ok then return nil end
+    keys = {}
+    for i, sg in ipairs(segs) do
+      if sg.key ~= nil then keys[i] = sg.key
+      elseif math.type(sg.index) == "integer" and sg.index >= 0 then keys[i] = sg.index + 1
+      else break end
+    end
+  end
+  return line_of(m.text, keys)
+end
+
 --- manifest.absolute(path) -> path made absolute from the current
 -- directory (fs.cwd(), which the kernel knows; $PWD may be stale); an
 -- absolute path is returned unchanged.

@@ -286,6 +286,11 @@ function M.main(def, argv, opts)
     return exit.for_error(ctx)
   end
   local r = M.run(def, {ctx = ctx, resume = args.resume})
+  -- the closing line names the run, as `slipway deploy`'s does (`slipway
+  -- history RUN` shows it)
+  local line = string.format("slipway run %s: %s (exit %d, run %s, %s)", tostring(ctx.command),
+    tostring(r.outcome), r.status, tostring(r.run_id), M.fmt_dur(r.duration or 0))
+  if r.ok then log.info("%s", line) else log.error("%s%s", line, r.error and (": " .. errmsg(r.error)) or "") end
   return r.status
 end
 

@@ -92,6 +92,9 @@ function M.validate(def, where)
   if type(def) ~= "table" then bad("a runbook returns a table {description =, args =, run =}") end
   if type(def.description) ~= "string" or def.description == "" then bad("no description") end
   if type(def.run) ~= "function" then bad("run must be a function(rb, args)") end
+  if def.driver ~= nil and (type(def.driver) ~= "string" or not def.driver:match("^[%w_%-]+$")) then
+    bad("driver must be the name of a driver (\"kubernetes\")")
+  end
   def.args = def.args or {}
   local seen = {}
   for i, a in ipairs(def.args) do
@@ -238,16 +241,31 @@ local function envs_of(self)
   return self._envs
 end
 
---- The validated environment `name` of slipway.yaml.
+-- refuse (code usage, exit 2) an environment that is not on `driver`:
+-- kubectl for an environment of the local driver would talk to whatever
+-- cluster the current kubeconfig context names
+local function need_driver(self, env, driver, what)
+  if env.driver ~= driver then
+    self:fail(string.format("%s needs an environment on the %s driver; %s is on the %s driver (slipway.yaml)",
+      what, driver, tostring(env.name), tostring(env.driver)), "usage")
+  end
+end
+
+--- The validated environment `name` of slipway.yaml (journalled as a
+-- target of the run). A runbook that declares `driver = "kubernetes"`
+-- refuses an environment on another driver (code usage, exit 2).
 function RB:environment(name)
   local envs = envs_of(self)
   local e = envs.by_name and envs.by_name[name]
   if not e then
     local names = {}
     for _, x in ipairs(envs.list or {}) do names[#names + 1] = x.name end
-    self:fail(string.format("no environment '%s' in slipway.yaml (have: %s)", tostring(name),
-      table.concat(names, ", ")), "usage")
+    local near = require("slipway.args").suggest(tostring(name), names)
+    self:fail(string.format("no environment '%s' in slipway.yaml (%shave: %s)", tostring(name),
+      near and ("did you mean " .. near .. "? ") or "", table.concat(names, ", ")), "usage")
   end
+  if self.def and self.def.driver then need_driver(self, e, self.def.driver, "runbook " .. self.name) end
+  self.journal:record{type = "target", env = e.name, driver = e.driver}
   return e
 end
 
@@ -257,16 +275,27 @@ function RB:environments()
   return envs.list, envs.stages
 end
 
---- kubectl ARGS for env (its namespace and context, the kubernetes options'
--- kubectl and env: slipway.kube, whatever the driver). opts as ctx:run
--- (readonly = true for reads; all_namespaces = true leaves out --namespace).
-function RB:kubectl(env, args, opts)
+--- The command rb:kubectl(env, args, opts) runs, as a plan entry for
+-- rb:confirm: {argv = the full argv (kubectl, ARGS, --context=,
+-- --namespace=), env = its extra environment (KUBECONFIG, ...) or nil}.
+-- Refuses (code usage) an environment that is not on the kubernetes driver.
+function RB:kubectl_plan(env, args, opts)
+  need_driver(self, env, "kubernetes", "kubectl")
   local kube = require "slipway.kube"
   local s = kube.settings(env)
-  local argv = kube.kubectl(s, {all_namespaces = opts and opts.all_namespaces}, table.unpack(args))
-  local o = kube.run_opts(s, opts)
+  return {argv = kube.kubectl(s, {all_namespaces = opts and opts.all_namespaces}, table.unpack(args)),
+          env = s.env}, s
+end
+
+--- kubectl ARGS for env (its namespace and context, the kubernetes options'
+-- kubectl and env: slipway.kube). opts as ctx:run (readonly = true for
+-- reads; all_namespaces = true leaves out --namespace). An environment on
+-- another driver is refused (code usage) before anything runs.
+function RB:kubectl(env, args, opts)
+  local p, s = self:kubectl_plan(env, args, opts)
+  local o = require("slipway.kube").run_opts(s, opts)
   o.all_namespaces = nil
-  return self.ctx:run(argv, o)
+  return self.ctx:run(p.argv, o)
 end
 
 --- Decoded JSON of a read-only kubectl command (adds -o json).
@@ -281,11 +310,15 @@ function RB:kubectl_json(env, args, opts)
   return require("slipway.json").decode(r.stdout, {name = "kubectl " .. table.concat(args, " ")})
 end
 
---- git -C ROOT ARGS (mutations planned in a dry run unless readonly).
-function RB:git(args, opts)
+local function git_argv(self, args)
   local argv = {"git", "-C", self.root}
   for _, a in ipairs(args) do argv[#argv + 1] = a end
-  return self.ctx:run(argv, opts)
+  return argv
+end
+
+--- git -C ROOT ARGS (mutations planned in a dry run unless readonly).
+function RB:git(args, opts)
+  return self.ctx:run(git_argv(self, args), opts)
 end
 
 --- Edit a YAML file of the repository losslessly (slipway.yaml's editor):
@@ -345,15 +378,28 @@ end
 --- git add FILES && git commit -m MESSAGE in the repository, with the
 -- runbook, run id and the confirming user in the message (planned in a dry
 -- run). Returns the new commit's sha (nil in a dry run).
-function RB:commit(files, message)
+-- the git arguments of rb:commit: add, then commit with the message body
+local function commit_args(self, files, message)
   local add = {"add", "--"}
   for _, f in ipairs(files) do add[#add + 1] = f end
-  self:git(add)
   local who = require("slipway.journal").whoami()
   local body = string.format("%s\n\nslipway runbook %s, run %s, confirmed by %s@%s", message, self.name,
     tostring(self.ctx.run_id), tostring(who.user), tostring(who.host))
   local c = {"commit", "-q", "-m", body, "--"}
   for _, f in ipairs(files) do c[#c + 1] = f end
+  return add, c
+end
+
+--- The commands rb:commit(files, message) runs, as plan entries for
+-- rb:confirm ({argv = git -C ROOT add ...}, {argv = git -C ROOT commit ...}).
+function RB:commit_plan(files, message)
+  local add, c = commit_args(self, files, message)
+  return {argv = git_argv(self, add)}, {argv = git_argv(self, c)}
+end
+
+function RB:commit(files, message)
+  local add, c = commit_args(self, files, message)
+  self:git(add)
   self:git(c)
   if self.dry_run then return nil end
   local r = self:git({"rev-parse", "HEAD"}, {readonly = true})
@@ -363,14 +409,23 @@ function RB:commit(files, message)
 end
 
 local function self_exe()
-  return os.getenv("SLIPWAY_BIN") or "/proc/self/exe"
+  local bin = os.getenv("SLIPWAY_BIN")
+  if bin then return bin end
+  -- the binary's own path, so a plan names what really runs
+  local ok, real = pcall(fs().realpath, "/proc/self/exe")
+  return ok and real or "/proc/self/exe"
 end
 
 --- Deploy one environment with `slipway stage ENV` (a child process:
 -- the deploy lock, the driver, the rollout wait, the journal; planned in a
 -- dry run). Raises when the deploy fails.
+--- The command rb:deploy(envname) runs, as a plan entry for rb:confirm.
+function RB:deploy_plan(envname)
+  return {argv = {self_exe(), "stage", envname}, cwd = self.root}
+end
+
 function RB:deploy(envname)
-  local r = self.ctx:run({self_exe(), "stage", envname}, {cwd = self.root, env = {PWD = self.root},
+  local r = self.ctx:run(self:deploy_plan(envname).argv, {cwd = self.root, env = {PWD = self.root},
                                                           check = false})
   if r.code ~= 0 then
     self:fail(string.format("slipway stage %s failed (exit %s): %s", envname, tostring(r.code),
@@ -406,7 +461,7 @@ function M.run(name, argv, opts)
   local ctx = playbook.context{root = root, command = "runbook " .. name, argv = argv,
                                dry_run = flags.dry_run, args = args, journal_path = opts.journal_path}
   local rb = setmetatable({ctx = ctx, args = args, dry_run = ctx.dry_run, root = ctx.root,
-                           manifest = ctx.manifest, journal = ctx.journal, name = name,
+                           manifest = ctx.manifest, journal = ctx.journal, name = name, def = def,
                            changes = {}, out = opts.out}, RB)
   local prev = ui.setup{yes = flags.yes or nil, dry_run = ctx.dry_run, input = opts.input,
                         out = opts.ui_out, tty = opts.tty, journal = ctx.journal,
@@ -419,7 +474,8 @@ function M.run(name, argv, opts)
   local status, outcome
   if not ok3 then
     status = require("slipway.exit").for_error(res)
-    outcome = "failed"
+    -- nobody could be asked (no terminal, no --yes): refused, not failed
+    outcome = type(res) == "table" and res.code == "refused" and "refused" or "failed"
     io.stderr:write("slipway runbook ", name, ": ", playbook.errmsg(res), "\n")
   elseif res == false then
     status, outcome = 1, "declined"
@@ -431,6 +487,7 @@ function M.run(name, argv, opts)
   local head
   if ctx.dry_run then head = "Dry run, nothing was changed. Would have:"
   elseif outcome == "declined" then head = "Declined."
+  elseif outcome == "refused" then head = "Refused (nobody to answer)."
   elseif outcome == "failed" then head = #rb.changes > 0 and "Failed; changed before the failure:" or "Failed."
   else head = "Summary:" end
   f:write(head, "\n")

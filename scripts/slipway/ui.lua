@@ -91,6 +91,13 @@ local function read_line(prompt, question)
   return l, "terminal"
 end
 
+-- a word as a shell reads it back
+local function quote(a)
+  a = tostring(a)
+  if a:find("[%s'\"\\$]") or a == "" then a = "'" .. a:gsub("'", "'\\''") .. "'" end
+  return a
+end
+
 local function plan_lines(plan)
   if plan == nil then return {} end
   if type(plan) == "string" then
@@ -104,13 +111,14 @@ local function plan_lines(plan)
     if type(p) == "table" then
       -- {argv = {...}} a command, {diff = "..."} a file diff, {text = "..."}
       if p.argv then
+        -- as a shell would read it: its extra environment first, quoted
         local parts = {}
-        for i, a in ipairs(p.argv) do
-          a = tostring(a)
-          if a:find("[%s'\"\\$]") or a == "" then a = "'" .. a:gsub("'", "'\\''") .. "'" end
-          parts[i] = a
-        end
-        t[#t + 1] = "$ " .. table.concat(parts, " ")
+        local names = {}
+        for k in pairs(p.env or {}) do names[#names + 1] = k end
+        table.sort(names)
+        for _, k in ipairs(names) do parts[#parts + 1] = k .. "=" .. quote(p.env[k]) end
+        for _, a in ipairs(p.argv) do parts[#parts + 1] = quote(a) end
+        t[#t + 1] = "$ " .. table.concat(parts, " ") .. (p.cwd and ("   (in " .. p.cwd .. ")") or "")
       elseif p.diff then
         for l in (p.diff .. "\n"):gmatch("(.-)\n") do t[#t + 1] = l end
         if t[#t] == "" then t[#t] = nil end
@@ -279,6 +287,27 @@ function M.print(...)
   local t = {}
   for i = 1, select("#", ...) do t[i] = tostring(select(i, ...)) end
   write(table.concat(t, " "), "\n")
+end
+
+--- ui.width([fd]) -> the width in columns of the terminal on fd (default
+-- 1, stdout): the kernel's (TIOCGWINSZ), else $COLUMNS; 100 when fd is not
+-- a terminal (a pipe, a file: output that is read later).
+function M.width(fd)
+  fd = fd or 1
+  if not isatty(fd) then return 100 end
+  local n = fscore.columns(fd) or math.tointeger(tonumber(os.getenv("COLUMNS") or ""))
+  return (n and n > 0) and n or 100
+end
+
+--- ui.fit(s, width) -> s cut to at most width characters (UTF-8), its last
+-- one an ellipsis "…" when it was cut: a line that never wraps.
+function M.fit(s, width)
+  s = tostring(s)
+  local n = utf8.len(s)
+  if not n then return s:sub(1, width) end
+  if n <= width then return s end
+  if width < 1 then return "" end
+  return s:sub(1, utf8.offset(s, width) - 1) .. "…"
 end
 
 --- ui.age(seconds) -> "3h", "2d", "10m", "45s" (kubectl's style).

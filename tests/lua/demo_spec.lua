@@ -41,7 +41,8 @@ T.test("the demo tells the whole story and cleans up after itself", function()
     "bump found newer versions", "one commit per component", "each bump is a one%-line change",
     "deploy succeeded", "production runs the bumped binderhub",
     "bump moved binderhub to the broken version", "deploy reported 'test failed, reverted'",
-    "the revert commit is in the repository", "staging is back on the good version",
+    "the revert commit is in the repository", "the revert commit restores the last good commit",
+    "staging is back on the good version",
     "production never changed", "no process left"} do
     T.match(out, "\n  " .. line .. "[^\n]* ok\n", "summary line")
   end
@@ -49,6 +50,12 @@ T.test("the demo tells the whole story and cleans up after itself", function()
   T.match(out, "%$ slipway deploy")
   T.match(out, "%$ slipway history")
   T.match(out, "Summary %(%d+%.%d s%)")
+  -- "reverted to" names the same commit in the banner, the revert commit's
+  -- message and the demo's check: the good one, not the revert commit
+  local revert, good = out:match("revert commit (%x+) has the tree of (%x+), the commit deployed in step 3")
+  T.truthy(revert, out)
+  T.match(r.stdout .. r.stderr, "REVERTED to " .. good .. " %(revert commit " .. revert .. "%)")
+  T.match(out, "Revert to " .. good)
   -- nothing outside: HOME untouched, TMPDIR empty again, the sandbox holds
   -- only what the test made
   T.eq(list(home), {}, "HOME is untouched")

@@ -61,7 +61,7 @@ T.test("green deploy, then a broken bump fails test and is reverted", function()
     -- history and status read it back
     local h = D.slipway(dir, {"history"})
     T.eq(h.code, 0)
-    T.match(h.stdout, "deploy%s+%S+%s+%x+%s+reverted @test")
+    T.match(h.stdout, "deploy%s+reverted @test%s+staging: binderhub 3503→3601 %(reverted to 3503%)\n")
     T.match(h.stdout, "success")
     local s = D.slipway(dir, {"status"})
     T.match(s.stdout, "staging%s+local%s+running")
@@ -150,7 +150,9 @@ T.test("kill -9 in the middle of stage, then --resume", function()
     T.falsy(outcome(recs), "no run_end after kill -9")
     T.truthy(#recs >= 2)
     local hist = D.slipway(dir, {"history"}).stdout
-    T.match(hist, "abandoned %(pid %d+ is gone%)")
+    T.match(hist, " stage%s+abandoned")
+    local one = D.slipway(dir, {"history", hist:match("\n(%S+) stage")}).stdout
+    T.match(one, "outcome   abandoned %(pid %d+ is gone%)")
     -- the orphaned service of the killed run is still there
     T.eq(#D.service_pids(dir), 1)
     local r = D.slipway(dir, {"stage", "staging", "--resume"})

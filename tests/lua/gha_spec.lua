@@ -62,6 +62,27 @@ return playbook.define{name = "gha", steps = {
   T.match(summary, "| one | ✅ ok |")
 end)
 
+T.test("a failing check is annotated with its line in slipway.yaml", function()
+  local D = require "deploytest"
+  D.with_repo(nil, function(dir)
+    T.eq(D.slipway(dir, {"deploy"}).code, 0)
+    D.commit_edit(dir, "mybinder/Chart.yaml", "1.0.0-0.dev.git.3503.ha8a2e19", "1.0.0-0.dev.git.3601.h0b4d0b4d",
+      "Bump binderhub to 3601 (its launches fail)")
+    local line
+    local n = 0
+    for l in (fs.read(dir .. "/slipway.yaml") .. "\n"):gmatch("([^\n]*)\n") do
+      n = n + 1
+      if not line and l:match("^%s*%- name: launch") then line = n end
+    end
+    T.truthy(line, "the example declares the launch check")
+    local r = D.slipway(dir, {"deploy"}, {env = {GITHUB_ACTIONS = "true", GITHUB_WORKSPACE = dir}})
+    T.eq(r.code, 3, r.stderr)
+    T.match(r.stderr, "\n::error file=slipway%.yaml,line=" .. line .. ",title=check launch %(staging%)::launch failed")
+    -- the checks that passed are not annotated
+    T.nomatch(r.stderr, "title=check health")
+  end)
+end, {timeout = 120})
+
 T.test("workflow command escaping", function()
   T.eq(gha.escape_data("50% done\nnext\r"), "50%25 done%0Anext%0D")
   T.eq(gha.escape_prop("a:b,c"), "a%3Ab%2Cc")

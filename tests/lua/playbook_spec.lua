@@ -256,6 +256,13 @@ return playbook.define{
   T.truthy(fs.exists(root .. "/one"))
   T.match(r.stderr, "==> one")
   T.match(r.stderr, "<== two ok")
+  -- the closing line names the run, as deploy's does: its journal, its history
+  local id = r.stderr:match("slipway run hello: success %(exit 0, run (%S+), [^\n]*%)\n$")
+  T.truthy(id, "the last line names the run:\n" .. r.stderr)
+  T.truthy(fs.exists(root .. "/.slipway/journal/" .. id .. ".jsonl"), "that run's journal")
+  local h = proc.run({bin, "-q", "history", id}, {cwd = root, check = false, echo = false})
+  T.eq(h.code, 0, h.stderr)
+  T.match(h.stdout, "^run " .. id:gsub("%p", "%%%0") .. ": slipway hello\n")
   fs.remove(root .. "/one")
   r = proc.run({bin, "run", root .. "/pb.lua", "--dry-run"}, {cwd = root, check = false, echo = false})
   T.eq(r.code, 0, r.stderr)
@@ -264,6 +271,7 @@ return playbook.define{
   r = proc.run({bin, "run", root .. "/pb.lua", "fail"}, {cwd = root, check = false, echo = false})
   T.eq(r.code, 1)
   T.match(r.stderr, "asked to fail")
+  T.match(r.stderr, "slipway run hello: failed %(exit 1, run %S+, [^\n]*%): [^\n]*asked to fail\n$")
   local js = fs.glob(root .. "/.slipway/journal/*.jsonl")
   T.eq(#js, 2, "two journals (the dry run wrote none)")
   -- --help prints the declaration and runs nothing; an unknown option exits 2

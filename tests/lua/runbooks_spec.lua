@@ -155,7 +155,10 @@ T.test("restart: dry run, refusal without a terminal, declined, confirmed, --yes
   local r = run(dir, "restart", {"prod", "--dry-run"})
   T.eq(r.status, 0)
   T.eq(k:argvs("kubectl", "rollout"), {})
-  T.match(r.ui, "This will:\n  %$ kubectl rollout restart deployment/hub")
+  -- the plan: the command as it runs (the environment's kubectl, its
+  -- environment variables, --namespace)
+  T.match(r.ui, "This will:\n  %$ [^\n]*SLIPWAY_STANDIN_LOG=[^\n]* " .. k.kubectl:gsub("%p", "%%%0") ..
+    " rollout restart deployment/hub %-%-namespace=prod\n")
   T.match(r.out, "Dry run, nothing was changed%. Would have:\n  %- restarted deployment/hub in prod")
   T.eq(records(r.rb, "answer")[1].how, "dry-run")
   -- no terminal, no --yes: refused, nothing changed
@@ -181,7 +184,7 @@ T.test("restart: dry run, refusal without a terminal, declined, confirmed, --yes
   a = records(r.rb, "answer")[1]
   T.eq({a.kind, a.question, a.answer, a.how, a.user}, {"confirm", "Restart deployment/binder in prod?", "yes", "input", USER})
   T.truthy(a.ts, "answer has a time")
-  T.eq(a.plan[1], "$ kubectl rollout restart deployment/binder")
+  T.match(a.plan[1], "^%$ .* " .. k.kubectl:gsub("%p", "%%%0") .. " rollout restart deployment/binder %-%-namespace=prod$")
   -- --yes, with a rollout that times out: exit 1, the error says so
   k:clear()
   k:set{outcome = "rollout-timeout:hub"}
@@ -194,6 +197,60 @@ T.test("restart: dry run, refusal without a terminal, declined, confirmed, --yes
   r = run(dir, "restart", {"prod", "--deployment=nope"}, {"y"})
   T.eq(r.status, 1)
   T.eq(#records(r.rb, "answer"), 0)
+end)
+
+T.test("plans show each command as it will run: context, namespace, environment variables", function()
+  local k = S.new{helm = false}
+  local kenv = {KUBECONFIG = "/etc/kube/west.yaml"}
+  for n, v in pairs(k.env) do kenv[n] = v end
+  local dir = repo(k, {west = {driver = "kubernetes", chart = "mybinder", values = {"config/prod.yaml"},
+    namespace = "binder-ns", context = "gke-west", kubernetes = {kubectl = k.kubectl, env = kenv}}})
+  local r = run(dir, "restart", {"west", "--yes"})
+  T.eq(r.status, 0, r.ui .. r.out)
+  local planned = records(r.rb, "answer")[1].plan[1]
+  T.match(planned, "^%$ [^\n]*KUBECONFIG=/etc/kube/west%.yaml [^\n]*" .. k.kubectl:gsub("%p", "%%%0") ..
+    " rollout restart deployment/hub %-%-context=gke%-west %-%-namespace=binder%-ns$")
+  -- what ran is what was shown
+  T.eq(k:argvs("kubectl", "rollout")[1], {"rollout", "restart", "deployment/hub", "--context=gke-west", "--namespace=binder-ns"})
+  -- drain-node: cluster-wide commands, without --namespace
+  k:clear()
+  r = run(dir, "drain-node", {"west", "gke-prod-user-202401-b9a8f2c1-q4m9", "--yes"})
+  T.eq(r.status, 0, r.ui .. r.out)
+  local plan = records(r.rb, "answer")[1].plan
+  T.match(plan[1], " " .. k.kubectl:gsub("%p", "%%%0") .. " cordon gke%-prod%-user%-202401%-b9a8f2c1%-q4m9 %-%-context=gke%-west$")
+  T.match(plan[2], " drain gke%-prod%-user%-202401%-b9a8f2c1%-q4m9 %-%-ignore%-daemonsets .* %-%-context=gke%-west$")
+  T.eq(k:argvs("kubectl", "cordon"), {{"cordon", "gke-prod-user-202401-b9a8f2c1-q4m9", "--context=gke-west"}})
+  -- ban: the git commands with the message they commit, `slipway stage` as it runs
+  r = run(dir, "ban", {"^evil/x$", "--dry-run", "--reason=abuse", "--deploy=prod"})
+  T.eq(r.status, 0, r.ui)
+  T.match(r.ui, "\n  %$ git %-C " .. dir:gsub("%p", "%%%0") .. " add %-%- config/prod%.yaml\n")
+  T.match(r.ui, "\n  %$ git %-C " .. dir:gsub("%p", "%%%0") .. " commit %-q %-m 'ban %^evil/x%$: abuse\n\nslipway runbook ban, run %S+, confirmed by ")
+  T.match(r.ui, "\n  %$ %S+ stage prod   %(in " .. dir:gsub("%p", "%%%0") .. "%)\n")
+end)
+
+T.test("a kubernetes runbook refuses an environment on another driver: exit 2, no kubectl call", function()
+  local D = require "deploytest"
+  local k = S.new{helm = false}
+  D.with_repo(nil, function(dir)
+    -- the stand-in is the kubectl on PATH: any call would be recorded
+    for _, argv in ipairs{{"runbook", "restart", "staging", "--dry-run"}, {"runbook", "clean-pods", "prod", "--yes"},
+                          {"runbook", "diagnose", "staging"}, {"runbook", "drain-node", "prod", "n1", "--yes"}} do
+      local r = D.slipway(dir, argv, {env = k.env})
+      T.eq(r.code, 2, table.concat(argv, " ") .. "\n" .. r.stderr)
+      T.match(r.stderr, "runbook " .. argv[2]:gsub("%p", "%%%0") .. " needs an environment on the kubernetes driver; " ..
+        argv[3]:gsub("%p", "%%%0") .. " is on the local driver")
+    end
+    -- a runbook of the repository that declares no driver: rb:kubectl refuses too
+    fs.mkdir(dir .. "/runbooks")
+    fs.write(dir .. "/runbooks/pods.lua", [[
+return {description = "list pods", args = {{name = "env", positional = true, required = true}},
+  run = function(rb, args) rb:print(rb:kubectl(rb:environment(args.env), {"get", "pods"}, {readonly = true}).stdout) end}
+]])
+    local r = D.slipway(dir, {"runbook", "pods", "staging"}, {env = k.env})
+    T.eq(r.code, 2, r.stderr)
+    T.match(r.stderr, "kubectl needs an environment on the kubernetes driver; staging is on the local driver")
+    T.eq(k:calls(), {}, "kubectl was never called")
+  end)
 end)
 
 T.test("restart from the CLI: a real terminal (a pty) is asked; no terminal refuses with a clear message", function()

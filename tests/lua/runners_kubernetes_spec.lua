@@ -137,7 +137,7 @@ T.test("two runners at once: one is refused (exit 5), one waits for the lease; n
     if l:find(" success ", 1, true) then ok = ok + 1 end
     if l:find("failed @stage", 1, true) then failed = failed + 1 end
   end
-  T.eq(n, 3, out)
+  T.eq(n, 4, "a header and three runs\n" .. out)
   T.eq(ok, 2, out)
   T.eq(failed, 1, "the refused run is recorded too\n" .. out)
   stop()

@@ -38,4 +38,9 @@ function gha.write_summary(markdown) end
 ---@return fun(record: table)
 function gha.observer() end
 
+---A path relative to $GITHUB_WORKSPACE when inside it, else unchanged.
+---@param path string
+---@return string
+function gha.workspace_path(path) end
+
 return gha

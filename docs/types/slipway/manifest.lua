@@ -62,6 +62,14 @@ function manifest.find(dir) end
 ---@return table
 function manifest.check_options(m, keys, value, schema) end
 
+---Line and column of a key path ("environments.staging.checks[2]", or a
+---key list with 1-based positions) in the loaded manifest's file, or nil.
+---@param m slipway.Manifest
+---@param keypath string|(string|integer)[]
+---@return integer? line
+---@return integer? column
+function manifest.line(m, keypath) end
+
 ---The name of names (a list or a set) closest to word, or nil.
 ---@param word string
 ---@param names string[]|table<string, any>

@@ -128,6 +128,27 @@ function Runbook:kubectl(env, args, opts) end
 ---@return any
 function Runbook:kubectl_json(env, args, opts) end
 
+---The command Runbook:kubectl runs for the same arguments, as a plan entry
+---(argv with --context= and --namespace=, env its extra environment); refuses
+---an environment that is not on the kubernetes driver (code "usage").
+---@param env slipway.Environment
+---@param args string[]
+---@param opts? {all_namespaces?: boolean}
+---@return {argv: string[], env?: table<string, string>}
+function Runbook:kubectl_plan(env, args, opts) end
+
+---The git add and git commit entries Runbook:commit runs, for a plan.
+---@param files string[]
+---@param message string
+---@return {argv: string[]} add
+---@return {argv: string[]} commit
+function Runbook:commit_plan(files, message) end
+
+---The `slipway stage ENV` entry Runbook:deploy runs, for a plan.
+---@param envname string
+---@return {argv: string[], cwd: string}
+function Runbook:deploy_plan(envname) end
+
 ---git in the repository.
 ---@param args string[]
 ---@param opts? slipway.ProcOpts

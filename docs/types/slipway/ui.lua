@@ -5,7 +5,7 @@
 ---@class slipway.ui
 local ui = {}
 
----@alias slipway.Plan string|string[]|({argv: string[]}|{diff: string}|{text: string})[]
+---@alias slipway.Plan string|string[]|({argv: string[], env?: table<string, string>, cwd?: string}|{diff: string}|{text: string})[]
 
 ---Show the plan, ask; true to go ahead.
 ---@param question string
@@ -37,6 +37,18 @@ function ui.table(rows, columns) end
 ---@param seconds number
 ---@return string
 function ui.age(seconds) end
+
+---The width in columns of the terminal on fd (default 1): the kernel's, else
+---$COLUMNS; 100 when fd is not a terminal.
+---@param fd? integer
+---@return integer
+function ui.width(fd) end
+
+---s cut to width characters (UTF-8), ending in "…" when cut.
+---@param s string
+---@param width integer
+---@return string
+function ui.fit(s, width) end
 
 ---Write to the operator (stderr unless setup said otherwise), redacted.
 ---@param ... any

@@ -6,6 +6,7 @@ local deploy = require "slipway.deploy"
 local state = require "slipway.state"
 local proc = require "slipway.proc"
 local core = require "slipway.core"
+local ui = require "slipway.ui"
 
 -- what came from a journal or the record (names of steps, playbooks, users)
 -- is printed with its control characters escaped: it must not act on the
@@ -60,31 +61,165 @@ local function from_journal(s)
           started = s.started, duration = s.duration, outcome = s.outcome, finished = s.finished,
           ended = s.finished and true or nil, status = s.status, failed_step = s.failed_step, envs = s.envs,
           steps = s.steps, versions = {before = s.versions_before, final = s.versions_after},
+          args = s.args, answers = s.answers, error = s.error, changes = s.changes,
           journal = {host = ME.host, path = s.path}, only_local = true}
 end
 
-local function line(s, loc)
-  local v = s.versions or {}
-  local rv = ""
-  if s.revert and s.revert.commit then
-    rv = "  reverted to " .. tostring(s.revert.to or "?"):sub(1, 12) ..
-      (s.revert.side_branch and (" (on branch " .. s.revert.side_branch .. ", not on " ..
-        tostring(s.revert.branch) .. ")") or "")
+-- ---- one line per run ------------------------------------------------------------
+
+-- The part of a component's versions that tells them apart: a long common
+-- prefix (up to a . - + _) and a trailing build hash (.hXXXXXXX, -gXXXXXXX)
+-- are left out while the rest still differs:
+-- 1.0.0-0.dev.git.3506.hba24eb2a, 1.0.0-0.dev.git.3601.h0b4d0b4d -> 3506, 3601.
+-- Short versions (2026.4.1) stay whole. Returns {version -> shown}.
+local function shorten(values)
+  local out, list, long = {}, {}, false
+  for _, v in ipairs(values) do
+    if not out[v] then out[v] = v; list[#list + 1] = v; long = long or #v > 12 end
   end
-  local failed = v.failed and ("  failed: " .. short(v.failed)) or ""
-  return esc(string.format("%-25s %s  %-8s %-20s %-12s %-22s %s -> %s  %s%s%s%s",
-    s.id or "?", when(s.started), s.command or "?", tostring(s.user or "?") .. "@" .. tostring(s.host or "?"),
-    type(s.sha) == "string" and s.sha:sub(1, 12) or "-",
-    outcome_of(s) .. (s.failed_step and (" @" .. tostring(s.failed_step)) or ""),
-    short(v.attempted or v.before), short(v.final), dur(s.duration),
-    #(s.envs or {}) > 0 and ("  [" .. table.concat(s.envs, ",") .. "]") or "", failed, rv) .. damage(loc))
+  if #list < 2 or not long then return out end
+  local p = list[1]
+  for _, v in ipairs(list) do
+    while v:sub(1, #p) ~= p do p = p:sub(1, -2) end
+  end
+  local cut = 0
+  for i = #p, 1, -1 do if p:sub(i, i):match("[%.%-%+_]") then cut = i; break end end
+  local function distinct(t)
+    local seen = {}
+    for _, v in ipairs(list) do
+      if t[v] == "" or seen[t[v]] then return false end
+      seen[t[v]] = true
+    end
+    return true
+  end
+  local cutt = {}
+  for _, v in ipairs(list) do cutt[v] = v:sub(cut + 1) end
+  if not distinct(cutt) then return out end
+  local nohash = {}
+  for _, v in ipairs(list) do
+    local rest, hash = cutt[v]:match("^(.-)[%.%-%+][gh](%x+)$")
+    nohash[v] = (rest and #hash >= 7) and rest or cutt[v]
+  end
+  return distinct(nohash) and nohash or cutt
 end
+
+local REVERTED = {reverted = true, ["revert-failed"] = true, ["revert-unpushed"] = true}
+
+--- The versions a run attempted and where it ended, per component that
+-- changed: "binderhub 3506→3601 (reverted to 3506)".
+local function versions_text(s)
+  local v = s.versions or {}
+  local a, b = v.attempted or v.final, v.before
+  if type(a) ~= "table" then return "" end
+  local f = type(v.final) == "table" and v.final or a
+  b = type(b) == "table" and b or nil
+  local names = {}
+  for n in pairs(a) do names[#names + 1] = tostring(n) end
+  table.sort(names)
+  local changed = {}
+  for _, n in ipairs(names) do
+    if (b and b[n] ~= a[n]) or (not b and f[n] ~= a[n]) then changed[#changed + 1] = n end
+  end
+  if #changed == 0 then
+    if b then return "versions unchanged" end
+    changed = names  -- nothing to compare with: what it deployed
+  end
+  local parts = {}
+  for _, n in ipairs(changed) do
+    local sh = shorten({b and b[n] or a[n], a[n], f[n] or a[n]})
+    local t = n .. " " .. (b and b[n] and (sh[b[n]] .. "→") or "") .. tostring(sh[a[n]])
+    if f[n] ~= a[n] and f[n] then
+      t = t .. (REVERTED[s.outcome] and " (reverted to " or " (ended at ") .. tostring(sh[f[n]]) .. ")"
+    end
+    parts[#parts + 1] = t
+  end
+  return table.concat(parts, ", ")
+end
+
+-- a word as a shell reads it
+local function quote(a)
+  a = tostring(a)
+  if a == "" or a:find("[^%w%-%._/=:,@+]") then a = "'" .. a:gsub("'", "'\\''") .. "'" end
+  return a
+end
+
+-- the runbook's name and arguments: "restart staging --deployment=binder"
+-- (brief: without --yes, which the confirmation names)
+local function invocation(s, brief)
+  local t = {(tostring(s.command):gsub("^runbook ", ""))}
+  for _, a in ipairs(type(s.args) == "table" and s.args or {}) do
+    if not (brief and (a == "--yes" or a == "-y")) then t[#t + 1] = quote(a) end
+  end
+  return table.concat(t, " ")
+end
+
+-- who answered the confirmations: "yes by alice (terminal)"
+local function confirmations(s)
+  local t = {}
+  for _, a in ipairs(s.answers or {}) do
+    if a.kind == "confirm" then
+      t[#t + 1] = string.format("%s by %s (%s)", tostring(a.answer), tostring(a.user), tostring(a.how))
+    end
+  end
+  return table.concat(t, "; ")
+end
+
+local function is_runbook(s) return tostring(s.command):find("^runbook ") ~= nil end
+
+-- the columns of the list: {header, width, key}; BY and COMMIT only when
+-- the terminal is wide enough; WHAT takes the rest
+local function columns(width)
+  local cols = {{"RUN", 25}, {"COMMAND", 8}}
+  if width >= 110 then cols[#cols + 1] = {"BY", 14} end
+  if width >= 120 then cols[#cols + 1] = {"COMMIT", 8} end
+  cols[#cols + 1] = {"OUTCOME", 15}
+  local used = 0
+  for _, c in ipairs(cols) do used = used + c[2] + 1 end
+  cols[#cols + 1] = {"WHERE: WHAT", math.max(10, width - used)}
+  return cols
+end
+
+local function row(cols, cells)
+  local out = {}
+  for i, c in ipairs(cols) do
+    local v = ui.fit(cells[c[1]] or "", c[2])
+    out[i] = i < #cols and (v .. string.rep(" ", c[2] - (utf8.len(v) or #v))) or v
+  end
+  return (table.concat(out, " "):gsub("%s+$", ""))
+end
+
+local function line(cols, s, loc)
+  local judged = outcome_of(s)
+  local outcome = judged:match("^%S+") .. (s.failed_step and (" @" .. tostring(s.failed_step)) or "")
+  local what
+  local envs = {}
+  if is_runbook(s) then
+    local c = confirmations(s)
+    what = invocation(s, true) .. (c ~= "" and ("; " .. c) or "")
+    -- the environments it acted on, unless its arguments name them
+    local named = {}
+    for _, a in ipairs(type(s.args) == "table" and s.args or {}) do named[a] = true end
+    for _, e in ipairs(s.envs or {}) do if not named[e] then envs[#envs + 1] = e end end
+  else
+    what = versions_text(s)
+    envs = s.envs or {}
+  end
+  local where = table.concat(envs, ",")
+  what = where .. ((where ~= "" and what ~= "") and ": " or "") .. what
+  local d = damage(loc)
+  return row(cols, {RUN = esc(s.id or "?"), COMMAND = esc(is_runbook(s) and "runbook" or (s.command or "?")),
+    BY = esc(tostring(s.user or "?") .. "@" .. tostring(s.host or "?")),
+    COMMIT = type(s.sha) == "string" and esc(s.sha:sub(1, 8)) or "-", OUTCOME = esc(outcome),
+    ["WHERE: WHAT"] = (d ~= "" and (d:gsub("^%s+", "") .. " ") or "") .. esc(what)})
+end
+
+-- ---- one run in detail -------------------------------------------------------------
 
 -- `history RUN`: the summary (any machine), then the local journal's detail
 local function show_run(s, loc)
   local out = {}
   local function add(fmt, ...) out[#out + 1] = esc(string.format(fmt, ...)) end
-  add("run %s: slipway %s", s.id, tostring(s.command))
+  add("run %s: slipway %s", s.id, is_runbook(s) and ("runbook " .. invocation(s)) or tostring(s.command))
   add("  outcome   %s%s%s", outcome_of(s), s.status and (" (exit " .. tostring(s.status) .. ")") or "",
     s.failed_step and (", failed step " .. tostring(s.failed_step)) or "")
   if s.error then add("  error     %s", s.error) end
@@ -94,12 +229,28 @@ local function show_run(s, loc)
   add("  commit    %s%s%s", tostring(s.sha), s.dirty and " (with uncommitted changes)" or "",
     s.head and (" -> " .. s.head) or "")
   add("  started   %s UTC%s", when(s.started), s.ended and type(s.ended) == "number" and
-    ("; ended " .. when(s.ended) .. " UTC (" .. dur(s.duration) .. ")") or "")
+    ("; ended " .. when(s.ended) .. " UTC (" .. dur(s.duration) .. ")") or
+    (s.duration and ("; took " .. dur(s.duration)) or ""))
   if s.resume_of then add("  resumes   %s", s.resume_of) end
+  if #(s.envs or {}) > 0 then add("  envs      %s", table.concat(s.envs, ", ")) end
   local v = s.versions or {}
-  if v.attempted or v.before then add("  versions  attempted %s", short(v.attempted or v.before)) end
+  local vt = versions_text(s)
+  if vt ~= "" then add("  versions  %s", vt) end
+  if v.before then add("            before    %s", short(v.before)) end
+  if v.attempted then add("            attempted %s", short(v.attempted)) end
   if v.failed then add("            failed test %s", short(v.failed)) end
   if v.final then add("            final     %s", short(v.final)) end
+  if #(s.answers or {}) > 0 then
+    add("  answers")
+    for _, a in ipairs(s.answers) do
+      add("    %s %s: %s, by %s (%s)", tostring(a.kind), tostring(a.question), tostring(a.answer),
+        tostring(a.user), tostring(a.how))
+    end
+  end
+  if type(s.changes) == "table" and #s.changes > 0 then
+    add("  changed")
+    for _, c in ipairs(s.changes) do add("    - %s", c) end
+  end
   if #(s.steps or {}) > 0 then
     add("  steps")
     for _, st in ipairs(s.steps) do
@@ -109,15 +260,18 @@ local function show_run(s, loc)
   end
   if #(s.checks or {}) > 0 then
     add("  checks")
+    local w = 12
+    for _, c in ipairs(s.checks) do w = math.max(w, #tostring(c.name)) end
     for _, c in ipairs(s.checks) do
-      add("    %-10s %-12s %-5s %8s%s%s", tostring(c.env), tostring(c.name), c.ok and "ok" or "FAIL",
+      add("    %-10s %-" .. w .. "s %-5s %8s%s%s", tostring(c.env), tostring(c.name), c.ok and "ok" or "FAIL",
         dur(c.duration), c.phase and ("  (" .. c.phase .. ")") or "", (not c.ok and c.detail) and ("  " .. c.detail) or "")
     end
   end
   local r = s.revert
   if r then
-    add("  revert    %s -> %s (back to %s)%s", tostring(r.from):sub(1, 12), tostring(r.commit):sub(1, 12),
-      tostring(r.to):sub(1, 12), r.ok == false and ", FAILED" or "")
+    add("  revert    revert commit %s undoes %s: the tree of %s (the last good commit)%s",
+      tostring(r.commit):sub(1, 12), tostring(r.from):sub(1, 12), tostring(r.to):sub(1, 12),
+      r.ok == false and ", FAILED" or "")
     if r.why then add("            why: %s", r.why) end
     if r.commits and #r.commits > 0 then
       local c = {}
@@ -136,15 +290,38 @@ local function show_run(s, loc)
   io.stdout:write(table.concat(out, "\n"), "\n")
   if loc and loc.records then
     io.stdout:write("\nfrom the local journal", damage(loc), ":\n")
+    local function put(text) io.stdout:write(esc(text), "\n") end
     for _, x in ipairs(loc.records) do
-      if x.type == "cmd" then
-        io.stdout:write(esc(string.format("  $ %s  (exit %s, %s)%s", tostring(x.argv), tostring(x.code),
-          dur(x.duration), x.planned and " planned" or "")), "\n")
+      if x.type == "step_start" then
+        put(string.format("  -- step %s", tostring(x.step)))
+      elseif x.type == "cmd" then
+        put(string.format("  $ %s  (exit %s, %s)%s", tostring(x.argv), tostring(x.code),
+          dur(x.duration), x.planned and " planned" or ""))
       elseif x.type == "log" then
-        io.stdout:write(esc(string.format("  %-5s %s", tostring(x.level), tostring(x.message))), "\n")
+        put(string.format("  %-5s %s", tostring(x.level), tostring(x.message)))
       elseif x.type == "check" then
-        io.stdout:write(esc(string.format("  check %s/%s: %s %s", tostring(x.env), tostring(x.name),
-          x.ok and "ok" or "FAIL", tostring(x.detail or ""))), "\n")
+        put(string.format("  check %s/%s: %s %s", tostring(x.env), tostring(x.name),
+          x.ok and "ok" or "FAIL", tostring(x.detail or "")))
+      elseif x.type == "deployed" then
+        local b = x.before and x.before.versions
+        local parts = {}
+        local names = {}
+        for n in pairs(x.versions or {}) do names[#names + 1] = tostring(n) end
+        table.sort(names)
+        for _, n in ipairs(names) do
+          local a, o = x.versions[n], b and b[n]
+          local sh = shorten({o or a, a})
+          parts[#parts + 1] = n .. " " .. ((o and o ~= a) and (sh[o] .. "→" .. sh[a]) or (tostring(sh[a]) .. " (unchanged)"))
+        end
+        put(string.format("  deployed %s revision %s: %s", tostring(x.env), tostring(x.revision), table.concat(parts, ", ")))
+      elseif x.type == "answer" then
+        for _, l in ipairs(x.plan or {}) do put("  | " .. tostring(l)) end
+        put(string.format("  %s %q: %s, by %s (%s)", tostring(x.kind), tostring(x.question), tostring(x.answer),
+          tostring(x.user), tostring(x.how)))
+      elseif x.type == "write" then
+        put(string.format("  wrote %s%s", tostring(x.path), x.planned and " (planned)" or ""))
+      elseif x.type == "changed" then
+        put(string.format("  changed: %s%s", tostring(x.text), x.planned and " (planned)" or ""))
       end
     end
   end
@@ -153,16 +330,22 @@ end
 return {
   summary = "list past runs (all, or those that touched ENV), or show one run",
   description = [==[
-One line per run, newest first: run id, start (UTC), command, who@host,
-commit, outcome (success, failed, reverted, revert-failed, revert-unpushed,
-running, abandoned), versions attempted -> final, duration, environments, the
-versions that failed test and the revert. Runs come from the shared record
-(slipway.yaml `state:`; every machine sees them) and from this machine's
-journals (STATE_DIR/journal/). A run with no end is "abandoned" once its lease
-(the heartbeat it writes while it runs) has expired. `history RUN` (an id or
-its prefix) shows one run: its steps, checks, versions, revert, who ran it and
-the CI run; with the full commands and log when its journal is on this
-machine. --json prints the summaries as JSON lines.]==],
+A header, then one line per run, newest first, cut to the terminal's width
+(100 columns when stdout is not a terminal; long fields end in "…"): the run
+id (its start, UTC), the command, who@host and the commit (on wider
+terminals), the outcome (success, failed @STEP, reverted @test,
+revert-failed, revert-unpushed, running, abandoned; a runbook: done,
+declined, refused, failed), and where: what -- the environments and, per
+component that changed, the versions attempted and where the run ended
+("binderhub 3506→3601 (reverted to 3506)"); for a runbook its arguments and
+who confirmed. Runs come from the shared record (slipway.yaml `state:`; every
+machine sees them) and from this machine's journals (STATE_DIR/journal/). A
+run with no end is "abandoned" once its lease (the heartbeat it writes while
+it runs) has expired. `history RUN` (an id or its prefix) shows one run: its
+versions, answers, steps, checks, revert, who ran it and the CI run; with the
+commands, versions deployed, plans and log when its journal is on this
+machine. An unknown ENV is an error (exit 2). --json prints the summaries as
+JSON lines (with the answers: who confirmed what, and how).]==],
   options = {
     {name = "limit", type = "integer", default = 50, metavar = "N", help = "at most N runs"},
     {name = "json", type = "boolean", help = "one JSON object per run"},
@@ -198,8 +381,13 @@ machine. --json prints the summaries as JSON lines.]==],
         end
       end
       if not s then
-        io.stderr:write("slipway history: no run or environment '", esc(run_id), "' (in ",
-          deploy.store(ctx):where(), " or ", ctx.state_dir, ")\n")
+        local names = {}
+        for _, e in ipairs(ctx.envs and ctx.envs.list or {}) do names[#names + 1] = e.name end
+        local near = #names > 0 and require("slipway.args").suggest(run_id, names)
+        io.stderr:write("slipway history: no environment or run '", esc(run_id), "'",
+          near and ("; did you mean " .. esc(near) .. "?") or "",
+          #names > 0 and ("\n  environments: " .. esc(table.concat(names, ", "))) or "",
+          "\n  runs: in ", deploy.store(ctx):where(), " and ", ctx.state_dir, " (slipway history lists them)\n")
         return 2
       end
       show_run(s, loc)
@@ -226,7 +414,10 @@ machine. --json prints the summaries as JSON lines.]==],
       local json = require "slipway.json"
       for _, s in ipairs(runs) do
         local l = locals[s.id]
-        if l then s.bad_lines, s.torn_line = l.bad_lines, l.torn_line end
+        if l then
+          s.bad_lines, s.torn_line = l.bad_lines, l.torn_line
+          s.answers = s.answers or l.answers  -- who confirmed what (the local journal)
+        end
         s.judged = outcome_of(s)
         -- journals written before values were cleaned may hold raw bytes
         io.stdout:write(json.encode(journal.clean(s)), "\n")
@@ -237,7 +428,11 @@ machine. --json prints the summaries as JSON lines.]==],
       io.stdout:write("no runs recorded in ", deploy.store(ctx):where(), " or ", ctx.state_dir, "\n")
       return 0
     end
-    for _, s in ipairs(runs) do io.stdout:write(line(s, locals[s.id]), "\n") end
+    local cols = columns(ui.width(1))
+    local head = {}
+    for _, c in ipairs(cols) do head[c[1]] = c[1] end
+    io.stdout:write(row(cols, head), "\n")
+    for _, s in ipairs(runs) do io.stdout:write(line(cols, s, locals[s.id]), "\n") end
     return 0
   end,
 }

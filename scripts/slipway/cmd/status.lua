@@ -9,15 +9,45 @@ local core = require "slipway.core"
 
 local function esc(s, newline) return core.escape(tostring(s), newline) end
 
+-- JUnit XML of the status (checks.junit): per environment a testcase
+-- "running" (fails when it is stopped or its driver errs) and the checks of
+-- the run that last tested it (from the shared record; a retest after a
+-- revert replaces the first results), written atomically to path
+local function write_junit(path, rows, doc)
+  local by_env = {}
+  for _, r in ipairs(rows) do
+    local st = r.status
+    local results = {{name = "running", ok = st.running and not st.error or false,
+                      detail = st.error or (st.running and ("revision " .. tostring(st.revision)) or "not running")}}
+    local run = doc and r.tested and r.tested.run and state.find_run(doc, r.tested.run)
+    local index = {}
+    for _, c in ipairs(run and run.checks or {}) do
+      if c.env == r.env then
+        if not index[c.name] then
+          results[#results + 1] = {}
+          index[c.name] = #results
+        end
+        results[index[c.name]] = {name = c.name, ok = c.ok, detail = c.detail, duration = c.duration,
+                                  skipped = c.skipped}
+      end
+    end
+    by_env[r.env] = results
+  end
+  require("slipway.fs").write(path, require("slipway.checks").junit(by_env))
+end
+
 return {
   summary = "show what runs in each environment (driver status and last run)",
   description = [==[
 For each environment: driver, running or not, revision, commit, versions,
 URL, and the last run that touched it -- from the shared record (slipway.yaml
 `state:`), so a run on another machine shows; a run with no end whose lease
-(heartbeat) expired is "abandoned". Read-only. Exit 1 when the shared record
-cannot be read (the driver's status is still printed).]==],
-  options = {{name = "json", type = "boolean", help = "one JSON object per environment"}},
+(heartbeat) expired is "abandoned". Read-only. --junit FILE also writes
+JUnit XML (a testsuite per environment: a testcase "running", then the checks
+of the run that last tested it). Exit 1 when the shared record cannot be read
+(the driver's status is still printed) or FILE cannot be written.]==],
+  options = {{name = "json", type = "boolean", help = "one JSON object per environment"},
+             {name = "junit", metavar = "FILE", help = "also write JUnit XML: per environment, whether it runs and the checks of its last test"}},
   positionals = {{name = "env", optional = true, variadic = true, help = "only these environments"}},
   run = function(args)
     local ok, ctx = pcall(function()
@@ -58,6 +88,10 @@ cannot be read (the driver's status is still printed).]==],
           tested = rec.tested and {sha = rec.tested.sha, ok = rec.tested.ok, run = rec.tested.run} or nil,
           experimental = env.experimental or nil}
       end
+    end
+    if args.junit then
+      local okw, werr = pcall(write_junit, args.junit, rows, okr and doc or nil)
+      if not okw then io.stderr:write("slipway status: ", playbook.errmsg(werr), "\n"); return 1 end
     end
     if args.json then
       local json = require "slipway.json"
