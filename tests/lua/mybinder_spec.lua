@@ -20,8 +20,11 @@ local repository, standin = MB.repository, MB.standin
 local function deploy_py(dir, k, args)
   local env = {CI = "1"}
   for key, v in pairs(k.env) do env[key] = v end
-  -- as cd.yml runs it: `. cert-manager.env` first
-  local argv = {"sh", "-c", '. ./cert-manager.env && exec python3 ./deploy.py "$@"', "deploy.py"}
+  -- as cd.yml runs it: chartpress first (--push on staging, --skip-build
+  -- for production: the stand-in), then `. cert-manager.env`
+  local build = args[1] == "staging" and "--push" or "--skip-build"
+  local argv = {"sh", "-c", 'chartpress ' .. build .. ' >&2 && . ./cert-manager.env && exec python3 ./deploy.py "$@"',
+                "deploy.py"}
   for _, a in ipairs(args) do argv[#argv + 1] = a end
   return proc.run(argv, {cwd = dir, env = env, check = false, echo = false, timeout = 120})
 end
@@ -260,10 +263,11 @@ T.test("localhost: deploy.py crashes (list.extend returns None); the port runs t
   T.eq(s.code, 0, s.stdout .. s.stderr)
   local got, missing = lines_of(kb, b)
   T.eq(missing, {})
-  T.eq(#got, 3, table.concat(got, "\n"))
-  T.eq(got[1], want[1])
-  T.eq(got[2], want[2])
-  T.match(got[3], "^kubectl rollout status %-%-timeout=10m namespace=localhost kubeconfig= context= " ..
+  T.eq(#got, 4, table.concat(got, "\n"))
+  T.eq(got[1], "chartpress --skip-build", "the build: the tags of the images staging pushed")
+  T.eq(got[2], want[1])
+  T.eq(got[3], want[2])
+  T.match(got[4], "^kubectl rollout status %-%-timeout=10m namespace=localhost kubeconfig= context= " ..
     "{daemonset%.apps/staging%-image%-cleaner deployment%.apps/binder ")
 end, {skip = skip})
 

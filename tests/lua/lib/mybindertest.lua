@@ -66,12 +66,15 @@ function M.repository(edit)
 end
 
 -- the stand-in for helm, kubectl, gcloud and aws, with its own HOME
---- the stand-in (standin.lua) as helm, kubectl, gcloud and aws, with its own HOME
+--- the stand-in (standin.lua) as helm, kubectl, gcloud and aws, with its own
+-- HOME; and tests/standin/chartpress (the STAND-IN for chartpress: tags from
+-- the commit, nothing built or pushed), logging to the same file
 function M.standin(opts)
   local k = S.new({helm = (opts and opts.helm) or false})
   for _, name in ipairs{"gcloud", "aws"} do
     proc.run({"ln", "-s", S.src .. "/tests/standin/standin", k.bin .. "/" .. name}, {echo = false})
   end
+  proc.run({"ln", "-s", S.src .. "/tests/standin/chartpress", k.bin .. "/chartpress"}, {echo = false})
   k.home = k.dir .. "/home"
   fs.mkdir(k.home)
   k.env.HOME = k.home
