@@ -372,12 +372,17 @@ function M.test(ctx, name, opts)
   local url = (staged and not staged.planned and staged.url) or st.url or env.url
   local versions = (staged and not staged.planned and staged.versions) or st.versions or {}
   local sha = (staged and not staged.planned and staged.sha) or st.sha
-  -- the build outputs of what runs there: this run's stage, else the record's
-  -- `deployed` field when it is about that commit
   local outputs = staged and not staged.planned and staged.outputs
-  if not outputs and not staged and build.config(ctx.manifest) and not ctx.dry_run then
+  if not staged and not ctx.dry_run and (not st.sha or build.config(ctx.manifest)) then
+    -- staged by another run (the workflow's stage step): the record's
+    -- `deployed` says which commit, versions and build outputs run there
+    -- when the driver cannot (kubernetes), if it is about that revision
     local e = M.record(ctx, name).envs[name]
-    if e and e.deployed and e.deployed.sha == sha then outputs = e.deployed.outputs end
+    local d = e and e.deployed
+    if d and (st.sha or d.sha) == d.sha and (st.revision == nil or st.revision == d.revision) then
+      sha, outputs = d.sha, d.outputs
+      if not st.sha then versions = d.versions or versions end
+    end
   end
   if not st.running and not ctx.dry_run then
     raise("test", name .. ": nothing is running (stage it first)", {env = name})
