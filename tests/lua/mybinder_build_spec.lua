@@ -24,19 +24,7 @@ local FB = require "fakebinder"
 
 local skip = MB.skip
 
--- the copy's checks: one GET of the fake's /health, from the values
-local function one_check(fake)
-  return function(dir)
-    local y = dir .. "/slipway.yaml"
-    local text, n = fs.read(y):gsub("\n    checks:\n.-\n\n  # members whose",
-      "\n    checks:\n      - {name: binder-health, get: \"{{values.gatecheck}}\", has: [checks]}\n\n  # members whose")
-    assert(n == 1, "the member template's checks")
-    fs.write(y, text)
-    for _, m in ipairs{"staging", "prod", "hetzner-2i2c"} do
-      fs.append(dir .. "/config/" .. m .. ".yaml", "\ngatecheck: " .. fake.binder_url .. "/health\n")
-    end
-  end
-end
+local one_check = MB.one_check
 
 local function record(dir, env)
   local r = proc.run({"git", "-C", dir, "show", "refs/slipway/state:envs/" .. env .. ".json"},
@@ -119,11 +107,7 @@ T.test("staging builds and tests the tags; promote builds again, accepts the sam
 
   -- a fresh checkout (a CI runner of the production job): the record comes
   -- from the remote, the build makes the same tags
-  local clone = fs.dirname(dir) .. "/runner"
-  proc.run({"git", "clone", "-q", "-b", "main", fs.dirname(dir) .. "/remote.git", clone}, {echo = false})
-  for _, c in ipairs(fs.glob(dir .. "/mybinder*/charts")) do
-    proc.run({"cp", "-r", c, clone .. "/" .. c:sub(#dir + 2)}, {echo = false})
-  end
+  local clone = MB.runner(dir, "runner")
   k:clear()
   r = D.slipway(clone, {"promote", "--only", "hetzner-2i2c"}, {env = k.env})
   T.eq(r.code, 0, r.stdout .. r.stderr)

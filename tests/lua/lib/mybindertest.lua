@@ -65,6 +65,33 @@ function M.repository(edit)
   return dir
 end
 
+--- edit(dir) for M.repository: the port's checks request mybinder.org's live
+-- services; this replaces them by ONE check, a GET of the fake BinderHub's
+-- /health (tests/lua/lib/fakebinder.lua) whose URL is the value `gatecheck`
+-- of config/M.yaml for staging and the production members -- for specs of
+-- the flow (the gate, the workflow), not of the checks (mybinder_tests_spec)
+function M.one_check(fake)
+  return function(dir)
+    local y = dir .. "/slipway.yaml"
+    local text, n = fs.read(y):gsub("\n    checks:\n.-\n\n  # members whose",
+      "\n    checks:\n      - {name: binder-health, get: \"{{values.gatecheck}}\", has: [checks]}\n\n  # members whose")
+    assert(n == 1, "the member template's checks")
+    fs.write(y, text)
+    for _, m in ipairs{"staging", "prod", "hetzner-2i2c", "hetzner-gesis", "bids-ovh"} do
+      fs.append(dir .. "/config/" .. m .. ".yaml", "\ngatecheck: " .. fake.binder_url .. "/health\n")
+    end
+  end
+end
+
+--- a new runner's checkout of the copy's remote (main), with the stub
+-- dependency charts (git-ignored, as `helm dependency update` leaves them)
+function M.runner(dir, name)
+  local clone = fs.dirname(dir) .. "/" .. name
+  proc.run({"git", "clone", "-q", "-b", "main", fs.dirname(dir) .. "/remote.git", clone}, {echo = false})
+  stub_dependencies(clone)
+  return clone
+end
+
 -- the stand-in for helm, kubectl, gcloud and aws, with its own HOME
 --- the stand-in (standin.lua) as helm, kubectl, gcloud and aws, with its own
 -- HOME; and tests/standin/chartpress (the STAND-IN for chartpress: tags from
