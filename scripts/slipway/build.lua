@@ -212,7 +212,7 @@ function M.run(ctx, kind)
   if not cfg then return nil end
   ctx._built = ctx._built or {}
   local key = kind .. " " .. tostring(ctx.sha)
-  if ctx._built[key] then return setmetatable({outputs = ctx._built[key], kind = kind}, Built) end
+  if ctx._built[key] then return setmetatable({outputs = ctx._built[key].outputs, kind = kind}, Built) end
   local list = kind == "staging" and cfg.run or cfg.production
   local environments = require "slipway.environments"
   local cmds = {}
@@ -233,6 +233,7 @@ function M.run(ctx, kind)
   if not live then
     ctx:plan(what .. " -- not run in a dry run (not marked dry_run: true): the plan renders the committed outputs")
     for _, c in ipairs(cmds) do ctx:run(c, {cwd = ctx.root}) end
+    ctx._built[key] = {}
     return setmetatable({kind = kind}, Built)
   end
   local b = setmetatable({kind = kind, ran = true}, Built)
@@ -276,7 +277,7 @@ function M.run(ctx, kind)
     local o = b.outputs[rel]
     ctx:log("info", "build %s: %s %s (%d line(s) differ from HEAD)", cfg.name, rel, short(o), #o.changed + (o.more or 0))
   end
-  ctx._built[key] = b.outputs
+  ctx._built[key] = {outputs = b.outputs}
   return b
 end
 

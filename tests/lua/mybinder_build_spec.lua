@@ -164,6 +164,35 @@ T.test("a build that changes a file it does not declare fails the stage, naming 
   T.eq(#k:argvs("helm", "upgrade"), 0, "nothing deployed")
 end, {skip = skip})
 
+T.test("a build marked dry_run runs in a dry run: its diffs and the manifests it changes are shown, its outputs put back", function()
+  local S = require "standin"
+  local helm = S.helm()
+  if not helm then T.skip("no real helm") end
+  local dir = MB.repository(function(d)
+    MB.offline_cert_manager(d)
+    local y = d .. "/slipway.yaml"
+    local text, n = fs.read(y):gsub("  production: %[chartpress, %-%-skip%-build%]\n",
+      "  production: [chartpress, --skip-build]\n  dry_run: true\n", 1)
+    assert(n == 1)
+    fs.write(y, text)
+  end)
+  local k = MB.standin({helm = helm})
+  local before = fs.read(dir .. "/mybinder/values.yaml")
+  local r = D.slipway(dir, {"stage", "hetzner-2i2c", "--dry-run"}, {env = k.env, timeout = 300})
+  T.eq(r.code, 0, r.stdout .. r.stderr)
+  local tag = "0.0.1-0.dev.git.1.h" .. head(dir):sub(1, 7)
+  T.eq(calls(k, "chartpress"), {"--skip-build"}, "it ran")
+  T.match(r.stdout, "run build chartpress %(production%): chartpress %-%-skip%-build; it may change [^\n]* now " ..
+    "%(dry_run: true; its outputs are put back afterwards%)")
+  T.match(r.stdout, "\n%-%-%- a/build chartpress: mybinder/values%.yaml\n")
+  T.match(r.stdout, "\n%+  image: jupyterhub/mybinder%.org%-minesweeper:" .. tag:gsub("%p", "%%%0") .. "\n")
+  -- the render saw the tags: the minesweeper image of the rendered manifests
+  T.match(r.stdout, "\n%+%s+image: \"?jupyterhub/mybinder%.org%-minesweeper:" .. tag:gsub("%p", "%%%0"))
+  T.eq(fs.read(dir .. "/mybinder/values.yaml"), before, "put back")
+  T.eq(D.git(dir, "status", "--porcelain").stdout, "")
+  T.eq(#k:argvs("helm", "upgrade"), 0)
+end, {skip = skip})
+
 T.test("build: mistakes name slipway.yaml's line", function()
   local manifest = require "slipway.manifest"
   local function err(text)

@@ -65,6 +65,22 @@ function M.repository(edit)
   return dir
 end
 
+--- cert-manager's chart is in an OCI registry on the internet: for the dry
+-- run's render it is replaced by a local stub chart (name, version and one
+-- Deployment), the one change to the port this case makes
+function M.offline_cert_manager(dir)
+  fs.mkdir(dir .. "/stubs/cert-manager/templates")
+  fs.write(dir .. "/stubs/cert-manager/Chart.yaml",
+    "apiVersion: v2\nname: cert-manager\nversion: v1.20.2\ndescription: offline stub (test)\n")
+  fs.write(dir .. "/stubs/cert-manager/templates/deployment.yaml",
+    "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: cert-manager\n  namespace: {{ .Release.Namespace }}\n" ..
+    "spec:\n  replicas: 1\n")
+  local y = dir .. "/slipway.yaml"
+  local text, n = fs.read(y):gsub("chart: oci://quay%.io/jetstack/charts/cert%-manager", "chart: stubs/cert-manager")
+  assert(n == 1)
+  fs.write(y, text)
+end
+
 --- edit(dir) for M.repository: the port's checks request mybinder.org's live
 -- services; this replaces them by ONE check, a GET of the fake BinderHub's
 -- /health (tests/lua/lib/fakebinder.lua) whose URL is the value `gatecheck`
