@@ -34,6 +34,7 @@ local playbook = require "slipway.playbook"
 local state = require "slipway.state"
 local kube = require "slipway.kube"
 local json = require "slipway.json"
+local build = require "slipway.build"
 
 local M = {}
 
@@ -207,7 +208,7 @@ local function env_fields(ctx)
       end
     elseif r.type == "deployed" and r.env then
       put(r.env, "deployed", {sha = r.sha, versions = r.versions or {}, revision = r.revision,
-                              dirty = r.dirty, run = ctx.run_id, at = r.ts})
+                              outputs = r.outputs, dirty = r.dirty, run = ctx.run_id, at = r.ts})
     end
   end
   return envs
@@ -315,14 +316,18 @@ end
 
 -- ---- stage -----------------------------------------------------------------
 
---- Stage env `name`: take its deploy lock (held until the run ends: through
--- test, revert and retest), record the current state, deploy through the
--- driver and wait for the rollout. Returns {revision, versions, url}.
+--- Stage env `name`: run the build (slipway.yaml `build:`; once per run and
+-- commit: its staging commands for stages.staging, its production ones
+-- otherwise), take its deploy lock (held until the run ends: through test,
+-- revert and retest), record the current state, deploy through the driver
+-- and wait for the rollout. Returns {revision, versions, url}.
 function M.stage(ctx, name)
   M.setup(ctx)
   local env = environments.get(ctx.envs, name)
   local driver = drivers.of(env)
   local ectx = for_env(ctx, name)
+  local built <close> = build.run(ctx, build.kind(ctx, name))
+  local outputs = built and built.outputs
   hold_lock(ctx, env, driver, ectx)
   local before = driver.status(ectx, env)
   ctx.journal:record{type = "state", env = name, before = {versions = before.versions,
@@ -342,13 +347,13 @@ function M.stage(ctx, name)
   local r = driver.deploy(ectx, env)
   if not ctx.dry_run then
     ctx.journal:record{type = "deployed", env = name, sha = ctx.sha, dirty = ctx.dirty,
-      versions = r.versions, revision = r.revision, url = r.url,
+      versions = r.versions, revision = r.revision, url = r.url, outputs = outputs,
       before = {versions = before.versions, revision = before.revision}}
     ectx:log("info", "%s: revision %s is live%s", name, tostring(r.revision),
       r.url and (" at " .. r.url) or "")
   end
   ctx.vars.staged[name] = {sha = ctx.sha, versions = r.versions, revision = r.revision,
-                           url = r.url, planned = r.planned}
+                           url = r.url, planned = r.planned, outputs = outputs}
   return r
 end
 
@@ -369,6 +374,18 @@ function M.test(ctx, name, opts)
   local url = (staged and not staged.planned and staged.url) or st.url or env.url
   local versions = (staged and not staged.planned and staged.versions) or st.versions or {}
   local sha = (staged and not staged.planned and staged.sha) or st.sha
+  local outputs = staged and not staged.planned and staged.outputs
+  if not staged and not ctx.dry_run and (not st.sha or build.config(ctx.manifest)) then
+    -- staged by another run (the workflow's stage step): the record's
+    -- `deployed` says which commit, versions and build outputs run there
+    -- when the driver cannot (kubernetes), if it is about that revision
+    local e = M.record(ctx, name).envs[name]
+    local d = e and e.deployed
+    if d and (st.sha or d.sha) == d.sha and (st.revision == nil or st.revision == d.revision) then
+      sha, outputs = d.sha, d.outputs
+      if not st.sha then versions = d.versions or versions end
+    end
+  end
   if not st.running and not ctx.dry_run then
     raise("test", name .. ": nothing is running (stage it first)", {env = name})
   end
@@ -381,7 +398,7 @@ function M.test(ctx, name, opts)
   for _, r in ipairs(results) do if not r.ok then failed[#failed + 1] = r.name end end
   ctx.journal:record{type = "tested", env = name, sha = sha, versions = versions, ok = passed,
                      failed = failed, dry_run = ctx.dry_run or nil, dirty = ctx.dirty or nil,
-                     outputs = ctx.vars.outputs}
+                     outputs = outputs or ctx.vars.outputs}
   ctx.vars.tested[name] = {ok = passed, sha = sha, versions = versions}
   ctx._junit = ctx._junit or {}
   -- a retest (after a revert) keeps the failing results before it: the
@@ -449,10 +466,11 @@ end
 --- Promote the commit that passed test on staging to every production
 -- environment (or those of ctx.args.only: `promote --only MEMBER`), in
 -- parallel and isolated (one member failing does not stop the others), then
--- test each. Refuses (code "refused") unless HEAD and the versions of the
--- working tree (and the build outputs, when a build step declared them in
--- ctx.vars.outputs) are exactly those of the last test on staging, which
--- passed -- read from the shared record, so a fresh CI runner sees it.
+-- test each. Runs the build's production commands first (slipway.yaml
+-- `build:`). Refuses (code "refused") unless HEAD, the versions of the
+-- working tree and the build's outputs (or ctx.vars.outputs a playbook set)
+-- are exactly those of the last test on staging, which passed -- read from
+-- the shared record, so a fresh CI runner sees it.
 -- Experimental members' failures are reported, not raised.
 function M.promote(ctx)
   M.setup(ctx)
@@ -463,10 +481,13 @@ function M.promote(ctx)
     raise("refused", "promote: stages.production lists no environment")
   end
   local targets = members(ctx)
+  local last = staging and M.last_tested(ctx, staging)
+  -- the build's production commands (slipway.yaml `build:`), once the rest
+  -- of the gate holds: their outputs must be those staging tested
+  local built <close> = last and last.ok and not ctx.dirty and last.sha == ctx.sha and
+    same_versions(last.versions, versions) and build.run(ctx, "production") or nil
   if staging then
-    local last = M.last_tested(ctx, staging)
     local why
-    local outputs = ctx.vars.outputs
     if ctx.dirty then
       why = "the working tree has uncommitted changes"
     elseif not last then
@@ -479,9 +500,15 @@ function M.promote(ctx)
     elseif not same_versions(last.versions, versions) then
       why = string.format("%s passed test with %s, the repository has %s", staging,
         show_versions(last.versions), show_versions(versions))
-    elseif outputs and next(outputs) and not same_versions(last.outputs, outputs) then
-      why = string.format("%s passed test with other build outputs (%s) than these (%s)", staging,
-        show_versions(last.outputs), show_versions(outputs))
+    else
+      local outputs = (built and built.outputs) or ctx.vars.outputs
+      local differs = build.compare(last.outputs, outputs)
+      if differs then
+        why = string.format("%s (run %s) -- %s", staging, tostring(last.run), differs)
+      elseif built and not outputs then
+        ctx:plan(string.format("compare the outputs of build %s with those %s tested in run %s",
+          build.config(ctx.manifest).name, staging, tostring(last.run)))
+      end
     end
     if why then
       if ctx.dry_run then
@@ -668,6 +695,7 @@ end
 -- one `git revert` commit of `commits` (newest first); a failure half way
 -- leaves the working tree as it was (git revert --abort, reset to HEAD)
 local function revert_commits(ctx, commits, good, why, reason)
+  if not ctx.dry_run then build.reset(ctx) end  -- the build's outputs: made again by the redeploy
   local dirty = git_read(ctx, {"status", "--porcelain", "--untracked-files=no"})
   if dirty and dirty ~= "" and not ctx.dry_run then
     raise("revert_failed", "revert: the working tree has uncommitted changes; commit or stash them, " ..

@@ -20,7 +20,7 @@ local M = {}
 M.FILE = "slipway.yaml"
 
 local TOP = {name = true, state_dir = true, state = true, components = true, environments = true,
-             stages = true, notify = true, templates = true, env_files = true}
+             stages = true, notify = true, templates = true, env_files = true, build = true}
 -- the `state:` setting: where the record of deploys lives (slipway.state)
 local STATE_OPTIONS = {
   git = {remote = "string", ref = "string", retries = "number", timeout = "number", heartbeat = "number"},
@@ -540,6 +540,64 @@ function M.line(m, keypath)
   return line_of(m.text, keys)
 end
 
+-- ---- build -----------------------------------------------------------------
+
+local BUILD_KEYS = {name = true, run = true, production = true, outputs = true, dry_run = true,
+                    description = true}
+
+-- a command ([prog, arg, ...]) or a list of commands -> a list of commands
+local function check_commands(ck, v, keys)
+  ck:list(v, keys)
+  if #v == 0 then ck:fail(keys, "expected a command ([prog, arg, ...]) or a list of commands") end
+  local nested = type(v[1]) == "table"
+  local list = nested and v or {v}
+  local out = {}
+  for i, argv in ipairs(list) do
+    local k = nested and push(keys, i) or keys
+    ck:list(argv, k)
+    if #argv == 0 then ck:fail(k, "expected a command: a list of strings ([prog, arg, ...])") end
+    local c = {}
+    for j, a in ipairs(argv) do
+      if type(a) == "number" then a = tostring(a) end
+      c[j] = ck:str(a, push(k, j), true)
+    end
+    out[i] = c
+  end
+  return out
+end
+
+-- `build:` -- the step that makes build outputs (images, rewritten tags)
+-- before a deploy: {name, run = {argv...}, production = {argv...}, outputs =
+-- {{file (absolute), rel}}, dry_run, description} or nil
+local function check_build(ck, b, root)
+  if b == nil then return nil end
+  local keys = {"build"}
+  ck:map(b, keys, BUILD_KEYS)
+  local out = {name = ck:str(b.name, push(keys, "name")) or "build", description = b.description}
+  if b.run == nil then ck:fail(push(keys, "run"), "is required (the command that builds, before staging)") end
+  out.run = check_commands(ck, b.run, push(keys, "run"))
+  out.production = b.production ~= nil and check_commands(ck, b.production, push(keys, "production")) or out.run
+  out.dry_run = ck:bool(b.dry_run, push(keys, "dry_run")) or false
+  local outs = b.outputs
+  if type(outs) == "string" then outs = {outs} end
+  if outs == nil then ck:fail(push(keys, "outputs"), "is required (the files the build may change)") end
+  ck:list(outs, push(keys, "outputs"))
+  if #outs == 0 then ck:fail(push(keys, "outputs"), "expected at least one file") end
+  out.outputs = {}
+  local seen = {}
+  for i, f in ipairs(outs) do
+    f = ck:str(f, push(push(keys, "outputs"), i), true)
+    f = f:gsub("^%./", "")
+    if f:find("^/") or f:find("%.%.") or f:find("[*?%[]") then
+      ck:fail(push(push(keys, "outputs"), i), "expected a file inside the repository (no globs), got " .. f)
+    end
+    if seen[f] then ck:fail(push(push(keys, "outputs"), i), f .. " is listed twice") end
+    seen[f] = true
+    out.outputs[i] = {file = fs.join(root, f), rel = f}
+  end
+  return out
+end
+
 --- manifest.absolute(path) -> path made absolute from the current
 -- directory (fs.cwd(), which the kernel knows; $PWD may be stale); an
 -- absolute path is returned unchanged.
@@ -597,6 +655,7 @@ function M.parse(text, path)
       m.env_files[i] = {file = fs.join(root, f), relfile = f}
     end
   end
+  m.build = check_build(ck, raw.build, root)
   if raw.templates ~= nil then ck:map(raw.templates, {"templates"}) end
   m.templates = raw.templates or {}
   m.environments = raw.environments
@@ -624,14 +683,16 @@ function M.find(dir)
 end
 
 --- manifest.load([path]) -> {root=, path=, name=, state_dir=, state=, components=,
--- order=, environments=, stages=, notify=, raw=}
+-- order=, environments=, stages=, notify=, build=, raw=}
 -- path: a slipway.yaml, or a directory holding one; default: found from the
 -- current directory upwards. components[name] = {name, scheme, schemes,
 -- source = {kind = "helm"|"registry"|"git"|"lua", devel, constraint, order,
 -- pattern, exclude, ...kind fields}, repository, locations = {{file (absolute),
 -- relfile, path, part = "whole"|"tag"}}}; order lists the component names
 -- in the order of the file; state = the `state:` setting as {backend =
--- "git"|"kubernetes"|"local", options...} (local when absent). Raises code
+-- "git"|"kubernetes"|"local", options...} (local when absent); build = the
+-- `build:` step as {name, run = {argv, ...}, production = {argv, ...},
+-- outputs = {{file (absolute), rel}}, dry_run, description} or nil. Raises code
 -- "manifest" (or "ENOENT").
 function M.load(path)
   if path == nil then

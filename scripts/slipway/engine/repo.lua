@@ -27,13 +27,20 @@ function M.find_root(dir)
 end
 
 --- git HEAD of dir (nil when dir is not in a git work tree) and whether the
--- tree is dirty (state_dir excluded: it is git-ignored).
-function M.git_state(dir)
+-- tree is dirty (state_dir excluded: it is git-ignored; so are the paths of
+-- `exclude`: a build's declared outputs, whose content the promote gate
+-- compares by digest).
+function M.git_state(dir, exclude)
   local ok, r = pcall(proc.run, {"git", "-C", dir, "rev-parse", "HEAD"}, {check = false, readonly = true})
   if not ok or r.code ~= 0 then return nil, nil end
   local sha = r.stdout:gsub("%s+$", "")
-  local st = proc.run({"git", "-C", dir, "status", "--porcelain", "--untracked-files=no"},
-    {check = false, readonly = true})
+  local argv = {"git", "-C", dir, "status", "--porcelain", "--untracked-files=no"}
+  if exclude and #exclude > 0 then
+    argv[#argv + 1] = "--"
+    argv[#argv + 1] = "."
+    for _, p in ipairs(exclude) do argv[#argv + 1] = ":(exclude,literal)" .. p end
+  end
+  local st = proc.run(argv, {check = false, readonly = true})
   return sha, st.code == 0 and st.stdout ~= ""
 end
 
@@ -54,7 +61,7 @@ function M.open(opts)
   if not manifest and not opts.no_manifest and fs.exists(root .. "/slipway.yaml") then
     manifest = environments.load_manifest(root)
   end
-  local sha, dirty = M.git_state(root)
+  local sha, dirty = M.git_state(root, manifest and require("slipway.build").paths(manifest))
   return {root = root, manifest = manifest, sha = sha, dirty = dirty,
           state_dir = opts.state_dir or (manifest and manifest.state_dir) or (root .. "/.slipway")}
 end

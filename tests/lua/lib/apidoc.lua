@@ -54,6 +54,7 @@ M.MODULES = {
   {name = "diff", docs = {"diff.md"}, summary = "unified diffs of two texts (dry-run plans, doc:diff)"},
   {name = "progress", docs = {"progress.md"}, summary = "the live status line on a terminal"},
   {name = "exit", docs = {"deploy.md"}, summary = "the exit statuses of every command, in one table"},
+  {name = "build", docs = {"deploy.md"}, summary = "the build step (`build:`) and the digests of its outputs for the promote gate"},
   {name = "errors", docs = {"errors.md"}, summary = "errors.fail (raise without file:line), errors.message, errors.retryable"},
   {name = "modules", docs = {"errors.md"}, summary = "modules.find: a module that may be absent, load errors raised"},
   {name = "state", docs = {"state.md"}, summary = "the shared record of deploys (git, kubernetes, local) and deploy locks"},

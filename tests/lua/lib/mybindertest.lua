@@ -65,13 +65,59 @@ function M.repository(edit)
   return dir
 end
 
+--- cert-manager's chart is in an OCI registry on the internet: for the dry
+-- run's render it is replaced by a local stub chart (name, version and one
+-- Deployment), the one change to the port this case makes
+function M.offline_cert_manager(dir)
+  fs.mkdir(dir .. "/stubs/cert-manager/templates")
+  fs.write(dir .. "/stubs/cert-manager/Chart.yaml",
+    "apiVersion: v2\nname: cert-manager\nversion: v1.20.2\ndescription: offline stub (test)\n")
+  fs.write(dir .. "/stubs/cert-manager/templates/deployment.yaml",
+    "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: cert-manager\n  namespace: {{ .Release.Namespace }}\n" ..
+    "spec:\n  replicas: 1\n")
+  local y = dir .. "/slipway.yaml"
+  local text, n = fs.read(y):gsub("chart: oci://quay%.io/jetstack/charts/cert%-manager", "chart: stubs/cert-manager")
+  assert(n == 1)
+  fs.write(y, text)
+end
+
+--- edit(dir) for M.repository: the port's checks request mybinder.org's live
+-- services; this replaces them by ONE check, a GET of the fake BinderHub's
+-- /health (tests/lua/lib/fakebinder.lua) whose URL is the value `gatecheck`
+-- of config/M.yaml for staging and the production members -- for specs of
+-- the flow (the gate, the workflow), not of the checks (mybinder_tests_spec)
+function M.one_check(fake)
+  return function(dir)
+    local y = dir .. "/slipway.yaml"
+    local text, n = fs.read(y):gsub("\n    checks:\n.-\n\n  # members whose",
+      "\n    checks:\n      - {name: binder-health, get: \"{{values.gatecheck}}\", has: [checks]}\n\n  # members whose")
+    assert(n == 1, "the member template's checks")
+    fs.write(y, text)
+    for _, m in ipairs{"staging", "prod", "hetzner-2i2c", "hetzner-gesis", "bids-ovh"} do
+      fs.append(dir .. "/config/" .. m .. ".yaml", "\ngatecheck: " .. fake.binder_url .. "/health\n")
+    end
+  end
+end
+
+--- a new runner's checkout of the copy's remote (main), with the stub
+-- dependency charts (git-ignored, as `helm dependency update` leaves them)
+function M.runner(dir, name)
+  local clone = fs.dirname(dir) .. "/" .. name
+  proc.run({"git", "clone", "-q", "-b", "main", fs.dirname(dir) .. "/remote.git", clone}, {echo = false})
+  stub_dependencies(clone)
+  return clone
+end
+
 -- the stand-in for helm, kubectl, gcloud and aws, with its own HOME
---- the stand-in (standin.lua) as helm, kubectl, gcloud and aws, with its own HOME
+--- the stand-in (standin.lua) as helm, kubectl, gcloud and aws, with its own
+-- HOME; and tests/standin/chartpress (the STAND-IN for chartpress: tags from
+-- the commit, nothing built or pushed), logging to the same file
 function M.standin(opts)
   local k = S.new({helm = (opts and opts.helm) or false})
   for _, name in ipairs{"gcloud", "aws"} do
     proc.run({"ln", "-s", S.src .. "/tests/standin/standin", k.bin .. "/" .. name}, {echo = false})
   end
+  proc.run({"ln", "-s", S.src .. "/tests/standin/chartpress", k.bin .. "/chartpress"}, {echo = false})
   k.home = k.dir .. "/home"
   fs.mkdir(k.home)
   k.env.HOME = k.home

@@ -1,0 +1,307 @@
+--- slipway.build: the build step of slipway.yaml (`build:`), run before a
+-- deploy, and the digests of its outputs that the promote gate compares.
+--
+--   build:
+--     name: chartpress
+--     run: [chartpress, --push]                 # before staging is staged
+--     production: [chartpress, --skip-build]    # before production (default: run)
+--     outputs: [mybinder/values.yaml]           # the files it may change
+--     dry_run: false                            # true: safe to run in a dry run
+--
+-- A build may change its declared outputs (tracked files: image tags written
+-- into values) and nothing else the repository tracks. What it produced is
+-- recorded as {[file] = {sha256 = HEX, changed = {"LINE: text", ...}}}: the
+-- digest of each output's content and its lines that differ from the
+-- committed file (the image tags), so the gate can say what differs.
+-- docs/deploy.md, "Builds".
+local diff = require "slipway.diff"
+local fs = require "slipway.fs"
+local errors = require "slipway.errors"
+
+local M = {}
+
+--- At most this many changed lines are kept per output (the digest covers
+-- the whole file either way).
+M.MAX_CHANGED = 40
+
+-- ---- SHA-256 (FIPS 180-4) ------------------------------------------------------
+
+local K = {
+  0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
+  0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
+  0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
+  0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
+  0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
+  0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
+  0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+  0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
+}
+
+local MASK = 0xffffffff
+local function ror(x, n) return ((x >> n) | (x << (32 - n))) & MASK end
+
+--- build.sha256(s) -> the SHA-256 of the string s, 64 hex digits.
+function M.sha256(s)
+  local h0, h1, h2, h3 = 0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a
+  local h4, h5, h6, h7 = 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19
+  local len = #s
+  s = s .. "\128" .. string.rep("\0", (55 - len) % 64) .. string.pack(">I8", len * 8)
+  local w = {}
+  for chunk = 1, #s, 64 do
+    for i = 0, 15 do w[i] = string.unpack(">I4", s, chunk + 4 * i) end
+    for i = 16, 63 do
+      local a, b = w[i - 15], w[i - 2]
+      local s0 = ror(a, 7) ~ ror(a, 18) ~ (a >> 3)
+      local s1 = ror(b, 17) ~ ror(b, 19) ~ (b >> 10)
+      w[i] = (w[i - 16] + s0 + w[i - 7] + s1) & MASK
+    end
+    local a, b, c, d, e, f, g, h = h0, h1, h2, h3, h4, h5, h6, h7
+    for i = 0, 63 do
+      local t1 = (h + (ror(e, 6) ~ ror(e, 11) ~ ror(e, 25)) + ((e & f) ~ (~e & g)) + K[i + 1] + w[i]) & MASK
+      local t2 = ((ror(a, 2) ~ ror(a, 13) ~ ror(a, 22)) + ((a & b) ~ (a & c) ~ (b & c))) & MASK
+      h, g, f, e, d, c, b, a = g, f, e, (d + t1) & MASK, c, b, a, (t1 + t2) & MASK
+    end
+    h0, h1, h2, h3 = (h0 + a) & MASK, (h1 + b) & MASK, (h2 + c) & MASK, (h3 + d) & MASK
+    h4, h5, h6, h7 = (h4 + e) & MASK, (h5 + f) & MASK, (h6 + g) & MASK, (h7 + h) & MASK
+  end
+  return string.format("%08x%08x%08x%08x%08x%08x%08x%08x", h0, h1, h2, h3, h4, h5, h6, h7)
+end
+
+-- ---- outputs ---------------------------------------------------------------------
+
+--- build.config(m) -> the `build:` of a loaded manifest, or nil.
+function M.config(m)
+  return m and m.build or nil
+end
+
+--- build.kind(ctx, env) -> "staging" for stages.staging, else "production":
+-- which of the build's commands runs before env is staged.
+function M.kind(ctx, env)
+  return (ctx.envs and ctx.envs.stages.staging == env) and "staging" or "production"
+end
+
+-- the lines of new that old does not have, "LINE: text" (LINE in new)
+local function changed_lines(old, new)
+  local out, n = {}, nil
+  for l in diff.unified(old, new):gmatch("[^\n]*") do
+    local start = l:match("^@@ %-%d+,?%d* %+(%d+)")
+    if start then n = tonumber(start)
+    elseif n and l:sub(1, 1) == "+" and l:sub(1, 3) ~= "+++" then
+      out[#out + 1] = n .. ": " .. l:sub(2)
+      n = n + 1
+    elseif n and l:sub(1, 1) == " " then n = n + 1 end
+  end
+  return out
+end
+
+-- the committed content of rel (HEAD), "" when HEAD has none
+local function committed(ctx, rel)
+  local r = ctx:run({"git", "-C", ctx.root, "show", "HEAD:" .. rel}, {readonly = true, check = false, echo = false})
+  return r.code == 0 and r.stdout or ""
+end
+
+--- build.digest(ctx) -> the outputs as they are in the working tree:
+-- {[file] = {sha256, changed = {"LINE: text"} (against HEAD), more = N?,
+-- missing = true?}}; nil when slipway.yaml declares no build.
+function M.digest(ctx)
+  local cfg = M.config(ctx.manifest)
+  if not cfg then return nil end
+  local out = {}
+  for _, o in ipairs(cfg.outputs) do
+    if fs.isfile(o.file) then
+      local text = fs.read(o.file)
+      local changed = changed_lines(committed(ctx, o.rel), text)
+      local more = #changed - M.MAX_CHANGED
+      for i = #changed, M.MAX_CHANGED + 1, -1 do changed[i] = nil end
+      out[o.rel] = {sha256 = M.sha256(text), changed = changed, more = more > 0 and more or nil}
+    else
+      out[o.rel] = {sha256 = "", changed = {}, missing = true}
+    end
+  end
+  return out
+end
+
+local function short(o)
+  if not o then return "nothing" end
+  if o.missing then return "no file" end
+  return "sha256 " .. tostring(o.sha256):sub(1, 12)
+end
+
+--- build.compare(tested, now) -> nil when the outputs are the same, else a
+-- text naming each file that differs and its lines on both sides.
+-- tested: what staging's test recorded (nil or empty: nothing recorded).
+function M.compare(tested, now)
+  if not now or not next(now) then return nil end
+  if type(tested) ~= "table" or not next(tested) then
+    return "staging's test recorded no build outputs (was it staged without the build?)"
+  end
+  local files = {}
+  for f in pairs(now) do files[#files + 1] = f end
+  for f in pairs(tested) do if not now[f] then files[#files + 1] = f end end
+  table.sort(files)
+  -- (a playbook's own ctx.vars.outputs may hold plain digests)
+  local function norm(v)
+    if v == nil or type(v) == "table" then return v end
+    return {sha256 = tostring(v), changed = {}}
+  end
+  local parts = {}
+  for _, f in ipairs(files) do
+    local a, b = norm(tested[f]), norm(now[f])
+    if not a or not b or a.sha256 ~= b.sha256 then
+      local p = {string.format("%s differs (tested: %s, this build: %s)", f, short(a), short(b))}
+      local seen = {}
+      for _, l in ipairs(b and b.changed or {}) do seen[l] = true end
+      local gone = {}
+      for _, l in ipairs(a and a.changed or {}) do
+        if seen[l] then seen[l] = nil else gone[#gone + 1] = l end
+      end
+      for _, l in ipairs(gone) do p[#p + 1] = "    tested:     " .. l end
+      for _, l in ipairs(b and b.changed or {}) do
+        if seen[l] then p[#p + 1] = "    this build: " .. l end
+      end
+      parts[#parts + 1] = "  " .. table.concat(p, "\n")
+    end
+  end
+  if #parts == 0 then return nil end
+  return "the build's outputs are not those staging tested:\n" .. table.concat(parts, "\n")
+end
+
+-- ---- running it ------------------------------------------------------------------
+
+-- the tracked files that differ from HEAD, with their contents
+local function tracked(ctx)
+  local r = ctx:run({"git", "-C", ctx.root, "status", "--porcelain=v1", "-z", "--untracked-files=no"},
+    {readonly = true, check = false, echo = false})
+  local out = {}
+  local rename = false
+  for entry in r.stdout:gmatch("([^%z]+)%z") do
+    local path = rename and entry or entry:sub(4)
+    rename = not rename and entry:sub(1, 1) == "R"
+    local p = ctx.root .. "/" .. path
+    out[path] = fs.isfile(p) and fs.read(p) or false
+  end
+  return out
+end
+
+local Built = {}
+Built.__index = Built
+-- (a dry run of a build marked dry_run puts its outputs back when the step
+-- that ran it ends: `local b <close> = build.run(...)`)
+Built.__close = function(self)
+  local saved = self._restore
+  if not saved then return end
+  self._restore = nil
+  for file, text in pairs(saved) do
+    if text then fs.write(file, text) else fs.remove(file, {missing_ok = true}) end
+  end
+end
+
+local function argv_text(argv) return table.concat(argv, " ") end
+
+--- build.run(ctx, kind) -> {outputs, kind, ran} (a to-be-closed value):
+-- run the build's commands for kind ("staging": `run`, "production":
+-- `production`) in the repository, once per context, kind and commit; check
+-- that they changed no tracked file but the declared outputs; journal a
+-- `build` record with the outputs' digests. nil without `build:` in
+-- slipway.yaml. A failing command raises code "build". In a dry run the
+-- commands are planned (outputs nil) unless the build is marked dry_run:
+-- then they run, their outputs' diffs join the plan, and the files are put
+-- back when the value is closed.
+function M.run(ctx, kind)
+  local cfg = M.config(ctx.manifest)
+  if not cfg then return nil end
+  ctx._built = ctx._built or {}
+  local key = kind .. " " .. tostring(ctx.sha)
+  if ctx._built[key] then return setmetatable({outputs = ctx._built[key].outputs, kind = kind}, Built) end
+  local list = kind == "staging" and cfg.run or cfg.production
+  local environments = require "slipway.environments"
+  local cmds = {}
+  for i, argv in ipairs(list) do
+    local c = {}
+    for j, a in ipairs(argv) do
+      c[j] = environments.expand(a, "build." .. (kind == "staging" and "run" or "production"), ctx.manifest)
+    end
+    cmds[i] = c
+  end
+  local rels = {}
+  for _, o in ipairs(cfg.outputs) do rels[#rels + 1] = o.rel end
+  local shown = {}
+  for i, c in ipairs(cmds) do shown[i] = argv_text(c) end
+  local what = string.format("build %s (%s): %s; it may change %s", cfg.name, kind,
+    table.concat(shown, "; "), table.concat(rels, ", "))
+  local live = not ctx.dry_run or cfg.dry_run
+  if not live then
+    ctx:plan(what .. " -- not run in a dry run (not marked dry_run: true): the plan renders the committed outputs")
+    for _, c in ipairs(cmds) do ctx:run(c, {cwd = ctx.root}) end
+    ctx._built[key] = {}
+    return setmetatable({kind = kind}, Built)
+  end
+  local b = setmetatable({kind = kind, ran = true}, Built)
+  if ctx.dry_run then
+    ctx:plan("run " .. what .. " now (dry_run: true; its outputs are put back afterwards)")
+    b._restore = {}
+    for _, o in ipairs(cfg.outputs) do b._restore[o.file] = fs.isfile(o.file) and fs.read(o.file) or false end
+  end
+  ctx:log("info", "%s", what)
+  local before = tracked(ctx)
+  local declared = {}
+  for _, o in ipairs(cfg.outputs) do declared[o.rel] = true end
+  for _, c in ipairs(cmds) do
+    local r = ctx:run(c, {cwd = ctx.root, check = false, readonly = ctx.dry_run or nil})
+    if r.code ~= 0 then
+      b:__close()
+      errors.fail("build", string.format("build %s (%s) failed: `%s` exited with %s%s", cfg.name, kind,
+        argv_text(c), tostring(r.code), r.stderr ~= "" and (": " .. (r.stderr:gsub("%s+$", ""):match("[^\n]*$"))) or ""))
+    end
+  end
+  local after = tracked(ctx)
+  local bad = {}
+  for p, v in pairs(after) do if not declared[p] and before[p] ~= v then bad[#bad + 1] = p end end
+  for p in pairs(before) do if not declared[p] and after[p] == nil then bad[#bad + 1] = p end end
+  if #bad > 0 then
+    table.sort(bad)
+    b:__close()
+    errors.fail("build", string.format("build %s (%s) changed files it does not declare in build.outputs: %s",
+      cfg.name, kind, table.concat(bad, ", ")), {files = bad})
+  end
+  b.outputs = M.digest(ctx)
+  if ctx.dry_run then
+    for _, o in ipairs(cfg.outputs) do
+      local old = b._restore[o.file]
+      ctx:diff("build " .. cfg.name .. ": " .. o.rel, old or "", fs.isfile(o.file) and fs.read(o.file) or "")
+    end
+  end
+  ctx.journal:record{type = "build", name = cfg.name, kind = kind, sha = ctx.sha, outputs = b.outputs,
+                     dry_run = ctx.dry_run or nil}
+  for _, rel in ipairs(rels) do
+    local o = b.outputs[rel]
+    ctx:log("info", "build %s: %s %s (%d line(s) differ from HEAD)", cfg.name, rel, short(o), #o.changed + (o.more or 0))
+  end
+  ctx._built[key] = {outputs = b.outputs}
+  return b
+end
+
+--- build.reset(ctx): put the declared outputs back to HEAD (`git checkout
+-- HEAD -- FILES`) -- what a revert does before `git revert`: they are the
+-- build's, made again by the redeploy. Nothing without `build:`; planned in
+-- a dry run.
+function M.reset(ctx)
+  local cfg = M.config(ctx.manifest)
+  if not cfg then return end
+  local argv = {"git", "-C", ctx.root, "checkout", "HEAD", "--"}
+  local any = false
+  for _, o in ipairs(cfg.outputs) do
+    local r = ctx:run({"git", "-C", ctx.root, "cat-file", "-e", "HEAD:" .. o.rel}, {readonly = true, check = false, echo = false})
+    if r.code == 0 then argv[#argv + 1] = o.rel; any = true end
+  end
+  if any then ctx:run(argv, {check = true}) end
+end
+
+--- build.paths(m) -> the declared outputs, relative to the repository ({} without `build:`).
+function M.paths(m)
+  local out = {}
+  for _, o in ipairs(((M.config(m) or {}).outputs) or {}) do out[#out + 1] = o.rel end
+  return out
+end
+
+return M
