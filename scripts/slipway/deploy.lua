@@ -188,13 +188,40 @@ function M.run_summary(ctx, result)
   return s
 end
 
+-- what the run being resumed established on env (`kind`: "tested" or
+-- "staged", from ctx.vars, which --resume restores): a resumed run goes on
+-- with its test and its stage as if they were its own -- for the promote
+-- gate, the revert target and the record's fields. nil for this run's own
+-- (its journal says those) or when nothing was.
+local function inherited(ctx, kind, env)
+  local v = type(ctx.vars[kind]) == "table" and ctx.vars[kind][env]
+  if type(v) == "table" and v.run and v.run ~= ctx.run_id and not v.planned then return v end
+  return nil
+end
+
 -- the environment fields the run's records establish: tested (the promote
--- gate), good (the revert target), deployed (what runs there)
+-- gate), good (the revert target), deployed (what runs there) -- and those
+-- of the run it resumed, which this run's own records supersede
 local function env_fields(ctx)
   local envs = {}
   local function put(env, f, v)
     envs[env] = envs[env] or {}
     envs[env][f] = v
+  end
+  for _, kind in ipairs{"tested", "staged"} do
+    for env in pairs(type(ctx.vars[kind]) == "table" and ctx.vars[kind] or {}) do
+      local v = inherited(ctx, kind, env)
+      if v and kind == "tested" then
+        put(env, "tested", {sha = v.sha, versions = v.versions or {}, outputs = v.outputs or {}, ok = v.ok,
+                            failed = v.failed or {}, dirty = v.dirty, run = v.run, at = v.at})
+        if v.ok and v.sha and not v.dirty then
+          put(env, "good", {sha = v.sha, versions = v.versions or {}, run = v.run, at = v.at})
+        end
+      elseif v then
+        put(env, "deployed", {sha = v.sha, versions = v.versions or {}, revision = v.revision,
+                              dirty = v.dirty, run = v.run, at = v.at})
+      end
+    end
   end
   for _, r in ipairs(ctx.journal.records) do
     if r.type == "tested" and r.env and not r.dry_run then
@@ -346,7 +373,8 @@ function M.stage(ctx, name)
       r.url and (" at " .. r.url) or "")
   end
   ctx.vars.staged[name] = {sha = ctx.sha, versions = r.versions, revision = r.revision,
-                           url = r.url, planned = r.planned}
+                           url = r.url, planned = r.planned, dirty = ctx.dirty or nil,
+                           run = ctx.run_id, at = journal.now()}
   return r
 end
 
@@ -380,7 +408,9 @@ function M.test(ctx, name, opts)
   ctx.journal:record{type = "tested", env = name, sha = sha, versions = versions, ok = passed,
                      failed = failed, dry_run = ctx.dry_run or nil, dirty = ctx.dirty or nil,
                      outputs = ctx.vars.outputs}
-  ctx.vars.tested[name] = {ok = passed, sha = sha, versions = versions}
+  ctx.vars.tested[name] = {ok = passed, sha = sha, versions = versions, failed = failed,
+                           outputs = ctx.vars.outputs, dirty = ctx.dirty or nil,
+                           planned = ctx.dry_run or nil, run = ctx.run_id, at = journal.now()}
   ctx._junit = ctx._junit or {}
   -- a retest (after a revert) keeps the failing results before it: the
   -- report of a reverted run is not green
@@ -406,8 +436,8 @@ end
 
 -- ---- promote ---------------------------------------------------------------
 
---- What env last tested: this run's newest `tested` record, else the
--- shared record's `tested` field of env ({sha, versions, outputs, ok,
+--- What env last tested: this run's newest `tested` record (or that of
+-- the run it resumes, when it did not test env itself), else the shared record's `tested` field of env ({sha, versions, outputs, ok,
 -- failed, run, at}); nil when nothing was tested. pred(t) filters this
 -- run's records. A shared record that cannot be read raises (code "state").
 function M.last_tested(ctx, env_name, pred)
@@ -417,6 +447,8 @@ function M.last_tested(ctx, env_name, pred)
       return r
     end
   end
+  local own = inherited(ctx, "tested", env_name)  -- the resumed run's test
+  if own and (not pred or pred(own)) then return own end
   local e = M.record(ctx, env_name).envs[env_name]
   local t = e and e.tested
   if t and (not pred or pred(t)) then return t end
@@ -549,8 +581,8 @@ local function tail(text)
   return table.concat(lines, "\n", math.max(1, #lines - 5))
 end
 
---- The last commit known good on staging: this run's newest passed test,
--- else the shared record's `good` field of staging. Returns sha, the field.
+--- The last commit known good on staging: this run's newest passed test
+-- (or that of the run it resumes), else the shared record's `good` field of staging. Returns sha, the field.
 -- A shared record that cannot be read raises (code "state").
 function M.last_good(ctx)
   M.setup(ctx)
@@ -561,6 +593,8 @@ function M.last_good(ctx)
       return r.sha, r
     end
   end
+  local own = inherited(ctx, "tested", staging)  -- the resumed run's test
+  if own and own.ok and own.sha and not own.dirty then return own.sha, own end
   local e = M.record(ctx, staging).envs[staging]
   local g = e and e.good
   return g and g.sha, g
