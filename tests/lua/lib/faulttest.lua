@@ -59,7 +59,7 @@ function F.start(dir, args, env)
              GIT_COMMITTER_NAME = "Test", GIT_COMMITTER_EMAIL = "test@example.org"}
   for k, v in pairs(env or {}) do e[k] = v end
   local h = proc.spawn(argv, {cwd = dir, env = e, stdin = "null", stdout = "discard",
-                              stderr = "capture", echo = false})
+                              stderr = "capture", echo = false, check = false})
   return h, before
 end
 
