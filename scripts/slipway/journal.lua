@@ -108,6 +108,20 @@ local function unwritable(self, err)
     require("slipway.errors").message(err))
 end
 
+-- The file could be written when the run started but cannot be any more (the
+-- state directory filled up, or was made read-only, during the run): raising
+-- from wherever a record is made (a check's task, the runner between two
+-- steps) would crash the run half way, without its end in the shared record
+-- or its locks released. Instead the records go on in memory, the loss is
+-- said once and kept in `lost`: the engine starts no further step and fails
+-- the run naming the file (slipway.engine.runner).
+local function lose(self, err)
+  self.lost = {path = self.path, error = err}
+  self.path, self.memory = nil, true
+  require("slipway.log").error("the journal cannot be written any more: %s; this run starts no " ..
+    "further step", require("slipway.errors").message(err))
+end
+
 --- Open a new run's journal and write its first record. info: command, args,
 -- sha, dirty, dry_run, resume_of, playbook, and anything else worth keeping.
 -- opts.path writes to that file instead of STATE_DIR/journal/ID.jsonl;
@@ -133,6 +147,7 @@ function M.open(state_dir, info, opts)
   for k, v in pairs(M.whoami()) do rec[k] = v end
   for k, v in pairs(info) do if k ~= "id" then rec[k] = v end end
   self:record(rec)
+  self.opened = true
   return self
 end
 
@@ -182,7 +197,9 @@ function Journal:record(rec)
   -- JSON syntax
   if self.path then
     local ok, err = pcall(require("slipway.fs").append, self.path, line, {redact = false})
-    if not ok then unwritable(self, err) end
+    if not ok then
+      if self.opened and not self.best_effort then lose(self, err) else unwritable(self, err) end
+    end
   end
   local i = 1
   while i <= #observers do
