@@ -289,12 +289,20 @@ function M.summary(records, path)
 end
 
 --- Paths of every journal under state_dir, oldest first (ids sort by time).
+-- A journal directory that cannot be listed (a file in its place) is a
+-- warning and no journals: `history` shows what can be read.
 function M.paths(state_dir)
   local fs = require "slipway.fs"
   local dir = M.dir(state_dir)
   if not fs.exists(dir) then return {} end
+  local okl, names = pcall(fs.list, dir)
+  if not okl then
+    require("slipway.log").warn("the local journals cannot be read: %s",
+      require("slipway.errors").message(names))
+    return {}
+  end
   local out = {}
-  for _, name in ipairs(fs.list(dir)) do
+  for _, name in ipairs(names) do
     if type(name) == "table" then name = name.name end
     if name:match("%.jsonl$") then out[#out + 1] = dir .. "/" .. name end
   end
