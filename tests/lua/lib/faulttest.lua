@@ -29,12 +29,6 @@ function F.config(env, text)
   end
 end
 
---- Compose several edits of D.repo.
-function F.edits(...)
-  local fns = {...}
-  return function(dir) for _, f in ipairs(fns) do f(dir) end end
-end
-
 --- Commit the broken BinderHub bump (test fails on it: launch).
 function F.bump_broken(dir)
   D.commit_edit(dir, "mybinder/Chart.yaml", F.GOOD, F.BROKEN, "Bump binderhub to 3601")
@@ -211,15 +205,20 @@ function F.check_record(dir, runs)
   return doc
 end
 
+-- the current release of env: current.json and its release.json
+local function release_of(dir, env)
+  local cur = T.truthy(D.current(dir, env), env .. " runs")
+  return cur, json.decode(fs.read(dir .. "/.slipway/envs/" .. env .. "/releases/" ..
+    string.format("%06d", cur.revision) .. "/release.json"))
+end
+
 --- Once a run has finished what a killed one started, the record says
 -- what runs: each env's `deployed` field is its current release (sha,
 -- revision), and `tested`/`good` of staging are at the sha staging runs.
 function F.check_settled(dir, envs)
   local doc = F.record(dir)
   for _, env in ipairs(envs) do
-    local cur = T.truthy(D.current(dir, env), env .. " runs")
-    local rel = json.decode(fs.read(dir .. "/.slipway/envs/" .. env .. "/releases/" ..
-      string.format("%06d", cur.revision) .. "/release.json"))
+    local cur, rel = release_of(dir, env)
     local e = T.truthy(doc.envs[env], env .. " is in the record")
     T.truthy(e.deployed, env .. ": deployed is in the record")
     T.eq(e.deployed.sha, rel.sha, env .. ": the record's deployed sha is what runs")
@@ -254,16 +253,17 @@ end
 
 -- ---- what runs ---------------------------------------------------------------
 
---- {env = {binderhub = ..., sha = ...}} from `slipway status` (running ones).
+--- {env = {binderhub = ..., sha = ..., revision = ...}} of the running
+-- environments, from `slipway status --json`.
 function F.status(dir)
-  local r = D.slipway(dir, {"status"})
+  local r = D.slipway(dir, {"status", "--json"})
   T.eq(r.code, 0, "status\n" .. r.stderr)
   local out = {}
   for l in r.stdout:gmatch("[^\n]+") do
-    local env, what = l:match("^(%S-)%*?%s+local%s+(%S+)")
-    if env and what == "running" then
-      out[env] = {sha = l:match("rev %d+%s+(%x+)"), binderhub = l:match("binderhub (%S-),"),
-                  line = l}
+    local e = json.decode(l)
+    local st = e.status or {}
+    if st.running then
+      out[e.env] = {sha = st.sha, binderhub = (st.versions or {}).binderhub, revision = st.revision}
     end
   end
   return out, r.stdout
@@ -279,12 +279,11 @@ function F.check_envs(dir, want)
     if v then
       T.truthy(st[env], env .. " runs\n" .. text)
       T.eq(st[env].binderhub, v, env .. ": binderhub in status")
-      local cur = D.current(dir, env)
+      local cur, rel = release_of(dir, env)
       local got = json.decode(http.get(cur.url .. "/versions", {timeout = 5}).body)
       T.eq(got.binderhub, v, env .. ": binderhub the service answers")
-      T.eq(st[env].sha, cur and require("slipway.json").decode(fs.read(dir .. "/.slipway/envs/" ..
-        env .. "/releases/" .. string.format("%06d", cur.revision) .. "/release.json")).sha:sub(1, 12),
-        env .. ": the sha status shows is the release's")
+      T.eq(st[env].sha, rel.sha, env .. ": the sha status shows is the release's")
+      T.eq(st[env].revision, cur.revision, env .. ": the revision status shows is the current one")
     else
       T.falsy(st[env], env .. " does not run\n" .. text)
     end
