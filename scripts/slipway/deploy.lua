@@ -699,11 +699,33 @@ end
 
 -- one `git revert` commit of `commits` (newest first); a failure half way
 -- leaves the working tree as it was (git revert --abort, reset to HEAD)
+-- Uncommitted changes that are a revert of these commits stopped before its
+-- commit (a run killed between `git revert --no-commit` and `git commit`):
+-- the index and the working tree are the tree of the first parent of one of
+-- `commits` (reverting the newest ones gives exactly that tree). That tree
+-- is in the history, so resetting to HEAD loses nothing; anything else is
+-- someone's work and is not touched.
+local function interrupted_revert(ctx, commits)
+  if git(ctx, {"diff", "--quiet"}, {readonly = true, check = false}).code ~= 0 then return nil end
+  local index = git_read(ctx, {"write-tree"})
+  if not index then return nil end
+  for _, sha in ipairs(commits) do
+    if git_read(ctx, {"rev-parse", "--verify", "-q", sha .. "^1^{tree}"}) == index then return sha end
+  end
+  return nil
+end
+
 local function revert_commits(ctx, commits, good, why, reason)
   local dirty = git_read(ctx, {"status", "--porcelain", "--untracked-files=no"})
   if dirty and dirty ~= "" and not ctx.dry_run then
-    raise("revert_failed", "revert: the working tree has uncommitted changes; commit or stash them, " ..
-      "then run `slipway revert`")
+    local upto = interrupted_revert(ctx, commits)
+    if not upto then
+      raise("revert_failed", "revert: the working tree has uncommitted changes; commit or stash them, " ..
+        "then run `slipway revert`")
+    end
+    ctx:log("warn", "the working tree holds a revert (back to %s^) that was never committed -- a run " ..
+      "stopped before its commit; starting the revert again from HEAD", upto:sub(1, 12))
+    git(ctx, {"reset", "-q", "--hard", "HEAD"})
   end
   ctx:log("warn", "reverting %d commit(s) back to %s: %s", #commits, why,
     (table.concat(commits, " "):gsub("(%x%x%x%x%x%x%x%x%x%x%x%x)%x+", "%1")))

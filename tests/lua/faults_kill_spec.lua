@@ -1,8 +1,7 @@
 -- Fault matrix, kill -9 (docs/testing.md, "The fault matrix"): `slipway
 -- deploy` killed with SIGKILL at each step of the standard playbook (the
--- kill point is the journal's step_start record of that step) and at the
--- start of its revert, then finished by `slipway deploy --resume` (or a
--- plain `slipway revert`). Each case checks the exit status, the journals,
+-- kill point is the journal's step_start record of that step), then
+-- finished by `slipway deploy --resume` (the revert: faults_kill_revert_spec). Each case checks the exit status, the journals,
 -- the shared record (state: git), history, what runs where (status and the
 -- services' own answers) and that no process is left. Real slipway
 -- processes, real services on 127.0.0.1, real git.
@@ -62,70 +61,5 @@ end, {timeout = 120})
 T.test("kill -9 during promote, then deploy --resume", function()
   kill_at_step("promote", F.config("prod", "service:\n  startup_delay: 1.5"))
 end, {timeout = 120})
-
--- a green deploy, a broken bump, its deploy killed -9 when its revert starts
-local function killed_at_revert(dir, track)
-  local r = D.slipway(dir, {"deploy"})
-  T.eq(r.code, 0, r.stderr)
-  local good = F.head(dir)
-  local bad = F.bump_broken(dir)
-  local h, before = F.start(dir, {"deploy"})
-  track(h.pid)
-  local rec = F.wait_record(dir, h, before, F.is("revert_start"), "revert_start")
-  F.kill9(h)
-  local runs = F.check_journals(dir, {rec.run})
-  F.check_record(dir, runs)
-  F.check_history(dir, runs, {[rec.run] = "abandoned"})
-  return rec.run, good, bad
-end
-
--- after the revert: staging back on the good versions at a revert commit of
--- bad, production untouched, the working tree clean
-local function reverted(dir, good, bad, prod_before)
-  T.eq(F.trim(D.git(dir, "rev-parse", "HEAD^").stdout), bad, "one revert commit on top of the bump")
-  T.match(D.git(dir, "log", "-1", "--format=%B").stdout, "^Revert to " .. good:sub(1, 12))
-  T.eq(D.git(dir, "status", "--porcelain", "--untracked-files=no").stdout, "", "a clean working tree")
-  T.eq(D.current(dir, "staging").sha, F.head(dir), "staging runs the revert commit")
-  T.eq(D.current(dir, "prod"), prod_before, "production untouched")
-  F.check_settled(dir, {"staging"})
-  F.check_envs(dir, {staging = F.GOOD, prod = F.GOOD, ["prod-b"] = F.GOOD})
-  F.only_current(dir, ALL)
-end
-
-local SLOW_STAGING = F.config("staging", "service:\n  startup_delay: 1")
-
-T.test("kill -9 at the start of the revert, then deploy --resume: reverted (exit 3)", function()
-  F.case(SLOW_STAGING, function(dir, track)
-    local killed, good, bad = killed_at_revert(dir, track)
-    local prod_before = D.current(dir, "prod")
-    local r = D.slipway(dir, {"deploy", "--resume"})
-    T.eq(r.code, 3, "the resumed run reverts\n" .. r.stderr)
-    T.match(r.stderr, "REVERTED")
-    local runs = F.check_journals(dir, {killed})
-    F.check_record(dir, runs)
-    F.check_history(dir, runs, {[killed] = "abandoned"})
-    reverted(dir, good, bad, prod_before)
-    local doc = F.record(dir)
-    T.eq(doc.envs.staging.good.sha, F.head(dir), "the record's good deploy is the revert commit")
-  end)
-end, {timeout = 150})
-
-T.test("kill -9 at the start of the revert, then a plain slipway revert (exit 0)", function()
-  F.case(SLOW_STAGING, function(dir, track)
-    local killed, good, bad = killed_at_revert(dir, track)
-    local prod_before = D.current(dir, "prod")
-    local r = D.slipway(dir, {"revert"})
-    T.eq(r.code, 0, "revert\n" .. r.stderr)
-    local runs = F.check_journals(dir, {killed})
-    F.check_record(dir, runs)
-    F.check_history(dir, runs, {[killed] = "abandoned"})
-    reverted(dir, good, bad, prod_before)
-    -- and the killed deploy is not resumed into a second revert afterwards
-    r = D.slipway(dir, {"revert"})
-    T.eq(r.code, 0, r.stderr)
-    T.match(r.stderr, "nothing to revert")
-    T.eq(F.trim(D.git(dir, "rev-parse", "HEAD^").stdout), bad)
-  end)
-end, {timeout = 150})
 
 T.run()
