@@ -160,8 +160,36 @@ static int l_write(lua_State *L) {
   return 1;
 }
 
+/* Write all of p with O_APPEND; when that fails part way (ENOSPC after a
+ * short write), take back the bytes written, so a journal never keeps a torn
+ * record -- only when they are contiguous and still the file's end (no other
+ * appender wrote after them: its data is never cut). */
+static int append_all(int fd, const char *p, size_t n) {
+  size_t done = 0;
+  off_t start = -1, end = -1;
+  while (done < n) {
+    ssize_t w = write(fd, p + done, n - done);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      int e = errno;
+      struct stat st;
+      if (done > 0 && start >= 0 && end - start == (off_t)done && fstat(fd, &st) == 0 &&
+          st.st_size == end)
+        (void)ftruncate(fd, start);
+      errno = e;
+      return -1;
+    }
+    off_t at = lseek(fd, 0, SEEK_CUR);  /* O_APPEND: the end of what w wrote */
+    if (start < 0 && at >= 0) start = at - w;
+    end = at;
+    done += (size_t)w;
+  }
+  return 0;
+}
+
 /* append(path, data, sync): for journals. O_APPEND makes each call land at
- * the end even with other writers; there is no user-space buffer to flush. */
+ * the end even with other writers; there is no user-space buffer to flush.
+ * A failed append leaves no part of data behind (append_all). */
 static int l_append(lua_State *L) {
   size_t len;
   const char *path = luaL_checkstring(L, 1);
@@ -169,7 +197,7 @@ static int l_append(lua_State *L) {
   int sync = lua_toboolean(L, 3);
   int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0666);
   if (fd < 0) return fail(L, errno);
-  if (write_all(fd, data, len) != 0 || (sync && fsync(fd) != 0)) {
+  if (append_all(fd, data, len) != 0 || (sync && fsync(fd) != 0)) {
     int e = errno;
     close(fd);
     return fail(L, e);

@@ -191,13 +191,40 @@ function M.run_summary(ctx, result)
   return s
 end
 
+-- what the run being resumed established on env (`kind`: "tested" or
+-- "staged", from ctx.vars, which --resume restores): a resumed run goes on
+-- with its test and its stage as if they were its own -- for the promote
+-- gate, the revert target and the record's fields. nil for this run's own
+-- (its journal says those) or when nothing was.
+local function inherited(ctx, kind, env)
+  local v = type(ctx.vars[kind]) == "table" and ctx.vars[kind][env]
+  if type(v) == "table" and v.run and v.run ~= ctx.run_id and not v.planned then return v end
+  return nil
+end
+
 -- the environment fields the run's records establish: tested (the promote
--- gate), good (the revert target), deployed (what runs there)
+-- gate), good (the revert target), deployed (what runs there) -- and those
+-- of the run it resumed, which this run's own records supersede
 local function env_fields(ctx)
   local envs = {}
   local function put(env, f, v)
     envs[env] = envs[env] or {}
     envs[env][f] = v
+  end
+  for _, kind in ipairs{"tested", "staged"} do
+    for env in pairs(type(ctx.vars[kind]) == "table" and ctx.vars[kind] or {}) do
+      local v = inherited(ctx, kind, env)
+      if v and kind == "tested" then
+        put(env, "tested", {sha = v.sha, versions = v.versions or {}, outputs = v.outputs or {}, ok = v.ok,
+                            failed = v.failed or {}, dirty = v.dirty, run = v.run, at = v.at})
+        if v.ok and v.sha and not v.dirty then
+          put(env, "good", {sha = v.sha, versions = v.versions or {}, run = v.run, at = v.at})
+        end
+      elseif v then
+        put(env, "deployed", {sha = v.sha, versions = v.versions or {}, revision = v.revision,
+                              outputs = v.outputs, dirty = v.dirty, run = v.run, at = v.at})
+      end
+    end
   end
   for _, r in ipairs(ctx.journal.records) do
     if r.type == "tested" and r.env and not r.dry_run then
@@ -353,7 +380,8 @@ function M.stage(ctx, name)
       r.url and (" at " .. r.url) or "")
   end
   ctx.vars.staged[name] = {sha = ctx.sha, versions = r.versions, revision = r.revision,
-                           url = r.url, planned = r.planned, outputs = outputs}
+                           url = r.url, planned = r.planned, outputs = outputs,
+                           dirty = ctx.dirty or nil, run = ctx.run_id, at = journal.now()}
   return r
 end
 
@@ -399,7 +427,9 @@ function M.test(ctx, name, opts)
   ctx.journal:record{type = "tested", env = name, sha = sha, versions = versions, ok = passed,
                      failed = failed, dry_run = ctx.dry_run or nil, dirty = ctx.dirty or nil,
                      outputs = outputs or ctx.vars.outputs}
-  ctx.vars.tested[name] = {ok = passed, sha = sha, versions = versions}
+  ctx.vars.tested[name] = {ok = passed, sha = sha, versions = versions, failed = failed,
+                           outputs = outputs or ctx.vars.outputs, dirty = ctx.dirty or nil,
+                           planned = ctx.dry_run or nil, run = ctx.run_id, at = journal.now()}
   ctx._junit = ctx._junit or {}
   -- a retest (after a revert) keeps the failing results before it: the
   -- report of a reverted run is not green
@@ -425,8 +455,8 @@ end
 
 -- ---- promote ---------------------------------------------------------------
 
---- What env last tested: this run's newest `tested` record, else the
--- shared record's `tested` field of env ({sha, versions, outputs, ok,
+--- What env last tested: this run's newest `tested` record (or that of
+-- the run it resumes, when it did not test env itself), else the shared record's `tested` field of env ({sha, versions, outputs, ok,
 -- failed, run, at}); nil when nothing was tested. pred(t) filters this
 -- run's records. A shared record that cannot be read raises (code "state").
 function M.last_tested(ctx, env_name, pred)
@@ -436,6 +466,8 @@ function M.last_tested(ctx, env_name, pred)
       return r
     end
   end
+  local own = inherited(ctx, "tested", env_name)  -- the resumed run's test
+  if own and (not pred or pred(own)) then return own end
   local e = M.record(ctx, env_name).envs[env_name]
   local t = e and e.tested
   if t and (not pred or pred(t)) then return t end
@@ -578,8 +610,8 @@ local function tail(text)
   return table.concat(lines, "\n", math.max(1, #lines - 5))
 end
 
---- The last commit known good on staging: this run's newest passed test,
--- else the shared record's `good` field of staging. Returns sha, the field.
+--- The last commit known good on staging: this run's newest passed test
+-- (or that of the run it resumes), else the shared record's `good` field of staging. Returns sha, the field.
 -- A shared record that cannot be read raises (code "state").
 function M.last_good(ctx)
   M.setup(ctx)
@@ -590,6 +622,8 @@ function M.last_good(ctx)
       return r.sha, r
     end
   end
+  local own = inherited(ctx, "tested", staging)  -- the resumed run's test
+  if own and own.ok and own.sha and not own.dirty then return own.sha, own end
   local e = M.record(ctx, staging).envs[staging]
   local g = e and e.good
   return g and g.sha, g
@@ -694,12 +728,34 @@ end
 
 -- one `git revert` commit of `commits` (newest first); a failure half way
 -- leaves the working tree as it was (git revert --abort, reset to HEAD)
+-- Uncommitted changes that are a revert of these commits stopped before its
+-- commit (a run killed between `git revert --no-commit` and `git commit`):
+-- the index and the working tree are the tree of the first parent of one of
+-- `commits` (reverting the newest ones gives exactly that tree). That tree
+-- is in the history, so resetting to HEAD loses nothing; anything else is
+-- someone's work and is not touched.
+local function interrupted_revert(ctx, commits)
+  if git(ctx, {"diff", "--quiet"}, {readonly = true, check = false}).code ~= 0 then return nil end
+  local index = git_read(ctx, {"write-tree"})
+  if not index then return nil end
+  for _, sha in ipairs(commits) do
+    if git_read(ctx, {"rev-parse", "--verify", "-q", sha .. "^1^{tree}"}) == index then return sha end
+  end
+  return nil
+end
+
 local function revert_commits(ctx, commits, good, why, reason)
   if not ctx.dry_run then build.reset(ctx) end  -- the build's outputs: made again by the redeploy
   local dirty = git_read(ctx, {"status", "--porcelain", "--untracked-files=no"})
   if dirty and dirty ~= "" and not ctx.dry_run then
-    raise("revert_failed", "revert: the working tree has uncommitted changes; commit or stash them, " ..
-      "then run `slipway revert`")
+    local upto = interrupted_revert(ctx, commits)
+    if not upto then
+      raise("revert_failed", "revert: the working tree has uncommitted changes; commit or stash them, " ..
+        "then run `slipway revert`")
+    end
+    ctx:log("warn", "the working tree holds a revert (back to %s^) that was never committed -- a run " ..
+      "stopped before its commit; starting the revert again from HEAD", upto:sub(1, 12))
+    git(ctx, {"reset", "-q", "--hard", "HEAD"})
   end
   ctx:log("warn", "reverting %d commit(s) back to %s: %s", #commits, why,
     (table.concat(commits, " "):gsub("(%x%x%x%x%x%x%x%x%x%x%x%x)%x+", "%1")))

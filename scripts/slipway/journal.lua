@@ -109,6 +109,20 @@ local function unwritable(self, err)
     require("slipway.errors").message(err))
 end
 
+-- The file could be written when the run started but cannot be any more (the
+-- state directory filled up, or was made read-only, during the run): raising
+-- from wherever a record is made (a check's task, the runner between two
+-- steps) would crash the run half way, without its end in the shared record
+-- or its locks released. Instead the records go on in memory, the loss is
+-- said once and kept in `lost`: the engine starts no further step and fails
+-- the run naming the file (slipway.engine.runner).
+local function lose(self, err)
+  self.lost = {path = self.path, error = err}
+  self.path, self.memory = nil, true
+  require("slipway.log").error("the journal cannot be written any more: %s; this run starts no " ..
+    "further step", require("slipway.errors").message(err))
+end
+
 --- Open a new run's journal and write its first record. info: command, args,
 -- sha, dirty, dry_run, resume_of, playbook, and anything else worth keeping.
 -- opts.path writes to that file instead of STATE_DIR/journal/ID.jsonl;
@@ -134,6 +148,7 @@ function M.open(state_dir, info, opts)
   for k, v in pairs(M.whoami()) do rec[k] = v end
   for k, v in pairs(info) do if k ~= "id" then rec[k] = v end end
   self:record(rec)
+  self.opened = true
   return self
 end
 
@@ -183,7 +198,9 @@ function Journal:record(rec)
   -- JSON syntax
   if self.path then
     local ok, err = pcall(require("slipway.fs").append, self.path, line, {redact = false})
-    if not ok then unwritable(self, err) end
+    if not ok then
+      if self.opened and not self.best_effort then lose(self, err) else unwritable(self, err) end
+    end
   end
   local i = 1
   while i <= #observers do
@@ -281,12 +298,20 @@ function M.summary(records, path)
 end
 
 --- Paths of every journal under state_dir, oldest first (ids sort by time).
+-- A journal directory that cannot be listed (a file in its place) is a
+-- warning and no journals: `history` shows what can be read.
 function M.paths(state_dir)
   local fs = require "slipway.fs"
   local dir = M.dir(state_dir)
   if not fs.exists(dir) then return {} end
+  local okl, names = pcall(fs.list, dir)
+  if not okl then
+    require("slipway.log").warn("the local journals cannot be read: %s",
+      require("slipway.errors").message(names))
+    return {}
+  end
   local out = {}
-  for _, name in ipairs(fs.list(dir)) do
+  for _, name in ipairs(names) do
     if type(name) == "table" then name = name.name end
     if name:match("%.jsonl$") then out[#out + 1] = dir .. "/" .. name end
   end

@@ -314,8 +314,12 @@ function M.deploy(ctx, env)
   local url
   local function give_up(why)
     M.kill(pid, start, 2)
+    -- an empty log (a service that could not even write it: a full state
+    -- directory) is named, so the message still says where to look
+    local tail = log_tail(dir .. "/log")
+    if tail == "" then tail = "(its log " .. dir .. "/log is empty)" end
     raise("deploy", string.format("%s: revision %d did not become healthy: %s\n%s",
-      env.name, rev, why, log_tail(dir .. "/log")), {env = env.name, revision = rev})
+      env.name, rev, why, tail), {env = env.name, revision = rev})
   end
   local function wait_healthy()
     while true do

@@ -179,7 +179,19 @@ function M.run(def, ctx, opts)
       return result
     end
   end
+  -- a journal that could not be written any more (journal.lost: the state
+  -- directory filled up during the run) fails the run: no further step
+  -- starts, the error names the file
+  local function journal_lost(step_name)
+    if not (journal and journal.lost) or not result.ok then return false end
+    result.ok, result.failed_step, result.error = false, step_name, journal.lost.error
+    result.status, result.outcome = exit.for_error(journal.lost.error), "failed"
+    if result.status == exit.ok then result.status = exit.failed end
+    log.error("%s%s", step_name and ("--- " .. step_name .. ": not started: ") or "", errmsg(journal.lost.error))
+    return true
+  end
   for _, step in ipairs(def.steps) do
+    if journal_lost(step.name) then break end
     ctx.step = step.name
     -- the step's retries are the one budget of what it does: ctx:request
     -- does not retry on its own inside a step that retries (context.lua)
@@ -238,6 +250,7 @@ function M.run(def, ctx, opts)
     ::continue::
   end
   ctx.step, ctx.step_retries = nil, nil
+  journal_lost(nil)
   if def.finish then
     local ok, err = pcall(def.finish, ctx, result)
     if not ok then log.warn("finish: %s", errmsg(err)) end
