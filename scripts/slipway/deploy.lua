@@ -120,11 +120,7 @@ function M.record(ctx, env)
   return ctx._records[key]
 end
 
-local function snapshot(v)
-  local ok, s = pcall(json.encode, v)
-  if not ok then return nil end
-  return json.decode(s)
-end
+local snapshot = json.snapshot
 
 --- The summary of ctx's run for the shared record (docs/state.md, "What is
 -- in it"), from its journal records; `result` (playbook.run's) once it ended,

@@ -304,6 +304,14 @@ function M.decode(s, opts)
   return v
 end
 
+--- json.snapshot(v) -> a deep copy of v as a JSON journal record would read
+-- it back (functions and cycles refused), or nil when v cannot be encoded.
+function M.snapshot(v)
+  local ok, s = pcall(M.encode, v)
+  if not ok then return nil end
+  return M.decode(s)
+end
+
 --- json.read(path) -> value: decode a file; errors name path:line:column.
 function M.read(path)
   local fs = require "slipway.fs"

@@ -22,6 +22,11 @@ function json.encode(v, opts) end
 ---@return any
 function json.read(path) end
 
+---A deep copy of v as a JSON record of it reads back; nil when v cannot be encoded.
+---@param v any
+---@return any
+function json.snapshot(v) end
+
 ---Encode (indent 2), add "\n", write atomically.
 ---@param path string
 ---@param v any

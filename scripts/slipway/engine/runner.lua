@@ -86,11 +86,7 @@ end
 
 -- ---- resume -----------------------------------------------------------------------
 
-local function snapshot(vars)
-  local ok, s = pcall(json.encode, vars)
-  if not ok then return nil end
-  return json.decode(s)
-end
+local snapshot = json.snapshot
 
 --- What a run's journal records say it finished: the set of steps that
 -- ended ok and the vars saved with the last of them.
