@@ -25,7 +25,6 @@ import json
 import os
 import sys
 import time
-import uuid
 
 KINDS = {"configmap": "configmap", "configmaps": "configmap", "cm": "configmap",
          "lease": "lease", "leases": "lease", "lease.coordination.k8s.io": "lease",
@@ -67,6 +66,13 @@ def one(flags, *names):
         if n in flags:
             return flags[n][0]
     return None
+
+
+def new_uid():  # a random (version 4) UUID, without importing uuid
+    b = bytearray(os.urandom(16))
+    b[6], b[8] = (b[6] & 0x0F) | 0x40, (b[8] & 0x3F) | 0x80
+    h = b.hex()
+    return "%s-%s-%s-%s-%s" % (h[:8], h[8:12], h[12:16], h[16:20], h[20:])
 
 
 def stamp():
@@ -149,7 +155,7 @@ def from_stdin(st, verb, ns, ns_given, output):
                  "resourceVersion should not be set on objects to be created")
         if cur is not None:
             fail('Error from server (AlreadyExists): error when creating "STDIN": %s "%s" already exists' % (res, name))
-        meta.update(resourceVersion=st.next_rv(), namespace=ons, creationTimestamp=stamp(), uid=str(uuid.uuid4()))
+        meta.update(resourceVersion=st.next_rv(), namespace=ons, creationTimestamp=stamp(), uid=new_uid())
         word = "created"
     else:
         if cur is None:
@@ -297,7 +303,7 @@ def create_configmap(st, ns, name, literals):
         fail('error: failed to create configmap: configmaps "%s" already exists' % name)
     st.write("configmap", ns, name, {"apiVersion": "v1", "data": data, "kind": "ConfigMap", "metadata": {
         "creationTimestamp": stamp(), "name": name, "namespace": ns, "resourceVersion": st.next_rv(),
-        "uid": str(uuid.uuid4())}})
+        "uid": new_uid()}})
     emit("configmap/%s created\n" % name)
 
 
@@ -305,6 +311,9 @@ def main():
     state, argv = sys.argv[1], sys.argv[2:]
     os.makedirs(state, exist_ok=True)
     st = Store(state)
+    # the interpreter itself, for the stand-in's next calls (not a shim)
+    if not os.path.exists(os.path.join(state, "python")):
+        st.atomic(os.path.join(state, "python"), sys.executable + "\n")
     flags, words = parse(argv)
     given = one(flags, "namespace", "n")
     ns = given or "default"
