@@ -20,10 +20,12 @@
 #     = own        no cluster call in flight: the tool, its start-up, git, its
 #                  journal, the ban scripts (both run the same two)
 #     + lock/status  slipway's calls deploy.py does not make (its Lease lock
-#                  taken and released, helm status), inside the stand-in
+#                  taken and released: `create -f -` and a guarded `delete
+#                  --raw`; helm status), inside the stand-in
 #     + stand-in   the other calls' time beyond their delays: the stand-in
-#                  is a shell script (awk, jq, date: ~10 processes a call),
-#                  where a real kubectl is one process and a round trip
+#                  is a shell script (awk, date: ~10 processes a call; its
+#                  object store one python3 process more), where a real
+#                  kubectl is one process and a round trip
 #   path       the injected delays on that path: deploy.py waits for the
 #              workloads one after another, slipway all of a namespace at once
 # and the whole run's wall time (first start to last exit) against the
@@ -69,7 +71,7 @@ bin=${1:-build/slipway}
 case "$bin" in /*) ;; *) bin="$PWD/$bin" ;; esac
 runs=${BENCH_RUNS:-5}
 fixture=${SLIPWAY_SHARED:-/work/shared}/fixtures/mybinder.org-deploy-full
-for need in python3 jq git; do
+for need in python3 git; do
   if ! command -v "$need" >/dev/null 2>&1; then
     echo "deploy_clock: skipped, no $need" ; exit 0
   fi

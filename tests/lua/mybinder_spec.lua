@@ -54,9 +54,12 @@ local function own_call(c)
     local what = a[2]
     for i, x in ipairs(a) do
       if x == "configmap" or x == "configmaps" or x == "lease" or x == "leases" then return true end
-      -- the Lease and the record go in on stdin (`create|replace -f -`);
-      -- deploy.py never pipes an object to kubectl
-      if x == "-f" and a[i + 1] == "-" and (a[1] == "create" or a[1] == "replace") then return true end
+      -- the Lease and the record go in on stdin (`create|replace -f -`), the
+      -- Lease's guarded release too (`delete --raw PATH -f -`); deploy.py
+      -- never pipes anything to kubectl
+      if x == "-f" and a[i + 1] == "-" and (a[1] == "create" or a[1] == "replace" or a[1] == "delete") then
+        return true
+      end
     end
     return a[1] == "create" and (what == "namespace" or what == "ns")
   end

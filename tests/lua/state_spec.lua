@@ -307,6 +307,62 @@ T.test("stand-in: a delete-then-create lock lets two contenders win; an update w
   T.match(kubectl(k, json.encode(expired), "create", "-f", "-").stderr, "%(AlreadyExists%)")
 end)
 
+T.test("stand-in: a delete guarded by uid and resourceVersion (kubectl delete --raw) fails with 409 once the Lease changed", function()
+  local k = S.new{helm = false}
+  local path = "/apis/coordination.k8s.io/v1/namespaces/staging/leases/l"
+  local mine = {apiVersion = "coordination.k8s.io/v1", kind = "Lease", metadata = {name = "l"},
+                spec = {holderIdentity = "a", leaseDurationSeconds = 60}}
+  local created = json.decode(kubectl(k, json.encode(mine), "create", "-f", "-", "-o", "json", "-n", "staging").stdout)
+  local function delete(meta)
+    return kubectl(k, json.encode{apiVersion = "v1", kind = "DeleteOptions",
+      preconditions = {uid = meta.uid, resourceVersion = meta.resourceVersion}}, "delete", "--raw", path, "-f", "-")
+  end
+  -- someone else writes (a takeover): the holder's delete with what it wrote is refused
+  local other = json.decode(json.encode(created))
+  other.spec.holderIdentity = "b"
+  T.eq(kubectl(k, json.encode(other), "replace", "-f", "-", "-n", "staging").code, 0)
+  local stale = delete(created.metadata)
+  T.eq(stale.code, 1)
+  T.match(stale.stderr, "^Error from server %(Conflict%): Operation cannot be fulfilled on leases%.coordination%.k8s%.io " ..
+    "\"l\": the ResourceVersion in the precondition %(%d+%) does not match")
+  local now = json.decode(kubectl(k, nil, "get", "lease", "l", "-n", "staging", "-o", "json").stdout)
+  T.eq(now.spec.holderIdentity, "b", "left alone")
+  -- the same name created again is another object: the old uid does not delete it
+  T.eq(kubectl(k, nil, "delete", "lease", "l", "-n", "staging").code, 0)
+  local again = json.decode(kubectl(k, json.encode(mine), "create", "-f", "-", "-o", "json", "-n", "staging").stdout)
+  T.match(delete({uid = created.metadata.uid, resourceVersion = again.metadata.resourceVersion}).stderr,
+    "%(Conflict%).*Precondition failed: UID in precondition")
+  -- with what is there: deleted (the API server's Status on stdout)
+  local ok = delete(again.metadata)
+  T.eq(ok.code, 0, ok.stderr)
+  T.eq(json.decode(ok.stdout).status, "Success")
+  T.eq(kubectl(k, nil, "get", "lease", "l", "-n", "staging", "-o", "json", "--ignore-not-found").stdout, "")
+  T.match(delete(again.metadata).stderr, "^Error from server %(NotFound%)")
+end)
+
+T.test("lease: one create to take a free lock, one guarded delete to release it; a free Lease left behind is taken by replace", function()
+  local k = S.new{helm = false}
+  local a = state.lock(lease_cfg(k, {identity = "runner-a"}))
+  a:acquire()
+  a:release()
+  local verbs = {}
+  for _, c in ipairs(k:calls()) do verbs[#verbs + 1] = c.argv[1] .. (c.argv[2] == "--raw" and " --raw" or "") end
+  T.eq(verbs, {"create", "delete --raw"})
+  T.eq(a:holder(), nil, "released: no Lease")
+  -- a Lease without a holder (as an older slipway released it): AlreadyExists, read, replace
+  local free = {apiVersion = "coordination.k8s.io/v1", kind = "Lease", metadata = {name = "slipway-lock-staging"},
+                spec = {leaseDurationSeconds = 1}}
+  T.eq(kubectl(k, json.encode(free), "create", "-f", "-", "-n", "staging").code, 0)
+  k:clear()
+  local b = state.lock(lease_cfg(k, {identity = "runner-b"}))
+  b:acquire()
+  T.eq(b:holder().identity, "runner-b")
+  b:release()
+  verbs = {}
+  for _, c in ipairs(k:calls()) do verbs[#verbs + 1] = c.argv[1] .. (c.argv[2] == "--raw" and " --raw" or "") end
+  T.eq(verbs, {"create", "get", "replace", "get", "delete --raw"})
+end)
+
 local CONTENDER = [[
 local state = require "slipway.state"
 local lk = state.lock{kind = "kubernetes", kubectl = arg[1], namespace = "staging", name = "race",

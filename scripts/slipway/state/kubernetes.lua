@@ -10,7 +10,9 @@
 --   lock    a coordination.k8s.io/v1 Lease, taken and renewed as
 --           Kubernetes leader election does: every update carries the
 --           metadata.resourceVersion it read, so of two contenders one gets
---           409 Conflict and loses.
+--           409 Conflict and loses. Taken by `create` (one call when it does
+--           not exist; of two, one gets AlreadyExists), released by a delete
+--           guarded by the uid and resourceVersion last written (one call).
 -- Every write is get -> change -> `kubectl replace -f -` with the
 -- resourceVersion read (or `kubectl create -f -` when there is none);
 -- Conflict and AlreadyExists mean another runner wrote: read again, merge,
@@ -70,14 +72,22 @@ local function get(t, kind, name, where)
 end
 
 -- create (no resourceVersion) or replace (with the one read): "ok",
--- "conflict" (someone else wrote first) or "exists"/"notfound" (likewise)
-local function put(t, obj, where)
+-- "conflict" (someone else wrote first) or "exists"/"notfound" (likewise);
+-- with `returned`, also the object as the API server stored it (its new
+-- resourceVersion). A create answered NotFound is an error: the namespace
+-- is missing.
+local function put(t, obj, where, returned)
   local verb = obj.metadata.resourceVersion and "replace" or "create"
-  local r = kubectl(t, {verb, "-f", "-"}, json.encode(obj))
+  local r = kubectl(t, returned and {verb, "-f", "-", "-o", "json"} or {verb, "-f", "-"}, json.encode(obj))
   local a = answer(r)
-  if a == "error" then
+  if a == "error" or (a == "notfound" and verb == "create") then
     R.fail("kubernetes", where, "cannot " .. verb .. " " .. obj.kind .. " " .. obj.metadata.name .. ": " ..
       tail(r.stderr), access_todo(t, verb .. " " .. obj.kind:lower() .. "s"))
+  end
+  if a == "ok" and returned then
+    local ok, stored = pcall(json.decode, r.stdout)
+    if ok and type(stored) == "table" and type(stored.metadata) == "table" then return a, stored end
+    return a, nil
   end
   return a
 end
@@ -315,27 +325,30 @@ end
 -- from a live holder -- then lock.broke is that holder, for the caller to
 -- journal. Busy: waits up to `wait` seconds (polling), then raises code
 -- "locked" with field holder. Starts the renewal task.
+-- One call when the Lease does not exist (a released lock is deleted):
+-- `create` (of two, one gets AlreadyExists); else get, then `replace`
+-- with the resourceVersion read (of two, one gets 409 Conflict).
 function Lease:acquire(opts)
   opts = opts or {}
   local deadline = R.now() + (opts.wait or 0)
+  local obj, known = nil, false   -- known: obj is what the API server has (nil: none)
   while true do
     local now = R.now()
-    local obj = self:_read()
+    if not known then
+      local a, stored = put(self.t, self:_claim(nil, now), self.where, true)
+      if a == "ok" then return self:_taken(stored, nil, now) end
+      obj = self:_read()   -- exists: someone holds it, or a free/expired Lease
+    end
+    known = false
     local h = holder_of(obj, now)
     local mine = h and h.identity == self.identity
-    if not h or mine or h.expired or opts.break_lock then
-      local a = put(self.t, self:_claim(obj, now, mine), self.where)
-      if a == "ok" then
-        if h and not mine and not h.expired then self.broke = h end
-        if h and not mine and h.expired then self.took_expired = h end
-        self.renewed = now
-        self.held = true
-        self:start()
-        self.log("info", "deploy lock %s taken", self.where)
-        return self
-      end
-      -- conflict/exists: another contender wrote first; look again
-    else
+    if obj and (not h or mine or h.expired or opts.break_lock) then
+      local a, stored = put(self.t, self:_claim(obj, now, mine), self.where, true)
+      if a == "ok" then return self:_taken(stored, (not mine) and h or nil, now) end
+      -- conflict: another contender wrote first (look again); notfound: it
+      -- was deleted meanwhile (create again)
+      if a == "conflict" then obj, known = self:_read(), true end
+    elseif obj then
       if now >= deadline then
         error(require("slipway.core").error("locked", string.format(
           "%s is held by %s (run %s, renewed %.0f s ago, expires in %.0f s unless renewed)",
@@ -343,8 +356,22 @@ function Lease:acquire(opts)
           {holder = h, where = self.where}), 0)
       end
       task.sleep(math.max(0.01, math.min(self.poll, deadline - now, h.expires - now + 0.01)))
+      obj, known = self:_read(), true
     end
   end
+end
+
+-- taken: remember the Lease as stored (its resourceVersion guards release),
+-- the holder it was taken from (h, expired or broken), start renewing
+function Lease:_taken(stored, h, now)
+  if h and not h.expired then self.broke = h end
+  if h and h.expired then self.took_expired = h end
+  self.obj = stored
+  self.renewed = now
+  self.held = true
+  self:start()
+  self.log("info", "deploy lock %s taken", self.where)
+  return self
 end
 
 -- raise code "lock_lost"
@@ -362,8 +389,8 @@ function Lease:renew()
     local obj = self:_read()
     local h = holder_of(obj, now)
     if not h or h.identity ~= self.identity then self:_lost(h) end
-    local a = put(self.t, self:_claim(obj, now, true), self.where)
-    if a == "ok" then self.renewed = now; return end
+    local a, stored = put(self.t, self:_claim(obj, now, true), self.where, true)
+    if a == "ok" then self.renewed, self.obj = now, stored; return end
     if a == "notfound" then self:_lost(nil) end
   end
   self:_lost(self:holder())
@@ -407,26 +434,47 @@ function Lease:stop()
   end
 end
 
---- lock:release(): stop renewing and free the Lease if it is still ours
--- (an update with the resourceVersion read, as leader election does).
+-- the Lease's path on the API server (for kubectl delete --raw)
+function Lease:_path()
+  return string.format("/apis/coordination.k8s.io/v1/namespaces/%s/leases/%s", self.t.namespace, self.name)
+end
+
+-- delete the Lease if it is still obj (preconditions: its uid and
+-- resourceVersion): "ok", "conflict" (it changed) or "notfound"
+function Lease:_delete(obj)
+  local r = kubectl(self.t, {"delete", "--raw", self:_path(), "-f", "-"}, json.encode{
+    apiVersion = "v1", kind = "DeleteOptions",
+    preconditions = {uid = obj.metadata.uid, resourceVersion = obj.metadata.resourceVersion}})
+  local a = answer(r)
+  if a == "error" or a == "exists" then
+    R.fail("kubernetes", self.where, "cannot delete Lease " .. self.name .. ": " .. tail(r.stderr),
+      access_todo(self.t, "delete leases"))
+  end
+  return a
+end
+
+--- lock:release(): stop renewing and free the Lease if it is still ours:
+-- one delete guarded by the uid and resourceVersion of the Lease as we last
+-- wrote it (409 Conflict when anyone wrote since: then it is read, and
+-- left alone unless it is still ours).
 function Lease:release()
   self:stop()
   if not self.held then return end
   self.held = false
+  local obj = self.obj
   for _ = 1, 5 do
-    local obj = self:_read()
+    if obj then
+      local a = self:_delete(obj)
+      if a == "ok" then
+        self.log("info", "deploy lock %s released", self.where)
+        return
+      end
+    end
+    obj = self:_read()
     local h = holder_of(obj, R.now())
     if not h or h.identity ~= self.identity then
       self.log("warn", "deploy lock %s was taken over meanwhile by %s; leaving it", self.where,
         h and h.identity or "nobody")
-      return
-    end
-    obj.spec.holderIdentity = nil
-    obj.spec.leaseDurationSeconds = 1
-    obj.spec.renewTime = micro(R.now())
-    obj.metadata.annotations[HOLDER] = nil
-    if put(self.t, obj, self.where) == "ok" then
-      self.log("info", "deploy lock %s released", self.where)
       return
     end
   end
