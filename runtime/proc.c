@@ -131,7 +131,7 @@ static int spawn_threaded = 1;
  * for ever, its timeout included): room for one more is made BEFORE each
  * reap, so without memory the child stays a zombie until a spawn lands and
  * reap_all runs again. Emptied once no spawn is in flight. */
-static struct early_exit { pid_t pid; int status; } *early;
+static struct early_exit { pid_t pid; int status; uint64_t t; } *early;  /* t: reaped at */
 static size_t nearly, capearly;
 
 #define PROC_OF(w, field) ((proc *)((char *)(w) - offsetof(proc, field)))
@@ -319,10 +319,11 @@ static void early_clear(void) {
 }
 
 /* The exit of a child whose spawn just landed, if it was reaped already. */
-static int early_take(pid_t pid, int *status) {
+static int early_take(pid_t pid, int *status, uint64_t *t) {
   for (size_t i = 0; i < nearly; i++)
     if (early[i].pid == pid) {
       *status = early[i].status;
+      *t = early[i].t;
       early[i] = early[--nearly];
       return 1;
     }
@@ -349,6 +350,7 @@ static int reap_all(void) {
     if (p == NULL && spawns_in_flight > 0) {  /* maybe one being registered */
       early[nearly].pid = r;
       early[nearly].status = st;
+      early[nearly].t = uv_hrtime();
       nearly++;
     }
   }
@@ -784,7 +786,7 @@ typedef struct {
   char **argv, **envp;
   pid_t pid;
   int err;
-  uint64_t t0;
+  uint64_t called, t0;  /* uv_hrtime: core.spawn was called; the spawn ran */
   fdlist parent, child;
   int in_w, out_r[2];
   spec_t s;
@@ -1000,9 +1002,26 @@ static void after_spawn(spawn_req *r) {
       close_stdin_now(p);
     }
   }
-  if (p->timeout_ms && !p->detached) sw_timer_start(&p->timer, on_uv_timer, p->timeout_ms, 0);
+  /* the timeout counts from the call, not from here: on a congested pool
+   * (or a loop thread busy elsewhere) the spawn may land long after it ran,
+   * the command finished or its deadline past. An exit reaped after the
+   * deadline, or a deadline past before the spawn landed, is a timeout. */
+  int timed = p->timeout_ms && !p->detached;
+  uint64_t deadline = r->called + p->timeout_ms * 1000000u;
   int st;
-  if (early_take(p->pid, &st)) exited(p, st);
+  uint64_t reaped;
+  if (early_take(p->pid, &st, &reaped)) {
+    if (timed && reaped > deadline) p->timed_out = 1;
+    exited(p, st);
+  } else if (timed) {
+    uint64_t now = uv_hrtime();
+    if (now >= deadline) {
+      p->timed_out = 1;
+      start_kill(p);
+    } else {
+      sw_timer_start(&p->timer, on_uv_timer, (deadline - now + 999999u) / 1000000u, 0);
+    }
+  }
 }
 
 /* On the task: the handle (or pid), or nil, errname, message. Frees r. */
@@ -1089,6 +1108,7 @@ static int l_spawn(lua_State *L) {
   if (threaded) sw_check_yieldable(L, "proc.spawn");  /* raises if cancelled */
   spawn_req *r = new_req(L, &s);
   if (r == NULL) return luaL_error(L, "not enough memory");
+  r->called = uv_hrtime();
   lua_settop(L, 1);
   proc **ud = lua_newuserdatauv(L, sizeof(proc *), 1);  /* index 2 */
   *ud = NULL;

@@ -264,8 +264,13 @@ function M.record_start(ctx)
       task.sleep(math.min(0.2, hb))
       local n = progress_count(ctx)
       if not beat.stop and (n ~= beat.seen or task.now() - last >= hb) then
-        beat.busy, beat.seen, last = true, n, task.now()
+        beat.busy, beat.seen = true, n
         local ok, err = pcall(st.append_run, st, M.run_summary(ctx))
+        -- the next beat counts from the end of this write: counted from its
+        -- start, a store slower than the heartbeat was written back to back,
+        -- and other runners' writes (kubernetes: get, then replace with the
+        -- resourceVersion read) lost every race to it until they gave up
+        last = task.now()
         beat.busy = false
         if not ok then log.warn("state: run %s not updated in %s: %s", ctx.run_id, st:where(), errmsg(err)) end
       end

@@ -140,7 +140,15 @@ T.test("kill -9 in the middle of stage, then --resume", function()
     local pidfile = dir .. "/.slipway/envs/staging/releases/000001/pid"
     while not fs.exists(pidfile) and task.now() < deadline do task.sleep(0.02) end
     T.truthy(fs.exists(pidfile), "the stage started a service")
-    task.sleep(0.2)
+    -- (not a sleep: the journal has the start; stage waits 2 s for health)
+    local started = false
+    while not started and task.now() < deadline do
+      for _, x in ipairs(D.last_run(dir, "stage") or {}) do
+        if x.type == "driver" and x.action == "started" then started = true end
+      end
+      if not started then task.sleep(0.02) end
+    end
+    T.truthy(started, "the start is journalled")
     h:kill("KILL")
     local res = h:wait()
     T.eq(res.signal, 9)
@@ -213,20 +221,25 @@ T.test("resume refuses when the repository moved", function()
   end)
 end, {timeout = 60})
 
+-- the first deploy is held in its test step by a check that waits for the
+-- spec (D.held), not by a slow service: a loaded machine outran a 1.5 s
+-- startup before the second deploy reached the lock
 T.test("two deploys at once: the second reports the lock and its holder", function()
-  D.with_repo(function(dir)
-    local p = dir .. "/config/staging.yaml"
-    fs.write(p, fs.read(p) .. "\nservice:\n  startup_delay: 1.5\n")
-  end, function(dir)
+  local hold = fs.tempdir() .. "/hold"
+  fs.write(hold, "held\n")
+  D.with_repo(D.held(hold), function(dir)
     local h = D.spawn(dir, {"deploy"})
-    local pidfile = dir .. "/.slipway/envs/staging/releases/000001/pid"
-    local deadline = task.now() + 20
-    while not fs.exists(pidfile) and task.now() < deadline do task.sleep(0.02) end
-    local r = D.slipway(dir, {"deploy"})
-    T.eq(r.code, 5, "lock busy\n" .. r.stderr)
-    T.match(r.stderr, "locked by pid " .. h.pid)
-    T.match(r.stderr, "slipway deploy staging")
-    T.eq(h:wait().code, 0)
+    local ok, err = pcall(function()
+      T.truthy(D.wait_file(hold .. ".reached"), "the first deploy reached its held check")
+      local r = D.slipway(dir, {"deploy"})
+      T.eq(r.code, 5, "lock busy\n" .. r.stderr)
+      T.match(r.stderr, "locked by pid " .. h.pid)
+      T.match(r.stderr, "slipway deploy staging")
+    end)
+    fs.remove(hold, {missing_ok = true})  -- the first deploy goes on
+    local first = h:wait()
+    if not ok then error(err, 0) end
+    T.eq(first.code, 0)
     -- the refused run is journalled as such
     local recs = D.last_run(dir, "deploy")
     T.truthy(outcome(recs))

@@ -329,6 +329,19 @@ T.test("1000 concurrent runs with a timeout each: no exit is lost (UV_THREADPOOL
   end
 end)
 
+-- issue 15 ("300 mixed runs" flaked under ASan and load): the timeout was
+-- armed when the spawn came back from the thread pool, so a `sleep 1` with
+-- 0.05 s could finish first and return 0. One pool thread, and a blocking
+-- job holding the loop thread until the command has ended: the run is still
+-- reported as timed out (code 124); one whose deadline is not past is not.
+T.test("a timeout counts from proc.run, however late the pool's spawn lands", function()
+  if not BIN then T.skip("SLIPWAY_BIN not set") end
+  local r = proc.run({BIN, FIX .. "/late_landing.lua", fs.tempdir()},
+    q{check = false, timeout = 60, env = {UV_THREADPOOL_SIZE = "1", SLIPWAY_PROC_SPAWN = "thread"}})
+  T.eq(r.code, 0, r.stderr)
+  T.eq(r.stdout, "late 124 true\nin-time 0 false\n")
+end)
+
 T.test("300 mixed runs, a third of them cancelled mid-way", function()
   local ts = {}
   for i = 1, 300 do

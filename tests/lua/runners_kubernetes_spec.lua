@@ -112,7 +112,11 @@ local function history(bare)
 end
 
 T.test("two runners at once: one is refused (exit 5), one waits for the lease; no record is lost", function()
-  local k, bare, stop = cluster()
+  -- a lease of 30 s, renewed every second: it is released at a's end, never
+  -- left to expire here (expiry is the next spec's). With 3 s, a loaded
+  -- machine (each stand-in call a few processes) missed a renewal and b
+  -- took the lease over as expired: "took over the expired deploy lock"
+  local k, bare, stop = cluster(30)
   k:set{delay = 1}  -- each rollout and upgrade takes a second: the first deploy holds the lease a while
   local a, b, c = runner(bare), runner(bare), runner(bare)
   local ha = spawn(a, {"deploy"})

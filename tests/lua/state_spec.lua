@@ -553,6 +553,37 @@ T.test("local: the file lock is the flock, held by one, not breakable", function
   b:acquire(); b:release()
 end)
 
+-- A run's heartbeat rewrites its summary every `heartbeat` seconds. The
+-- interval counted from the start of the previous write: a store slower than
+-- the heartbeat (the kubernetes stand-in under load) was written back to back,
+-- and another runner's final write (get, then replace with the
+-- resourceVersion read) lost the race ten times and was dropped
+-- (runners_kubernetes "no record is lost", under ASan). A store whose writes
+-- take 0.4 s: between two beats there is at least a heartbeat of quiet.
+T.test("the heartbeat leaves a heartbeat of quiet between writes to a slow store", function()
+  local deploy = require "slipway.deploy"
+  local writes = {}
+  local store = {where = function() return "a slow store" end}
+  function store:append_run(summary)
+    local w = {start = task.now()}
+    writes[#writes + 1] = w
+    task.sleep(0.4)
+    w.stop = task.now()
+    return summary
+  end
+  local ctx = {run_id = "20260101T000000.000Z-beat", command = "deploy", vars = {}, args = {},
+               manifest = {state = {backend = "local", heartbeat = 0.3}}, _store = store,
+               journal = {path = "/nonexistent", records = {{type = "run", ts = 0, pid = 1}}}}
+  deploy.record_start(ctx)
+  while #writes < 4 do task.sleep(0.05) end
+  ctx._heartbeat.stop = true
+  while ctx._heartbeat.busy do task.sleep(0.02) end
+  for i = 2, #writes do
+    local quiet_for = writes[i].start - writes[i - 1].stop
+    T.truthy(quiet_for >= 0.3, string.format("write %d began %.3f s after write %d ended", i, quiet_for, i - 1))
+  end
+end)
+
 T.test("ci_url: the GitHub Actions run of this job", function()
   local vars = {GITHUB_SERVER_URL = "https://github.com", GITHUB_REPOSITORY = "jupyterhub/mybinder.org-deploy",
                 GITHUB_RUN_ID = "42"}

@@ -115,8 +115,10 @@ function watch(page, label) {
       await runPage.bringToFront();
       await runPage.goto(new URL(`/runs/${id}`, URL0).href);
       await runPage.waitForSelector("main[data-ready=run-live]", {timeout: 30000});
-      // steps appear while it runs (the spec holds the run in a check)
-      await runPage.waitForSelector("#steps li.step.running", {timeout: 120000});
+      // steps appear while it runs (the spec holds the run in a check of its
+      // test step: wait for that step, not for any running one -- under load
+      // the page opened while stage still ran, and stage was not shown done)
+      await runPage.waitForSelector('#steps li.step.running[data-step="test"]', {timeout: 120000});
       const live = await runFacts(runPage);
       await shot(runPage, "run-live");
       emit("live-steps", {id, ...live});

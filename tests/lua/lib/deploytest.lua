@@ -48,6 +48,41 @@ function D.commit_edit(dir, file, from, to, msg)
   D.git(dir, "commit", "-q", "-am", msg or ("Change " .. file))
 end
 
+--- An edit for D.repo / D.with_repo (then(dir) runs after it): the
+-- example's checks (every environment's) start with one more, `held`: while
+-- the file `hold` exists it writes `hold .. ".reached"` and waits. A run is
+-- held in its test step until the spec removes `hold` -- an event to wait
+-- for (D.wait_file), where a slow service is not slow enough on a loaded
+-- machine and needlessly slow on an idle one.
+function D.held(hold, then_edit)
+  return function(dir)
+    local p = dir .. "/slipway.yaml"
+    local text, n = fs.read(p):gsub("    checks: &checks\n",
+      "    checks: &checks\n      - {name: held, lua: tests/held.lua, deadline: 600}\n", 1)
+    assert(n == 1, "slipway.yaml: no checks: &checks")
+    fs.write(p, text)
+    fs.write(dir .. "/tests/held.lua", string.format([[
+local fs = require "slipway.fs"
+local task = require "slipway.task"
+if fs.exists(%q) then fs.write(%q, "held\n") end
+while fs.exists(%q) do task.sleep(0.05) end
+return "released"
+]], hold, hold .. ".reached", hold))
+    if then_edit then then_edit(dir) end
+  end
+end
+
+--- Wait until path exists (an event another process makes); `seconds` (60)
+-- is only a safety net against a hang. Returns whether it appeared.
+function D.wait_file(path, seconds)
+  local deadline = task.now() + (seconds or 60)
+  while not fs.exists(path) do
+    if task.now() > deadline then return false end
+    task.sleep(0.02)
+  end
+  return true
+end
+
 --- Run `slipway ARGS...` in dir; returns the proc result (never raises).
 function D.slipway(dir, args, opts)
   opts = opts or {}
