@@ -2400,6 +2400,26 @@ static int l_quote(lua_State *L) {
   return 1;
 }
 
+/* t = core.splice(s, i, j, new): s with bytes [i, j] (1-based, inclusive;
+ * j = i - 1 inserts) replaced by new. One string of the final size: two
+ * substrings and a concatenation would leave a copy of s behind. */
+static int l_splice(lua_State *L) {
+  size_t n, m;
+  const char *s = luaL_checklstring(L, 1, &n);
+  lua_Integer i = luaL_checkinteger(L, 2), j = luaL_checkinteger(L, 3);
+  const char *t = luaL_checklstring(L, 4, &m);
+  luaL_Buffer b;
+  luaL_argcheck(L, i >= 1 && (lua_Unsigned)i <= n + 1, 2, "out of range");
+  luaL_argcheck(L, j >= i - 1 && (lua_Unsigned)j <= n, 3, "out of range");
+  if (m > (size_t)-1 / 2 - n) return luaL_error(L, "yaml.splice: result too large");
+  char *p = luaL_buffinitsize(L, &b, n - (size_t)(j - i + 1) + m);
+  memcpy(p, s, (size_t)i - 1);
+  memcpy(p + i - 1, t, m);
+  memcpy(p + (i - 1) + m, s + j, n - (size_t)j);
+  luaL_pushresultsize(&b, n - (size_t)(j - i + 1) + m);
+  return 1;
+}
+
 /* ok = core.utf8(s): s is valid UTF-8 with only characters YAML allows */
 static int l_utf8(lua_State *L) {
   size_t n;
@@ -2419,7 +2439,7 @@ int luaopen_slipway_yaml_core(lua_State *L) {
     {"load", l_load}, {"index", l_index}, {"compare", l_compare},
     {"reindex", l_reindex}, {"undo", l_undo},
     {"resolve", l_resolve}, {"plain_ok", l_plain_ok}, {"quote", l_quote},
-    {"utf8", l_utf8},
+    {"utf8", l_utf8}, {"splice", l_splice},
     {NULL, NULL}};
   static const luaL_Reg idx_methods[] = {
     {"count", l_idx_count}, {"node", l_idx_node}, {"children", l_idx_children},

@@ -715,9 +715,7 @@ function Doc:commit(text, i0, i1, expect, what, level)
   return true
 end
 
-local function splice(text, s, e, new)  -- replace bytes [s, e] (inclusive)
-  return text:sub(1, s - 1) .. new .. text:sub(e + 1)
-end
+local splice = core.splice  -- replace bytes [s, e] (inclusive) of text by new
 
 -- ---- set -----------------------------------------------------------------------------
 
