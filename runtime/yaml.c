@@ -1848,6 +1848,48 @@ static int str_eq(const char *s, uint32_t n, const char *t, uint32_t m) {
   return n == m && (n == 0 || memcmp(s, t, n) == 0);
 }
 
+/* keys, merge = idx:find(map, key): the key nodes of mapping map that read
+ * as key (their text, or the canonical text of the scalar they resolve to:
+ * "1", "true", "null"), and the last plain "<<" key. What the editor's path
+ * walk asks of every mapping on the way, without a Lua table per key. */
+static int l_idx_find(lua_State *L) {
+  yindex *x = checkidx(L, 1);
+  uint32_t m = checknode(L, x, 2), merge = UINT32_MAX;
+  size_t kl;
+  const char *key = luaL_checklstring(L, 3, &kl);
+  lua_Integer nf = 0;
+  lua_newtable(L);
+  if (KIND(&x->n[m]) != K_MAP) return 1;
+  for (uint32_t c = m + 1; c < x->n[m].end && x->n[c].end < x->n[m].end; c = x->n[x->n[c].end].end) {
+    ynode *kn = &x->n[c];
+    uint32_t vl, tl;
+    const char *v;
+    int match;
+    if (KIND(kn) != K_SCALAR) continue;
+    v = nval(x, kn, &vl);
+    if (STYLE(kn) == YAML_PLAIN_SCALAR_STYLE && vl == 2 && memcmp(v, "<<", 2) == 0) merge = c;
+    match = vl == kl && memcmp(v, key, kl) == 0;
+    if (!match && (STYLE(kn) == YAML_PLAIN_SCALAR_STYLE || ntag(x, kn, &tl))) {
+      /* what it reads as, made a key as the loader does */
+      dctx d = {x, (lua_Integer)x->count + x->max_aliases, NULL, 0};
+      int top = lua_gettop(L);
+      if (push_node(L, &d, c, 0) == 0 && keyify(L) == 0 && lua_type(L, -1) == LUA_TSTRING) {
+        size_t sl;
+        const char *sv = lua_tolstring(L, -1, &sl);
+        match = sl == kl && memcmp(sv, key, kl) == 0;
+      }
+      lua_settop(L, top);
+    }
+    if (match) {
+      lua_pushinteger(L, (lua_Integer)c + 1);
+      lua_rawseti(L, -2, ++nf);
+    }
+  }
+  if (merge == UINT32_MAX) return 1;
+  lua_pushinteger(L, (lua_Integer)merge + 1);
+  return 2;
+}
+
 static int node_eq(yindex *a, uint32_t i, yindex *b, uint32_t j) {
   ynode *p = &a->n[i], *q = &b->n[j];
   uint32_t pl, ql;
@@ -2444,6 +2486,7 @@ int luaopen_slipway_yaml_core(lua_State *L) {
   static const luaL_Reg idx_methods[] = {
     {"count", l_idx_count}, {"node", l_idx_node}, {"children", l_idx_children},
     {"docs", l_idx_docs}, {"data", l_idx_data}, {"target", l_idx_target},
+    {"find", l_idx_find},
     {NULL, NULL}};
   if (luaL_newmetatable(L, IDX_MT)) {
     luaL_newlib(L, idx_methods);
