@@ -558,7 +558,7 @@ typedef struct {
   lpair *pairs;
   size_t npairs, cappairs;
   int room;  /* the Lua stack has room up to this slot */
-  struct { const char *s; size_t n; } kc[KCACHE + VCACHE];
+  struct { const char *s; uint32_t n, plain; } kc[KCACHE + VCACHE];
 } loader;
 
 static void loader_free(loader *ld) {
@@ -854,30 +854,44 @@ static lpair *new_pair(loader *ld) {
   return &ld->pairs[ld->npairs++];
 }
 
-/* Push a string for a key (cache 0) or a value (cache 1). Keys repeat from
- * mapping to mapping and many values do too: a direct-mapped cache hands
- * out the string made the first time, where lua_pushlstring would hash it
- * and look it up in Lua's string table (a cache miss in a big one). The
- * strings stay referenced from S_KEYS. */
-static void push_str(lua_State *L, loader *ld, int cache, const char *s, size_t n) {
+/* The slot of s in the string cache for keys (cache 0) or values (1), or
+ * -1 when s is not cached there. Keys repeat from mapping to mapping and
+ * many values do too: a direct-mapped cache hands out the string made the
+ * first time, where lua_pushlstring would hash it and look it up in Lua's
+ * string table (a cache miss in a big one). The strings stay referenced
+ * from S_KEYS. */
+static int str_slot(loader *ld, int cache, const char *s, size_t n, int *hit) {
   unsigned h;
-  if (n == 0 || n > 24) {
-    lua_pushlstring(L, s, n);
-    return;
-  }
+  *hit = 0;
+  if (n == 0 || n > 24) return -1;
   h = ((unsigned)n * 2654435761u) ^ ((unsigned char)s[0] * 31u) ^
       ((unsigned char)s[n - 1] * 131u) ^ ((unsigned char)s[n / 2] * 7u) ^
       ((unsigned char)s[n / 4] * 8191u);
   h = cache ? KCACHE + (h & (VCACHE - 1)) : (h & (KCACHE - 1));
-  if (ld->kc[h].n == n && memcmp(ld->kc[h].s, s, n) == 0) {
+  *hit = ld->kc[h].n == n && memcmp(ld->kc[h].s, s, n) == 0;
+  return (int)h;
+}
+
+/* Push the string s through slot h of the cache (h from str_slot, hit
+ * whether it holds s). plain: s is a plain scalar that resolved to a
+ * string, so that the next plain s may skip resolving. */
+static void push_cached(lua_State *L, loader *ld, int h, int hit, const char *s, size_t n,
+                        int plain) {
+  if (h < 0) {
+    lua_pushlstring(L, s, n);
+    return;
+  }
+  if (hit) {
     lua_rawgeti(L, S_KEYS, (lua_Integer)h + 1);
+    ld->kc[h].plain |= (uint32_t)plain;
     return;
   }
   lua_pushlstring(L, s, n);
   lua_pushvalue(L, -1);
   lua_rawseti(L, S_KEYS, (lua_Integer)h + 1);  /* keeps the string (and s) alive */
   ld->kc[h].s = lua_tostring(L, -1);
-  ld->kc[h].n = n;
+  ld->kc[h].n = (uint32_t)n;
+  ld->kc[h].plain = (uint32_t)plain;
 }
 
 /* Add the key and value on top of the stack to the mapping at map (pops
@@ -950,8 +964,29 @@ static int materialize(lua_State *L, loader *ld, lframe *f, const char *text, si
     lua_replace(L, base);
     for (lua_Integer i = f->n; i > 0; i--) lua_rawseti(L, base, i);
   } else {
+    /* the usual small mapping of distinct string keys and no merge: its
+     * pairs go in straight from the top of the stack; a duplicate (or
+     * anything else) takes the checked way, which names it */
+    const char *kp[16];
+    size_t kl[16];
+    int fast = f->n <= 16;
+    for (int p = 0; fast && p < (int)f->n; p++) {
+      if (ld->pairs[f->pbase + (size_t)p].merge || lua_type(L, base + 1 + 2 * p) != LUA_TSTRING) {
+        fast = 0;
+        break;
+      }
+      kp[p] = lua_tolstring(L, base + 1 + 2 * p, &kl[p]);
+      for (int q = 0; q < p; q++)
+        if (kl[q] == kl[p] && (kp[q] == kp[p] || memcmp(kp[q], kp[p], kl[p]) == 0)) { fast = 0; break; }
+    }
     lua_createtable(L, 0, (int)f->n);
     lua_replace(L, base);
+    if (fast) {
+      for (lua_Integer p = f->n; p > 0; p--) lua_rawset(L, base);
+      ld->npairs = f->pbase;
+      f->table = 1;
+      return 0;
+    }
     for (lua_Integer p = 0; p < f->n; p++) {
       lpair *pr = &ld->pairs[f->pbase + (size_t)p];
       int r;
@@ -1061,14 +1096,22 @@ static int l_load(lua_State *L) {
         int plain = ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
         const char *tag = (const char *)ev->data.scalar.tag;
         int key = ld->nfr > 0 && ld->fr[ld->nfr - 1].kind == 2 && !ld->fr[ld->nfr - 1].has_key;
-        rval rv;
-        if (key && !tag &&
-            (o.schema == SCH_FAILSAFE || !plain || resolve_plain((const char *)v, n, o.schema, &rv) == R_STR))
-          push_str(L, ld, 0, (const char *)v, n);
-        else if (!tag && (o.schema == SCH_FAILSAFE || !plain ||
-                          resolve_plain((const char *)v, n, o.schema, &rv) == R_STR))
-          push_str(L, ld, 1, (const char *)v, n);
-        else if (push_scalar(L, (const char *)v, n, plain, tag, o.schema, &why)) {
+        if (!tag) {
+          /* resolved here once: a plain scalar that read as a string
+           * before (its cache slot says so) is one again */
+          int hit, h = str_slot(ld, !key, (const char *)v, n, &hit);
+          rval rv;
+          int k = R_STR;
+          if (plain && o.schema != SCH_FAILSAFE && !(hit && ld->kc[h].plain))
+            k = resolve_plain((const char *)v, n, o.schema, &rv);
+          switch (k) {
+            case R_NULL: NULLV(); break;
+            case R_BOOL: lua_pushboolean(L, rv.b); break;
+            case R_INT: lua_pushinteger(L, rv.i); break;
+            case R_FLOAT: lua_pushnumber(L, rv.d); break;
+            default: push_cached(L, ld, h, hit, (const char *)v, n, plain); break;
+          }
+        } else if (push_scalar(L, (const char *)v, n, plain, tag, o.schema, &why)) {
           err_at(&e, text, len, ev->start_mark, "%s: %s", tag, why);
           goto fail;
         }
