@@ -558,7 +558,7 @@ typedef struct {
   lpair *pairs;
   size_t npairs, cappairs;
   int room;  /* the Lua stack has room up to this slot */
-  struct { const char *s; size_t n; } kc[KCACHE + VCACHE];
+  struct { const char *s; uint32_t n, plain; } kc[KCACHE + VCACHE];
 } loader;
 
 static void loader_free(loader *ld) {
@@ -854,30 +854,44 @@ static lpair *new_pair(loader *ld) {
   return &ld->pairs[ld->npairs++];
 }
 
-/* Push a string for a key (cache 0) or a value (cache 1). Keys repeat from
- * mapping to mapping and many values do too: a direct-mapped cache hands
- * out the string made the first time, where lua_pushlstring would hash it
- * and look it up in Lua's string table (a cache miss in a big one). The
- * strings stay referenced from S_KEYS. */
-static void push_str(lua_State *L, loader *ld, int cache, const char *s, size_t n) {
+/* The slot of s in the string cache for keys (cache 0) or values (1), or
+ * -1 when s is not cached there. Keys repeat from mapping to mapping and
+ * many values do too: a direct-mapped cache hands out the string made the
+ * first time, where lua_pushlstring would hash it and look it up in Lua's
+ * string table (a cache miss in a big one). The strings stay referenced
+ * from S_KEYS. */
+static int str_slot(loader *ld, int cache, const char *s, size_t n, int *hit) {
   unsigned h;
-  if (n == 0 || n > 24) {
-    lua_pushlstring(L, s, n);
-    return;
-  }
+  *hit = 0;
+  if (n == 0 || n > 24) return -1;
   h = ((unsigned)n * 2654435761u) ^ ((unsigned char)s[0] * 31u) ^
       ((unsigned char)s[n - 1] * 131u) ^ ((unsigned char)s[n / 2] * 7u) ^
       ((unsigned char)s[n / 4] * 8191u);
   h = cache ? KCACHE + (h & (VCACHE - 1)) : (h & (KCACHE - 1));
-  if (ld->kc[h].n == n && memcmp(ld->kc[h].s, s, n) == 0) {
+  *hit = ld->kc[h].n == n && memcmp(ld->kc[h].s, s, n) == 0;
+  return (int)h;
+}
+
+/* Push the string s through slot h of the cache (h from str_slot, hit
+ * whether it holds s). plain: s is a plain scalar that resolved to a
+ * string, so that the next plain s may skip resolving. */
+static void push_cached(lua_State *L, loader *ld, int h, int hit, const char *s, size_t n,
+                        int plain) {
+  if (h < 0) {
+    lua_pushlstring(L, s, n);
+    return;
+  }
+  if (hit) {
     lua_rawgeti(L, S_KEYS, (lua_Integer)h + 1);
+    ld->kc[h].plain |= (uint32_t)plain;
     return;
   }
   lua_pushlstring(L, s, n);
   lua_pushvalue(L, -1);
   lua_rawseti(L, S_KEYS, (lua_Integer)h + 1);  /* keeps the string (and s) alive */
   ld->kc[h].s = lua_tostring(L, -1);
-  ld->kc[h].n = n;
+  ld->kc[h].n = (uint32_t)n;
+  ld->kc[h].plain = (uint32_t)plain;
 }
 
 /* Add the key and value on top of the stack to the mapping at map (pops
@@ -950,8 +964,29 @@ static int materialize(lua_State *L, loader *ld, lframe *f, const char *text, si
     lua_replace(L, base);
     for (lua_Integer i = f->n; i > 0; i--) lua_rawseti(L, base, i);
   } else {
+    /* the usual small mapping of distinct string keys and no merge: its
+     * pairs go in straight from the top of the stack; a duplicate (or
+     * anything else) takes the checked way, which names it */
+    const char *kp[16];
+    size_t kl[16];
+    int fast = f->n <= 16;
+    for (int p = 0; fast && p < (int)f->n; p++) {
+      if (ld->pairs[f->pbase + (size_t)p].merge || lua_type(L, base + 1 + 2 * p) != LUA_TSTRING) {
+        fast = 0;
+        break;
+      }
+      kp[p] = lua_tolstring(L, base + 1 + 2 * p, &kl[p]);
+      for (int q = 0; q < p; q++)
+        if (kl[q] == kl[p] && (kp[q] == kp[p] || memcmp(kp[q], kp[p], kl[p]) == 0)) { fast = 0; break; }
+    }
     lua_createtable(L, 0, (int)f->n);
     lua_replace(L, base);
+    if (fast) {
+      for (lua_Integer p = f->n; p > 0; p--) lua_rawset(L, base);
+      ld->npairs = f->pbase;
+      f->table = 1;
+      return 0;
+    }
     for (lua_Integer p = 0; p < f->n; p++) {
       lpair *pr = &ld->pairs[f->pbase + (size_t)p];
       int r;
@@ -1061,14 +1096,22 @@ static int l_load(lua_State *L) {
         int plain = ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
         const char *tag = (const char *)ev->data.scalar.tag;
         int key = ld->nfr > 0 && ld->fr[ld->nfr - 1].kind == 2 && !ld->fr[ld->nfr - 1].has_key;
-        rval rv;
-        if (key && !tag &&
-            (o.schema == SCH_FAILSAFE || !plain || resolve_plain((const char *)v, n, o.schema, &rv) == R_STR))
-          push_str(L, ld, 0, (const char *)v, n);
-        else if (!tag && (o.schema == SCH_FAILSAFE || !plain ||
-                          resolve_plain((const char *)v, n, o.schema, &rv) == R_STR))
-          push_str(L, ld, 1, (const char *)v, n);
-        else if (push_scalar(L, (const char *)v, n, plain, tag, o.schema, &why)) {
+        if (!tag) {
+          /* resolved here once: a plain scalar that read as a string
+           * before (its cache slot says so) is one again */
+          int hit, h = str_slot(ld, !key, (const char *)v, n, &hit);
+          rval rv;
+          int k = R_STR;
+          if (plain && o.schema != SCH_FAILSAFE && !(hit && ld->kc[h].plain))
+            k = resolve_plain((const char *)v, n, o.schema, &rv);
+          switch (k) {
+            case R_NULL: NULLV(); break;
+            case R_BOOL: lua_pushboolean(L, rv.b); break;
+            case R_INT: lua_pushinteger(L, rv.i); break;
+            case R_FLOAT: lua_pushnumber(L, rv.d); break;
+            default: push_cached(L, ld, h, hit, (const char *)v, n, plain); break;
+          }
+        } else if (push_scalar(L, (const char *)v, n, plain, tag, o.schema, &why)) {
           err_at(&e, text, len, ev->start_mark, "%s: %s", tag, why);
           goto fail;
         }
@@ -1190,30 +1233,106 @@ static void seq_mark(lua_State *L) {
 /* ---- the node index (lossless edits) --------------------------------------- */
 
 enum { K_DOC = 1, K_SCALAR, K_SEQ, K_MAP, K_ALIAS };
-enum { F_PLAIN_IMPL = 1, F_QUOTED_IMPL = 2, F_EXPLICIT_START = 4, F_EXPLICIT_END = 8 };
+enum {
+  F_PLAIN_IMPL = 1, F_QUOTED_IMPL = 2, F_EXPLICIT_START = 4, F_EXPLICIT_END = 8,
+  F_ANCHORS = 16,  /* a document: it has anchors or aliases */
+  F_EXT = 32,      /* the node has an extension record (yext) in the arena */
+  F_SRC = 64       /* a scalar's or alias's value is its own text (see nval) */
+};
+#define F_SEMANTIC (F_PLAIN_IMPL | F_QUOTED_IMPL | F_EXPLICIT_START | F_EXPLICIT_END)
+#define COL_EXT 0xFFFF  /* the column is in the extension record */
 
-enum { A_ANCHORS = 1 };  /* aux of a document: it has anchors or aliases */
-
+/*
+ * One node: 28 bytes, so that the index of a text costs less than the Lua
+ * tree yaml.load builds from it (about one node every 10 bytes of YAML).
+ * What most nodes do not need lives in an extension record in the arena,
+ * made only for a node with a tag or an anchor, a column past 65534, or a
+ * value that is not a slice of the text (an escape, a folded line, a block
+ * scalar): a plain "image: nginx" has none, its value is text[start, stop).
+ */
 typedef struct {
-  uint8_t kind, style, flags, aux;
+  uint8_t ks;       /* kind (low 4 bits), style (high 4 bits) */
+  uint8_t flags;
+  uint16_t col;     /* of start, 0-based, in characters; COL_EXT: in the ext */
   uint32_t parent;  /* UINT32_MAX for a document */
   uint32_t end;     /* index after the subtree */
-  uint32_t start, vstart, stop;  /* bytes: node with properties, value, end */
-  uint32_t line, col;            /* of start, 0-based (col in characters) */
-  uint32_t val, vlen;            /* arena: scalar value / alias name */
-  uint32_t tag, tlen, anc, alen; /* arena */
+  uint32_t start, stop;  /* bytes: the node with its properties, its end */
+  uint32_t line;    /* of start, 0-based */
+  uint32_t ext;     /* F_EXT: arena offset of its yext */
 } ynode;
+
+/* offsets of strings relative to the record itself, positions relative to
+ * the node's start: nothing in it changes when the node moves */
+typedef struct {
+  uint32_t voff;            /* the value starts at start + voff */
+  uint32_t col;
+  uint32_t val, vlen;       /* !F_SRC: the value (scalar) or name (alias) */
+  uint32_t tag, tlen, anc, alen;
+} yext;
+
+#define ALIGN8(v) (((v) + 7) & ~(size_t)7)
+#define KIND(n) ((n)->ks & 15)
+#define STYLE(n) ((n)->ks >> 4)
 
 typedef struct {
   ynode *n;
   uint32_t count, cap;
   char *arena;
   size_t alen, acap;
+  const char *text;  /* the text the positions are in (kept alive by uservalue 1) */
   int schema, merge;
   lua_Integer max_depth, max_aliases, max_size;
 } yindex;
 
 #define IDX_MT "slipway.yaml.index"
+
+static yext *EXT(const yindex *x, const ynode *n) { return (yext *)(void *)(x->arena + n->ext); }
+
+static uint32_t nvstart(const yindex *x, const ynode *n) {
+  return n->flags & F_EXT ? n->start + EXT(x, n)->voff : n->start;
+}
+
+static uint32_t ncol(const yindex *x, const ynode *n) {
+  return n->col == COL_EXT ? EXT(x, n)->col : n->col;
+}
+
+/* where a value that is its own text sits between vstart and stop: after
+ * the '*' of an alias, inside the quotes of a quoted scalar */
+static void src_trim(const ynode *n, uint32_t *a, uint32_t *b) {
+  *a = *b = 0;
+  if (KIND(n) == K_ALIAS) *a = 1;
+  else if (STYLE(n) == YAML_SINGLE_QUOTED_SCALAR_STYLE || STYLE(n) == YAML_DOUBLE_QUOTED_SCALAR_STYLE)
+    *a = *b = 1;
+}
+
+/* a scalar's value or an alias's name ("" for other nodes) */
+static const char *nval(const yindex *x, const ynode *n, uint32_t *len) {
+  if (n->flags & F_SRC) {
+    uint32_t a, b, vs = nvstart(x, n);
+    src_trim(n, &a, &b);
+    *len = n->stop - b - (vs + a);
+    return x->text + vs + a;
+  }
+  if (n->flags & F_EXT) {
+    yext *e = EXT(x, n);
+    *len = e->vlen;
+    return x->arena + n->ext + e->val;
+  }
+  *len = 0;
+  return "";
+}
+
+static const char *ntag(const yindex *x, const ynode *n, uint32_t *len) {
+  if (!(n->flags & F_EXT) || !EXT(x, n)->tlen) { *len = 0; return NULL; }
+  *len = EXT(x, n)->tlen;
+  return x->arena + n->ext + EXT(x, n)->tag;
+}
+
+static const char *nanc(const yindex *x, const ynode *n, uint32_t *len) {
+  if (!(n->flags & F_EXT) || !EXT(x, n)->alen) { *len = 0; return NULL; }
+  *len = EXT(x, n)->alen;
+  return x->arena + n->ext + EXT(x, n)->anc;
+}
 
 static int idx_gc(lua_State *L) {
   yindex *x = luaL_checkudata(L, 1, IDX_MT);
@@ -1224,16 +1343,25 @@ static int idx_gc(lua_State *L) {
   return 0;
 }
 
-static int arena_add(yindex *x, const void *s, size_t n, uint32_t *off) {
-  if (x->alen + n + 1 > x->acap) {
+/* room for n more bytes in the arena, aligned for a yext when align */
+static int arena_room(yindex *x, size_t n, int align) {
+  size_t at = align ? ALIGN8(x->alen) : x->alen;
+  if (at + n > x->acap) {
     size_t cap = x->acap ? x->acap : 4096;
-    while (x->alen + n + 1 > cap) cap *= 2;
+    while (at + n > cap) cap *= 2;
     if (cap > UINT32_MAX) return -1;
     char *p = realloc(x->arena, cap);
     if (!p) return -1;
     x->arena = p;
     x->acap = cap;
   }
+  x->alen = at;
+  return 0;
+}
+
+/* s (n bytes, and a NUL) into the arena at *off */
+static int arena_add(yindex *x, const void *s, size_t n, uint32_t *off) {
+  if (arena_room(x, n + 1, 0)) return -1;
   *off = (uint32_t)x->alen;
   if (n) memcpy(x->arena + x->alen, s, n);
   x->arena[x->alen + n] = 0;
@@ -1294,13 +1422,15 @@ static int index_text(lua_State *L, yindex *x, indexer *ix, const char *text, si
   poscv pc;
   int done = 0;
   pos_init(&pc, text, len);
+  x->text = text;
   if (!yaml_parser_initialize(&ix->parser)) return -1;
   ix->parser_ok = 1;
   yaml_parser_set_input_string(&ix->parser, (const unsigned char *)text, len);
   while (!done) {
     yaml_event_t *ev = &ix->ev;
     ynode *nd = NULL;
-    const char *anchor = NULL, *tag = NULL;
+    const char *anchor = NULL, *tag = NULL, *val = NULL;
+    size_t vlen = 0;
     if (!yaml_parser_parse(&ix->parser, ev)) {
       err_from_parser(&ix->parser, text, len, e);
       return 1;
@@ -1313,17 +1443,18 @@ static int index_text(lua_State *L, yindex *x, indexer *ix, const char *text, si
         break;
       case YAML_STREAM_START_EVENT: case YAML_NO_EVENT: break;
       case YAML_DOCUMENT_END_EVENT: case YAML_SEQUENCE_END_EVENT: case YAML_MAPPING_END_EVENT: {
-        uint32_t i = ix->stack[--ix->nst];
+        uint32_t i = ix->stack[--ix->nst], alen;
         ynode *c = &x->n[i];
+        const char *a = nanc(x, c, &alen);
         c->end = x->count;
-        if (c->alen) {  /* a collection's anchor is usable after its end */
+        if (a) {  /* a collection's anchor is usable after its end */
           lua_pushboolean(L, 1);
-          lua_setfield(L, anch, x->arena + c->anc);
+          lua_setfield(L, anch, a);
         }
         if (ev->type == YAML_DOCUMENT_END_EVENT) {
           if (!ev->data.document_end.implicit) c->flags |= F_EXPLICIT_END;
           c->stop = (uint32_t)pos_byte(&pc, ev->end_mark.index);
-        } else if (c->style == 2 /* flow */) {
+        } else if (STYLE(c) == 2 /* flow */) {
           c->stop = (uint32_t)pos_byte(&pc, ev->end_mark.index);
         } else {
           /* a block collection ends with its last child (libyaml's end
@@ -1334,6 +1465,7 @@ static int index_text(lua_State *L, yindex *x, indexer *ix, const char *text, si
         break;
       }
       default: {
+        uint32_t vstart, col, kind = 0, style = 0;
         if (x->count == x->cap) {
           uint32_t cap = x->cap ? x->cap * 2 : 256;
           ynode *p = realloc(x->n, (size_t)cap * sizeof *p);
@@ -1347,13 +1479,13 @@ static int index_text(lua_State *L, yindex *x, indexer *ix, const char *text, si
         nd->end = x->count + 1;
         nd->start = (uint32_t)pos_byte(&pc, ev->start_mark.index);
         nd->line = (uint32_t)ev->start_mark.line;
-        nd->col = (uint32_t)ev->start_mark.column;
+        col = ev->start_mark.column >= COL_EXT ? COL_EXT : (uint32_t)ev->start_mark.column;
         nd->stop = (uint32_t)pos_byte(&pc, ev->end_mark.index);
         switch (ev->type) {
           case YAML_DOCUMENT_START_EVENT:
             lua_newtable(L);
             lua_replace(L, anch);
-            nd->kind = K_DOC;
+            kind = K_DOC;
             if (!ev->data.document_start.implicit) nd->flags |= F_EXPLICIT_START;
             break;
           case YAML_ALIAS_EVENT:
@@ -1364,19 +1496,19 @@ static int index_text(lua_State *L, yindex *x, indexer *ix, const char *text, si
               return 1;
             }
             lua_pop(L, 1);
-            nd->kind = K_ALIAS;
-            if (arena_add(x, ev->data.alias.anchor, strlen((char *)ev->data.alias.anchor), &nd->val)) return -1;
-            nd->vlen = (uint32_t)strlen((char *)ev->data.alias.anchor);
-            if (ix->nst) x->n[ix->stack[0]].aux |= A_ANCHORS;
+            kind = K_ALIAS;
+            val = (const char *)ev->data.alias.anchor;
+            vlen = strlen(val);
+            if (ix->nst) x->n[ix->stack[0]].flags |= F_ANCHORS;
             break;
           case YAML_SCALAR_EVENT:
-            nd->kind = K_SCALAR;
-            nd->style = (uint8_t)ev->data.scalar.style;
+            kind = K_SCALAR;
+            style = (uint32_t)ev->data.scalar.style;
             if (ev->data.scalar.plain_implicit) nd->flags |= F_PLAIN_IMPL;
             if (ev->data.scalar.quoted_implicit) nd->flags |= F_QUOTED_IMPL;
-            if (ev->data.scalar.length >= UINT32_MAX ||
-                arena_add(x, ev->data.scalar.value, ev->data.scalar.length, &nd->val)) return -1;
-            nd->vlen = (uint32_t)ev->data.scalar.length;
+            if (ev->data.scalar.length >= UINT32_MAX) return -1;
+            val = (const char *)ev->data.scalar.value;
+            vlen = ev->data.scalar.length;
             anchor = (const char *)ev->data.scalar.anchor;
             tag = (const char *)ev->data.scalar.tag;
             if (anchor) {
@@ -1385,32 +1517,53 @@ static int index_text(lua_State *L, yindex *x, indexer *ix, const char *text, si
             }
             break;
           case YAML_SEQUENCE_START_EVENT:
-            nd->kind = K_SEQ;
-            nd->style = (uint8_t)ev->data.sequence_start.style;
+            kind = K_SEQ;
+            style = (uint32_t)ev->data.sequence_start.style;
             if (ev->data.sequence_start.implicit) nd->flags |= F_PLAIN_IMPL;
             anchor = (const char *)ev->data.sequence_start.anchor;
             tag = (const char *)ev->data.sequence_start.tag;
             break;
           case YAML_MAPPING_START_EVENT:
-            nd->kind = K_MAP;
-            nd->style = (uint8_t)ev->data.mapping_start.style;
+            kind = K_MAP;
+            style = (uint32_t)ev->data.mapping_start.style;
             if (ev->data.mapping_start.implicit) nd->flags |= F_PLAIN_IMPL;
             anchor = (const char *)ev->data.mapping_start.anchor;
             tag = (const char *)ev->data.mapping_start.tag;
             break;
           default: break;
         }
-        if (anchor) {
-          if (arena_add(x, anchor, strlen(anchor), &nd->anc)) return -1;
-          nd->alen = (uint32_t)strlen(anchor);
-          if (ix->nst) x->n[ix->stack[0]].aux |= A_ANCHORS;
+        nd->ks = (uint8_t)(kind | (style & 15) << 4);
+        if (anchor && ix->nst) x->n[ix->stack[0]].flags |= F_ANCHORS;
+        vstart = (anchor || tag) ? skip_props(text, len, nd->start, nd->stop) : nd->start;
+        if (val) {  /* the value as a slice of the text when it is one */
+          uint32_t a, b;
+          src_trim(nd, &a, &b);
+          if (style != YAML_LITERAL_SCALAR_STYLE && style != YAML_FOLDED_SCALAR_STYLE &&
+              (size_t)vstart + a + b <= nd->stop && nd->stop - b - (vstart + a) == vlen &&
+              memcmp(text + vstart + a, val, vlen) == 0)
+            nd->flags |= F_SRC;
         }
-        if (tag) {
-          if (arena_add(x, tag, strlen(tag), &nd->tag)) return -1;
-          nd->tlen = (uint32_t)strlen(tag);
+        if (anchor || tag || col == COL_EXT || (val && !(nd->flags & F_SRC))) {
+          uint32_t eo, vo = 0, to = 0, ao = 0;
+          yext *xe;
+          if (arena_room(x, sizeof(yext), 1)) return -1;
+          eo = (uint32_t)x->alen;
+          x->alen += sizeof(yext);
+          if (val && !(nd->flags & F_SRC) && arena_add(x, val, vlen, &vo)) return -1;
+          if (tag && arena_add(x, tag, strlen(tag), &to)) return -1;
+          if (anchor && arena_add(x, anchor, strlen(anchor), &ao)) return -1;
+          xe = (yext *)(void *)(x->arena + eo);
+          memset(xe, 0, sizeof *xe);
+          xe->voff = vstart - nd->start;
+          xe->col = (uint32_t)(ev->start_mark.column > UINT32_MAX ? UINT32_MAX : ev->start_mark.column);
+          if (vo) { xe->val = vo - eo; xe->vlen = (uint32_t)vlen; }
+          if (to) { xe->tag = to - eo; xe->tlen = (uint32_t)strlen(tag); }
+          if (ao) { xe->anc = ao - eo; xe->alen = (uint32_t)strlen(anchor); }
+          nd->ext = eo;
+          nd->flags |= F_EXT;
         }
-        nd->vstart = (anchor || tag) ? skip_props(text, len, nd->start, nd->stop) : nd->start;
-        if (nd->kind == K_DOC || nd->kind == K_SEQ || nd->kind == K_MAP) {
+        nd->col = (uint16_t)col;
+        if (kind == K_DOC || kind == K_SEQ || kind == K_MAP) {
           if (ix->nst > o->max_depth) {
             err_at(e, text, len, ev->start_mark,
                    "nesting deeper than max_depth (%lld levels)", (long long)o->max_depth);
@@ -1515,24 +1668,26 @@ static int l_idx_node(lua_State *L) {
   yindex *x = checkidx(L, 1);
   uint32_t i = checknode(L, x, 2);
   ynode *n = &x->n[i];
+  uint32_t vl, tl, al;
+  const char *v = nval(x, n, &vl), *tg = ntag(x, n, &tl), *an = nanc(x, n, &al);
   lua_createtable(L, 0, 14);
-  lua_pushstring(L, kind_names[n->kind]);
+  lua_pushstring(L, kind_names[KIND(n)]);
   lua_setfield(L, -2, "kind");
-  if (n->kind == K_SCALAR) lua_pushstring(L, scalar_styles[n->style % 6]);
-  else if (n->kind == K_SEQ || n->kind == K_MAP) lua_pushstring(L, coll_styles[n->style % 3]);
+  if (KIND(n) == K_SCALAR) lua_pushstring(L, scalar_styles[STYLE(n) % 6]);
+  else if (KIND(n) == K_SEQ || KIND(n) == K_MAP) lua_pushstring(L, coll_styles[STYLE(n) % 3]);
   else lua_pushnil(L);
   lua_setfield(L, -2, "style");
   lua_pushinteger(L, i + 1);
   lua_setfield(L, -2, "index");
   lua_pushinteger(L, (lua_Integer)n->start + 1);
   lua_setfield(L, -2, "start");
-  lua_pushinteger(L, (lua_Integer)n->vstart + 1);
+  lua_pushinteger(L, (lua_Integer)nvstart(x, n) + 1);
   lua_setfield(L, -2, "vstart");
   lua_pushinteger(L, (lua_Integer)n->stop);
   lua_setfield(L, -2, "stop");
   lua_pushinteger(L, (lua_Integer)n->line + 1);
   lua_setfield(L, -2, "line");
-  lua_pushinteger(L, (lua_Integer)n->col + 1);
+  lua_pushinteger(L, (lua_Integer)ncol(x, n) + 1);
   lua_setfield(L, -2, "col");
   if (n->parent != UINT32_MAX) {
     lua_pushinteger(L, (lua_Integer)n->parent + 1);
@@ -1540,22 +1695,22 @@ static int l_idx_node(lua_State *L) {
   }
   lua_pushinteger(L, (lua_Integer)n->end);
   lua_setfield(L, -2, "last");
-  if (n->kind == K_SCALAR) {
-    lua_pushlstring(L, x->arena + n->val, n->vlen);
+  if (KIND(n) == K_SCALAR) {
+    lua_pushlstring(L, v, vl);
     lua_setfield(L, -2, "value");
-  } else if (n->kind == K_ALIAS) {
-    lua_pushlstring(L, x->arena + n->val, n->vlen);
+  } else if (KIND(n) == K_ALIAS) {
+    lua_pushlstring(L, v, vl);
     lua_setfield(L, -2, "alias");
   }
-  if (n->tlen) {
-    lua_pushlstring(L, x->arena + n->tag, n->tlen);
+  if (tg) {
+    lua_pushlstring(L, tg, tl);
     lua_setfield(L, -2, "tag");
   }
-  if (n->alen) {
-    lua_pushlstring(L, x->arena + n->anc, n->alen);
+  if (an) {
+    lua_pushlstring(L, an, al);
     lua_setfield(L, -2, "anchor");
   }
-  if (n->kind == K_DOC) {
+  if (KIND(n) == K_DOC) {
     lua_pushboolean(L, n->flags & F_EXPLICIT_START);
     lua_setfield(L, -2, "explicit_start");
     lua_pushboolean(L, n->flags & F_EXPLICIT_END);
@@ -1590,14 +1745,15 @@ static int l_idx_docs(lua_State *L) {
 
 /* the node that alias i refers to: the last one before it with that anchor */
 static int64_t alias_target(yindex *x, uint32_t i) {
-  ynode *a = &x->n[i];
+  uint32_t nl, al;
+  const char *name = nval(x, &x->n[i], &nl), *an;
   for (int64_t k = (int64_t)i - 1; k >= 0; k--) {
     ynode *c = &x->n[k];
-    if (c->alen == a->vlen && memcmp(x->arena + c->anc, x->arena + a->val, a->vlen) == 0) {
+    if ((an = nanc(x, c, &al)) && al == nl && memcmp(an, name, nl) == 0) {
       if (c->end > i) return -1;  /* contains the alias */
       return k;
     }
-    if (c->kind == K_DOC) break;
+    if (KIND(c) == K_DOC) break;
   }
   return -1;
 }
@@ -1607,7 +1763,7 @@ static int l_idx_target(lua_State *L) {
   yindex *x = checkidx(L, 1);
   uint32_t i = checknode(L, x, 2);
   int64_t t;
-  if (x->n[i].kind != K_ALIAS || (t = alias_target(x, i)) < 0) return 0;
+  if (KIND(&x->n[i]) != K_ALIAS || (t = alias_target(x, i)) < 0) return 0;
   lua_pushinteger(L, t + 1);
   return 1;
 }
@@ -1625,7 +1781,7 @@ static int push_node_mrg(lua_State *L, dctx *d, uint32_t i, int depth) {
   ynode *n = &d->x->n[i];
   if (!lua_checkstack(L, 8) || depth > 10000) { d->why = "document too deep"; d->at = i; return -1; }
   if (--d->budget < 0) goto budget;
-  switch (n->kind) {
+  switch (KIND(n)) {
     case K_DOC:
       if (n->end > i + 1) return push_node(L, d, i + 1, depth + 1);
       NULLV();
@@ -1636,12 +1792,13 @@ static int push_node_mrg(lua_State *L, dctx *d, uint32_t i, int depth) {
       return push_node(L, d, (uint32_t)t, depth + 1);
     }
     case K_SCALAR: {
-      const char *tag = n->tlen ? d->x->arena + n->tag : NULL;
+      uint32_t vl, tl;
+      const char *v = nval(d->x, n, &vl), *tag = ntag(d->x, n, &tl);
       if (d->x->schema == SCH_FAILSAFE && !tag) {
-        lua_pushlstring(L, d->x->arena + n->val, n->vlen);
+        lua_pushlstring(L, v, vl);
         return 0;
       }
-      if (push_scalar(L, d->x->arena + n->val, n->vlen, n->style == YAML_PLAIN_SCALAR_STYLE,
+      if (push_scalar(L, v, vl, STYLE(n) == YAML_PLAIN_SCALAR_STYLE,
                       tag, d->x->schema, &d->why)) {
         d->at = i;
         return -1;
@@ -1664,10 +1821,11 @@ static int push_node_mrg(lua_State *L, dctx *d, uint32_t i, int depth) {
       t = lua_gettop(L);
       lua_newtable(L);  /* keys from merges */
       for (uint32_t c = i + 1; c < n->end; c = d->x->n[d->x->n[c].end].end) {
-        uint32_t v = d->x->n[c].end;
+        uint32_t v = d->x->n[c].end, kl, tl;
         ynode *kn = &d->x->n[c];
-        if (d->x->merge && kn->kind == K_SCALAR && kn->style == YAML_PLAIN_SCALAR_STYLE &&
-            !kn->tlen && kn->vlen == 2 && memcmp(d->x->arena + kn->val, "<<", 2) == 0) {
+        const char *ks = nval(d->x, kn, &kl);
+        if (d->x->merge && KIND(kn) == K_SCALAR && STYLE(kn) == YAML_PLAIN_SCALAR_STYLE &&
+            !ntag(d->x, kn, &tl) && kl == 2 && memcmp(ks, "<<", 2) == 0) {
           if (push_node(L, d, v, depth + 1)) return -1;
           if (merge_key(L, t, t + 1, lua_gettop(L), &d->why)) {
             d->at = v;
@@ -1729,15 +1887,68 @@ static int l_idx_data(lua_State *L) {
   return 1;
 }
 
+static int str_eq(const char *s, uint32_t n, const char *t, uint32_t m) {
+  return n == m && (n == 0 || memcmp(s, t, n) == 0);
+}
+
+/* keys, merge = idx:find(map, key): the key nodes of mapping map that read
+ * as key (their text, or the canonical text of the scalar they resolve to:
+ * "1", "true", "null"), and the last plain "<<" key. What the editor's path
+ * walk asks of every mapping on the way, without a Lua table per key. */
+static int l_idx_find(lua_State *L) {
+  yindex *x = checkidx(L, 1);
+  uint32_t m = checknode(L, x, 2), merge = UINT32_MAX;
+  size_t kl;
+  const char *key = luaL_checklstring(L, 3, &kl);
+  lua_Integer nf = 0;
+  lua_newtable(L);
+  if (KIND(&x->n[m]) != K_MAP) return 1;
+  for (uint32_t c = m + 1; c < x->n[m].end && x->n[c].end < x->n[m].end; c = x->n[x->n[c].end].end) {
+    ynode *kn = &x->n[c];
+    uint32_t vl, tl;
+    const char *v;
+    int match;
+    if (KIND(kn) != K_SCALAR) continue;
+    v = nval(x, kn, &vl);
+    if (STYLE(kn) == YAML_PLAIN_SCALAR_STYLE && vl == 2 && memcmp(v, "<<", 2) == 0) merge = c;
+    match = vl == kl && memcmp(v, key, kl) == 0;
+    if (!match && (STYLE(kn) == YAML_PLAIN_SCALAR_STYLE || ntag(x, kn, &tl))) {
+      /* what it reads as, made a key as the loader does */
+      dctx d = {x, (lua_Integer)x->count + x->max_aliases, NULL, 0};
+      int top = lua_gettop(L);
+      if (push_node(L, &d, c, 0) == 0 && keyify(L) == 0 && lua_type(L, -1) == LUA_TSTRING) {
+        size_t sl;
+        const char *sv = lua_tolstring(L, -1, &sl);
+        match = sl == kl && memcmp(sv, key, kl) == 0;
+      }
+      lua_settop(L, top);
+    }
+    if (match) {
+      lua_pushinteger(L, (lua_Integer)c + 1);
+      lua_rawseti(L, -2, ++nf);
+    }
+  }
+  if (merge == UINT32_MAX) return 1;
+  lua_pushinteger(L, (lua_Integer)merge + 1);
+  return 2;
+}
+
 static int node_eq(yindex *a, uint32_t i, yindex *b, uint32_t j) {
   ynode *p = &a->n[i], *q = &b->n[j];
-  if (p->kind != q->kind || p->style != q->style || p->flags != q->flags) return 0;
-  if (p->vlen != q->vlen || p->tlen != q->tlen || p->alen != q->alen) return 0;
+  uint32_t pl, ql;
+  const char *ps, *qs;
+  if (p->ks != q->ks || (p->flags & F_SEMANTIC) != (q->flags & F_SEMANTIC)) return 0;
   if (p->end - i != q->end - j) return 0;
-  if (memcmp(a->arena + p->val, b->arena + q->val, p->vlen) != 0) return 0;
-  if (p->tlen && memcmp(a->arena + p->tag, b->arena + q->tag, p->tlen) != 0) return 0;
-  if (p->alen && memcmp(a->arena + p->anc, b->arena + q->anc, p->alen) != 0) return 0;
-  return 1;
+  ps = nval(a, p, &pl);
+  qs = nval(b, q, &ql);
+  if (!str_eq(ps, pl, qs, ql)) return 0;
+  if (!(p->flags & F_EXT) && !(q->flags & F_EXT)) return 1;
+  ps = ntag(a, p, &pl);
+  qs = ntag(b, q, &ql);
+  if ((ps == NULL) != (qs == NULL) || !str_eq(ps, pl, qs, ql)) return 0;
+  ps = nanc(a, p, &pl);
+  qs = nanc(b, q, &ql);
+  return (ps == NULL) == (qs == NULL) && str_eq(ps, pl, qs, ql);
 }
 
 /* ok, i, j = core.compare(a, b, i0, i1, j1): nodes [1, i0) of a and b are
@@ -1842,10 +2053,16 @@ static int plain_start(unsigned char c) {
   return c > 0x20 && c < 0x7F && !strchr("-?:,[]{}#&*!|>%@`.", c);
 }
 
+/* a node with a tag or an anchor */
+static int has_props(const yindex *x, const ynode *n) {
+  uint32_t l;
+  return ntag(x, n, &l) || nanc(x, n, &l);
+}
+
 static int restart_key(yindex *x, const char *t, size_t tl, uint32_t k, uint32_t map) {
   ynode *n = &x->n[k];
-  return n->kind == K_SCALAR && n->parent == map && n->end == k + 1 && n->col == 0 &&
-         !n->tlen && !n->alen && n->start > 0 && n->start < tl && t[n->start - 1] == '\n' &&
+  return KIND(n) == K_SCALAR && n->parent == map && n->end == k + 1 && n->col == 0 &&
+         !has_props(x, n) && n->start > 0 && n->start < tl && t[n->start - 1] == '\n' &&
          plain_start((unsigned char)t[n->start]);
 }
 
@@ -1859,7 +2076,6 @@ static int restart_doc(const char *t, size_t tl, uint32_t s) {
 
 static void shift_node(ynode *n, int64_t db, int64_t dl, int64_t dn, uint32_t from) {
   n->start = (uint32_t)(n->start + db);
-  n->vstart = (uint32_t)(n->vstart + db);
   n->stop = (uint32_t)(n->stop + db);
   n->line = (uint32_t)(n->line + dl);
   n->end = (uint32_t)(n->end + dn);
@@ -1906,9 +2122,9 @@ static int l_reindex(lua_State *L) {
   lo = d;
   w0 = x->n[d].start;
   w0line = x->n[d].line;
-  if (!(x->n[d].aux & A_ANCHORS) && x->n[d].end > d + 1 && t[x->n[d].start] != '%') {
+  if (!(x->n[d].flags & F_ANCHORS) && x->n[d].end > d + 1 && t[x->n[d].start] != '%') {
     ynode *m = &x->n[d + 1];
-    if (m->kind == K_MAP && m->style == YAML_BLOCK_MAPPING_STYLE && m->col == 0 && !m->tlen && !m->alen) {
+    if (KIND(m) == K_MAP && STYLE(m) == YAML_BLOCK_MAPPING_STYLE && m->col == 0 && !has_props(x, m)) {
       map = d + 1;
       for (uint32_t k = d + 2; k < m->end; k = x->n[x->n[k].end].end) {
         if (x->n[k].start + 1 > p) {
@@ -1969,12 +2185,12 @@ static int l_reindex(lua_State *L) {
     if (r > 0) { indexer_free(ix); goto full; }
     if (keylevel) {
       ynode *wd = &w->n[0], *wm = &w->n[1];
-      if (w->count < 2 || wd->kind != K_DOC || (wd->flags & F_EXPLICIT_START) || wd->end != w->count ||
-          wm->kind != K_MAP || wm->style != YAML_BLOCK_MAPPING_STYLE || wm->start != 0 || wm->col != 0 ||
-          wm->tlen || wm->alen || wm->end != w->count || (keycut && (wd->flags & F_EXPLICIT_END)))
+      if (w->count < 2 || KIND(wd) != K_DOC || (wd->flags & F_EXPLICIT_START) || wd->end != w->count ||
+          KIND(wm) != K_MAP || STYLE(wm) != YAML_BLOCK_MAPPING_STYLE || wm->start != 0 || wm->col != 0 ||
+          has_props(w, wm) || wm->end != w->count || (keycut && (wd->flags & F_EXPLICIT_END)))
         { indexer_free(ix); goto full; }
       skip = 2;
-    } else if (w->count == 0 || w->n[0].kind != K_DOC) {
+    } else if (w->count == 0 || KIND(&w->n[0]) != K_DOC) {
       indexer_free(ix);
       goto full;
     }
@@ -1990,7 +2206,6 @@ mapped:
   for (uint32_t j = skip; j < w->count; j++) {
     ynode *n = &w->n[j];
     n->start += w0;
-    n->vstart += w0;
     n->stop += w0;
     n->line += w0line;
     n->end = lo + (n->end - skip);
@@ -1998,6 +2213,7 @@ mapped:
     else if (keylevel && n->parent == 1) n->parent = map;
     else n->parent = lo + (n->parent - skip);
   }
+  w->text = u;  /* the window's values that are slices of it, at their new places */
   /* outside the edit every node of the window must be what it was */
   for (uint32_t k = lo; k < i0; k++) {
     ynode *a = &x->n[k], *b = &w->n[k - lo + skip];
@@ -2045,8 +2261,8 @@ mapped:
     x->n = np;
     x->cap = (uint32_t)cap;
   }
-  if (x->alen + w->alen + 1 > x->acap) {
-    size_t cap = x->alen + w->alen + 4096 + x->acap / 4;
+  if (ALIGN8(x->alen) + w->alen + 1 > x->acap) {
+    size_t cap = ALIGN8(x->alen) + w->alen + 4096 + x->acap / 4;
     char *na;
     if (cap > UINT32_MAX || !(na = realloc(x->arena, cap))) return luaL_error(L, "yaml: out of memory");
     x->arena = na;
@@ -2071,15 +2287,13 @@ mapped:
   memmove(x->n + hi_new, x->n + hi_old, (size_t)(x->count - hi_old) * sizeof(ynode));
   for (uint32_t k = hi_new; k < x->count + dn; k++) shift_node(&x->n[k], db, dl, dn, hi_old);
   {
-    uint32_t base = (uint32_t)x->alen;
-    memcpy(x->arena + base, w->arena, w->alen);
-    x->alen += w->alen;
+    uint32_t base = (uint32_t)ALIGN8(x->alen);  /* keeps the yext records aligned */
+    if (w->alen) memcpy(x->arena + base, w->arena, w->alen);
+    x->alen = base + w->alen;
     for (uint32_t j = skip; j < w->count; j++) {
       ynode *n = &x->n[lo + j - skip];
       *n = w->n[j];
-      n->val += base;
-      n->tag += base;
-      n->anc += base;
+      if (n->flags & F_EXT) n->ext += base;
     }
   }
   if (keylevel) {
@@ -2093,9 +2307,10 @@ mapped:
       else n->stop = w->n[a == 0 ? 1 : 0].stop + w0;
       if (!keycut && a == 1) n->flags = (uint8_t)((n->flags & ~F_EXPLICIT_END) | (w->n[0].flags & F_EXPLICIT_END));
     }
-    x->n[d].aux |= w->n[0].aux;  /* anchors the edit wrote */
+    x->n[d].flags |= w->n[0].flags & F_ANCHORS;  /* anchors the edit wrote */
   }
   x->count = (uint32_t)(x->count + dn);
+  x->text = u;
   lua_pushvalue(L, 2);
   lua_setiuservalue(L, 1, 1);
   lua_pushliteral(L, "spliced");
@@ -2121,6 +2336,7 @@ static int l_undo(lua_State *L) {
   x->count = un->count_old;
   x->alen = un->alen_old;
   lua_getiuservalue(L, 2, 1);
+  x->text = lua_tostring(L, -1);
   lua_setiuservalue(L, 1, 1);
   return 0;
 }
@@ -2269,6 +2485,26 @@ static int l_quote(lua_State *L) {
   return 1;
 }
 
+/* t = core.splice(s, i, j, new): s with bytes [i, j] (1-based, inclusive;
+ * j = i - 1 inserts) replaced by new. One string of the final size: two
+ * substrings and a concatenation would leave a copy of s behind. */
+static int l_splice(lua_State *L) {
+  size_t n, m;
+  const char *s = luaL_checklstring(L, 1, &n);
+  lua_Integer i = luaL_checkinteger(L, 2), j = luaL_checkinteger(L, 3);
+  const char *t = luaL_checklstring(L, 4, &m);
+  luaL_Buffer b;
+  luaL_argcheck(L, i >= 1 && (lua_Unsigned)i <= n + 1, 2, "out of range");
+  luaL_argcheck(L, j >= i - 1 && (lua_Unsigned)j <= n, 3, "out of range");
+  if (m > (size_t)-1 / 2 - n) return luaL_error(L, "yaml.splice: result too large");
+  char *p = luaL_buffinitsize(L, &b, n - (size_t)(j - i + 1) + m);
+  memcpy(p, s, (size_t)i - 1);
+  memcpy(p + i - 1, t, m);
+  memcpy(p + (i - 1) + m, s + j, n - (size_t)j);
+  luaL_pushresultsize(&b, n - (size_t)(j - i + 1) + m);
+  return 1;
+}
+
 /* ok = core.utf8(s): s is valid UTF-8 with only characters YAML allows */
 static int l_utf8(lua_State *L) {
   size_t n;
@@ -2288,11 +2524,12 @@ int luaopen_slipway_yaml_core(lua_State *L) {
     {"load", l_load}, {"index", l_index}, {"compare", l_compare},
     {"reindex", l_reindex}, {"undo", l_undo},
     {"resolve", l_resolve}, {"plain_ok", l_plain_ok}, {"quote", l_quote},
-    {"utf8", l_utf8},
+    {"utf8", l_utf8}, {"splice", l_splice},
     {NULL, NULL}};
   static const luaL_Reg idx_methods[] = {
     {"count", l_idx_count}, {"node", l_idx_node}, {"children", l_idx_children},
     {"docs", l_idx_docs}, {"data", l_idx_data}, {"target", l_idx_target},
+    {"find", l_idx_find},
     {NULL, NULL}};
   if (luaL_newmetatable(L, IDX_MT)) {
     luaL_newlib(L, idx_methods);

@@ -32,6 +32,17 @@ T.test("write then read, binary safe, no temp file left", function()
   T.eq(fs.read(d .. "/f"), "")
 end)
 
+T.test("read: a file of any size whole, and files whose size fstat does not know", function()
+  local d = dir()
+  for _, size in ipairs({0, 1, 8191, 8192, 8193, 3 * 1024 * 1024 + 7}) do
+    local data = ("0123456789abcdef\0"):rep(size // 17 + 1):sub(1, size)
+    fs.write(d .. "/f", data)
+    T.eq(fs.read(d .. "/f"), data, "size " .. size)
+  end
+  -- /proc files have size 0 in fstat and content when read
+  T.truthy(fs.read("/proc/self/status"):find("VmRSS", 1, true))
+end)
+
 T.test("write sets the mode, and a rewrite keeps it", function()
   local d = dir()
   fs.write(d .. "/s", "x", {mode = tonumber("600", 8)})

@@ -163,7 +163,9 @@ T.test("the real mybinder.org-deploy files: a value set in every file indexes li
       end
       for k in pairs(root) do
         if doc:has(k) and type(doc:get(k)) == "table" then
-          doc:insert(k, "zz_added", 1)
+          -- shared: pairs() may pick an anchored mapping (prod.yaml's
+          -- &coreNodeSelector), which a plain insert refuses by design
+          doc:insert(k, "zz_added", 1, {shared = true})
           n = n + 1
           break
         end
@@ -208,6 +210,114 @@ T.test("a node that changed outside the edit is named; a window that does not pa
   st = core.reindex(idx, (MANIFESTS:gsub("labels: {app: two}", "labels: [app")), i, i + 1)
   T.eq(st, "full")
   same_index(idx, assert(core.index(MANIFESTS)), "untouched")
+end)
+
+-- The index keeps most values as slices of the text (no copy) and the rest
+-- (escapes, folded lines, block scalars), tags, anchors and long columns in
+-- a record of its own: every kind reads back the same, also after edits
+-- that move them.
+local MIXED = table.concat({
+  "\xEF\xBB\xBFplain: value here",
+  "single: 'quoted'",
+  "doubled: 'it''s'",
+  'double: "two words"',
+  'escaped: "tab\\there"',
+  "multi: first",
+  "  second",
+  "block: |",
+  "  line one",
+  "  line two",
+  "folded: >-",
+  "  a",
+  "  b",
+  "anchored: &anc value",
+  "tagged: !!str 12",
+  "both: &b2 !custom text",
+  "alias: *anc",
+  "empty:",
+  "quoted_empty: ''",
+  "map: &m {k: v}",
+  "long: [" .. ("x, "):rep(22000) .. "last]",
+  "tail: end",
+  "",
+}, "\r\n")
+
+T.test("index values: slices of the text and the ones kept apart read back the same", function()
+  local idx = assert(core.index(MIXED))
+  local by = {}
+  for i = 1, idx:count() do
+    local n = idx:node(i)
+    if n.kind == "scalar" and idx:node(n.parent).kind == "mapping" then
+      local kids = idx:children(n.parent)
+      for k = 1, #kids, 2 do if kids[k + 1] == i then by[idx:node(kids[k]).value] = n end end
+    end
+    if n.kind == "alias" then by["*"] = n end
+  end
+  T.eq(by.plain.value, "value here")
+  T.eq(by.plain.col, 8)
+  T.eq(by.single.value, "quoted")
+  T.eq(by.doubled.value, "it's")
+  T.eq(by.double.value, "two words")
+  T.eq(by.escaped.value, "tab\there")
+  T.eq(by.multi.value, "first second")
+  T.eq(by.block.value, "line one\nline two\n")
+  T.eq(by.folded.value, "a b")
+  T.eq(by.anchored.value, "value")
+  T.eq(by.anchored.anchor, "anc")
+  T.eq(MIXED:sub(by.anchored.vstart, by.anchored.stop), "value")
+  T.eq(by.tagged.value, "12")
+  T.eq(by.tagged.tag, "tag:yaml.org,2002:str")
+  T.eq(by.both.tag, "!custom")
+  T.eq(by.both.anchor, "b2")
+  T.eq(by.both.value, "text")
+  T.eq(by["*"].alias, "anc")
+  T.eq(by.empty.value, "")
+  T.eq(by.quoted_empty.value, "")
+  T.eq(by.tail.value, "end")
+  -- the last item of the long flow sequence: a column past 65535
+  local last
+  for i = 1, idx:count() do if idx:node(i).value == "last" then last = idx:node(i) end end
+  T.eq(last.col, #"long: [" + #("x, "):rep(22000) + 1)
+  T.eq(yaml.load(MIXED, {schema = "failsafe"}).long[22001], "last")
+  T.eq(idx:data(last.index), "last")
+end)
+
+T.test("edits before kept-apart values move them with the text", function()
+  local doc = check_edits(MIXED, {
+    function(d) d:set("plain", "a much longer value than before") end,
+    function(d) d:set("single", "x") end,
+    function(d) d:set("escaped", "new\tvalue") end,
+    function(d) d:set("anchored", "changed", {shared = true}) end,
+    function(d) d:set("tail", "finish") end,
+  }, "mixed")
+  local v = yaml.load(doc:text())
+  T.eq(v.plain, "a much longer value than before")
+  T.eq(v.escaped, "new\tvalue")
+  T.eq(v.alias, "changed")
+  T.eq(v.both, "text")
+  T.eq(v.long[22001], "last")
+  T.eq(v.tail, "finish")
+end)
+
+T.test("idx:find names the keys that read as a key, as the loader makes them", function()
+  local text = "1: int\n'1': quoted\ntrue: bool\nTrue: bool2\n~: null\nplain: p\n<<: {m: 1}\n"
+  local idx = assert(core.index(text))
+  local map = idx:children(1)[1]
+  local function lines(key)
+    local found, merge = idx:find(map, key)
+    local out = {}
+    for _, k in ipairs(found) do out[#out + 1] = idx:node(k).line end
+    return table.concat(out, ","), merge and idx:node(merge).line
+  end
+  T.eq((lines("1")), "1,2")
+  T.eq((lines("true")), "3,4")
+  T.eq((lines("null")), "5")
+  T.eq((lines("plain")), "6")
+  T.eq((lines("absent")), "")
+  T.eq(select(2, lines("plain")), 7)
+  -- a scalar has no keys; the merged mapping has its own
+  T.eq(#idx:find(idx:children(map)[12], "m"), 0)
+  T.eq(#idx:find(idx:children(map)[14], "m"), 1)
 end)
 
 T.run()

@@ -228,7 +228,6 @@ function Doc:resolve(path, opts, mode, level)
       cur = t
       n = self:node(cur)
     end
-    local kids = self:children(cur)
     local here = path_text(segs, si - 1)
     if here == "" then here = "the root" end
     if seg.filter or seg.index or (seg.num and n.kind == "sequence") then
@@ -236,6 +235,7 @@ function Doc:resolve(path, opts, mode, level)
         fail(si, string.format("%s (line %d) is a %s, not a sequence", here, n.line,
           n.kind == "scalar" and ("scalar " .. string.format("%q", n.value)) or n.kind))
       end
+      local kids = self:children(cur)
       if seg.filter then
         local fk, fv = seg.filter[1], seg.filter[2]
         local found, seen = {}, {}
@@ -274,32 +274,32 @@ function Doc:resolve(path, opts, mode, level)
         fail(si, string.format("%s (line %d) is a %s, not a mapping", here, n.line,
           n.kind == "scalar" and ("scalar " .. string.format("%q", n.value)) or n.kind))
       end
-      local found, names, merge = {}, {}, nil
-      for k = 1, #kids, 2 do
-        local kn = self:node(kids[k])
-        names[#names + 1] = kn.value or ("(" .. kn.kind .. ")")
-        if kn.kind == "scalar" and kn.value == "<<" and kn.style == "plain" then merge = kn end
-        if key_matches(self, kids[k], seg.key) then found[#found + 1] = k end
-      end
+      -- the key nodes that read as seg.key (core: no table per key)
+      local found, merge = self.idx:find(cur, seg.key)
       if #found == 0 then
         if merge and mode == "get" then
           -- the key may come from a merge key: finish on the data
           return {data = self.idx:data(cur), rest = {table.unpack(segs, si)}, segs = segs}
         end
+        local names, kids = {}, self:children(cur)
+        for k = 1, #kids, 2 do
+          local kn = self:node(kids[k])
+          names[#names + 1] = kn.value or ("(" .. kn.kind .. ")")
+        end
         local msg = string.format("no key %q in %s (line %d); keys there: %s", seg.key, here, n.line,
           #names > 0 and table.concat(names, ", ") or "(none)")
         if merge then
           msg = msg .. string.format("; it may come from the merge key (<<) at line %d: edit the merged mapping",
-            merge.line)
+            self:node(merge).line)
         end
         fail(si, msg)
       elseif #found > 1 then
         local lines = {}
-        for _, k in ipairs(found) do lines[#lines + 1] = tostring(self:node(kids[k]).line) end
+        for _, k in ipairs(found) do lines[#lines + 1] = tostring(self:node(k).line) end
         fail(si, string.format("key %q appears %d times in %s (lines %s)", seg.key, #found, here,
           table.concat(lines, ", ")))
       end
-      parent, key, cur = cur, kids[found[1]], kids[found[1] + 1]
+      parent, key, cur = cur, found[1], self:node(found[1]).last + 1
     end
   end
   return {node = cur, key = key, parent = parent, segs = segs, doc = doc}
@@ -715,9 +715,7 @@ function Doc:commit(text, i0, i1, expect, what, level)
   return true
 end
 
-local function splice(text, s, e, new)  -- replace bytes [s, e] (inclusive)
-  return text:sub(1, s - 1) .. new .. text:sub(e + 1)
-end
+local splice = core.splice  -- replace bytes [s, e] (inclusive) of text by new
 
 -- ---- set -----------------------------------------------------------------------------
 
