@@ -220,6 +220,23 @@ T.test("lock: a Lease in the namespace; busy raises locked with the holder; --br
   T.eq(lease(k), nil, "released: the Lease is deleted")
 end)
 
+T.test("lock: a Lease create answered 'namespace not found' creates the namespace and tries again (no endless retry)", function()
+  local dir = fs.tempdir()
+  -- the API server's answer to a create in a namespace that does not exist
+  -- (the stand-in keeps no namespaces: the rule answers every try)
+  local rules = dir .. "/rules"
+  fs.write(rules, "kubectl create -f - *--namespace=fresh\t1\t-\t" ..
+    'Error from server (NotFound): error when creating "STDIN": namespaces "fresh" not found\n')
+  local k = S.new{helm = false, scenario = rules}
+  local env = env_for(dir, k, {chart = dir, namespace = "fresh"})
+  local err = T.raises(function() k8s.lock(context(dir, {name = "ns"}), env, {}) end)
+  T.eq(err.code, "state")
+  T.match(err.message, 'namespaces "fresh" not found')
+  local seen = {}
+  for _, c in ipairs(k:calls()) do seen[#seen + 1] = c.argv[1] .. " " .. c.argv[2] end
+  T.eq(seen, {"create -f", "create namespace", "create -f"}, "create, the namespace, create again")
+end)
+
 T.test("lock: a lease whose holder stopped renewing expires and is taken over; a dry run only reads", function()
   local k = S.new{helm = false}
   local dir = fs.tempdir()
