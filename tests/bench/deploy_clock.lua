@@ -33,15 +33,7 @@ local HELM = os.getenv("DEPLOY_CLOCK_HELM") or "0.05,mybinder=0.3,cert-manager=0
 local ROLLOUT = os.getenv("DEPLOY_CLOCK_ROLLOUT") or
   "0.3,binder=0.45,hub=0.6,proxy=0.3,static=0.2,federation-redirect=0.2,user-scheduler=0.3,staging-image-cleaner=1.2"
 
-local MEMBERS = {
-  -- member, deploy.py's arguments as cd.yml passes them
-  {"staging", {"staging"}},
-  {"prod", {"prod", "prod", "--name", "prod"}},
-  {"hetzner-2i2c", {"hetzner-2i2c", "hetzner-2i2c", "--name", "hetzner-2i2c"}},
-  {"hetzner-gesis", {"hetzner-gesis", "hetzner-gesis", "--name", "hetzner-gesis"}},
-  {"bids-ovh", {"bids-ovh", "bids-ovh", "--name", "bids-ovh"}},
-  {"curvenote", {"curvenote"}},
-}
+local MEMBERS = MB.MEMBERS
 local GIT_ENV = {GIT_AUTHOR_NAME = "Bench", GIT_AUTHOR_EMAIL = "bench@localhost",
                  GIT_COMMITTER_NAME = "Bench", GIT_COMMITTER_EMAIL = "bench@localhost"}
 

@@ -179,15 +179,7 @@ end
 
 local GENERATED = {"secrets/config/common/bans.yaml", "secrets/config/common/cryptnono-bannedips.yaml"}
 
-local MEMBERS = {
-  -- member, deploy.py's arguments as cd.yml passes them
-  {"staging", {"staging"}},
-  {"prod", {"prod", "prod", "--name", "prod"}},
-  {"hetzner-2i2c", {"hetzner-2i2c", "hetzner-2i2c", "--name", "hetzner-2i2c"}},
-  {"hetzner-gesis", {"hetzner-gesis", "hetzner-gesis", "--name", "hetzner-gesis"}},
-  {"bids-ovh", {"bids-ovh", "bids-ovh", "--name", "bids-ovh"}},
-  {"curvenote", {"curvenote"}},
-}
+local MEMBERS = MB.MEMBERS
 
 for _, member in ipairs(MEMBERS) do
   local name, args = member[1], member[2]

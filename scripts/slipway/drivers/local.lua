@@ -69,12 +69,10 @@ end
 
 -- ---- processes -------------------------------------------------------------
 
+-- a file's text, or nil when it cannot be read (a process gone, no pid file)
 local function read_file(path)
-  local f = io.open(path, "r")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
+  local ok, s = pcall(fs.read, path)
+  return ok and s or nil
 end
 
 --- Whether pid is a live process (zombies count as dead) that is the one

@@ -13,6 +13,17 @@ local M = {}
 
 M.FIXTURE = S.shared .. "/fixtures/mybinder.org-deploy-full"
 M.PREFIX = "examples/mybinder/"
+
+--- The members deploy.py deploys from CI but localhost: member, deploy.py's
+-- arguments as cd.yml passes them.
+M.MEMBERS = {
+  {"staging", {"staging"}},
+  {"prod", {"prod", "prod", "--name", "prod"}},
+  {"hetzner-2i2c", {"hetzner-2i2c", "hetzner-2i2c", "--name", "hetzner-2i2c"}},
+  {"hetzner-gesis", {"hetzner-gesis", "hetzner-gesis", "--name", "hetzner-gesis"}},
+  {"bids-ovh", {"bids-ovh", "bids-ovh", "--name", "bids-ovh"}},
+  {"curvenote", {"curvenote"}},
+}
 local need_fixture = (not fs.exists(M.FIXTURE .. "/deploy.py")) and ("no fixture at " .. M.FIXTURE) or nil
 -- (looked up on PATH without running anything: this runs at require time)
 local need_python = "no python3"
