@@ -119,6 +119,25 @@ T.test("git: a push rejected because another runner wrote in between is fetched,
   T.eq(git_out(a, "rev-list", "--count", "refs/slipway/state"), "3")
 end)
 
+T.test("git: reads of one clone at once (a run's heartbeat and its revert) all see the record", function()
+  local bare = remote()
+  local dir = clone(bare)
+  state.open("git", {root = dir, log = quiet}):write{runs = {summary("r1")}}
+  -- each read fetches into the same tracking ref; git refuses all but one
+  -- of the fetches that overlap ("cannot lock ref")
+  for _ = 1, 3 do
+    local other = state.open("git", {root = clone(bare), log = quiet})
+    other:write{runs = {summary("w" .. tostring(math.random(1e9)))}}
+    local jobs = {}
+    for i = 1, 8 do
+      jobs[i] = function()
+        return #ids(state.open("git", {root = dir, log = quiet}):read()) >= 2
+      end
+    end
+    for _, ok in ipairs(task.all(jobs)) do T.truthy(ok) end
+  end
+end)
+
 T.test("git: a shallow checkout (actions/checkout's depth 1) reads and writes the record", function()
   local bare = remote()
   state.open("git", {root = clone(bare), log = quiet}):write{runs = {summary("r1")}}

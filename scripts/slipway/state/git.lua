@@ -94,9 +94,17 @@ end
 
 -- fetch the remote's refs/slipway/* into refs/slipway-remotes/REMOTE/*;
 -- returns the remote's tip (nil when it has no record yet)
+-- (two fetches into one clone at once -- a run's heartbeat and its revert, or
+-- two processes -- race for the tracking ref: git refuses the loser with
+-- "cannot lock ref"; it is fetched again, a bounded number of times)
 function Store:fetch()
-  local r = self:git({"fetch", "--no-tags", "--prune", "--quiet", self.remote,
-                      "+refs/slipway/*:refs/slipway-remotes/" .. self.remote .. "/*"}, {check = false})
+  local r
+  for attempt = 1, 5 do
+    r = self:git({"fetch", "--no-tags", "--prune", "--quiet", self.remote,
+                  "+refs/slipway/*:refs/slipway-remotes/" .. self.remote .. "/*"}, {check = false})
+    if r.code == 0 or not tostring(r.stderr):find("cannot lock ref", 1, true) then break end
+    task.sleep(math.random() * 0.05 * attempt)
+  end
   if r.code ~= 0 then
     R.fail("git", self:where(), "cannot fetch the record from remote " .. self.remote .. ": " .. tail(r.stderr),
       "check that the remote is reachable and that this runner may fetch from it " ..
