@@ -3,7 +3,10 @@
  *
  *   docs, err = core.load(text, opts)   every document of text as Lua values,
  *                                       built straight from libyaml's events
- *                                       (the fast path of yaml.load).
+ *                                       (the fast path of yaml.load); big
+ *                                       texts parsed on a second thread
+ *   n = core.threads()                  parser threads started so far
+ *                                       (for the specs)
  *   idx, err = core.index(text, opts)   a node index for lossless edits: every
  *                                       node's kind, style, tag, anchor, value
  *                                       and BYTE positions (libyaml counts
@@ -26,6 +29,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -458,6 +463,7 @@ typedef struct {
   lua_Integer max_depth;
   lua_Integer max_aliases;  /* nodes that alias expansion may copy */
   lua_Integer max_size;     /* bytes of input */
+  int thread;               /* parse on a thread: 1 yes, 0 no, -1 by size */
 } yopts;
 
 static lua_Integer opt_int(lua_State *L, int t, const char *name, lua_Integer def) {
@@ -477,6 +483,7 @@ static void get_opts(lua_State *L, int t, yopts *o) {
   o->max_depth = 1000;
   o->max_aliases = 100000;
   o->max_size = 256 * 1024 * 1024;
+  o->thread = -1;
   if (lua_isnoneornil(L, t)) { o->merge = 1; return; }
   luaL_checktype(L, t, LUA_TTABLE);
   if (lua_getfield(L, t, "schema") != LUA_TNIL) {
@@ -495,6 +502,8 @@ static void get_opts(lua_State *L, int t, yopts *o) {
   o->max_depth = opt_int(L, t, "max_depth", o->max_depth);
   o->max_aliases = opt_int(L, t, "max_aliases", o->max_aliases);
   o->max_size = opt_int(L, t, "max_size", o->max_size);
+  if (lua_getfield(L, t, "thread") != LUA_TNIL) o->thread = lua_toboolean(L, -1);
+  lua_pop(L, 1);
 }
 
 static int check_input(const char *s, size_t len, yopts *o, yerr *e) {
@@ -548,11 +557,60 @@ typedef struct {
 #define KCACHE 512   /* key strings remembered (a power of 2) */
 #define VCACHE 2048  /* short value strings remembered (a power of 2) */
 
+/*
+ * Big inputs are parsed on a thread of their own: libyaml's event loop (the
+ * floor of tests/bench/yaml.sh) and the building of Lua values take about
+ * the same time, so running them side by side on two cores cuts the wall
+ * time of a big load (the CPU time stays the same). The parser thread fills
+ * batches into a ring; the loader takes them in order and hands each one
+ * back when it is through with it.
+ *
+ * A batch is a tape: each event as a small record (prec) followed by its
+ * anchor, tag and value, NUL-terminated, written and read front to back.
+ * libyaml's events own their strings, malloc'd one by one; handed across
+ * as they are, each would travel to the loader's core and back again when
+ * the parser frees it (one cache-line round trip per scalar, which doubled
+ * the parser's time). The parser copies an event onto the tape and deletes
+ * it at once, so libyaml's memory never leaves its thread, and the loader
+ * reads only the bytes it needs, in order. Nothing else is shared: only
+ * the loader touches the Lua state. Smaller inputs, inputs of 4 GiB or
+ * more (the records hold 32-bit positions) and a machine where the thread
+ * cannot be made parse in line.
+ */
+#define PIPE_MIN (256 * 1024) /* inputs of this size or more use the thread */
+#define PIPE_TAPE 65536       /* bytes of a batch (grown for a bigger scalar) */
+#define PIPE_SLOTS 4          /* batches in the ring */
+
+typedef struct {
+  uint8_t type, style, has_anchor, has_tag;
+  uint32_t size;              /* bytes to the next record */
+  uint32_t len;               /* a scalar's length */
+  uint32_t index, line, column;
+} prec;                       /* then anchor\0, tag\0, value\0 as present */
+
+typedef struct {
+  char *tape;
+  size_t used, cap;
+} pbatch;
+
+typedef struct {
+  uv_thread_t thread;
+  uv_mutex_t mu;
+  uv_cond_t cv;
+  unsigned filled, taken;     /* batches made / handed back (ring: % PIPE_SLOTS) */
+  int done, stop;             /* no more batches will come; the loader quits */
+  int failed;                 /* 1: the parser failed (its problem is in it), 2: memory */
+  pbatch *cur;                /* the loader's batch, and its next record */
+  size_t pos;
+  pbatch slot[PIPE_SLOTS];
+} ppipe;
+
 typedef struct {
   yaml_parser_t parser;
   int parser_ok;
   yaml_event_t ev;
   int has_ev;
+  ppipe *pipe;                /* the parser thread, while it runs */
   lframe *fr;
   int nfr, capfr;
   lpair *pairs;
@@ -561,7 +619,251 @@ typedef struct {
   struct { const char *s; uint32_t n, plain; } kc[KCACHE + VCACHE];
 } loader;
 
+/* Write event e onto the tape of b. Returns 1; 0 when it does not fit
+ * (b holds records already: e opens the next batch); -1 out of memory. */
+static int tape_add(pbatch *b, const yaml_event_t *e) {
+  const char *anchor = NULL, *tag = NULL, *value = NULL;
+  size_t alen = 0, tlen = 0, need;
+  prec r = {0};
+  char *w;
+  r.type = (uint8_t)e->type;
+  r.index = (uint32_t)e->start_mark.index;
+  r.line = (uint32_t)e->start_mark.line;
+  r.column = (uint32_t)e->start_mark.column;
+  switch (e->type) {
+    case YAML_SCALAR_EVENT:
+      anchor = (const char *)e->data.scalar.anchor;
+      tag = (const char *)e->data.scalar.tag;
+      value = (const char *)e->data.scalar.value;
+      r.len = (uint32_t)e->data.scalar.length;
+      r.style = (uint8_t)e->data.scalar.style;
+      break;
+    case YAML_SEQUENCE_START_EVENT:
+      anchor = (const char *)e->data.sequence_start.anchor;
+      break;
+    case YAML_MAPPING_START_EVENT:
+      anchor = (const char *)e->data.mapping_start.anchor;
+      break;
+    case YAML_ALIAS_EVENT:
+      anchor = (const char *)e->data.alias.anchor;
+      break;
+    default:
+      break;
+  }
+  if (anchor) alen = strlen(anchor) + 1;
+  if (tag) tlen = strlen(tag) + 1;
+  need = (sizeof r + alen + tlen + (value ? (size_t)r.len + 1 : 0) + 7) & ~(size_t)7;
+  if (b->used + need > b->cap) {
+    size_t cap = need > PIPE_TAPE ? need : PIPE_TAPE;
+    char *t;
+    if (b->used > 0) return 0;
+    if (!(t = realloc(b->tape, cap))) return -1;
+    b->tape = t;
+    b->cap = cap;
+  }
+  r.has_anchor = anchor != NULL;
+  r.has_tag = tag != NULL;
+  r.size = (uint32_t)need;
+  w = b->tape + b->used;
+  memcpy(w, &r, sizeof r);
+  w += sizeof r;
+  if (anchor) w = (char *)memcpy(w, anchor, alen) + alen;
+  if (tag) w = (char *)memcpy(w, tag, tlen) + tlen;
+  if (value) {
+    memcpy(w, value, r.len);
+    w[r.len] = '\0';
+  }
+  b->used += need;
+  return 1;
+}
+
+/* The parser thread: fill the free batches of the ring until the stream
+ * ends, the parser fails or the loader says stop. */
+static void pipe_main(void *arg) {
+  loader *ld = arg;
+  ppipe *p = ld->pipe;
+  yaml_event_t e;
+  int pending = 0, end = 0, failed = 0;
+  while (!end) {
+    pbatch *b;
+    uv_mutex_lock(&p->mu);
+    while (p->filled - p->taken == PIPE_SLOTS && !p->stop) uv_cond_wait(&p->cv, &p->mu);
+    end = p->stop;
+    uv_mutex_unlock(&p->mu);
+    if (end) break;
+    b = &p->slot[p->filled % PIPE_SLOTS];
+    b->used = 0;
+    for (;;) {
+      int r, last;
+      if (!pending && !yaml_parser_parse(&ld->parser, &e)) {
+        end = failed = 1;
+        break;
+      }
+      pending = 0;
+      if ((r = tape_add(b, &e)) == 0) {
+        pending = 1;  /* e opens the next batch */
+        break;
+      }
+      last = e.type == YAML_STREAM_END_EVENT;
+      yaml_event_delete(&e);
+      if (r < 0 || last) {
+        end = 1;
+        failed = r < 0 ? 2 : 0;
+        break;
+      }
+    }
+    uv_mutex_lock(&p->mu);
+    if (b->used > 0) p->filled++;
+    p->done = end;
+    p->failed = failed;
+    uv_cond_signal(&p->cv);
+    uv_mutex_unlock(&p->mu);
+  }
+  if (pending) yaml_event_delete(&e);
+}
+
+/* parser threads started by this process (core.threads(), for the specs:
+ * only the Lua thread starts them) */
+static lua_Integer pipe_started;
+
+static int l_threads(lua_State *L) {
+  lua_pushinteger(L, pipe_started);
+  return 1;
+}
+
+/* Start the parser thread (every signal blocked in it: they are the
+ * loop's). Returns 0, or -1 when it cannot be made (parse in line). */
+static int pipe_start(loader *ld) {
+  sigset_t all, old;
+  int r;
+  ppipe *p = calloc(1, sizeof *p);
+  if (!p) return -1;
+  if (uv_mutex_init(&p->mu)) {
+    free(p);
+    return -1;
+  }
+  if (uv_cond_init(&p->cv)) {
+    uv_mutex_destroy(&p->mu);
+    free(p);
+    return -1;
+  }
+  ld->pipe = p;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  r = uv_thread_create(&p->thread, pipe_main, ld);
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  if (r) {
+    uv_cond_destroy(&p->cv);
+    uv_mutex_destroy(&p->mu);
+    free(p);
+    ld->pipe = NULL;
+    return -1;
+  }
+  pipe_started++;
+  return 0;
+}
+
+/* Stop and join the parser thread; free the ring. */
+static void pipe_end(loader *ld) {
+  ppipe *p = ld->pipe;
+  if (!p) return;
+  uv_mutex_lock(&p->mu);
+  p->stop = 1;
+  uv_cond_signal(&p->cv);
+  uv_mutex_unlock(&p->mu);
+  uv_thread_join(&p->thread);
+  for (int i = 0; i < PIPE_SLOTS; i++) free(p->slot[i].tape);
+  uv_cond_destroy(&p->cv);
+  uv_mutex_destroy(&p->mu);
+  free(p);
+  ld->pipe = NULL;
+}
+
+/* ld->ev as a view of the record at pos of the loader's batch (its strings
+ * stay on the tape) */
+static void tape_view(loader *ld, ppipe *p) {
+  const char *t = p->cur->tape + p->pos;
+  const char *s = t + sizeof(prec);
+  yaml_event_t *ev = &ld->ev;
+  const char *anchor = NULL, *tag = NULL;
+  prec r;
+  memcpy(&r, t, sizeof r);
+  p->pos += r.size;
+  ev->type = (yaml_event_type_t)r.type;
+  ev->start_mark.index = r.index;
+  ev->start_mark.line = r.line;
+  ev->start_mark.column = r.column;
+  if (r.has_anchor) {
+    anchor = s;
+    s += strlen(s) + 1;
+  }
+  if (r.has_tag) {
+    tag = s;
+    s += strlen(s) + 1;
+  }
+  switch (ev->type) {
+    case YAML_SCALAR_EVENT:
+      ev->data.scalar.anchor = (yaml_char_t *)anchor;
+      ev->data.scalar.tag = (yaml_char_t *)tag;
+      ev->data.scalar.value = (yaml_char_t *)s;
+      ev->data.scalar.length = r.len;
+      ev->data.scalar.style = (yaml_scalar_style_t)r.style;
+      break;
+    case YAML_SEQUENCE_START_EVENT:
+      ev->data.sequence_start.anchor = (yaml_char_t *)anchor;
+      break;
+    case YAML_MAPPING_START_EVENT:
+      ev->data.mapping_start.anchor = (yaml_char_t *)anchor;
+      break;
+    case YAML_ALIAS_EVENT:
+      ev->data.alias.anchor = (yaml_char_t *)anchor;
+      break;
+    default:
+      break;
+  }
+}
+
+/* The next event in ld->ev: a view of the ring's next record, or parsed
+ * here (then ld->has_ev: the caller deletes it). Returns 1; 0 when the
+ * parser failed (its problem is in ld->parser, the thread joined); -1 when
+ * the parser thread ran out of memory. */
+static int next_event(loader *ld, yaml_event_t **ev) {
+  ppipe *p = ld->pipe;
+  int failed;
+  *ev = &ld->ev;
+  if (!p) {
+    if (!yaml_parser_parse(&ld->parser, &ld->ev)) return 0;
+    ld->has_ev = 1;
+    return 1;
+  }
+  if (p->cur && p->pos < p->cur->used) {
+    tape_view(ld, p);
+    return 1;
+  }
+  uv_mutex_lock(&p->mu);
+  if (p->cur) {  /* hand the batch back */
+    p->taken++;
+    p->cur = NULL;
+    uv_cond_signal(&p->cv);
+  }
+  while (p->filled == p->taken && !p->done) uv_cond_wait(&p->cv, &p->mu);
+  /* done and nothing more: the parser failed (a stream end is a record) */
+  failed = p->filled == p->taken ? (p->failed ? p->failed : 1) : 0;
+  if (!failed) {
+    p->cur = &p->slot[p->taken % PIPE_SLOTS];
+    p->pos = 0;
+  }
+  uv_mutex_unlock(&p->mu);
+  if (failed) {
+    pipe_end(ld);
+    return failed == 1 ? 0 : -1;
+  }
+  tape_view(ld, p);
+  return 1;
+}
+
 static void loader_free(loader *ld) {
+  pipe_end(ld);
   if (ld->has_ev) yaml_event_delete(&ld->ev);
   ld->has_ev = 0;
   if (ld->parser_ok) yaml_parser_delete(&ld->parser);
@@ -1032,17 +1334,23 @@ static int l_load(lua_State *L) {
   if (gc_was) lua_gc(L, LUA_GCSTOP);
   ld->parser_ok = 1;
   yaml_parser_set_input_string(&ld->parser, (const unsigned char *)text, len);
+  /* the parser thread for big inputs (opts.thread decides when given); in
+   * line otherwise, or when it cannot be made */
+  if ((o.thread > 0 || (o.thread < 0 && len >= PIPE_MIN)) && len < UINT32_MAX) pipe_start(ld);
 
   while (!done) {
-    yaml_event_t *ev = &ld->ev;
+    yaml_event_t *ev;
     lframe *f;
     lua_Integer w = 1;
     const char *anchor = NULL;
-    if (!yaml_parser_parse(&ld->parser, ev)) {
+    if ((r = next_event(ld, &ev)) <= 0) {
+      if (r < 0) {
+        snprintf(e.problem, sizeof e.problem, "out of memory");
+        goto fail;
+      }
       err_from_parser(&ld->parser, text, len, &e);
       goto fail;
     }
-    ld->has_ev = 1;
     /* room for the value this event may push and what adding it takes */
     if (lua_gettop(L) + 16 > ld->room) {
       if (!lua_checkstack(L, 256)) goto deep;
@@ -1205,8 +1513,10 @@ static int l_load(lua_State *L) {
       if (++f->n >= SPILL / 2 && (r = materialize(L, ld, f, text, len, &e))) goto bad;
     }
   next:
-    yaml_event_delete(ev);
-    ld->has_ev = 0;
+    if (ld->has_ev) {  /* parsed in line (the ring's events are the thread's) */
+      yaml_event_delete(ev);
+      ld->has_ev = 0;
+    }
     continue;
   bad:
     if (r > 0) goto fail;
@@ -2521,7 +2831,7 @@ static int l_utf8(lua_State *L) {
 
 int luaopen_slipway_yaml_core(lua_State *L) {
   static const luaL_Reg fns[] = {
-    {"load", l_load}, {"index", l_index}, {"compare", l_compare},
+    {"load", l_load}, {"threads", l_threads}, {"index", l_index}, {"compare", l_compare},
     {"reindex", l_reindex}, {"undo", l_undo},
     {"resolve", l_resolve}, {"plain_ok", l_plain_ok}, {"quote", l_quote},
     {"utf8", l_utf8}, {"splice", l_splice},
