@@ -588,21 +588,22 @@ typedef struct {
   uint32_t index, line, column;
 } prec;                       /* then anchor\0, tag\0, value\0 as present */
 
+/* Each batch on a cache line of its own, apart from the ring's counters
+ * (the loader's place in its batch is the loader's: a field beside these
+ * that it wrote at every event cost the parser a cache miss per event) */
 typedef struct {
-  char *tape;
+  _Alignas(64) char *tape;
   size_t used, cap;
 } pbatch;
 
 typedef struct {
-  uv_thread_t thread;
-  uv_mutex_t mu;
+  pbatch slot[PIPE_SLOTS];
+  _Alignas(64) uv_mutex_t mu;  /* the rest: under mu, once a batch */
   uv_cond_t cv;
   unsigned filled, taken;     /* batches made / handed back (ring: % PIPE_SLOTS) */
   int done, stop;             /* no more batches will come; the loader quits */
   int failed;                 /* 1: the parser failed (its problem is in it), 2: memory */
-  pbatch *cur;                /* the loader's batch, and its next record */
-  size_t pos;
-  pbatch slot[PIPE_SLOTS];
+  uv_thread_t thread;
 } ppipe;
 
 typedef struct {
@@ -611,6 +612,8 @@ typedef struct {
   yaml_event_t ev;
   int has_ev;
   ppipe *pipe;                /* the parser thread, while it runs */
+  const char *tape, *tape_end; /* the loader's batch: its next record, its end */
+  pbatch *cur;
   lframe *fr;
   int nfr, capfr;
   lpair *pairs;
@@ -619,9 +622,9 @@ typedef struct {
   struct { const char *s; uint32_t n, plain; } kc[KCACHE + VCACHE];
 } loader;
 
-/* Write event e onto the tape of b. Returns 1; 0 when it does not fit
- * (b holds records already: e opens the next batch); -1 out of memory. */
-static int tape_add(pbatch *b, const yaml_event_t *e) {
+/* Write event e onto the tape of b at *used. Returns 1; 0 when it does not
+ * fit (b holds records already: e opens the next batch); -1 out of memory. */
+static int tape_add(pbatch *b, size_t *used, const yaml_event_t *e) {
   const char *anchor = NULL, *tag = NULL, *value = NULL;
   size_t alen = 0, tlen = 0, need;
   prec r = {0};
@@ -653,10 +656,10 @@ static int tape_add(pbatch *b, const yaml_event_t *e) {
   if (anchor) alen = strlen(anchor) + 1;
   if (tag) tlen = strlen(tag) + 1;
   need = (sizeof r + alen + tlen + (value ? (size_t)r.len + 1 : 0) + 7) & ~(size_t)7;
-  if (b->used + need > b->cap) {
+  if (*used + need > b->cap) {
     size_t cap = need > PIPE_TAPE ? need : PIPE_TAPE;
     char *t;
-    if (b->used > 0) return 0;
+    if (*used > 0) return 0;
     if (!(t = realloc(b->tape, cap))) return -1;
     b->tape = t;
     b->cap = cap;
@@ -664,7 +667,7 @@ static int tape_add(pbatch *b, const yaml_event_t *e) {
   r.has_anchor = anchor != NULL;
   r.has_tag = tag != NULL;
   r.size = (uint32_t)need;
-  w = b->tape + b->used;
+  w = b->tape + *used;
   memcpy(w, &r, sizeof r);
   w += sizeof r;
   if (anchor) w = (char *)memcpy(w, anchor, alen) + alen;
@@ -673,7 +676,7 @@ static int tape_add(pbatch *b, const yaml_event_t *e) {
     memcpy(w, value, r.len);
     w[r.len] = '\0';
   }
-  b->used += need;
+  *used += need;
   return 1;
 }
 
@@ -683,6 +686,7 @@ static void pipe_main(void *arg) {
   loader *ld = arg;
   ppipe *p = ld->pipe;
   yaml_event_t e;
+  size_t used;
   int pending = 0, end = 0, failed = 0;
   while (!end) {
     pbatch *b;
@@ -692,7 +696,7 @@ static void pipe_main(void *arg) {
     uv_mutex_unlock(&p->mu);
     if (end) break;
     b = &p->slot[p->filled % PIPE_SLOTS];
-    b->used = 0;
+    used = 0;
     for (;;) {
       int r, last;
       if (!pending && !yaml_parser_parse(&ld->parser, &e)) {
@@ -700,7 +704,7 @@ static void pipe_main(void *arg) {
         break;
       }
       pending = 0;
-      if ((r = tape_add(b, &e)) == 0) {
+      if ((r = tape_add(b, &used, &e)) == 0) {
         pending = 1;  /* e opens the next batch */
         break;
       }
@@ -713,7 +717,8 @@ static void pipe_main(void *arg) {
       }
     }
     uv_mutex_lock(&p->mu);
-    if (b->used > 0) p->filled++;
+    b->used = used;
+    if (used > 0) p->filled++;
     p->done = end;
     p->failed = failed;
     uv_cond_signal(&p->cv);
@@ -736,8 +741,9 @@ static int l_threads(lua_State *L) {
 static int pipe_start(loader *ld) {
   sigset_t all, old;
   int r;
-  ppipe *p = calloc(1, sizeof *p);
+  ppipe *p = aligned_alloc(64, (sizeof *p + 63) / 64 * 64);
   if (!p) return -1;
+  memset(p, 0, sizeof *p);
   if (uv_mutex_init(&p->mu)) {
     free(p);
     return -1;
@@ -777,18 +783,20 @@ static void pipe_end(loader *ld) {
   uv_mutex_destroy(&p->mu);
   free(p);
   ld->pipe = NULL;
+  ld->cur = NULL;
+  ld->tape = ld->tape_end = NULL;
 }
 
 /* ld->ev as a view of the record at pos of the loader's batch (its strings
  * stay on the tape) */
-static void tape_view(loader *ld, ppipe *p) {
-  const char *t = p->cur->tape + p->pos;
+static void tape_view(loader *ld) {
+  const char *t = ld->tape;
   const char *s = t + sizeof(prec);
   yaml_event_t *ev = &ld->ev;
   const char *anchor = NULL, *tag = NULL;
   prec r;
   memcpy(&r, t, sizeof r);
-  p->pos += r.size;
+  ld->tape += r.size;
   ev->type = (yaml_event_type_t)r.type;
   ev->start_mark.index = r.index;
   ev->start_mark.line = r.line;
@@ -836,29 +844,31 @@ static int next_event(loader *ld, yaml_event_t **ev) {
     ld->has_ev = 1;
     return 1;
   }
-  if (p->cur && p->pos < p->cur->used) {
-    tape_view(ld, p);
+  if (ld->tape < ld->tape_end) {
+    tape_view(ld);
     return 1;
   }
   uv_mutex_lock(&p->mu);
-  if (p->cur) {  /* hand the batch back */
+  if (ld->cur) {  /* hand the batch back */
     p->taken++;
-    p->cur = NULL;
+    ld->cur = NULL;
+    ld->tape = ld->tape_end = NULL;
     uv_cond_signal(&p->cv);
   }
   while (p->filled == p->taken && !p->done) uv_cond_wait(&p->cv, &p->mu);
   /* done and nothing more: the parser failed (a stream end is a record) */
   failed = p->filled == p->taken ? (p->failed ? p->failed : 1) : 0;
   if (!failed) {
-    p->cur = &p->slot[p->taken % PIPE_SLOTS];
-    p->pos = 0;
+    ld->cur = &p->slot[p->taken % PIPE_SLOTS];
+    ld->tape = ld->cur->tape;
+    ld->tape_end = ld->tape + ld->cur->used;
   }
   uv_mutex_unlock(&p->mu);
   if (failed) {
     pipe_end(ld);
     return failed == 1 ? 0 : -1;
   }
-  tape_view(ld, p);
+  tape_view(ld);
   return 1;
 }
 
