@@ -1,11 +1,12 @@
--- yaml.load's parser thread (runtime/yaml.c, docs/yaml.md "Big texts are
--- parsed on a second thread"): from 256 KiB on, libyaml runs on a thread
--- of its own and hands its events over in batches ("tapes") while the
--- calling thread builds the values. Whatever the text, the thread must give
--- exactly what parsing in line gives: the same values (types, metatables,
--- aliases, merges, tags) or the same error at the same place, and it must be
--- joined on every way out. core.threads() counts the threads started, so
--- each check also proves that the thread was used.
+-- The parser thread of yaml.load and yaml.open (runtime/yaml.c, evsrc;
+-- docs/yaml.md "Big texts are parsed on a second thread"): from 256 KiB on,
+-- libyaml runs on a thread of its own and hands its events over in batches
+-- ("tapes") while the calling thread builds the values or the edit index.
+-- Whatever the text, the thread must give exactly what parsing in line
+-- gives: the same values (types, metatables, aliases, merges, tags), the
+-- same index (every node's kind, style, positions, flags), or the same error
+-- at the same place; and it must be joined on every way out. core.threads()
+-- counts the threads started, so each check also proves the thread was used.
 local T = require "slipway.testing"
 local yaml = require "slipway.yaml"
 local core = require "slipway.yaml.core"
@@ -48,8 +49,12 @@ local function agree(text, opts, what, started)
   for k, v in pairs(opts or {}) do a[k], b[k] = v, v end
   a.thread, b.thread = false, true
   local before = core.threads()
-  local inline, threaded = outcome(text, a), outcome(text, b)
-  T.eq(core.threads(), before + (started or 1), (what or "") .. ": the thread was used")
+  local inline = outcome(text, a)
+  local mid = core.threads()
+  local threaded = outcome(text, b)
+  -- (an error's message may index the text again to point at a first
+  -- definition: that index takes the thread by size, in both loads)
+  T.eq(core.threads() - mid - (mid - before), started or 1, (what or "") .. ": the thread was used")
   T.eq(threaded.ok, inline.ok, (what or "") .. ": both load or both fail: "
        .. tostring(inline.message or threaded.message))
   if inline.ok then
@@ -58,6 +63,25 @@ local function agree(text, opts, what, started)
     T.eq(threaded.message, inline.message, (what or "") .. ": the same error")
   end
   return inline
+end
+
+-- the whole index of text (every node's fields) as one canonical text, or
+-- the error's problem, line and column
+local function index_canon(text, thread)
+  local idx, err = core.index(text, {thread = thread})
+  if not idx then return "error " .. err.problem .. " " .. err.line .. ":" .. err.column end
+  local parts = {}
+  for i = 1, idx:count() do parts[#parts + 1] = canon(idx:node(i)) end
+  return table.concat(parts, "\n")
+end
+
+local function index_agrees(text, what)
+  local before = core.threads()
+  local inline = index_canon(text, false)
+  T.eq(core.threads(), before, what .. ": in line")
+  local threaded = index_canon(text, true)
+  T.eq(core.threads(), before + 1, what .. ": the thread was used")
+  T.truthy(threaded == inline, what .. ": the same index")
 end
 
 -- threads of this process now (/proc/self/task)
@@ -130,6 +154,7 @@ T.test("every case of the YAML test suite loads the same on the parser thread", 
         n = n + 1
         if r.ok then loaded = loaded + 1 end
       end
+      index_agrees(text, dir .. " (index)")
     end
   end
   T.truthy(n > 600, "the suite's cases were found: " .. n)
@@ -151,6 +176,7 @@ T.test("a big text takes the thread by default and loads as in line", function()
   T.eq(#docs[61].long, 1500 * 100, "a block scalar bigger than a tape")
   T.eq(docs[61].quoted, ("q\n"):rep(40000))
   agree(text, nil, "1 MB of every kind of node")
+  index_agrees(text, "1 MB of every kind of node (index)")
   -- a text below the threshold stays in line unless asked
   before = core.threads()
   yaml.load_all(big_text(1, false))
@@ -177,6 +203,32 @@ T.test("errors through the thread: the same message at the same place", function
   -- limits apply on the thread as in line
   agree(("[" ):rep(1200) .. ("]"):rep(1200) .. "\n" .. body, {file = "deep.yaml"}, "max_depth")
   agree(body, {file = "small.yaml", max_size = 1000}, "max_size (refused before parsing)", 0)
+end)
+
+T.test("yaml.open of a big file takes the thread and edits as in line", function()
+  local text = big_text(60, true)
+  local dir = fs.tempdir()
+  local saved = {}
+  for _, thread in ipairs({false, true}) do
+    local path = dir .. "/values-" .. tostring(thread) .. ".yaml"
+    fs.write(path, text)
+    local before = core.threads()
+    local doc = yaml.open(path, {thread = thread})
+    T.eq(core.threads(), before + (thread and 1 or 0), "yaml.open's thread option")
+    doc:set("item7.port", 9999, {doc = 3})
+    doc:set("quoted", "edited", {doc = 61})
+    doc:save()
+    saved[thread] = fs.read(path)
+  end
+  T.truthy(saved[true] == saved[false], "the same edits give the same file")
+  T.truthy(saved[true] ~= text, "the edits were made")
+  local docs = yaml.load_all(saved[true])
+  T.eq(docs[3].item7.port, 9999)
+  T.eq(docs[61].quoted, "edited", "a scalar bigger than a tape was replaced")
+  -- by default a big file takes the thread
+  local before = core.threads()
+  yaml.open(dir .. "/values-true.yaml")
+  T.eq(core.threads(), before + 1, "yaml.open of a big file used the thread by default")
 end)
 
 T.test("every load joins its thread, whichever way it ends", function()
