@@ -21,6 +21,12 @@
 
 extern const char sw_build_commit[];  /* build/build_commit.c */
 
+/* 1 when Lua, libyaml and http-parser are linked from static archives
+ * (CMakeLists.txt, option SLIPWAY_STATIC_LIBS) */
+#ifndef SLIPWAY_STATIC_LIBS
+#define SLIPWAY_STATIC_LIBS 0
+#endif
+
 #ifndef SLIPWAY_CJSON_VERSION
 #define SLIPWAY_CJSON_VERSION "?"
 #endif
@@ -81,13 +87,21 @@ static int l_describe(lua_State *L) {
   lua_settop(L, 0);
   l_libs(L);
   lua_pushfstring(L, "slipway %s (commit %s)", SLIPWAY_VERSION, sw_build_commit);
-  n += push_lib(L, "lua", "Lua");
-  n += push_lib(L, "libuv", "libuv");
-  n += push_lib(L, "libyaml", "libyaml");
-  n += push_lib(L, "http_parser", "http-parser");
-  if (push_lib(L, "lua_cjson", "lua-cjson")) {
-    lua_pushliteral(L, " (static)");
-    n += 2;
+  /* the libraries linked in; "(static)" for those inside the binary */
+  static const struct { const char *field, *label; int is_static; } linked[] = {
+      {"lua", "Lua", SLIPWAY_STATIC_LIBS},
+      {"libuv", "libuv", 0},
+      {"libyaml", "libyaml", SLIPWAY_STATIC_LIBS},
+      {"http_parser", "http-parser", SLIPWAY_STATIC_LIBS},
+      {"lua_cjson", "lua-cjson", 1},
+  };
+  for (size_t i = 0; i < sizeof linked / sizeof linked[0]; i++) {
+    if (!push_lib(L, linked[i].field, linked[i].label)) continue;
+    n++;
+    if (linked[i].is_static) {
+      lua_pushliteral(L, " (static)");
+      n++;
+    }
   }
   if (push_lib(L, "libcurl", "libcurl")) {
     const char *ssl = (lua_getfield(L, 1, "libcurl_ssl"), lua_tostring(L, -1));

@@ -3,7 +3,10 @@
  *
  *   docs, err = core.load(text, opts)   every document of text as Lua values,
  *                                       built straight from libyaml's events
- *                                       (the fast path of yaml.load).
+ *                                       (the fast path of yaml.load); big
+ *                                       texts parsed on a second thread
+ *   n = core.threads()                  parser threads started so far
+ *                                       (for the specs)
  *   idx, err = core.index(text, opts)   a node index for lossless edits: every
  *                                       node's kind, style, tag, anchor, value
  *                                       and BYTE positions (libyaml counts
@@ -26,6 +29,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -458,6 +463,7 @@ typedef struct {
   lua_Integer max_depth;
   lua_Integer max_aliases;  /* nodes that alias expansion may copy */
   lua_Integer max_size;     /* bytes of input */
+  int thread;               /* parse on a thread: 1 yes, 0 no, -1 by size */
 } yopts;
 
 static lua_Integer opt_int(lua_State *L, int t, const char *name, lua_Integer def) {
@@ -477,6 +483,7 @@ static void get_opts(lua_State *L, int t, yopts *o) {
   o->max_depth = 1000;
   o->max_aliases = 100000;
   o->max_size = 256 * 1024 * 1024;
+  o->thread = -1;
   if (lua_isnoneornil(L, t)) { o->merge = 1; return; }
   luaL_checktype(L, t, LUA_TTABLE);
   if (lua_getfield(L, t, "schema") != LUA_TNIL) {
@@ -495,6 +502,8 @@ static void get_opts(lua_State *L, int t, yopts *o) {
   o->max_depth = opt_int(L, t, "max_depth", o->max_depth);
   o->max_aliases = opt_int(L, t, "max_aliases", o->max_aliases);
   o->max_size = opt_int(L, t, "max_size", o->max_size);
+  if (lua_getfield(L, t, "thread") != LUA_TNIL) o->thread = lua_toboolean(L, -1);
+  lua_pop(L, 1);
 }
 
 static int check_input(const char *s, size_t len, yopts *o, yerr *e) {
@@ -513,6 +522,387 @@ static int check_input(const char *s, size_t len, yopts *o, yerr *e) {
     return -1;
   }
   return 0;
+}
+
+/* ---- events: parsed in line, or on a thread for big texts ------------------ */
+
+/*
+ * Both readers of libyaml (the loader and the indexer of yaml.open) take
+ * their events from an evsrc. Big texts are parsed on a thread of its own:
+ * libyaml's event loop (the floor of tests/bench/yaml.sh) and the reader's
+ * own work (Lua values, or the index) take about the same time, so running
+ * them side by side on two cores cuts the wall time of a big load or open
+ * (the CPU time stays the same). The parser thread fills batches into a
+ * ring; the reader takes them in order and hands each one back when it is
+ * through with it.
+ *
+ * A batch is a tape: each event as a small record (prec) followed by its
+ * anchor, tag and value, NUL-terminated, written and read front to back.
+ * libyaml's events own their strings, malloc'd one by one; handed across
+ * as they are, each would travel to the reader's core and back again when
+ * the parser frees it (one cache-line round trip per scalar, which doubled
+ * the parser's time). The parser copies an event onto the tape and deletes
+ * it at once, so libyaml's memory never leaves its thread, and the reader
+ * reads only the bytes it needs, in order. Nothing else is shared: only the
+ * reader touches the Lua state. Smaller texts, texts of 4 GiB or more (the
+ * records hold 32-bit positions) and a machine where the thread cannot be
+ * made are parsed in line.
+ */
+#define PIPE_MIN (256 * 1024) /* texts of this size or more use the thread */
+#define PIPE_TAPE 65536       /* bytes of a batch (grown for a bigger scalar) */
+#define PIPE_SLOTS 4          /* batches in the ring */
+
+enum { P_ANCHOR = 1, P_TAG = 2, P_IMPLICIT = 4, P_QUOTED_IMPLICIT = 8 };
+
+/* an event on the tape: every field either reader uses */
+typedef struct {
+  uint8_t type, style, flags, unused;
+  uint32_t size;              /* bytes to the next record */
+  uint32_t len;               /* a scalar's length */
+  uint32_t index, line, column;
+  uint32_t end_index, end_line, end_column;
+} prec;                       /* then anchor\0, tag\0, value\0 as present */
+
+/* Each batch on a cache line of its own, apart from the ring's counters
+ * (the reader's place in its batch is the reader's: a field beside these
+ * that it wrote at every event cost the parser a cache miss per event) */
+typedef struct {
+  _Alignas(64) char *tape;
+  size_t used, cap;
+} pbatch;
+
+typedef struct {
+  pbatch slot[PIPE_SLOTS];
+  _Alignas(64) uv_mutex_t mu;  /* the rest: under mu, once a batch */
+  uv_cond_t cv;
+  unsigned filled, taken;     /* batches made / handed back (ring: % PIPE_SLOTS) */
+  int done, stop;             /* no more batches will come; the reader quits */
+  int failed;                 /* 1: the parser failed (its problem is in it), 2: memory */
+  yaml_parser_t *parser;
+  uv_thread_t thread;
+} ppipe;
+
+typedef struct {
+  yaml_parser_t parser;
+  int parser_ok;
+  yaml_event_t ev;            /* the current event (a view of a record when piped) */
+  int has_ev;                 /* ev was parsed in line: delete it when done */
+  ppipe *pipe;                /* the parser thread, while it runs */
+  pbatch *cur;                /* the reader's batch: its next record, its end */
+  const char *tape, *tape_end;
+} evsrc;
+
+/* parser threads started by this process (core.threads(), for the specs:
+ * only the Lua thread starts them) */
+static lua_Integer pipe_started;
+
+static int l_threads(lua_State *L) {
+  lua_pushinteger(L, pipe_started);
+  return 1;
+}
+
+/* Write event e onto the tape of b at *used. Returns 1; 0 when it does not
+ * fit (b holds records already: e opens the next batch); -1 out of memory. */
+static int tape_add(pbatch *b, size_t *used, const yaml_event_t *e) {
+  const char *anchor = NULL, *tag = NULL, *value = NULL;
+  size_t alen = 0, tlen = 0, need;
+  prec r = {0};
+  char *w;
+  int implicit = 0;
+  r.type = (uint8_t)e->type;
+  r.index = (uint32_t)e->start_mark.index;
+  r.line = (uint32_t)e->start_mark.line;
+  r.column = (uint32_t)e->start_mark.column;
+  r.end_index = (uint32_t)e->end_mark.index;
+  r.end_line = (uint32_t)e->end_mark.line;
+  r.end_column = (uint32_t)e->end_mark.column;
+  switch (e->type) {
+    case YAML_SCALAR_EVENT:
+      anchor = (const char *)e->data.scalar.anchor;
+      tag = (const char *)e->data.scalar.tag;
+      value = (const char *)e->data.scalar.value;
+      r.len = (uint32_t)e->data.scalar.length;
+      r.style = (uint8_t)e->data.scalar.style;
+      implicit = e->data.scalar.plain_implicit;
+      if (e->data.scalar.quoted_implicit) r.flags |= P_QUOTED_IMPLICIT;
+      break;
+    case YAML_SEQUENCE_START_EVENT:
+      anchor = (const char *)e->data.sequence_start.anchor;
+      tag = (const char *)e->data.sequence_start.tag;
+      r.style = (uint8_t)e->data.sequence_start.style;
+      implicit = e->data.sequence_start.implicit;
+      break;
+    case YAML_MAPPING_START_EVENT:
+      anchor = (const char *)e->data.mapping_start.anchor;
+      tag = (const char *)e->data.mapping_start.tag;
+      r.style = (uint8_t)e->data.mapping_start.style;
+      implicit = e->data.mapping_start.implicit;
+      break;
+    case YAML_ALIAS_EVENT:
+      anchor = (const char *)e->data.alias.anchor;
+      break;
+    case YAML_DOCUMENT_START_EVENT:
+      implicit = e->data.document_start.implicit;
+      break;
+    case YAML_DOCUMENT_END_EVENT:
+      implicit = e->data.document_end.implicit;
+      break;
+    default:
+      break;
+  }
+  if (implicit) r.flags |= P_IMPLICIT;
+  if (anchor) {
+    alen = strlen(anchor) + 1;
+    r.flags |= P_ANCHOR;
+  }
+  if (tag) {
+    tlen = strlen(tag) + 1;
+    r.flags |= P_TAG;
+  }
+  need = (sizeof r + alen + tlen + (value ? (size_t)r.len + 1 : 0) + 7) & ~(size_t)7;
+  if (*used + need > b->cap) {
+    size_t cap = need > PIPE_TAPE ? need : PIPE_TAPE;
+    char *t;
+    if (*used > 0) return 0;
+    if (!(t = realloc(b->tape, cap))) return -1;
+    b->tape = t;
+    b->cap = cap;
+  }
+  r.size = (uint32_t)need;
+  w = b->tape + *used;
+  memcpy(w, &r, sizeof r);
+  w += sizeof r;
+  if (anchor) w = (char *)memcpy(w, anchor, alen) + alen;
+  if (tag) w = (char *)memcpy(w, tag, tlen) + tlen;
+  if (value) {
+    memcpy(w, value, r.len);
+    w[r.len] = '\0';
+  }
+  *used += need;
+  return 1;
+}
+
+/* The parser thread: fill the free batches of the ring until the stream
+ * ends, the parser fails or the reader says stop. */
+static void pipe_main(void *arg) {
+  ppipe *p = arg;
+  yaml_event_t e;
+  size_t used;
+  int pending = 0, end = 0, failed = 0;
+  while (!end) {
+    pbatch *b;
+    uv_mutex_lock(&p->mu);
+    while (p->filled - p->taken == PIPE_SLOTS && !p->stop) uv_cond_wait(&p->cv, &p->mu);
+    end = p->stop;
+    uv_mutex_unlock(&p->mu);
+    if (end) break;
+    b = &p->slot[p->filled % PIPE_SLOTS];
+    used = 0;
+    for (;;) {
+      int r, last;
+      if (!pending && !yaml_parser_parse(p->parser, &e)) {
+        end = failed = 1;
+        break;
+      }
+      pending = 0;
+      if ((r = tape_add(b, &used, &e)) == 0) {
+        pending = 1;  /* e opens the next batch */
+        break;
+      }
+      last = e.type == YAML_STREAM_END_EVENT;
+      yaml_event_delete(&e);
+      if (r < 0 || last) {
+        end = 1;
+        failed = r < 0 ? 2 : 0;
+        break;
+      }
+    }
+    uv_mutex_lock(&p->mu);
+    b->used = used;
+    if (used > 0) p->filled++;
+    p->done = end;
+    p->failed = failed;
+    uv_cond_signal(&p->cv);
+    uv_mutex_unlock(&p->mu);
+  }
+  if (pending) yaml_event_delete(&e);
+}
+
+/* Start parsing text into src: in line, or on the parser thread when the
+ * text is big (thread: 1 always, 0 never, -1 by size) and a thread can be
+ * made (every signal blocked in it: they are the loop's). Returns 0, or -1
+ * when out of memory. */
+static int src_open(evsrc *src, const char *text, size_t len, int thread) {
+  sigset_t all, old;
+  ppipe *p;
+  int r;
+  if (!yaml_parser_initialize(&src->parser)) return -1;
+  src->parser_ok = 1;
+  yaml_parser_set_input_string(&src->parser, (const unsigned char *)text, len);
+  if (!(thread > 0 || (thread < 0 && len >= PIPE_MIN)) || len >= UINT32_MAX) return 0;
+  if (!(p = aligned_alloc(64, (sizeof *p + 63) / 64 * 64))) return 0;
+  memset(p, 0, sizeof *p);
+  p->parser = &src->parser;
+  if (uv_mutex_init(&p->mu)) {
+    free(p);
+    return 0;
+  }
+  if (uv_cond_init(&p->cv)) {
+    uv_mutex_destroy(&p->mu);
+    free(p);
+    return 0;
+  }
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  r = uv_thread_create(&p->thread, pipe_main, p);
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  if (r) {
+    uv_cond_destroy(&p->cv);
+    uv_mutex_destroy(&p->mu);
+    free(p);
+    return 0;
+  }
+  src->pipe = p;
+  pipe_started++;
+  return 0;
+}
+
+/* Stop and join the parser thread; free the ring. */
+static void pipe_end(evsrc *src) {
+  ppipe *p = src->pipe;
+  if (!p) return;
+  uv_mutex_lock(&p->mu);
+  p->stop = 1;
+  uv_cond_signal(&p->cv);
+  uv_mutex_unlock(&p->mu);
+  uv_thread_join(&p->thread);
+  for (int i = 0; i < PIPE_SLOTS; i++) free(p->slot[i].tape);
+  uv_cond_destroy(&p->cv);
+  uv_mutex_destroy(&p->mu);
+  free(p);
+  src->pipe = NULL;
+  src->cur = NULL;
+  src->tape = src->tape_end = NULL;
+}
+
+/* Done with the current event (deletes it when it was parsed in line). */
+static void src_done(evsrc *src) {
+  if (src->has_ev) yaml_event_delete(&src->ev);
+  src->has_ev = 0;
+}
+
+/* Join the thread, free the event and the parser. */
+static void src_close(evsrc *src) {
+  pipe_end(src);
+  src_done(src);
+  if (src->parser_ok) yaml_parser_delete(&src->parser);
+  src->parser_ok = 0;
+}
+
+/* src->ev as a view of the record at the reader's place (its strings stay
+ * on the tape) */
+static void tape_view(evsrc *src) {
+  const char *s = src->tape + sizeof(prec);
+  yaml_event_t *ev = &src->ev;
+  yaml_char_t *anchor = NULL, *tag = NULL;
+  prec r;
+  int implicit;
+  memcpy(&r, src->tape, sizeof r);
+  src->tape += r.size;
+  implicit = (r.flags & P_IMPLICIT) != 0;
+  ev->type = (yaml_event_type_t)r.type;
+  ev->start_mark.index = r.index;
+  ev->start_mark.line = r.line;
+  ev->start_mark.column = r.column;
+  ev->end_mark.index = r.end_index;
+  ev->end_mark.line = r.end_line;
+  ev->end_mark.column = r.end_column;
+  if (r.flags & P_ANCHOR) {
+    anchor = (yaml_char_t *)s;
+    s += strlen(s) + 1;
+  }
+  if (r.flags & P_TAG) {
+    tag = (yaml_char_t *)s;
+    s += strlen(s) + 1;
+  }
+  switch (ev->type) {
+    case YAML_SCALAR_EVENT:
+      ev->data.scalar.anchor = anchor;
+      ev->data.scalar.tag = tag;
+      ev->data.scalar.value = (yaml_char_t *)s;
+      ev->data.scalar.length = r.len;
+      ev->data.scalar.plain_implicit = implicit;
+      ev->data.scalar.quoted_implicit = (r.flags & P_QUOTED_IMPLICIT) != 0;
+      ev->data.scalar.style = (yaml_scalar_style_t)r.style;
+      break;
+    case YAML_SEQUENCE_START_EVENT:
+      ev->data.sequence_start.anchor = anchor;
+      ev->data.sequence_start.tag = tag;
+      ev->data.sequence_start.implicit = implicit;
+      ev->data.sequence_start.style = (yaml_sequence_style_t)r.style;
+      break;
+    case YAML_MAPPING_START_EVENT:
+      ev->data.mapping_start.anchor = anchor;
+      ev->data.mapping_start.tag = tag;
+      ev->data.mapping_start.implicit = implicit;
+      ev->data.mapping_start.style = (yaml_mapping_style_t)r.style;
+      break;
+    case YAML_ALIAS_EVENT:
+      ev->data.alias.anchor = anchor;
+      break;
+    case YAML_DOCUMENT_START_EVENT:  /* the directives: no reader uses them */
+      ev->data.document_start.version_directive = NULL;
+      ev->data.document_start.tag_directives.start = NULL;
+      ev->data.document_start.tag_directives.end = NULL;
+      ev->data.document_start.implicit = implicit;
+      break;
+    case YAML_DOCUMENT_END_EVENT:
+      ev->data.document_end.implicit = implicit;
+      break;
+    default:
+      break;
+  }
+}
+
+/* The next event in src->ev: parsed here, or a view of the ring's next
+ * record. Returns 1; 0 when the parser failed (its problem is in
+ * src->parser, the thread joined); -1 when the parser thread ran out of
+ * memory. */
+static int src_next(evsrc *src, yaml_event_t **ev) {
+  ppipe *p = src->pipe;
+  int failed;
+  *ev = &src->ev;
+  if (!p) {
+    if (!yaml_parser_parse(&src->parser, &src->ev)) return 0;
+    src->has_ev = 1;
+    return 1;
+  }
+  if (src->tape < src->tape_end) {
+    tape_view(src);
+    return 1;
+  }
+  uv_mutex_lock(&p->mu);
+  if (src->cur) {  /* hand the batch back */
+    p->taken++;
+    src->cur = NULL;
+    src->tape = src->tape_end = NULL;
+    uv_cond_signal(&p->cv);
+  }
+  while (p->filled == p->taken && !p->done) uv_cond_wait(&p->cv, &p->mu);
+  /* done and nothing more: the parser failed (a stream end is a record) */
+  failed = p->filled == p->taken ? (p->failed ? p->failed : 1) : 0;
+  if (!failed) {
+    src->cur = &p->slot[p->taken % PIPE_SLOTS];
+    src->tape = src->cur->tape;
+    src->tape_end = src->tape + src->cur->used;
+  }
+  uv_mutex_unlock(&p->mu);
+  if (failed) {
+    pipe_end(src);
+    return failed == 1 ? 0 : -1;
+  }
+  tape_view(src);
+  return 1;
 }
 
 /* ---- the loader: events straight to Lua values ----------------------------- */
@@ -549,10 +939,7 @@ typedef struct {
 #define VCACHE 2048  /* short value strings remembered (a power of 2) */
 
 typedef struct {
-  yaml_parser_t parser;
-  int parser_ok;
-  yaml_event_t ev;
-  int has_ev;
+  evsrc src;
   lframe *fr;
   int nfr, capfr;
   lpair *pairs;
@@ -562,10 +949,7 @@ typedef struct {
 } loader;
 
 static void loader_free(loader *ld) {
-  if (ld->has_ev) yaml_event_delete(&ld->ev);
-  ld->has_ev = 0;
-  if (ld->parser_ok) yaml_parser_delete(&ld->parser);
-  ld->parser_ok = 0;
+  src_close(&ld->src);
   for (int i = 0; i < ld->nfr; i++) free(ld->fr[i].anchor);
   free(ld->fr);
   ld->fr = NULL;
@@ -1024,25 +1408,26 @@ static int l_load(lua_State *L) {
   lua_createtable(L, KCACHE + VCACHE, 0);  /* S_KEYS */
   if (!lua_checkstack(L, 64)) return luaL_error(L, "yaml: out of memory");
   ld->room = lua_gettop(L) + 64;
-  if (!yaml_parser_initialize(&ld->parser)) return luaL_error(L, "yaml: out of memory");
+  if (src_open(&ld->src, text, len, o.thread)) return luaL_error(L, "yaml: out of memory");
   /* The collector would traverse the growing result again and again while
    * nothing built here is garbage: pause it for the build (the Lua layer
    * restarts it if a memory error escapes). */
   gc_was = lua_gc(L, LUA_GCISRUNNING);
   if (gc_was) lua_gc(L, LUA_GCSTOP);
-  ld->parser_ok = 1;
-  yaml_parser_set_input_string(&ld->parser, (const unsigned char *)text, len);
 
   while (!done) {
-    yaml_event_t *ev = &ld->ev;
+    yaml_event_t *ev;
     lframe *f;
     lua_Integer w = 1;
     const char *anchor = NULL;
-    if (!yaml_parser_parse(&ld->parser, ev)) {
-      err_from_parser(&ld->parser, text, len, &e);
+    if ((r = src_next(&ld->src, &ev)) <= 0) {
+      if (r < 0) {
+        snprintf(e.problem, sizeof e.problem, "out of memory");
+        goto fail;
+      }
+      err_from_parser(&ld->src.parser, text, len, &e);
       goto fail;
     }
-    ld->has_ev = 1;
     /* room for the value this event may push and what adding it takes */
     if (lua_gettop(L) + 16 > ld->room) {
       if (!lua_checkstack(L, 256)) goto deep;
@@ -1205,8 +1590,7 @@ static int l_load(lua_State *L) {
       if (++f->n >= SPILL / 2 && (r = materialize(L, ld, f, text, len, &e))) goto bad;
     }
   next:
-    yaml_event_delete(ev);
-    ld->has_ev = 0;
+    src_done(&ld->src);
     continue;
   bad:
     if (r > 0) goto fail;
@@ -1393,18 +1777,14 @@ static uint32_t skip_props(const char *s, size_t len, size_t i, size_t stop) {
 }
 
 typedef struct {
-  yaml_parser_t parser;
-  int parser_ok;
-  yaml_event_t ev;
-  int has_ev;
+  evsrc src;
   uint32_t *stack;
   int nst, capst;
   uint32_t end_line;  /* line of the stream end */
 } indexer;
 
 static void indexer_free(indexer *ix) {
-  if (ix->has_ev) yaml_event_delete(&ix->ev);
-  if (ix->parser_ok) yaml_parser_delete(&ix->parser);
+  src_close(&ix->src);
   free(ix->stack);
   memset(ix, 0, sizeof *ix);
 }
@@ -1423,19 +1803,18 @@ static int index_text(lua_State *L, yindex *x, indexer *ix, const char *text, si
   int done = 0;
   pos_init(&pc, text, len);
   x->text = text;
-  if (!yaml_parser_initialize(&ix->parser)) return -1;
-  ix->parser_ok = 1;
-  yaml_parser_set_input_string(&ix->parser, (const unsigned char *)text, len);
+  if (src_open(&ix->src, text, len, o->thread)) return -1;
   while (!done) {
-    yaml_event_t *ev = &ix->ev;
+    yaml_event_t *ev;
     ynode *nd = NULL;
     const char *anchor = NULL, *tag = NULL, *val = NULL;
     size_t vlen = 0;
-    if (!yaml_parser_parse(&ix->parser, ev)) {
-      err_from_parser(&ix->parser, text, len, e);
+    int r = src_next(&ix->src, &ev);
+    if (r < 0) return -1;
+    if (r == 0) {
+      err_from_parser(&ix->src.parser, text, len, e);
       return 1;
     }
-    ix->has_ev = 1;
     switch (ev->type) {
       case YAML_STREAM_END_EVENT:
         done = 1;
@@ -1581,8 +1960,7 @@ static int index_text(lua_State *L, yindex *x, indexer *ix, const char *text, si
         x->count++;
       }
     }
-    yaml_event_delete(ev);
-    ix->has_ev = 0;
+    src_done(&ix->src);
   }
   return 0;
 }
@@ -2166,7 +2544,7 @@ static int l_reindex(lua_State *L) {
     o.merge = x->merge;
     o.max_depth = x->max_depth;
     o.max_aliases = x->max_aliases;
-    o.max_size = x->max_size;
+    o.max_size = x->max_size;  /* and thread 0: a window is parsed in line */
     ix = new_indexer(L);        /* 6 */
     w = new_index(L, &o, wlen); /* 7 */
     lua_newtable(L);            /* 8 */
@@ -2521,7 +2899,7 @@ static int l_utf8(lua_State *L) {
 
 int luaopen_slipway_yaml_core(lua_State *L) {
   static const luaL_Reg fns[] = {
-    {"load", l_load}, {"index", l_index}, {"compare", l_compare},
+    {"load", l_load}, {"threads", l_threads}, {"index", l_index}, {"compare", l_compare},
     {"reindex", l_reindex}, {"undo", l_undo},
     {"resolve", l_resolve}, {"plain_ok", l_plain_ok}, {"quote", l_quote},
     {"utf8", l_utf8}, {"splice", l_splice},

@@ -162,7 +162,9 @@ end
 --- v = yaml.load(text, opts): the one document of text.
 -- opts: schema ("helm" default, "core", "json", "failsafe"), merge (merge
 -- keys, default on for helm), max_depth (1000), max_aliases (100000 nodes an
--- alias expansion may copy), max_size (256 MiB), file (name for errors).
+-- alias expansion may copy), max_size (256 MiB), file (name for errors),
+-- thread (parse on a second thread while the values are built: by default
+-- for texts of 256 KiB or more; false never, true always).
 -- An empty text gives nil; more than one document is an error (load_all).
 function M.load(text, opts)
   local docs = load_docs(text, opts, 2, "load")

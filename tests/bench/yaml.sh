@@ -3,16 +3,21 @@
 # Kubernetes-manifest-like documents and one Helm-values-like nested mapping.
 #   floor    libyaml's parser event loop alone, no values built
 #            (tests/bench/yaml_floor.c, compiled here with cc)
-#   slipway  yaml.load_all (a C builder of Lua tables)
+#   slipway  yaml.load_all (a C builder of Lua tables; big texts parsed on a
+#            second thread), and beside it with opts.thread = false
 #   lyaml    Debian's lua-yaml under lua5.4
 #   pyyaml   Debian's python3-yaml, yaml.load_all(Loader=CSafeLoader), /usr/bin/python3
 #   edit     yaml.open + doc:set of one scalar + doc:save, alone in its process
 # Prints seconds, MB/s, the ratio to the floor and peak RSS, then each goal of
 # issue 17 with its ratio:
 #   load >= 0.70x the floor; load >= 10x faster than lyaml and than PyYAML
-#   (these two in CPU time of the whole processes, user+sys: lyaml's own
-#   clock is os.clock, CPU time, and a loaded machine stretches wall time
-#   of the one lyaml and PyYAML run but not of slipway's best of REPEAT);
+#   (their CPU time inside the process, os.clock and time.process_time,
+#   against load's wall time: both are single-threaded, so their CPU time
+#   is the least wall time they could take, which a loaded machine cannot
+#   stretch in their one run as it would their wall time; slipway's load
+#   is the best of REPEAT, and big texts use its parser thread, so its CPU
+#   time is not what a user waits for. The CPU time of the whole processes
+#   is printed beside, for information);
 #   open+set+save <= 1.5x load's time and <= 1.5x load's peak RSS.
 #
 # floor, load and edit runs alternate, each a fresh process, best of REPEAT
@@ -90,8 +95,8 @@ bench() {
   size=$(stat -c %s "$f")
   mbs=$(awk -v s="$size" 'BEGIN { printf "%.2f", s / 1048576 }')
   echo "-- $(basename "$f"): $mbs MB, best of $n"
-  : > "$work/t_floor"; : > "$work/t_load"; : > "$work/c_floor"; : > "$work/c_load"; : > "$work/t_edit"; : > "$work/t_open"; : > "$work/t_set"
-  local floor_rss=0 load_rss=0 edit_rss=0 delta=0
+  : > "$work/t_floor"; : > "$work/t_load"; : > "$work/t_inline"; : > "$work/c_floor"; : > "$work/c_load"; : > "$work/t_edit"; : > "$work/t_open"; : > "$work/t_set"
+  local floor_rss=0 load_rss=0 inline_rss=0 edit_rss=0 delta=0
   for _ in $(seq "$n"); do
     if [ "$others" = 1 ]; then
       run "$work/floor" "$f" 1
@@ -103,6 +108,11 @@ bench() {
     awk '/^load/ { print $2 }' "$work/out" >> "$work/t_load"
     cpu >> "$work/c_load"
     load_rss=$(awk -v a="$load_rss" '{ print ($1 > a ? $1 : a) }' "$work/rss")
+    if [ "$others" = 1 ]; then
+      run "$bin" "$here/yaml_slipway.lua" load-inline "$f"
+      awk '/^load/ { print $2 }' "$work/out" >> "$work/t_inline"
+      inline_rss=$(awk -v a="$inline_rss" '{ print ($1 > a ? $1 : a) }' "$work/rss")
+    fi
     cp "$f" "$work/copy.yaml"
     run "$bin" "$here/yaml_slipway.lua" edit "$f" "$work/copy.yaml"
     awk '/^open/ { print $2 + $4 + $6 }' "$work/out" >> "$work/t_edit"
@@ -121,6 +131,9 @@ bench() {
   [ "$others" = 1 ] && line "floor (libyaml events)" "$floor_t" "$floor_rss" "$size" "$floor_t" "$floor_m"
   line "slipway yaml.load_all" "$load_t" "$load_rss" "$size" "$floor_t" "$load_m"
   if [ "$others" = 1 ]; then
+    local inline_t inline_m
+    read -r inline_t inline_m <<<"$(stats "$work/t_inline")"
+    line "  the same, thread = false" "$inline_t" "$inline_rss" "$size" "$floor_t" "$inline_m"
     if [ $have_lyaml = 1 ]; then
       run lua5.4 "$work/lyaml.lua" "$f" 1
       ly_t=$(cat "$work/out")
@@ -135,7 +148,7 @@ import sys, time, yaml
 text = open(sys.argv[1], "rb").read()
 best = 1e9
 for _ in range(int(sys.argv[2])):
-    t0 = time.perf_counter(); list(yaml.load_all(text, Loader=yaml.CSafeLoader)); dt = time.perf_counter() - t0
+    t0 = time.process_time(); list(yaml.load_all(text, Loader=yaml.CSafeLoader)); dt = time.process_time() - t0
     best = min(best, dt)
 print("%.6f" % best)' "$f" 1
       py_t=$(cat "$work/out")
@@ -154,8 +167,10 @@ print("%.6f" % best)' "$f" 1
     read -r floor_c _ <<<"$(stats "$work/c_floor")"
     read -r load_c _ <<<"$(stats "$work/c_load")"
     awk -v a="$floor_c" -v b="$load_c" 'BEGIN { printf "  (info) floor / load, CPU time of the processes     %6.2fx  (%.2f s / %.2f s)\n", (b > 0 ? a / b : 0), a, b }'
-    [ -n "$ly_t" ] && verdict "load ahead of lyaml (CPU time)" "$(awk -v a="$ly_c" -v b="$load_c" 'BEGIN { print a / b }')" ">=" 10
-    [ -n "$py_t" ] && verdict "load ahead of PyYAML CSafeLoader (CPU time)" "$(awk -v a="$py_c" -v b="$load_c" 'BEGIN { print a / b }')" ">=" 10
+    [ -n "$ly_t" ] && verdict "load ahead of lyaml (its CPU / load's time)" "$(awk -v a="$ly_t" -v b="$load_t" 'BEGIN { print a / b }')" ">=" 10
+    [ -n "$py_t" ] && verdict "load ahead of PyYAML CSafeLoader (same)" "$(awk -v a="$py_t" -v b="$load_t" 'BEGIN { print a / b }')" ">=" 10
+    [ -n "$ly_t" ] && awk -v a="$ly_c" -v b="$load_c" 'BEGIN { printf "  (info) lyaml / load, CPU time of the processes     %6.2fx\n", a / b }'
+    [ -n "$py_t" ] && awk -v a="$py_c" -v b="$load_c" 'BEGIN { printf "  (info) PyYAML / load, CPU time of the processes    %6.2fx\n", a / b }' 
   fi
   verdict "open+set+save / load (time)" "$(awk -v a="$edit_t" -v b="$load_t" 'BEGIN { print a / b }')" "<=" 1.5
   verdict "open+set+save / load (peak RSS)" "$(awk -v a="$edit_rss" -v b="$load_rss" 'BEGIN { print a / b }')" "<=" 1.5

@@ -6,7 +6,9 @@
  * gives an error table {problem=, line=, column=}; a raise (other than
  * running out of memory) is a finding. Each loaded document that yaml.dump
  * accepts (it refuses collection keys, non-UTF-8 strings, ...) must load
- * back equal, under helm and under core, as docs/yaml.md promises.
+ * back equal, under helm and under core, as docs/yaml.md promises. Every
+ * text is also loaded through the parser thread (opts.thread = true), which
+ * must give the same documents or the same error at the same place.
  */
 #include "fuzz_host.h"
 
@@ -137,16 +139,18 @@ static void round_trip(lua_State *L, int doc, const char *from) {
   lua_settop(L, text - 1);
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  lua_State *L = fuzz_state();
-  if (size < 1) return 0;
-  const char *schema = schemas[data[0] % 4];
+/* core.load(text, {schema=, thread=}): pushes its two results; a raise
+ * other than running out of memory is a finding. Returns 0 when out of
+ * memory (nothing pushed). */
+static int load(lua_State *L, const uint8_t *text, size_t len, const char *schema, int thread) {
   int top = lua_gettop(L);
   lua_rawgeti(L, LUA_REGISTRYINDEX, ref_load);
-  lua_pushlstring(L, (const char *)data + 1, size - 1);
-  lua_createtable(L, 0, 1);
+  lua_pushlstring(L, (const char *)text, len);
+  lua_createtable(L, 0, 2);
   lua_pushstring(L, schema);
   lua_setfield(L, -2, "schema");
+  lua_pushboolean(L, thread);
+  lua_setfield(L, -2, "thread");
   if (lua_pcall(L, 2, 2, 0) != LUA_OK) {
     const char *msg = lua_tostring(L, -1);
     if (msg && strstr(msg, "not enough memory")) {
@@ -158,6 +162,40 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   }
   /* the loader pauses the collector while it builds: it must restart it */
   if (!lua_gc(L, LUA_GCISRUNNING)) fuzz_fail("core.load left the garbage collector stopped");
+  return 1;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  lua_State *L = fuzz_state();
+  if (size < 1) return 0;
+  const char *schema = schemas[data[0] % 4];
+  int top = lua_gettop(L);
+  if (!load(L, data + 1, size - 1, schema, 0)) return 0;
+  /* the same text through the parser thread (docs/yaml.md): the same
+   * values, or the same error at the same place */
+  if (load(L, data + 1, size - 1, schema, 1)) {
+    int a = top + 1, b = top + 3;
+    if (lua_isnil(L, a) != lua_isnil(L, b))
+      fuzz_fail("in line and on the parser thread disagree: %s vs %s",
+                lua_isnil(L, a) ? "an error" : "documents", lua_isnil(L, b) ? "an error" : "documents");
+    if (lua_isnil(L, a)) {
+      static const char *const fields[] = {"problem", "line", "column", "byte"};
+      for (int i = 0; i < 4; i++) {
+        lua_getfield(L, a + 1, fields[i]);
+        lua_getfield(L, b + 1, fields[i]);
+        if (!lua_rawequal(L, -1, -2)) {
+          const char *in_line = luaL_tolstring(L, -2, NULL);  /* pushes: the other is -2 now */
+          const char *threaded = luaL_tolstring(L, -2, NULL);
+          fuzz_fail("the parser thread's error differs in %s: %s vs %s", fields[i], in_line,
+                    threaded);
+        }
+        lua_pop(L, 2);
+      }
+    } else if (!equal(L, a, b, 0)) {
+      fuzz_fail("the parser thread's documents differ: %s", lua_tostring(L, -1));
+    }
+    lua_settop(L, top + 2);
+  }
   if (lua_isnil(L, -2)) {  /* an error of the input: it must say where */
     if (!lua_istable(L, -1)) fuzz_fail("core.load returned nil without an error table");
     lua_getfield(L, -1, "problem");

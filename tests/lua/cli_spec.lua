@@ -16,9 +16,9 @@ T.test("--version and -v alone print the version, the commit and the libraries f
     local r = cmd.run({a})
     T.eq(r.code, 0)
     T.match(r.stdout, "^slipway %d+%.%d+%.%d+ %(commit [%x]+[%-%w]*%)\n")
-    T.match(r.stdout, "\n  Lua 5%.4%.%d+\n")
+    T.match(r.stdout, "\n  Lua 5%.4%.%d+[^\n]*\n")
     T.match(r.stdout, "\n  libuv %d+%.%d+%.%d+\n")
-    T.match(r.stdout, "\n  libyaml %d+%.%d+%.%d+\n")
+    T.match(r.stdout, "\n  libyaml %d+%.%d+%.%d+[^\n]*\n")
   end
 end)
 

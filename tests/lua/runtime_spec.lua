@@ -142,4 +142,23 @@ T.test("embedded modules keep their chunk names and line numbers", function()
   T.match(err, "^%[slipway%]/slipway/args%.lua:%d+: attempt to get length of a nil value")
 end)
 
+-- Lua is linked into the binary from Debian's static archive (CMakeLists.txt,
+-- SLIPWAY_STATIC_LIBS): a C module from package.cpath must still find the
+-- whole Lua API in the binary. Debian's lua-cjson module is such a module
+-- (linked against no liblua; it needs lua_* from the host).
+T.test("a C module from package.cpath finds the Lua API in the binary", function()
+  local dir = "/usr/lib/x86_64-linux-gnu/lua/5.4"
+  T.truthy(fs.exists(dir .. "/cjson.so"), "lua-cjson's module is a test dependency (vendor/deps-test.txt)")
+  local out = proc.run({os.getenv("SLIPWAY_BIN"), "-e", [[
+    package.cpath = ... .. "/?.so"
+    local cjson = require "cjson"
+    local t = cjson.decode('{"a":[1,2,3],"b":"x"}')
+    io.write(cjson.encode({n = #t.a, b = t.b, sum = t.a[1] + t.a[2] + t.a[3]}))
+  ]], dir}, {echo = false})
+  local got = require("slipway.json").decode(out.stdout)
+  T.eq(got.n, 3)
+  T.eq(got.b, "x")
+  T.eq(got.sum, 6)
+end)
+
 T.run()

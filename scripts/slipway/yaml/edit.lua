@@ -73,9 +73,15 @@ local path_text = spath.format
 
 -- ---- the document ------------------------------------------------------------
 
+-- the options of yaml.open/yaml.edit that core.index reads (thread: the
+-- parser thread for big texts, as yaml.load)
+local function index_opts(opts)
+  return {schema = opts.schema, merge = opts.merge, max_depth = opts.max_depth,
+          max_aliases = opts.max_aliases, max_size = opts.max_size, thread = opts.thread}
+end
+
 local function new_index(text, opts, file)
-  local idx, err = core.index(text, {schema = opts.schema, merge = opts.merge,
-    max_depth = opts.max_depth, max_aliases = opts.max_aliases, max_size = opts.max_size})
+  local idx, err = core.index(text, index_opts(opts))
   if not idx then yaml._raise(err, text, file, 4) end
   return idx
 end
@@ -679,8 +685,7 @@ function Doc:commit(text, i0, i1, expect, what, level)
     refuse(string.format("the re-parsed text differs outside the edit (old line %s, new line %s)", a, b))
   else
     local err
-    idx, err = core.index(text, {schema = self.opts.schema, merge = self.opts.merge,
-      max_depth = self.opts.max_depth, max_aliases = self.opts.max_aliases, max_size = self.opts.max_size})
+    idx, err = core.index(text, index_opts(self.opts))
     if not idx then
       refuse("the new text would not parse (" .. tostring(err.problem) .. " at line " .. tostring(err.line) .. ")")
     end
