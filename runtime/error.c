@@ -312,7 +312,9 @@ static int l_utf8(lua_State *L) {
 
 /* s = core.escape(s [, newline]): s with nothing a terminal would act on.
  * Control characters (C0 but TAB, DEL, the C1 range) are written as \n, \r
- * or \xNN (\u{NN} for C1 code points), bytes that are not UTF-8 as \xNN;
+ * or \xNN (\u{NN} for C1 code points), the line and paragraph separators
+ * and the bidirectional controls (U+061C, U+200E-F, U+202A-E, U+2066-9) as
+ * \u{NNNN}, bytes that are not UTF-8 as \xNN;
  * a newline becomes `newline` when given (a message's continuation: "\n  "),
  * else \n. Printable text, TAB and backslashes are left as they are. */
 static int l_escape(lua_State *L) {
@@ -341,6 +343,14 @@ static int l_escape(lua_State *L) {
       i++;
     } else if (cp >= 0x80 && cp <= 0x9F) {
       snprintf(esc, sizeof esc, "\\u{%02X}", cp);
+      luaL_addstring(&b, esc);
+      i += n;
+    } else if (cp == 0x2028 || cp == 0x2029 || cp == 0x061C || cp == 0x200E || cp == 0x200F ||
+               (cp >= 0x202A && cp <= 0x202E) || (cp >= 0x2066 && cp <= 0x2069)) {
+      /* line and paragraph separators (a line break to some terminals) and
+       * the bidirectional controls, which reorder what follows them on the
+       * line ("Trojan Source"): shown, not obeyed */
+      snprintf(esc, sizeof esc, "\\u{%04X}", cp);
       luaL_addstring(&b, esc);
       i += n;
     } else {

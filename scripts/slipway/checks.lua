@@ -557,8 +557,15 @@ function M.table(results, env_name)
   return table.concat(out, "\n") .. "\n"
 end
 
+-- s as XML text: redacted, valid UTF-8 (bad bytes U+FFFD), and every
+-- character XML 1.0 cannot hold at all, even escaped (controls other than
+-- tab, newline and return; U+FFFE and U+FFFF), as U+FFFD: a detail is what
+-- a server answered, and one ANSI colour code made the whole file unreadable
+-- to a CI system's strict parser
 local function xml(s)
-  return (core.redact(tostring(s)):gsub("[&<>\"']", {["&"] = "&amp;", ["<"] = "&lt;",
+  s = core.utf8(core.redact(tostring(s)))
+  s = s:gsub("[%z\1-\8\11\12\14-\31]", "\u{FFFD}"):gsub("\xEF\xBF[\xBE\xBF]", "\u{FFFD}")
+  return (s:gsub("[&<>\"']", {["&"] = "&amp;", ["<"] = "&lt;",
     [">"] = "&gt;", ['"'] = "&quot;", ["'"] = "&apos;"}))
 end
 

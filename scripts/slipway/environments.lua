@@ -43,8 +43,12 @@ local RELEASE_KEYS = {name = true, chart = true, version = true, repo = true, na
                       before = true, after = true, description = true}
 local HOOK_KEYS = {name = true, run = true, lua = true, fn = true, dry_run = true, description = true}
 
+-- raise code "manifest" for keypath (a path string, or a list of keys) of
+-- manifest m, naming slipway.yaml's line and column when m has its text
+local manifest_mod
 local function fail(m, keypath, msg)
-  raise("manifest", string.format("%s: %s: %s", m.path or "slipway.yaml", keypath, msg))
+  manifest_mod = manifest_mod or require "slipway.manifest"
+  manifest_mod.fail(m or {}, keypath, msg)
 end
 
 --- The variables of the manifest's `env_files` (KEY=value files such as
@@ -223,17 +227,6 @@ end
 
 -- ---- templates, releases, hooks, login ----------------------------------------
 
-local manifest_mod
-local function mfail(m, keys, msg)
-  manifest_mod = manifest_mod or require "slipway.manifest"
-  if m.text then manifest_mod.fail(m, keys, msg) end
-  local parts = {}
-  for _, k in ipairs(keys) do
-    if type(k) == "number" then parts[#parts] = (parts[#parts] or "") .. "[" .. k .. "]"
-    else parts[#parts + 1] = tostring(k) end
-  end
-  fail(m, table.concat(parts, "."), msg)
-end
 
 local function is_list(t)
   if type(t) ~= "table" then return false end
@@ -268,7 +261,7 @@ function M.apply_templates(m, name, e)
   local function resolve(keys, t, seen)
     if t == nil then return {} end
     local names = type(t) == "string" and {t} or t
-    if type(names) ~= "table" then mfail(m, keys, "expected a template name or a list of them") end
+    if type(names) ~= "table" then fail(m, keys, "expected a template name or a list of them") end
     local out = {}
     for i, tn in ipairs(names) do
       local tpl = type(tn) == "string" and templates[tn]
@@ -276,10 +269,10 @@ function M.apply_templates(m, name, e)
         local known = {}
         for k in pairs(templates) do known[#known + 1] = k end
         table.sort(known)
-        mfail(m, type(t) == "string" and keys or {table.unpack(keys), i},
+        fail(m, type(t) == "string" and keys or {table.unpack(keys), i},
           "no template '" .. tostring(tn) .. "' (known: " .. (#known > 0 and table.concat(known, ", ") or "none") .. ")")
       end
-      if seen[tn] then mfail(m, {"templates", tn, "template"}, "templates name each other in a cycle") end
+      if seen[tn] then fail(m, {"templates", tn, "template"}, "templates name each other in a cycle") end
       seen[tn] = true
       local base = resolve({"templates", tn, "template"}, tpl.template, seen)
       seen[tn] = nil
@@ -298,10 +291,10 @@ end
 
 -- a command: a list of strings
 local function check_argv(m, keys, v)
-  if not is_list(v) or #v == 0 then mfail(m, keys, "expected a command: a list of strings ([prog, arg, ...])") end
+  if not is_list(v) or #v == 0 then fail(m, keys, "expected a command: a list of strings ([prog, arg, ...])") end
   for i, a in ipairs(v) do
     if type(a) == "number" then v[i] = tostring(a)
-    elseif type(a) ~= "string" then mfail(m, {table.unpack(keys), i}, "expected a string") end
+    elseif type(a) ~= "string" then fail(m, {table.unpack(keys), i}, "expected a string") end
   end
   return v
 end
@@ -315,7 +308,7 @@ end
 -- hooks: a list of commands ([prog, args]) or {name, run | lua + fn, dry_run}
 local function check_hooks(m, keys, list)
   if list == nil then return {} end
-  if not is_list(list) then mfail(m, keys, "expected a list of hooks") end
+  if not is_list(list) then fail(m, keys, "expected a list of hooks") end
   local out = {}
   for i, h in ipairs(list) do
     local hk = keys_plus(keys, i)
@@ -324,26 +317,26 @@ local function check_hooks(m, keys, list)
       hook = {argv = check_argv(m, hk, h)}
     elseif type(h) == "table" then
       for k in pairs(h) do
-        if not HOOK_KEYS[k] then mfail(m, keys_plus(hk, tostring(k)), "unknown key (known: name, run, lua, fn, dry_run, description)") end
+        if not HOOK_KEYS[k] then fail(m, keys_plus(hk, tostring(k)), "unknown key (known: name, run, lua, fn, dry_run, description)") end
       end
-      if (h.run == nil) == (h.lua == nil) then mfail(m, hk, "needs exactly one of run (a command) and lua (a Lua file)") end
+      if (h.run == nil) == (h.lua == nil) then fail(m, hk, "needs exactly one of run (a command) and lua (a Lua file)") end
       hook = {name = h.name, dry_run = h.dry_run == true, description = h.description}
-      if h.dry_run ~= nil and type(h.dry_run) ~= "boolean" then mfail(m, keys_plus(hk, "dry_run"), "expected true or false") end
-      if h.name ~= nil and type(h.name) ~= "string" then mfail(m, keys_plus(hk, "name"), "expected a string") end
+      if h.dry_run ~= nil and type(h.dry_run) ~= "boolean" then fail(m, keys_plus(hk, "dry_run"), "expected true or false") end
+      if h.name ~= nil and type(h.name) ~= "string" then fail(m, keys_plus(hk, "name"), "expected a string") end
       if h.run ~= nil then hook.argv = check_argv(m, keys_plus(hk, "run"), h.run) end
       if h.lua ~= nil then
         if type(h.lua) ~= "string" or h.lua:find("^/") or h.lua:find("%.%.") then
-          mfail(m, keys_plus(hk, "lua"), "expected a Lua file inside the repository")
+          fail(m, keys_plus(hk, "lua"), "expected a Lua file inside the repository")
         end
         if h.fn ~= nil and (type(h.fn) ~= "string" or not h.fn:find("^[%a_][%w_]*$")) then
-          mfail(m, keys_plus(hk, "fn"), "expected a function name")
+          fail(m, keys_plus(hk, "fn"), "expected a function name")
         end
         hook.lua, hook.fn = h.lua, h.fn or "run"
       elseif h.fn ~= nil then
-        mfail(m, keys_plus(hk, "fn"), "fn names a function of the `lua` file")
+        fail(m, keys_plus(hk, "fn"), "fn names a function of the `lua` file")
       end
     else
-      mfail(m, hk, "expected a command (a list) or a mapping {name, run | lua, fn, dry_run}")
+      fail(m, hk, "expected a command (a list) or a mapping {name, run | lua, fn, dry_run}")
     end
     hook.keys = hk
     hook.name = hook.name or (hook.argv and table.concat(hook.argv, " ", 1, math.min(#hook.argv, 3)))
@@ -357,7 +350,7 @@ end
 local function check_values(m, keys, v)
   if v == nil then return {} end
   if type(v) == "string" then v = {v} end
-  if not is_list(v) and next(v) ~= nil then mfail(m, keys, "expected a list of values files") end
+  if not is_list(v) and next(v) ~= nil then fail(m, keys, "expected a list of values files") end
   local out = {}
   for i, x in ipairs(v) do
     local vk = keys_plus(keys, i)
@@ -365,23 +358,23 @@ local function check_values(m, keys, v)
       out[i] = {file = x, keys = vk}
     elseif type(x) == "table" and not is_list(x) then
       for k in pairs(x) do
-        if k ~= "file" and k ~= "optional" then mfail(m, keys_plus(vk, tostring(k)), "unknown key (known: file, optional)") end
+        if k ~= "file" and k ~= "optional" then fail(m, keys_plus(vk, tostring(k)), "unknown key (known: file, optional)") end
       end
-      if type(x.file) ~= "string" then mfail(m, keys_plus(vk, "file"), "expected a file name") end
-      if x.optional ~= nil and type(x.optional) ~= "boolean" then mfail(m, keys_plus(vk, "optional"), "expected true or false") end
+      if type(x.file) ~= "string" then fail(m, keys_plus(vk, "file"), "expected a file name") end
+      if x.optional ~= nil and type(x.optional) ~= "boolean" then fail(m, keys_plus(vk, "optional"), "expected true or false") end
       out[i] = {file = x.file, optional = x.optional == true, keys = vk}
     else
-      mfail(m, vk, "expected a file name, a glob or {file, optional}")
+      fail(m, vk, "expected a file name, a glob or {file, optional}")
     end
   end
   return out
 end
 
 local function check_release(m, keys, r, env)
-  if type(r) ~= "table" or is_list(r) then mfail(m, keys, "expected a mapping {chart, namespace, name, values, ...}") end
+  if type(r) ~= "table" or is_list(r) then fail(m, keys, "expected a mapping {chart, namespace, name, values, ...}") end
   for k in pairs(r) do
     if not RELEASE_KEYS[k] then
-      mfail(m, keys_plus(keys, tostring(k)), "unknown key (known: name, chart, version, repo, namespace, " ..
+      fail(m, keys_plus(keys, tostring(k)), "unknown key (known: name, chart, version, repo, namespace, " ..
         "values, set, flags, wait, cleanup_on_fail, before, after, description)")
     end
   end
@@ -389,10 +382,10 @@ local function check_release(m, keys, r, env)
   for _, k in ipairs{"chart", "name", "namespace", "version", "repo", "description"} do
     local v = r[k]
     if type(v) == "number" then v = tostring(v) end
-    if v ~= nil and (type(v) ~= "string" or v == "") then mfail(m, keys_plus(keys, k), "expected a non-empty string") end
+    if v ~= nil and (type(v) ~= "string" or v == "") then fail(m, keys_plus(keys, k), "expected a non-empty string") end
     rel[k] = v
   end
-  if not rel.chart then mfail(m, keys, "chart is required (a directory, oci://..., or a chart of `repo`)") end
+  if not rel.chart then fail(m, keys, "chart is required (a directory, oci://..., or a chart of `repo`)") end
   rel.name = rel.name or env.release
   rel.namespace = rel.namespace or env.namespace
   rel.values = check_values(m, keys_plus(keys, "values"), r.values)
@@ -400,7 +393,7 @@ local function check_release(m, keys, r, env)
   if r.set ~= nil then
     if is_list(r.set) then
       for i, x in ipairs(r.set) do
-        if type(x) ~= "string" or not x:find("=", 1, true) then mfail(m, keys_plus(keys, "set", i), "expected KEY=VALUE") end
+        if type(x) ~= "string" or not x:find("=", 1, true) then fail(m, keys_plus(keys, "set", i), "expected KEY=VALUE") end
         rel.set[i] = x
       end
     elseif type(r.set) == "table" then
@@ -409,16 +402,16 @@ local function check_release(m, keys, r, env)
       table.sort(names)
       for _, k in ipairs(names) do
         local v = r.set[k]
-        if type(v) == "table" then mfail(m, keys_plus(keys, "set", k), "expected a scalar (write lists as {a,b})") end
+        if type(v) == "table" then fail(m, keys_plus(keys, "set", k), "expected a scalar (write lists as {a,b})") end
         rel.set[#rel.set + 1] = k .. "=" .. tostring(v)
       end
     else
-      mfail(m, keys_plus(keys, "set"), "expected a map KEY: VALUE or a list of KEY=VALUE")
+      fail(m, keys_plus(keys, "set"), "expected a map KEY: VALUE or a list of KEY=VALUE")
     end
   end
   rel.flags = r.flags and check_argv(m, keys_plus(keys, "flags"), r.flags) or {}
   for _, k in ipairs{"wait", "cleanup_on_fail"} do
-    if r[k] ~= nil and type(r[k]) ~= "boolean" then mfail(m, keys_plus(keys, k), "expected true or false") end
+    if r[k] ~= nil and type(r[k]) ~= "boolean" then fail(m, keys_plus(keys, k), "expected true or false") end
   end
   rel.wait = r.wait ~= false
   rel.cleanup_on_fail = r.cleanup_on_fail ~= false
@@ -435,14 +428,14 @@ end
 load_kubernetes = function(m, name, e, env)
   local keys = {"environments", name}
   if e.releases ~= nil then
-    if e.chart ~= nil then mfail(m, keys_plus(keys, "chart"), "give either chart (one release) or releases, not both") end
-    if not is_list(e.releases) or #e.releases == 0 then mfail(m, keys_plus(keys, "releases"), "expected a list of releases") end
+    if e.chart ~= nil then fail(m, keys_plus(keys, "chart"), "give either chart (one release) or releases, not both") end
+    if not is_list(e.releases) or #e.releases == 0 then fail(m, keys_plus(keys, "releases"), "expected a list of releases") end
     env.releases = {}
     local seen = {}
     for i, r in ipairs(e.releases) do
       local rel = check_release(m, keys_plus(keys, "releases", i), r, env)
       local id = rel.namespace .. "/" .. rel.name
-      if seen[id] then mfail(m, keys_plus(keys, "releases", i), "release " .. rel.name .. " in namespace " .. rel.namespace .. " twice") end
+      if seen[id] then fail(m, keys_plus(keys, "releases", i), "release " .. rel.name .. " in namespace " .. rel.namespace .. " twice") end
       seen[id] = true
       env.releases[i] = rel
     end
@@ -452,29 +445,29 @@ load_kubernetes = function(m, name, e, env)
                      wait = true, cleanup_on_fail = true, before = {}, after = {}, implicit = true}}
   end
   local hooks = e.hooks or {}
-  if type(hooks) ~= "table" or is_list(hooks) then mfail(m, keys_plus(keys, "hooks"), "expected {before: [...], after: [...]}") end
+  if type(hooks) ~= "table" or is_list(hooks) then fail(m, keys_plus(keys, "hooks"), "expected {before: [...], after: [...]}") end
   for k in pairs(hooks) do
-    if k ~= "before" and k ~= "after" then mfail(m, keys_plus(keys, "hooks", tostring(k)), "unknown key (known: before, after)") end
+    if k ~= "before" and k ~= "after" then fail(m, keys_plus(keys, "hooks", tostring(k)), "unknown key (known: before, after)") end
   end
   env.hooks = {before = check_hooks(m, keys_plus(keys, "hooks", "before"), hooks.before),
                after = check_hooks(m, keys_plus(keys, "hooks", "after"), hooks.after)}
   local login = e.login
   env.login = {run = {}}
   if login ~= nil then
-    if type(login) ~= "table" or is_list(login) then mfail(m, keys_plus(keys, "login"), "expected {kubeconfig, context, run}") end
+    if type(login) ~= "table" or is_list(login) then fail(m, keys_plus(keys, "login"), "expected {kubeconfig, context, run}") end
     for k in pairs(login) do
       if k ~= "kubeconfig" and k ~= "run" and k ~= "context" then
-        mfail(m, keys_plus(keys, "login", tostring(k)), "unknown key (known: kubeconfig, context, run)")
+        fail(m, keys_plus(keys, "login", tostring(k)), "unknown key (known: kubeconfig, context, run)")
       end
     end
     if login.kubeconfig ~= nil then
-      if type(login.kubeconfig) ~= "string" then mfail(m, keys_plus(keys, "login", "kubeconfig"), "expected a file name") end
+      if type(login.kubeconfig) ~= "string" then fail(m, keys_plus(keys, "login", "kubeconfig"), "expected a file name") end
       local kc = M.expand(login.kubeconfig, "environments." .. name .. ".login.kubeconfig", m)
       env.login.kubeconfig = isabs(kc) and kc or (m.root .. "/" .. kc)
       env.login.kubeconfig_rel = kc
     end
     if login.context ~= nil then
-      if type(login.context) ~= "string" then mfail(m, keys_plus(keys, "login", "context"), "expected a string") end
+      if type(login.context) ~= "string" then fail(m, keys_plus(keys, "login", "context"), "expected a string") end
       env.context = env.context or M.expand(login.context, "environments." .. name .. ".login.context", m)
     end
     env.login.run = check_hooks(m, keys_plus(keys, "login", "run"), login.run)
@@ -497,7 +490,7 @@ function M.resolve_values(m, entries, where)
     elseif fs.exists(abs) then
       out[#out + 1] = abs
     elseif not v.optional then
-      mfail(m, v.keys or {}, "values file " .. f .. " does not exist (mark it optional: true if it may be missing)")
+      fail(m, v.keys or {}, "values file " .. f .. " does not exist (mark it optional: true if it may be missing)")
     end
   end
   return out

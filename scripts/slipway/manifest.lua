@@ -123,23 +123,39 @@ end
 local Checker = {}
 Checker.__index = Checker
 
+-- keys (numbers: 1-based list positions) as a path in the path syntax,
+-- which counts list items from 0 ("checks[0]"), as users write paths
 local function keystr(keys)
   local out = {}
   for _, k in ipairs(keys) do
-    if type(k) == "number" then out[#out] = (out[#out] or "") .. "[" .. k .. "]"
+    if type(k) == "number" then out[#out] = (out[#out] or "") .. "[" .. (k - 1) .. "]"
     else out[#out + 1] = tostring(k) end
   end
   return table.concat(out, ".")
 end
 
+-- a key path as keys: a list already, or a string in the path syntax (list
+-- indexes from 0); nil when the string is not a path
+local function keys_of(keypath)
+  if type(keypath) ~= "string" then return keypath end
+  local ok, segs = pcall(require("slipway.path").parse, keypath)
+  if not ok then return nil end
+  local keys = {}
+  for i, sg in ipairs(segs) do
+    if sg.key ~= nil then keys[i] = sg.key
+    elseif math.type(sg.index) == "integer" and sg.index >= 0 then keys[i] = sg.index + 1
+    else break end
+  end
+  return keys
+end
+
 function Checker:fail(keys, msg)
   local line, col = line_of(self.text, keys)
-  local where = self.display .. (line and (":" .. line) or "")
-    .. (line and col and self.columns and (":" .. col) or "")
+  local where = self.display .. (line and (":" .. line) or "") .. (line and col and (":" .. col) or "")
   local key = keystr(keys)
-  -- the message names the file and line of slipway.yaml, not a Lua frame
+  -- the message names the file, line and column of slipway.yaml, not a Lua frame
   error(core.error("manifest", string.format("%s: %s%s", where, key ~= "" and (key .. ": ") or "", msg),
-                   {file = self.path, key = key, line = line}), 0)
+                   {file = self.path, key = key, line = line, column = col}), 0)
 end
 
 local function push(keys, k)
@@ -272,8 +288,8 @@ end
 function M.check_options(m, keys, value, schema)
   local src = m and sources[m] or {}
   local ck = setmetatable({text = src.text, path = m and m.path,
-                           display = src.display or (m and m.path) or M.FILE,
-                           columns = true}, Checker)
+                           display = src.display or (m and m.path) or M.FILE},
+                          Checker)
   if value == nil then return {} end
   if type(value) ~= "table" or (value[1] ~= nil) then
     ck:fail(keys, "expected a mapping of options, got " .. show_value(value))
@@ -511,12 +527,20 @@ function M.is_env_file(path)
 end
 
 --- manifest.fail(m, keys, msg): raise code "manifest" for the key path keys
--- (a list: {"environments", "staging", "releases", 2, "chart"}; numbers are
--- 1-based list positions) of the loaded manifest m, naming slipway.yaml and
--- the line of the deepest key that exists, as load's own errors do.
+-- (a list: {"environments", "staging", "releases", 2, "chart"}, numbers
+-- 1-based list positions; or a path string, "environments.staging.releases[1].chart",
+-- indexes from 0) of the loaded manifest m, naming slipway.yaml and the line
+-- and column of the deepest key that exists, as load's own errors do; the
+-- message names the key path in the path syntax.
 function M.fail(m, keys, msg)
-  local ck = setmetatable({text = m.text, path = m.path, display = m.display or M.FILE}, Checker)
-  ck:fail(keys, msg)
+  local ck = setmetatable({text = m.text, path = m.path, display = m.display or m.path or M.FILE},
+                          Checker)
+  local list = keys_of(keys)
+  if not list then  -- not a path: named as it is, with no line
+    error(core.error("manifest", string.format("%s: %s: %s", ck.display, keys, msg),
+                     {file = m.path, key = keys}), 0)
+  end
+  ck:fail(list, msg)
 end
 
 --- manifest.line(m, keypath) -> line, column of keypath in the loaded
@@ -526,17 +550,8 @@ end
 -- errors name lines.
 function M.line(m, keypath)
   if type(m) ~= "table" or type(m.text) ~= "string" then return nil end
-  local keys = keypath
-  if type(keypath) == "string" then
-    local ok, segs = pcall(require("slipway.path").parse, keypath)
-    if not ok then return nil end
-    keys = {}
-    for i, sg in ipairs(segs) do
-      if sg.key ~= nil then keys[i] = sg.key
-      elseif math.type(sg.index) == "integer" and sg.index >= 0 then keys[i] = sg.index + 1
-      else break end
-    end
-  end
+  local keys = keys_of(keypath)
+  if not keys then return nil end
   return line_of(m.text, keys)
 end
 

@@ -567,7 +567,12 @@ local function parse_generic_constraint(s, list)
   return groups
 end
 
-local constraint_cache = {}
+-- parsed constraints by scheme list and text: a bump checks the same few
+-- against hundreds of versions. Bounded: a long-running playbook (the
+-- dashboard, a watch loop) may see ever new texts; past CACHE_MAX the cache
+-- starts again.
+local constraint_cache, cached = {}, 0
+local CACHE_MAX = 512
 
 --- version.constraint(s [, scheme]) -> a constraint object with
 -- :check(v [, devel]) -> boolean (v a string or a parsed version).
@@ -607,7 +612,9 @@ function M.constraint(s, scheme)
     end
     return false
   end
+  if cached >= CACHE_MAX then constraint_cache, cached = {}, 0 end
   constraint_cache[key] = c
+  cached = cached + 1
   return c
 end
 

@@ -260,4 +260,23 @@ T.test("bad then/stop/has/when keys are errors naming slipway.yaml's key", funct
   T.match(err{{get = "/", when = 3}}, "when: must be a path")
 end)
 
+T.test("JUnit: control characters and bad UTF-8 from a server still give XML a strict parser reads", function()
+  -- a detail is what a server answered: ANSI colours, a NUL, a vertical tab,
+  -- a byte that is not UTF-8 and U+FFFF are none of them allowed in XML 1.0
+  local nasty = "\27[31mred\27[0m nul\0 vt\v ff\255 nonchar\u{FFFF} ok <&>"
+  local x = checks.junit{staging = {
+    {name = "check " .. nasty, ok = false, detail = "failed: " .. nasty, duration = 0.1},
+    {name = "fine", ok = true, duration = 0.2},
+  }}
+  local r = require("slipway.proc").run({"python3", "-c", [[
+import sys, xml.etree.ElementTree as E
+root = E.fromstring(sys.stdin.buffer.read())
+case = root.find("testsuite/testcase")
+print(case.get("name"))
+print(case.find("failure").get("message"))]]}, {stdin = x, check = false, echo = false})
+  T.eq(r.code, 0, "expat parses the JUnit file: " .. r.stderr)
+  T.match(r.stdout, "^check \u{FFFD}%[31mred\u{FFFD}%[0m nul\u{FFFD} vt\u{FFFD} ff\u{FFFD} nonchar\u{FFFD} ok <&>\n",
+          "each character XML cannot hold is shown as U+FFFD, the rest kept")
+end)
+
 T.run()

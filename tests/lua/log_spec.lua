@@ -35,6 +35,22 @@ local function lines(s)
   return out
 end
 
+T.test("bidirectional controls and line separators are shown, not obeyed", function()
+  -- "Trojan Source": U+202E reverses the rest of the line on a terminal, so
+  -- a check named "ok \u{202E}LIAF" would read "ok FAIL" backwards
+  local evil = "check \u{202E}deliaf\u{202C} \u{2066}x\u{2069} a\u{2028}b\u{2029}c \u{200F}\u{061C}"
+  for _, human in ipairs{false, true} do
+    local out = capture({human = human, color = human}, function()
+      log.info(evil, {field = evil})
+    end)
+    for _, cp in ipairs{0x202E, 0x202C, 0x2066, 0x2069, 0x2028, 0x2029, 0x200F, 0x061C} do
+      T.falsy(out:find(utf8.char(cp), 1, true), string.format("a raw U+%04X", cp))
+    end
+    T.match(out, "check \\u{202E}deliaf\\u{202C} \\u{2066}x\\u{2069} a\\u{2028}b\\u{2029}c \\u{200F}\\u{061C}")
+  end
+  T.eq(require("slipway.core").escape("é ü → 日本"), "é ü → 日本", "other text is kept")
+end)
+
 T.test("control characters from a message, a step name or a field are escaped", function()
   local evil = "x\27]0;TITLE\7\27[2K\rforged\n12:00:00 info  <== deploy ok \255\194\155"
   for _, human in ipairs{false, true} do

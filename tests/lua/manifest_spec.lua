@@ -150,21 +150,21 @@ components:
       - {file: mybinder/Chart.yaml, path: "dependencies[name=binderhub].version"}
       - file: mybinder/values.yaml
         pth: binderhub.image
-]], "unknown key", "components.binderhub.locations[2].pth", 7},
+]], "unknown key", "components.binderhub.locations[1].pth", 7},
   {"a file outside the repository", [[
 components:
   binderhub:
     source: {helm: {repo: "https://x/", chart: b}}
     locations:
       - {file: ../other/Chart.yaml, path: version}
-]], "inside the repository", "components.binderhub.locations[1].file", 5},
+]], "inside the repository", "components.binderhub.locations[0].file", 5},
   {"a bad part", [[
 components:
   r2d:
     source: {registry: {image: quay.io/jupyterhub/repo2docker}}
     locations:
       - {file: v.yaml, path: image, part: digest}
-]], "expected whole or tag", "components.r2d.locations[1].part", 5},
+]], "expected whole or tag", "components.r2d.locations[0].part", 5},
   {"an image with a tag", [[
 components:
   r2d:
@@ -204,7 +204,9 @@ T.test("errors name the file, the key path and the line", function()
     T.eq(e.code, "manifest", what)
     T.eq(e.key, key, what .. ": key")
     T.eq(e.line, line, what .. ": line")
-    T.match(e.message, "^" .. dir:gsub("%p", "%%%0") .. "/slipway%.yaml:" .. line .. ": ", what .. ": message names file:line")
+    T.truthy(math.type(e.column) == "integer" and e.column >= 1, what .. ": column")
+    T.match(e.message, "^" .. dir:gsub("%p", "%%%0") .. "/slipway%.yaml:" .. line .. ":" .. e.column .. ": ",
+            what .. ": message names file:line:column")
   end
 end)
 
@@ -260,12 +262,12 @@ T.test("state: a backend name or a mapping; bad backends and keys name the line"
   T.eq(manifest.parse("state: {backend: kubernetes, keep_runs: 20}\n", "slipway.yaml").state,
     {backend = "kubernetes", keep_runs = 20})
   for _, case in ipairs{
-    {"name: x\nstate: gti\n", "slipway.yaml:2: state: unknown state backend 'gti' %(expected git, kubernetes or local%)"},
-    {"name: x\nstate:\n  backend: s3\n", "slipway.yaml:3: state.backend: unknown state backend 's3'"},
-    {"name: x\nstate:\n  remote: origin\n", "slipway.yaml:2: state.backend: is required"},
+    {"name: x\nstate: gti\n", "slipway.yaml:2:1: state: unknown state backend 'gti' %(expected git, kubernetes or local%)"},
+    {"name: x\nstate:\n  backend: s3\n", "slipway.yaml:3:3: state.backend: unknown state backend 's3'"},
+    {"name: x\nstate:\n  remote: origin\n", "slipway.yaml:2:1: state.backend: is required"},
     {"name: x\nstate:\n  backend: local\n  remote: origin\n",
-     "slipway.yaml:4: state.remote: unknown key for the local backend %(expected one of: backend, heartbeat, wait%)"},
-    {"name: x\nstate:\n  backend: git\n  retries: -1\n", "slipway.yaml:4: state.retries: expected a number > 0"},
+     "slipway.yaml:4:3: state.remote: unknown key for the local backend %(expected one of: backend, heartbeat, wait%)"},
+    {"name: x\nstate:\n  backend: git\n  retries: -1\n", "slipway.yaml:4:3: state.retries: expected a number > 0"},
   } do
     local err = T.raises(function() manifest.parse(case[1], "slipway.yaml") end)
     T.eq(err.code, "manifest")

@@ -200,13 +200,13 @@ T.test("build: mistakes name slipway.yaml's line", function()
     T.falsy(ok)
     return e.message
   end
-  T.eq(err("name: x\nbuild:\n  run: [make]\n"), "slipway.yaml:2: build.outputs: is required (the files the build may change)")
+  T.eq(err("name: x\nbuild:\n  run: [make]\n"), "slipway.yaml:2:1: build.outputs: is required (the files the build may change)")
   T.eq(err("name: x\nbuild:\n  run: [make]\n  outputs: [../x]\n"),
-    "slipway.yaml:4: build.outputs[1]: expected a file inside the repository (no globs), got ../x")
+    "slipway.yaml:4:13: build.outputs[0]: expected a file inside the repository (no globs), got ../x")
   T.eq(err("name: x\nbuild:\n  run: [make]\n  outputs: [a]\n  dry_run: sometimes\n"),
-    "slipway.yaml:5: build.dry_run: expected true or false")
+    "slipway.yaml:5:3: build.dry_run: expected true or false")
   T.match(err("name: x\nbuild:\n  run: [make]\n  outputs: [a]\n  prod: [x]\n"),
-    "^slipway%.yaml:5: build%.prod: unknown key %(expected one of: description, dry_run, name, outputs, production, run%)")
+    "^slipway%.yaml:5:3: build%.prod: unknown key %(expected one of: description, dry_run, name, outputs, production, run%)")
   local m = manifest.parse("name: x\nbuild:\n  run: [[make, a], [make, b]]\n  outputs: v.yaml\n", "slipway.yaml")
   T.eq(m.build.run, {{"make", "a"}, {"make", "b"}})
   T.eq(m.build.production, m.build.run, "production defaults to run")

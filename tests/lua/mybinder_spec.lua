@@ -438,14 +438,14 @@ T.test("a mistake in a release, hook or template names slipway.yaml's line", fun
   -- (environments are checked in name order: bids-ovh first; its key comes
   -- from a template, so the line is that of the environment using it)
   local msg, t = err_of("cleanup_on_fail: false", "cleanup_on_fial: false")
-  local env, rest = msg:match("^slipway%.yaml:%d+: environments%.([%w-]+)%.releases%[%d%]%.(.*)$")
+  local env, rest = msg:match("^slipway%.yaml:%d+:%d+: environments%.([%w-]+)%.releases%[%d%]%.(.*)$")
   T.eq(env, "bids-ovh", msg)
   T.match(msg, "^slipway%.yaml:" .. line_of(t, "^  " .. env:gsub("%-", "%%-") .. ":") .. ":")
   T.eq(rest, "cleanup_on_fial: unknown key (known: name, chart, version, repo, " ..
     "namespace, values, set, flags, wait, cleanup_on_fail, before, after, description)")
   msg, t = err_of("template: kubeconfig%-member\n    url", "template: kubeconfig-membr\n    url")
   T.match(msg, "^slipway%.yaml:" .. line_of(t, "kubeconfig%-membr") ..
-    ": environments%.staging%.template: no template 'kubeconfig%-membr' %(known: kubeconfig%-member, member%)")
+    ":%d+: environments%.staging%.template: no template 'kubeconfig%-membr' %(known: kubeconfig%-member, member%)")
   msg = err_of("fn: network_bans, dry_run: true", "fn: network_bans, dry_run: yes please")
   T.match(msg, "dry_run: expected true or false")
 end)

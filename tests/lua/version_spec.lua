@@ -246,4 +246,15 @@ T.test("timestamps of index.yaml", function()
   T.eq(version.timestamp("yesterday"), nil)
 end)
 
+T.test("constraint: parsed constraints are cached, and the cache is bounded", function()
+  local version = require "slipway.version"
+  T.truthy(version.constraint(">=1.2.3") == version.constraint(">=1.2.3"), "the same text gives the cached object")
+  collectgarbage("collect")
+  local before = collectgarbage("count")
+  for i = 1, 20000 do version.constraint(">=" .. i .. ".0.0 <" .. (i + 1) .. ".0.0 || ~" .. i .. ".1") end
+  collectgarbage("collect")
+  local grown = collectgarbage("count") - before
+  T.truthy(grown < 2048, string.format("20,000 distinct constraints kept %.0f KB", grown))
+end)
+
 T.run()
