@@ -7,7 +7,8 @@
 -- with the port (mybindertest.lua) and its own recording stand-in (own
 -- state, HOME and kubeconfig: one CI runner each); then all members'
 -- `slipway stage M` started at once (one process per member, as cd.yml's
--- matrix), and, on fresh copies, all members' `CI=1 deploy.py M` at once;
+-- matrix), and, on fresh copies, all members' chartpress + `CI=1 deploy.py M`
+-- at once (cd.yml's stages 3 and 4; the port's build step is that chartpress);
 -- the order of the two alternates between rounds. Every process runs under
 -- ownclock.py (its own CPU from /proc, its wall time).
 local fs = require "slipway.fs"
@@ -172,9 +173,15 @@ local function matrix(tool)
     if tool == "slipway" then
       argv = {BIN, "stage", m[1]}
     else
-      -- as cd.yml runs it: `. cert-manager.env` first; CI=1 as on CI
+      -- as cd.yml's job runs it: "Stage 3" chartpress (--push for staging,
+      -- --skip-build for the production members: cd.yml's chartpress_args
+      -- are empty), then `. cert-manager.env` and deploy.py; CI=1 as on CI.
+      -- The port runs the same chartpress as its build step inside `slipway
+      -- stage`, so both sides pay for it.
       env.CI = "1"
-      argv = {"sh", "-c", '. ./cert-manager.env && exec python3 ./deploy.py "$@"', "deploy.py"}
+      argv = {"sh", "-c", 'chartpress "$CHARTPRESS_ARG" && . ./cert-manager.env && exec python3 ./deploy.py "$@"',
+              "deploy.py"}
+      env.CHARTPRESS_ARG = m[1] == "staging" and "--push" or "--skip-build"
       for _, a in ipairs(m[2]) do argv[#argv + 1] = a end
     end
     local out = k.dir .. "/ownclock.json"
