@@ -407,7 +407,7 @@ T.test("download writes atomically", function()
   T.eq(ls(dl), "file.bin\n")
   -- cancelled mid-body: nothing left behind
   local t = task.spawn(http.download, srv.url .. "/slow?key=dx", dl .. "/slow.bin")
-  task.sleep(0.3)
+  sync.wait_until(function() return count("dx").n == 1 end, "the download to start")
   t:cancel(); t:wait()
   T.eq(ls(dl), "file.bin\n")
   -- the directory does not exist
