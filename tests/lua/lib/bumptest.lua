@@ -7,6 +7,7 @@
 local proc = require "slipway.proc"
 local fs = require "slipway.fs"
 local task = require "slipway.task"
+local sync = require "sync"
 local B = {}
 
 B.SRC = os.getenv("SLIPWAY_SRC") or "."
@@ -25,9 +26,9 @@ function B.have(cmd)
   return proc.which(cmd) ~= nil
 end
 
-local function wait_for(path, pattern, secs)
+local function wait_for(path, pattern)
   local t0 = task.now()
-  while task.now() - t0 < (secs or 10) do
+  while task.now() - t0 < sync.SAFETY do
     if fs.isfile(path) then
       local m = fs.read(path):match(pattern)
       if m then return m end
@@ -100,7 +101,7 @@ function B.registry(opts)
   fs.write(conf, table.concat(lines, "\n"))
   local h = proc.spawn({"docker-registry", "serve", conf},
     {stdout = "discard", stderr = {file = dir .. "/registry.log"}})
-  local port = wait_for(dir .. "/registry.log", "listening on 127%.0%.0%.1:(%d+)", 15)
+  local port = wait_for(dir .. "/registry.log", "listening on 127%.0%.0%.1:(%d+)")
   if not port then
     h:kill()
     error("docker-registry did not start: " .. (fs.isfile(dir .. "/registry.log") and fs.read(dir .. "/registry.log") or ""))
@@ -121,7 +122,7 @@ function B.standin(tags, opts)
     "--page", tostring(opts.page or 100), "--log", dir .. "/requests.log"}
   if opts.user then argv[#argv + 1] = "--user"; argv[#argv + 1] = opts.user end
   local h = proc.spawn(argv, {stdout = {file = dir .. "/port"}, stderr = {file = dir .. "/stderr"}})
-  local port = wait_for(dir .. "/port", "^(%d+)\n", 15)
+  local port = wait_for(dir .. "/port", "^(%d+)\n")
   if not port then h:kill(); error("registry stand-in did not start") end
   local s = {host = "127.0.0.1:" .. port, url = "http://127.0.0.1:" .. port, log = dir .. "/requests.log"}
   function s.requests() return fs.isfile(s.log) and fs.read(s.log) or "" end

@@ -6,6 +6,7 @@ local fs = require "slipway.fs"
 local proc = require "slipway.proc"
 local json = require "slipway.json"
 local task = require "slipway.task"
+local sync = require "sync"
 
 local D = {}
 D.BIN = os.getenv("SLIPWAY_BIN") or "build/slipway"
@@ -158,7 +159,7 @@ end
 --- Stop every environment of dir and check no service process is left.
 function D.cleanup(dir)
   D.slipway(dir, {"stop", "--all"})
-  local deadline = task.now() + 10
+  local deadline = task.now() + sync.SAFETY
   while #D.service_pids(dir) > 0 and task.now() < deadline do task.sleep(0.05) end
   local left = D.service_pids(dir)
   if #left > 0 then

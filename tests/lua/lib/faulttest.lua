@@ -12,6 +12,7 @@ local json = require "slipway.json"
 local task = require "slipway.task"
 local proc = require "slipway.proc"
 local state = require "slipway.state"
+local sync = require "sync"
 
 local F = {}
 
@@ -344,7 +345,7 @@ end
 -- this process, no service of dir. Waits a little for processes being
 -- stopped, then kills what is left and fails naming it.
 function F.no_processes(dir, pids)
-  local deadline = task.now() + 10
+  local deadline = task.now() + sync.SAFETY
   local left, lpids = leftovers(pids)
   while (#left > 0 or #D.service_pids(dir) > 0) and task.now() < deadline do
     task.sleep(0.05)

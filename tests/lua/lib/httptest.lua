@@ -4,7 +4,8 @@
 --
 --   local H = require "httptest"
 --   local srv = H.fixture()            -- srv.url, srv.blackhole, srv.silent, srv:stop()
---   local ng = H.nginx(root)           -- ng.url, ng:stop()
+--   local ng = H.nginx(root)           -- ng.url, ng:stop(); {log_connections = true}:
+--                                      -- ng:connections() counts them from its access log
 --   local cert, key = H.selfsigned(dir)
 --
 -- Commands run as argv lists through slipway.proc (no shell); they only
@@ -101,7 +102,8 @@ function H.nginx(root, opts)
       "worker_rlimit_nofile 8192;",
       "events { worker_connections 4096; }",
       "http {",
-      "  access_log off;",
+      opts.log_connections and ("  log_format conn '$connection';\n  access_log " .. prefix .. "/access.log conn;")
+        or "  access_log off;",
       "  client_body_temp_path " .. prefix .. "/body;",
       "  proxy_temp_path " .. prefix .. "/proxy;",
       "  keepalive_requests 100000;",
@@ -112,6 +114,15 @@ function H.nginx(root, opts)
       "}", ""}, "\n"))
     if H.run({"nginx", "-p", prefix, "-c", conf}) then
       local ng = {url = "http://127.0.0.1:" .. port, port = port, prefix = prefix}
+      --- With opts.log_connections: {requests = n, n = distinct connections}.
+      function ng:connections()
+        local seen, n, requests = {}, 0, 0
+        for c in (H.read(self.prefix .. "/access.log") or ""):gmatch("%d+") do
+          requests = requests + 1
+          if not seen[c] then seen[c] = true; n = n + 1 end
+        end
+        return {requests = requests, n = n}
+      end
       function ng:stop()
         local pid = H.read(self.prefix .. "/nginx.pid")
         if pid then kill(pid:match("%d+"), "QUIT") end

@@ -9,6 +9,7 @@
 --   k:calls()    -- the recorded calls: {{tool=, argv={...}}, ...}
 --   k:argvs(tool, first) -- the argv lists of one tool (optionally only those
 --                -- whose first word is `first`)
+--   k:gate(glob, pb) -- kubectl calls matching glob join a sync.proc_barrier
 --   S.helm()     -- path of the real helm (vendor/get-helm), or nil, why
 --   S.chart_repo(helm, env) -- serve a copy of the fixture chart repository
 --                -- on 127.0.0.1; returns its URL and a stop function
@@ -17,7 +18,6 @@
 local fs = require "slipway.fs"
 local proc = require "slipway.proc"
 local json = require "slipway.json"
-local task = require "slipway.task"
 
 local S = {}
 local src = os.getenv("SLIPWAY_SRC") or "."
@@ -107,17 +107,6 @@ function K:argvs(tool, first)
   return out
 end
 
---- Seconds between the first and the last start among calls (from
--- K:calls(), filtered): smaller than the time each call takes proves they
--- overlapped, however loaded the machine is.
-function S.spread(calls)
-  local lo, hi = math.huge, -math.huge
-  for _, c in ipairs(calls) do
-    lo = math.min(lo, c.t); hi = math.max(hi, c.t)
-  end
-  return hi - lo
-end
-
 --- The recorded calls of tool whose first word is first.
 function K:calls_of(tool, first)
   local out = {}
@@ -125,6 +114,23 @@ function K:calls_of(tool, first)
     if c.tool == tool and (first == nil or c.argv[1] == first) then out[#out + 1] = c end
   end
   return out
+end
+
+--- Make the kubectl calls whose words ("ARG1 ARG2 ...") match glob, a sh
+-- `case` pattern, first join pb, a barrier of lib/sync.lua (sync.proc_barrier):
+-- they are answered only once all of its participants are running.
+-- K:gate() puts the plain stand-in back.
+function K:gate(glob, pb)
+  fs.remove(self.kubectl)
+  local standin = src .. "/tests/standin/standin"
+  if not glob then
+    proc.run({"ln", "-s", standin, self.kubectl})
+    return
+  end
+  fs.write(self.kubectl, string.format(
+    '#!/bin/sh\ncase "$*" in\n  %s) %s ;;\nesac\nSLIPWAY_STANDIN_TOOL=kubectl exec \'%s\' "$@"\n',
+    glob, pb.sh, standin))
+  proc.run({"chmod", "+x", self.kubectl})
 end
 
 --- Forget the recorded calls.
@@ -168,8 +174,5 @@ function S.deployment(url)
   fs.write(chart, text)
   return dir
 end
-
---- Wall-clock helper for concurrency checks.
-S.now = task.now
 
 return S
