@@ -182,7 +182,7 @@ local function round(self, phase, info)
   local ok, err = pcall(task.timeout, M.deadline, task.all, fns)
   if not ok then
     failures[#failures + 1] = {target = "all", error = tostring(err)}
-    log().warn("notifications gave up after %d s: %s", M.deadline, tostring(err))
+    log().warn("notifications gave up after %s s: %s", string.format("%g", M.deadline), tostring(err))
   end
   return failures
 end

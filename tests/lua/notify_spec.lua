@@ -136,6 +136,14 @@ T.test("a round that outlasts the deadline is given up; the others still arrive"
   T.eq(by.slack, nil)
 end)
 
+T.test("a deadline of a fraction of a second is said as it is", function()
+  local failures
+  local warned = warnings(function() failures = finish_with_hanging(3600, 0.5) end)
+  T.match(warned, "notifications gave up after 0%.5 s")
+  T.nomatch(warned, "format error")
+  T.eq(failures[#failures].target, "all")
+end)
+
 T.test("tokens and URLs read from the environment are secrets", function()
   local srv = receiver()
   local _ <close> = srv

@@ -57,19 +57,11 @@ function B.helm_run(dir, args, opts)
   return B.run(argv, opts)
 end
 
---- Serve dir over HTTP on 127.0.0.1: slipway's own server when it has
--- serve_files, else nginx (ETag/Last-Modified either way). -> {url, stop}
+--- Serve dir over HTTP on 127.0.0.1 with slipway's own server (ETag and
+-- Last-Modified). -> {url, stop}
 function B.serve(dir)
-  local ok, server = pcall(require, "slipway.server")
-  if ok and type(server) == "table" and server.serve_files then
-    local okc, srv = pcall(server.serve_files, dir)
-    if okc and srv then
-      return {url = srv:url():gsub("/$", ""), stop = function() srv:close() end, kind = "slipway"}
-    end
-  end
-  local H = require "httptest"
-  local ng = H.nginx(dir)
-  return {url = ng.url, stop = function() ng:stop() end, kind = "nginx"}
+  local srv = require("slipway.server").serve_files(dir)
+  return {url = srv:url():gsub("/$", ""), stop = function() srv:close() end, kind = "slipway"}
 end
 
 --- The real registry (Debian docker-registry) on 127.0.0.1:<random>.

@@ -143,24 +143,10 @@ function S.chart_repo(helm, env)
   local repo = dir .. "/repo"
   proc.run({"cp", "-r", S.shared .. "/fixtures/helm-chart-repo", repo})
   proc.run({"chmod", "-R", "u+w", repo})
-  local url, stop
-  local ok, server = pcall(require, "slipway.server")
-  if ok and type(server) == "table" and server.serve_files then
-    local srv = server.serve_files(repo)
-    url = srv:url()
-    if url:sub(-1) ~= "/" then url = url .. "/" end
-    stop = function() srv:close() end
-  else
-    -- slipway's own server has not landed: python3's, on loopback
-    local p = proc.spawn({"python3", "-u", "-m", "http.server", "0", "--bind", "127.0.0.1",
-                          "--directory", repo}, {stdout = "capture", stderr = "discard"})
-    for line in p:lines("stdout") do
-      local port = line:match("port (%d+)")
-      if port then url = "http://127.0.0.1:" .. port .. "/"; break end
-    end
-    assert(url, "python3 http.server did not start")
-    stop = function() p:kill("TERM"); pcall(p.wait, p) end
-  end
+  local srv = require("slipway.server").serve_files(repo)
+  local url = srv:url()
+  if url:sub(-1) ~= "/" then url = url .. "/" end
+  local function stop() srv:close() end
   proc.run({helm, "repo", "index", repo, "--url", url}, {env = env})
   return url, stop
 end
