@@ -94,10 +94,30 @@ local function changed_lines(old, new)
   return out
 end
 
--- the committed content of rel (HEAD), "" when HEAD has none
-local function committed(ctx, rel)
-  local r = ctx:run({"git", "-C", ctx.root, "show", "HEAD:" .. rel}, {readonly = true, check = false, echo = false})
-  return r.code == 0 and r.stdout or ""
+-- the committed contents (HEAD) of the files rels, in one `git cat-file
+-- --batch`: {[rel] = text}, "" for a file HEAD does not have (or outside git)
+local function committed(ctx, rels)
+  local out = {}
+  for _, rel in ipairs(rels) do out[rel] = "" end
+  if #rels == 0 then return out end
+  local names = {}
+  for i, rel in ipairs(rels) do names[i] = "HEAD:" .. rel end
+  local r = ctx:run({"git", "-C", ctx.root, "cat-file", "--batch"},
+    {readonly = true, check = false, echo = false, stdin = {data = table.concat(names, "\n") .. "\n"}})
+  if r.code ~= 0 then return out end
+  local pos, text = 1, r.stdout
+  for _, rel in ipairs(rels) do
+    local nl = text:find("\n", pos, true)
+    if not nl then break end
+    -- "OID TYPE SIZE" and the object, or "HEAD:rel missing" alone
+    local typ, size = text:sub(pos, nl - 1):match("^%x+ (%S+) (%d+)$")
+    pos = nl + 1
+    if size then
+      if typ == "blob" then out[rel] = text:sub(pos, pos + size - 1) end
+      pos = pos + size + 1
+    end
+  end
+  return out
 end
 
 --- build.digest(ctx) -> the outputs as they are in the working tree:
@@ -106,11 +126,13 @@ end
 function M.digest(ctx)
   local cfg = M.config(ctx.manifest)
   if not cfg then return nil end
-  local out = {}
+  local out, rels = {}, {}
+  for _, o in ipairs(cfg.outputs) do rels[#rels + 1] = o.rel end
+  local head = committed(ctx, rels)
   for _, o in ipairs(cfg.outputs) do
     if fs.isfile(o.file) then
       local text = fs.read(o.file)
-      local changed = changed_lines(committed(ctx, o.rel), text)
+      local changed = changed_lines(head[o.rel], text)
       local more = #changed - M.MAX_CHANGED
       for i = #changed, M.MAX_CHANGED + 1, -1 do changed[i] = nil end
       out[o.rel] = {sha256 = M.sha256(text), changed = changed, more = more > 0 and more or nil}

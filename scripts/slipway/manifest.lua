@@ -603,8 +603,8 @@ local function check_build(ck, b, root)
   for i, f in ipairs(outs) do
     f = ck:str(f, push(push(keys, "outputs"), i), true)
     f = f:gsub("^%./", "")
-    if f:find("^/") or f:find("%.%.") or f:find("[*?%[]") then
-      ck:fail(push(push(keys, "outputs"), i), "expected a file inside the repository (no globs), got " .. f)
+    if f:find("^/") or f:find("%.%.") or f:find("[*?%[%c]") then
+      ck:fail(push(push(keys, "outputs"), i), "expected a file inside the repository (no globs or control characters), got " .. core.escape(f))
     end
     if seen[f] then ck:fail(push(push(keys, "outputs"), i), f .. " is listed twice") end
     seen[f] = true

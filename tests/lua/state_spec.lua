@@ -111,8 +111,11 @@ T.test("git: a push rejected because another runner wrote in between is fetched,
     end
     return orig(self, commit)
   end
+  local fetches, fetch = 0, sa.impl.fetch
+  sa.impl.fetch = function(...) fetches = fetches + 1; return fetch(...) end
   sa:write{runs = {summary("ra")}, envs = {staging = {deployed = {sha = "aaa", at = 150, run = "ra"}}}}
   T.eq(pushes, 2, "the first push was rejected, the second (after the merge) went through")
+  T.eq(fetches, 1, "the first attempt built on the tip A's last write left; the rejection fetched")
   local doc = state.open("git", {root = clone(bare), log = quiet}):read()
   T.eq(ids(doc), {"r0", "ra", "rb"}, "no record lost")
   T.eq(doc.envs.staging.deployed.sha, "bbb", "the env field of the later run wins, whoever pushed last")
@@ -225,7 +228,14 @@ T.test("git: a torn record and a newer format are errors naming the store and wh
   T.eq(err.code, "state"); T.eq(err.backend, "git")
   T.match(err.message, "^state %(git: remote origin, refs/slipway/state at %x+, runs/r1%.json%): the record is damaged")
   T.match(err.message, "What to do: inspect it with `git %-C .* show %x+:runs/r1%.json`")
-  T.raises(function() st:write{runs = {summary("r2")}} end, "damaged", "a write does not paper over it")
+  -- a write reads only what it changes: one of the damaged run is refused,
+  -- another run's goes in beside it and the damage stays for the reader
+  T.raises(function() st:write{runs = {summary("r1")}} end, "runs/r1%.json%): the record is damaged",
+    "a write does not paper over it")
+  st:write{runs = {summary("r2")}}
+  T.raises(function() st:read() end, "runs/r1%.json%): the record is damaged", "the damage is still said")
+  git(r, "fetch", "-q", "origin", "refs/slipway/state")
+  T.eq(git(r, "show", "FETCH_HEAD:runs/r1.json").stdout, '{"format":1,"run":{"id":"r1","comm', "the torn file is kept as it was")
 
   local bare2 = remote()
   push_record(bare2, {["format.json"] = '{"format":2}\n'})

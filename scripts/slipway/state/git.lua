@@ -3,8 +3,9 @@
 --   format.json             {"format": 1}
 --   envs/NAME.json          {"format": 1, "env": NAME, "state": {...}}
 --   runs/ID.json            {"format": 1, "run": {...summary...}}
--- written with plumbing only (hash-object, mktree, commit-tree, update-ref):
--- HEAD, the index and the working tree never move. The remote's copy is
+-- written with plumbing only (fast-import, update-ref): HEAD, the index
+-- and the working tree never move. A write reads and writes only the files
+-- it changes (the tree of runs/ grows with every run). The remote's copy is
 -- fetched into refs/slipway-remotes/REMOTE/* (CI checkouts fetch neither)
 -- and a write pushes REMOTE COMMIT:refs/slipway/state; a push rejected as
 -- not a fast-forward means another runner wrote: fetch, merge, push again
@@ -64,15 +65,16 @@ end
 local function out1(r) return (r.stdout:gsub("%s+$", "")) end
 
 -- does the named remote exist? (logs once per repository when it does not)
+-- (`git remote` fails outside a repository: that is the error said)
 function Store:remote_exists()
   if self.has_remote ~= nil then return self.has_remote end
-  local r = self:git({"rev-parse", "--git-dir"}, {check = false})
+  local r = self:git({"remote"}, {check = false})
   if r.code ~= 0 then
     R.fail("git", self.root, "not a git repository: " .. tail(r.stderr),
       "run slipway in the deployment repository, or set `state: local` in slipway.yaml")
   end
   local names = {}
-  for l in self:git({"remote"}).stdout:gmatch("[^\n]+") do names[l] = true end
+  for l in r.stdout:gmatch("[^\n]+") do names[l] = true end
   self.has_remote = names[self.remote] == true
   if not self.has_remote and not said_local[self.root] then
     said_local[self.root] = true
@@ -82,10 +84,21 @@ function Store:remote_exists()
   return self.has_remote
 end
 
-function Store:tip(ref)
-  local r = self:git({"rev-parse", "--verify", "--quiet", ref .. "^{commit}"}, {check = false})
-  if r.code ~= 0 then return nil end
-  return out1(r)
+-- the commits of the tracking ref and the local ref (nil: none), in one git
+-- process; a ref that names anything but a commit is a damaged record
+function Store:tips()
+  local r = self:git({"for-each-ref", "--format=%(objectname) %(objecttype) %(refname)", self.track, self.ref})
+  local found = {}
+  for oid, typ, name in r.stdout:gmatch("(%x+) (%S+) ([^\n]+)") do
+    if name == self.track or name == self.ref then
+      if typ ~= "commit" then
+        R.fail("git", self:where(), name .. " names a " .. typ .. ", not a commit: the record is damaged",
+          "point it back at the record's last commit (`git reflog " .. name .. "`), or delete it to start anew")
+      end
+      found[name] = oid
+    end
+  end
+  return found[self.track], found[self.ref]
 end
 
 function Store:is_ancestor(a, b)
@@ -93,7 +106,7 @@ function Store:is_ancestor(a, b)
 end
 
 -- fetch the remote's refs/slipway/* into refs/slipway-remotes/REMOTE/*;
--- returns the remote's tip (nil when it has no record yet)
+-- returns the remote's tip (nil when it has no record yet) and the local one
 -- (two fetches into one clone at once -- a run's heartbeat and its revert, or
 -- two processes -- race for the tracking ref: git refuses the loser with
 -- "cannot lock ref"; it is fetched again, a bounded number of times)
@@ -111,7 +124,7 @@ function Store:fetch()
       "(git fetch " .. self.remote .. " '+refs/slipway/*:refs/slipway/*'); or set `state: local` " ..
       "in slipway.yaml to keep the record on this machine only (other runners will not see it)")
   end
-  return self:tip(self.track)
+  return self:tips()
 end
 
 -- ---- reading a commit's record ------------------------------------------------
@@ -122,29 +135,50 @@ local function damaged_todo(self, commit, path)
     self.root, commit:sub(1, 12), path, self.remote, commit:sub(1, 12), self.ref)
 end
 
--- the doc stored in commit, and its files {path = {oid, text}}
-function Store:load(commit)
-  local entries = {}
-  for e in self:git({"ls-tree", "-r", "-z", "--full-tree", commit}).stdout:gmatch("([^%z]+)%z") do
-    local typ, oid, path = e:match("^%d+ (%w+) (%x+)\t(.+)$")
-    if typ == "blob" then entries[#entries + 1] = {oid = oid, path = path} end
-  end
-  local files = {}
-  if #entries > 0 then
-    local oids = {}
-    for i, e in ipairs(entries) do oids[i] = e.oid end
-    local out = self:git({"cat-file", "--batch"}, {stdin = table.concat(oids, "\n") .. "\n"}).stdout
-    local pos = 1
-    for _, e in ipairs(entries) do
-      local header_end = out:find("\n", pos, true)
-      local size = header_end and tonumber(out:sub(pos, header_end - 1):match(" (%d+)$"))
-      if not size then
-        R.fail("git", self:where(), "cannot read " .. e.path .. " of commit " .. commit:sub(1, 12),
-          damaged_todo(self, commit, e.path))
-      end
-      files[e.path] = {oid = e.oid, text = out:sub(header_end + 1, header_end + size)}
+-- the blobs named (object ids, or COMMIT:PATH), in one `git cat-file
+-- --batch`: {oid, text} each, false for a name that is not there
+function Store:blobs(names, what)
+  if #names == 0 then return {} end
+  local out = self:git({"cat-file", "--batch"}, {stdin = table.concat(names, "\n") .. "\n"}).stdout
+  local res, pos = {}, 1
+  for i, name in ipairs(names) do
+    local header_end = out:find("\n", pos, true)
+    local header = header_end and out:sub(pos, header_end - 1) or ""
+    if header == name .. " missing" then
+      res[i], pos = false, header_end + 1
+    else
+      local oid, size = header:match("^(%x+) blob (%d+)$")
+      size = tonumber(size)
+      if not size then what(name) end
+      res[i] = {oid = oid, text = out:sub(header_end + 1, header_end + size)}
       pos = header_end + size + 2
     end
+  end
+  return res
+end
+
+-- the doc stored in commit and its files {path = {oid, text}}: the whole
+-- record, or (paths given) only those files
+function Store:load(commit, paths)
+  local names = {}
+  if paths then
+    for i, p in ipairs(paths) do names[i] = commit .. ":" .. p end
+  else
+    paths = {}
+    for e in self:git({"ls-tree", "-r", "-z", "--full-tree", commit}).stdout:gmatch("([^%z]+)%z") do
+      local typ, oid, path = e:match("^%d+ (%w+) (%x+)\t(.+)$")
+      if typ == "blob" then paths[#paths + 1] = path; names[#names + 1] = oid end
+    end
+  end
+  local got = self:blobs(names, function(name)
+    local path = paths[1]
+    for i, n in ipairs(names) do if n == name then path = paths[i] end end
+    R.fail("git", self:where(), "cannot read " .. path .. " of commit " .. commit:sub(1, 12),
+      damaged_todo(self, commit, path))
+  end)
+  local files = {}
+  for i, path in ipairs(paths) do
+    if got[i] then files[path] = got[i] end
   end
   local doc = R.empty()
   local where = function(path) return self:where() .. " at " .. commit:sub(1, 12) .. ", " .. path end
@@ -165,18 +199,35 @@ function Store:load(commit)
   return doc, files
 end
 
--- The current record: the remote's, merged with local records the remote
--- lacks (written while there was no remote). Returns doc, files (of the
--- base commit), parents (for the next commit), remote_tip, local_tip.
-function Store:current()
-  local remote_tip = self:remote_exists() and self:fetch() or nil
-  local local_tip = self:tip(self.ref)
+-- The record to build on: the remote's tip, or the local one the remote
+-- lacks (written while there was no remote), or both. Returns the base, the
+-- second parent (nil unless the two diverged) and the two tips; fetches
+-- unless `known` gives the tips this store saw last.
+function Store:base(known)
+  local remote_tip, local_tip
+  if known then
+    remote_tip, local_tip = known.remote, known["local"]
+  elseif self:remote_exists() then
+    remote_tip, local_tip = self:fetch()
+  else
+    local _
+    _, local_tip = self:tips()
+  end
   local base, extra = remote_tip or local_tip, nil
   if remote_tip and local_tip and remote_tip ~= local_tip and not self:is_ancestor(local_tip, remote_tip) then
     if self:is_ancestor(remote_tip, local_tip) then base = local_tip else extra = local_tip end
   end
+  return base, extra, remote_tip, local_tip
+end
+
+-- The current record (the whole of it, or of paths), merged from the
+-- remote's and the local tip; its files (of the base commit) and the
+-- parents of the next commit.
+function Store:current(paths, known)
+  local base, extra, remote_tip, local_tip = self:base(known)
   if not base then return R.empty(), {}, {}, remote_tip, local_tip end
-  local doc, files = self:load(base)
+  if extra then paths = nil end  -- the local-only records join in whole
+  local doc, files = self:load(base, paths)
   local parents = {base}
   if extra then
     R.merge(doc, (self:load(extra)))
@@ -194,54 +245,64 @@ end
 
 function Store:identity()
   if self.ident then return self.ident end
-  local function cfg(key)
-    local r = self:git({"config", "--get", key}, {check = false})
-    local v = r.code == 0 and out1(r) or ""
-    return v ~= "" and v or nil
+  local r = self:git({"config", "-z", "--get-regexp", "^user\\.(name|email)$"}, {check = false})
+  local cfg = {}
+  for key, v in r.stdout:gmatch("([^\n%z]+)\n([^%z]*)%z") do
+    if v ~= "" then cfg[key:lower()] = v end
   end
   local f = io.open("/proc/sys/kernel/hostname", "r")
   local h = f and f:read("l")
   if f then f:close() end
-  local name = cfg("user.name") or "slipway"
-  local email = cfg("user.email") or ("slipway@" .. (h or "localhost"))
-  self.ident = {GIT_AUTHOR_NAME = name, GIT_AUTHOR_EMAIL = email,
-                GIT_COMMITTER_NAME = name, GIT_COMMITTER_EMAIL = email}
+  -- (fast-import takes `NAME <EMAIL>`: no angle brackets or newlines inside)
+  local function clean(v) return (v:gsub("[<>\n]", "")) end
+  self.ident = string.format("%s <%s>", clean(cfg["user.name"] or "slipway"),
+    clean(cfg["user.email"] or ("slipway@" .. (h or "localhost"))))
   return self.ident
 end
 
-function Store:blob(text, old)
-  if old and old.text == text then return old.oid end
-  return out1(self:git({"hash-object", "-w", "--stdin"}, {stdin = text}))
+-- the paths of the record a delta writes
+local function delta_paths(delta)
+  local paths = {"format.json"}
+  for name in pairs(delta.envs) do paths[#paths + 1] = "envs/" .. name .. ".json" end
+  for id in pairs(delta.runs) do paths[#paths + 1] = "runs/" .. id .. ".json" end
+  return paths
 end
 
-function Store:mktree(entries)
-  local input = {}
-  for _, e in ipairs(entries) do input[#input + 1] = e .. "\0" end
-  return out1(self:git({"mktree", "-z"}, {stdin = table.concat(input)}))
-end
-
--- a commit holding doc on top of parents (reusing the blobs of files)
+-- a commit holding doc on top of parents, where doc's files differ from
+-- files (those of parents[1]); the files doc does not hold stay as they are.
+-- One `git fast-import` writes the blobs, trees and the commit (no ref:
+-- the ref it needs is dropped again before it ends); parents[1] when
+-- nothing changed.
 function Store:commit(doc, files, parents, message)
-  local envs, runs = {}, {}
-  for name, st in pairs(doc.envs) do
-    local p = "envs/" .. name .. ".json"
-    envs[#envs + 1] = "100644 blob " .. self:blob(R.encode_env(name, st), files[p]) .. "\t" .. name .. ".json"
+  local changes = {}
+  local function put(path, text)
+    if not (files[path] and files[path].text == text) then changes[#changes + 1] = {path, text} end
   end
-  for id, s in pairs(doc.runs) do
-    local p = "runs/" .. id .. ".json"
-    runs[#runs + 1] = "100644 blob " .. self:blob(R.encode_run(s), files[p]) .. "\t" .. id .. ".json"
+  put("format.json", R.encode_format())
+  for name, st in pairs(doc.envs) do put("envs/" .. name .. ".json", R.encode_env(name, st)) end
+  for id, s in pairs(doc.runs) do put("runs/" .. id .. ".json", R.encode_run(s)) end
+  if #changes == 0 and #parents == 1 then return parents[1] end
+  table.sort(changes, function(a, b) return a[1] < b[1] end)
+  local scratch = "refs/slipway-tmp/" .. self.ref:sub(#"refs/slipway/" + 1)
+  local s = {"commit ", scratch, "\nmark :1\ncommitter ", self:identity(), " ", tostring(os.time()),
+             " +0000\ndata ", tostring(#message), "\n", message, "\n"}
+  if parents[1] then s[#s + 1] = "from " .. parents[1] .. "\n" end
+  if parents[2] then s[#s + 1] = "merge " .. parents[2] .. "\n" end
+  for _, c in ipairs(changes) do
+    s[#s + 1] = string.format("M 100644 inline %s\ndata %d\n", c[1], #c[2])
+    s[#s + 1] = c[2]
+    s[#s + 1] = "\n"
   end
-  local root = {"100644 blob " .. self:blob(R.encode_format(), files["format.json"]) .. "\tformat.json"}
-  if #envs > 0 then root[#root + 1] = "040000 tree " .. self:mktree(envs) .. "\tenvs" end
-  if #runs > 0 then root[#root + 1] = "040000 tree " .. self:mktree(runs) .. "\truns" end
-  local tree = self:mktree(root)
-  if #parents == 1 and out1(self:git({"rev-parse", parents[1] .. "^{tree}"})) == tree then
-    return parents[1]  -- nothing changed
+  s[#s + 1] = "\nget-mark :1\nreset " .. scratch .. "\n\ndone\n"
+  -- (its objects stay in one small pack: unpacking them runs one more
+  -- process, and gc --auto folds the packs together in time)
+  local commit = out1(self:git({"-c", "fastimport.unpackLimit=0", "fast-import", "--quiet", "--done"},
+    {stdin = table.concat(s)}))
+  if not commit:match("^%x+$") then
+    R.fail("git", self:where(), "git fast-import gave no commit: " .. tail(commit),
+      "check the repository at " .. self.root .. " (git fsck), then run again")
   end
-  local args = {"commit-tree", tree}
-  for _, p in ipairs(parents) do args[#args + 1] = "-p"; args[#args + 1] = p end
-  args[#args + 1] = "-m"; args[#args + 1] = message
-  return out1(self:git(args, {env = self:identity()}))
+  return commit
 end
 
 -- push commit to the remote's ref: "ok", or "behind" (another runner wrote)
@@ -289,19 +350,33 @@ end
 
 --- store:write(delta) -> doc: merge delta into the record and store it;
 -- another runner's write in between is fetched and merged, up to
--- `retries` times.
+-- `retries` times. doc holds what the write touched (the environments and
+-- runs of delta, as stored). A write after this store's last one builds on
+-- the tip it left and fetches only when the push says another runner wrote.
 function Store:write(delta)
   local message = describe(delta)
+  local paths = delta_paths(delta)
   for attempt = 1, self.retries do
-    local doc, files, parents, remote_tip, local_tip = self:current()
+    local known = attempt == 1 and self.known or nil
+    self.known = nil
+    local doc, files, parents, remote_tip, local_tip = self:current(paths, known)
     R.merge(doc, delta)
     local commit = self:commit(doc, files, parents, message)
     if self.has_remote then
       if commit == remote_tip or self:push(commit) == "ok" then
-        self:git({"update-ref", "-m", "slipway state", self.track, commit})
-        -- the local ref follows (unless someone moved it meanwhile: then
-        -- the next write merges it)
-        self:git({"update-ref", "-m", "slipway state", self.ref, commit, local_tip or ZERO}, {check = false})
+        -- the tracking ref takes the commit; the local ref follows (unless
+        -- someone moved it meanwhile: then the next write merges it), in a
+        -- second transaction of the same git process
+        local r = self:git({"update-ref", "-m", "slipway state", "--stdin"}, {check = false, stdin = string.format(
+          "start\nupdate %s %s\nprepare\ncommit\nstart\nupdate %s %s %s\nprepare\ncommit\n",
+          self.track, commit, self.ref, commit, local_tip or ZERO)})
+        if not r.stdout:find("commit: ok", 1, true) then
+          R.fail("git", self:where(), "git update-ref failed (exit " .. r.code .. "): " .. tail(r.stderr),
+            "check the repository at " .. self.root .. " (git fsck), then run again")
+        end
+        -- (the next write builds on this commit without a fetch, unless
+        -- the local ref had moved: then it fetches and merges)
+        if r.code == 0 then self.known = {remote = commit, ["local"] = commit} end
         return doc
       end
     else
@@ -310,7 +385,7 @@ function Store:write(delta)
       if r.code == 0 then return doc end
     end
     -- another writer got there first: wait a little (more each time) and merge again
-    task.sleep(math.random() * 0.05 * attempt)
+    if not known then task.sleep(math.random() * 0.05 * attempt) end
   end
   R.fail("git", self:where(), string.format("gave up writing the record after %d attempts: other runners " ..
     "kept writing at the same time", self.retries),
