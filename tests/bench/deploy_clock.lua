@@ -35,6 +35,12 @@ local ROLLOUT = os.getenv("DEPLOY_CLOCK_ROLLOUT") or
   "0.3,binder=0.45,hub=0.6,proxy=0.3,static=0.2,federation-redirect=0.2,user-scheduler=0.3,staging-image-cleaner=1.2"
 
 local MEMBERS = MB.MEMBERS
+if os.getenv("DEPLOY_CLOCK_MEMBERS") then
+  local want, keep = {}, {}
+  for m in os.getenv("DEPLOY_CLOCK_MEMBERS"):gmatch("[^,]+") do want[m] = true end
+  for _, m in ipairs(MEMBERS) do if want[m[1]] then keep[#keep + 1] = m end end
+  MEMBERS = keep
+end
 local GIT_ENV = {GIT_AUTHOR_NAME = "Bench", GIT_AUTHOR_EMAIL = "bench@localhost",
                  GIT_COMMITTER_NAME = "Bench", GIT_COMMITTER_EMAIL = "bench@localhost"}
 
