@@ -41,55 +41,8 @@ local SOURCE_FIELDS = {
   lua = {module = true, fn = true},
 }
 
--- ---- finding the line of a key path in block-style YAML --------------------
--- A light scan, used only for error messages: follows mapping keys by
--- indentation and list items by position. Returns nil when unsure.
-local function find_line(text, keys)
-  if not text or #keys == 0 then return nil end
-  local lines = {}
-  for l in (text .. "\n"):gmatch("([^\n]*)\n") do lines[#lines + 1] = l end
-  local start, indent, line_of = 1, -1, nil
-  for _, key in ipairs(keys) do
-    local found = false
-    local child_indent
-    for i = start, #lines do
-      local l = lines[i]
-      if not l:find("^%s*#") and not l:find("^%s*$") then
-        local ind = #l:match("^ *")
-        if i > start and ind <= indent and line_of then break end
-        if type(key) == "number" then
-          local body = l:sub(ind + 1)
-          if body:find("^%- ") or body == "-" then
-            child_indent = child_indent or ind
-            if ind == child_indent then
-              key = key - 1
-              if key == 0 then
-                line_of, start, indent, found = i, i, ind, true
-                break
-              end
-            end
-          end
-        else
-          local k = l:sub(ind + 1):match("^%-?%s*([%w_.%-\"']+)%s*:")
-          if k then k = k:gsub("^[\"']", ""):gsub("[\"']$", "") end
-          child_indent = child_indent or ind
-          if k == key and (ind == child_indent or l:sub(ind + 1, ind + 1) == "-") then
-            line_of, start, indent, found = i, i, ind, true
-            -- a key on a list item line ("- file: x") is indented like the item's body
-            if l:sub(ind + 1, ind + 1) == "-" then indent = ind + 1 end
-            break
-          end
-        end
-      end
-    end
-    if not found then return line_of end
-  end
-  return line_of
-end
-M._find_line = find_line
-
 -- the line of the deepest existing node on the key path, from the yaml
--- module's node index (exact), else the scan above
+-- module's node index (nil when the text has none of it)
 local function line_of(text, keys)
   local ok, line, col = pcall(function()
     local yaml = require "slipway.yaml"
@@ -117,7 +70,26 @@ local function line_of(text, keys)
     return nil
   end)
   if ok and line then return line, col end
-  return find_line(text, keys)
+  return nil
+end
+
+-- {KEY = line} of the keys of the mapping at keys (1-based list positions),
+-- from the yaml module's node index; {} when there is none
+local function key_lines(text, keys)
+  local out = {}
+  local yaml = require "slipway.yaml"
+  local doc = yaml.edit(text)
+  local segs = {}
+  for i, k in ipairs(keys) do segs[i] = type(k) == "number" and k - 1 or k end
+  if not doc:has(segs) then return out end
+  local r = doc:resolve(segs, nil, "get", 1)
+  if doc:node(r.node).kind ~= "mapping" then return out end
+  local kids = doc:children(r.node)
+  for k = 1, #kids, 2 do
+    local kn = doc:node(kids[k])
+    if kn.value ~= nil and out[kn.value] == nil then out[kn.value] = kn.line end
+  end
+  return out
 end
 
 local Checker = {}
@@ -653,9 +625,11 @@ function M.parse(text, path)
       m.components[name] = check_component(ck, name, c, {"components", name}, root)
       m.order[#m.order + 1] = name
     end
-    -- the order of the file where we can see it, else by name
+    -- the order of the file (keys the index cannot name -- none in a file
+    -- that loaded -- go first, by name)
+    local at = key_lines(text, {"components"})
     table.sort(m.order, function(a, b)
-      local la, lb = find_line(text, {"components", a}) or 0, find_line(text, {"components", b}) or 0
+      local la, lb = at[a] or 0, at[b] or 0
       if la ~= lb then return la < lb end
       return a < b
     end)

@@ -68,6 +68,22 @@ T.test("the shared design loads: components validated, the rest kept raw", funct
   T.eq(m.raw.name, "mybinder-example")
 end)
 
+T.test("components keep the order of the file, block or flow, whatever their names", function()
+  local function order(text)
+    local dir = fs.tempdir()
+    fs.write(dir .. "/slipway.yaml", text)
+    return manifest.load(dir .. "/slipway.yaml").order
+  end
+  local comp = "{source: {helm: {repo: 'https://example.org/charts', chart: c}}, " ..
+               "locations: [{file: Chart.yaml, path: version}]}"
+  T.eq(order("components:\n  zeta: " .. comp .. "\n  # a comment\n  alpha: " .. comp ..
+             "\n  'mid': " .. comp .. "\n"), {"zeta", "alpha", "mid"})
+  T.eq(order("components: {zeta: " .. comp .. ",\n  alpha: " .. comp .. "}\n"), {"zeta", "alpha"},
+    "a flow mapping over two lines")
+  T.eq(order("components: {zeta: " .. comp .. ", alpha: " .. comp .. "}\n"), {"alpha", "zeta"},
+    "on one line: by name")
+end)
+
 T.test("manifest.find walks up; load(nil) uses it; no file is a clear error", function()
   local dir = fs.tempdir()
   fs.write(dir .. "/slipway.yaml", "components: {}\n")
