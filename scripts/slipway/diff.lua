@@ -72,12 +72,20 @@ end
 function M.unified(old, new, la, lb)
   if old == new then return "" end
   -- common prefix/suffix at line granularity, then diff the middle
+  -- (compared a block at a time -- string equality is a memcmp -- and
+  -- byte by byte only inside the block that differs)
+  local B = 256
   local p = 1
   local lim = math.min(#old, #new)
+  while p + B - 1 <= lim and old:sub(p, p + B - 1) == new:sub(p, p + B - 1) do p = p + B end
   while p <= lim and old:byte(p) == new:byte(p) do p = p + 1 end
   p = line_start(old, p)
   local q = 0
-  while q < lim - p + 1 and old:byte(#old - q) == new:byte(#new - q) do q = q + 1 end
+  local qlim = lim - p + 1
+  while q + B <= qlim and old:sub(#old - q - B + 1, #old - q) == new:sub(#new - q - B + 1, #new - q) do
+    q = q + B
+  end
+  while q < qlim and old:byte(#old - q) == new:byte(#new - q) do q = q + 1 end
   -- keep the suffix starting at a line start
   while q > 0 and old:byte(#old - q) ~= 10 do q = q - 1 end
   local pre = old:sub(1, p - 1)

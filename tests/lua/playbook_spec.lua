@@ -181,6 +181,46 @@ T.test("a unified diff with context and hunks", function()
   T.eq(playbook.diff("same\n", "same\n"), "")
 end)
 
+T.test("diff.unified applies with the real patch(1): random edits, near and across block edges", function()
+  local diff = require "slipway.diff"
+  local dir = fs.tempdir()
+  math.randomseed(17)
+  local function text(n, w)
+    local t = {}
+    for i = 1, n do t[i] = string.rep(string.char(97 + i % 26), 1 + (i * w) % 90) end
+    return table.concat(t, "\n") .. "\n"
+  end
+  local function applies(old, new, what)
+    local d = diff.unified(old, new, "a/f", "b/f")
+    fs.write(dir .. "/f", old)
+    fs.write(dir .. "/f.diff", d)
+    local r = proc.run({"patch", "-s", dir .. "/f", dir .. "/f.diff"}, {check = false, echo = false})
+    T.eq(r.code, 0, what .. ": patch applies\n" .. r.stdout .. r.stderr .. d)
+    T.eq(fs.read(dir .. "/f"), new, what .. ": patched old is new")
+  end
+  -- the first (last) difference at each byte around a 256-byte block edge
+  local tail = "b\nc\nd\ne\n"
+  for off = 250, 262 do
+    applies(string.rep("a", off) .. "\n" .. tail, string.rep("a", off) .. "x\n" .. tail, "head " .. off)
+    applies(tail .. "y" .. string.rep("a", off) .. "\n", tail .. "\n" .. string.rep("a", off) .. "\n", "tail " .. off)
+  end
+  for case = 1, 60 do
+    local old = text(40 + case * 7, case)
+    local lines = {}
+    for l in old:gmatch("[^\n]*\n") do lines[#lines + 1] = l end
+    for _ = 1, 1 + case % 4 do
+      local at = math.random(#lines)
+      local op = math.random(3)
+      if op == 1 then lines[at] = "edited " .. case .. "\n"
+      elseif op == 2 then table.insert(lines, at, "new " .. case .. "\n")
+      elseif #lines > 1 then table.remove(lines, at) end
+    end
+    local new = table.concat(lines)
+    if case % 5 == 0 then new = new:sub(1, -2) end  -- no newline at the end
+    applies(old, new, "case " .. case)
+  end
+end)
+
 T.test("resume skips finished steps, restores vars, refuses a moved commit", function()
   local root = tmp()
   local g = function(...) proc.run({"git", "-C", root, ...}, {echo = false, env = {
