@@ -6,7 +6,7 @@
  *                   tree had changes, "unknown" outside git), written at
  *                   build time by runtime/commit.cmake
  *   core.libs()     {lua =, libuv =, libyaml =, http_parser =, lua_cjson =,
- *                    libcurl = version or nil, libcurl_error = why not}
+ *                    nettle =, libcurl = version or nil, libcurl_error = why not}
  *   core.describe() the text of `slipway --version`
  *
  * libs() loads libcurl (through slipway.http.core, the loader HTTP uses), so
@@ -17,11 +17,12 @@
 #include <string.h>
 
 #include <http_parser.h>
+#include <nettle/version.h>
 #include <yaml.h>
 
 extern const char sw_build_commit[];  /* build/build_commit.c */
 
-/* 1 when Lua, libyaml and http-parser are linked from static archives
+/* 1 when Lua, libyaml, http-parser and Nettle are linked from static archives
  * (CMakeLists.txt, option SLIPWAY_STATIC_LIBS) */
 #ifndef SLIPWAY_STATIC_LIBS
 #define SLIPWAY_STATIC_LIBS 0
@@ -34,7 +35,7 @@ extern const char sw_build_commit[];  /* build/build_commit.c */
 /* push {lua=, libuv=, ...}; libcurl only when it loads */
 static int l_libs(lua_State *L) {
   unsigned long hp = http_parser_version();
-  lua_createtable(L, 0, 7);
+  lua_createtable(L, 0, 8);
   lua_pushstring(L, &LUA_RELEASE[4]);  /* "Lua 5.4.6" -> "5.4.6" */
   lua_setfield(L, -2, "lua");
   lua_pushstring(L, uv_version_string());
@@ -46,6 +47,9 @@ static int l_libs(lua_State *L) {
   lua_setfield(L, -2, "http_parser");
   lua_pushliteral(L, SLIPWAY_CJSON_VERSION);
   lua_setfield(L, -2, "lua_cjson");
+  /* Nettle says major.minor only ("3.8") */
+  lua_pushfstring(L, "%d.%d", nettle_version_major(), nettle_version_minor());
+  lua_setfield(L, -2, "nettle");
 
   /* libcurl: ask the HTTP binding, which dlopens it the way requests do */
   int t = lua_gettop(L);
@@ -94,6 +98,7 @@ static int l_describe(lua_State *L) {
       {"libyaml", "libyaml", SLIPWAY_STATIC_LIBS},
       {"http_parser", "http-parser", SLIPWAY_STATIC_LIBS},
       {"lua_cjson", "lua-cjson", 1},
+      {"nettle", "Nettle", SLIPWAY_STATIC_LIBS},
   };
   for (size_t i = 0; i < sizeof linked / sizeof linked[0]; i++) {
     if (!push_lib(L, linked[i].field, linked[i].label)) continue;

@@ -2,7 +2,7 @@
  * slipway.h -- what the files of the C host share.
  *
  * Private to runtime/: nothing here is a public C API. Each binding is one
- * file (proc.c, http.c, yaml.c, fs.c, ...) exposing one luaopen_ function; the
+ * file (proc.c, http.c, yaml.c, fs.c, digest.c, ...) exposing one luaopen_ function; the
  * scheduler (sched.c) owns the loop and the tasks; error.c owns the error
  * convention and redaction of secrets; policy.c the process-wide settings
  * made once at start-up; embed.c the files compiled in from scripts/;
@@ -174,6 +174,7 @@ int luaopen_slipway_http_core(lua_State *L);  /* http.c */
 int luaopen_slipway_server_core(lua_State *L);/* server.c */
 int luaopen_slipway_yaml_core(lua_State *L);  /* yaml.c */
 int luaopen_slipway_json_core(lua_State *L);  /* json.c: lua-cjson */
+int luaopen_slipway_digest_core(lua_State *L);/* digest.c: SHA-256 on Nettle */
 
 /* ---- the Lua state (state.c) ------------------------------------------ */
 

@@ -26,6 +26,7 @@ static const luaL_Reg c_modules[] = {
   {"slipway.yaml.core", luaopen_slipway_yaml_core},
   {"slipway.json.core", luaopen_slipway_json_core},
   {"slipway.build.core", luaopen_slipway_build_core},
+  {"slipway.digest.core", luaopen_slipway_digest_core},
   {NULL, NULL}};
 
 /* searcher: modules compiled into the binary (scripts/) */

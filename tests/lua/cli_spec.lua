@@ -19,6 +19,7 @@ T.test("--version and -v alone print the version, the commit and the libraries f
     T.match(r.stdout, "\n  Lua 5%.4%.%d+[^\n]*\n")
     T.match(r.stdout, "\n  libuv %d+%.%d+%.%d+\n")
     T.match(r.stdout, "\n  libyaml %d+%.%d+%.%d+[^\n]*\n")
+    T.match(r.stdout, "\n  Nettle %d+%.%d+[^\n]*\n")
   end
 end)
 

@@ -121,8 +121,9 @@ T.test("the .deb holds the binary, its docs and the copyright notice, under /usr
     T.truthy(files["./usr/share/doc/slipway/" .. f], f .. " in /usr/share/doc/slipway")
   end
   T.nomatch(listing, "CMake", "no build-tree file leaks into the package")
-  T.match(fs.read(p.root .. "/usr/share/doc/slipway/copyright"), "lua%-cjson",
-          "the statically linked lua-cjson's notice is shipped")
+  local notice = fs.read(p.root .. "/usr/share/doc/slipway/copyright")
+  T.match(notice, "lua%-cjson", "the statically linked lua-cjson's notice is shipped")
+  T.match(notice, "GNU Nettle %(libnettle%.a", "and Nettle's")
 end)
 
 T.test("the control fields name this build: version, architecture", function()
@@ -139,10 +140,10 @@ T.test("Depends is exactly the packages of the libraries the binary links", func
   local depends = names(field(p.deb, "Depends"))
   local libs = linked(bin)
   T.truthy(libs["libuv.so.1"], "ldd sees libuv: " .. table.concat(sorted(libs), " "))
-  -- Lua, libyaml and http-parser are inside the binary unless it was built
-  -- with -DSLIPWAY_STATIC_LIBS=OFF (its build info says which)
+  -- Lua, libyaml, http-parser and Nettle are inside the binary unless it was
+  -- built with -DSLIPWAY_STATIC_LIBS=OFF (its build info says which)
   local static = build.describe():match("\n  Lua [%d.]+ %(static%)") ~= nil
-  for _, so in ipairs({"liblua5.4.so.0", "libyaml-0.so.2", "libhttp_parser.so.2.9"}) do
+  for _, so in ipairs({"liblua5.4.so.0", "libyaml-0.so.2", "libhttp_parser.so.2.9", "libnettle.so.8"}) do
     T.eq(libs[so] ~= nil, not static, so .. (static and " is linked statically, not loaded"
                                                       or " is loaded (SLIPWAY_STATIC_LIBS=OFF)"))
   end
@@ -206,6 +207,7 @@ T.test("the packaged binary is this build: same version, commit and libraries", 
   T.match(r.stdout, "\n  libyaml %d")
   T.match(r.stdout, "\n  http%-parser %d")
   T.match(r.stdout, "\n  Lua 5%.4")
+  T.match(r.stdout, "\n  Nettle %d+%.%d+")
 end)
 
 T.test("the tarball holds the binary, README, docs and copyright under one directory", function()

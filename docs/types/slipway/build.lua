@@ -17,7 +17,7 @@
 ---@field MAX_CHANGED integer changed lines kept per output (40)
 local build = {}
 
----The SHA-256 of a string, 64 hex digits.
+---The SHA-256 of a string, 64 hex digits (digest.sha256).
 ---@param s string
 ---@return string
 function build.sha256(s) end

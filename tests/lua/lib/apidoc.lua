@@ -51,6 +51,7 @@ M.MODULES = {
   {name = "testing", docs = {"testing.md"}, summary = "the spec harness of slipway's tests"},
   {name = "core", docs = {"errors.md"}, summary = "structured errors, secrets and redaction, embedded files"},
   {name = "codec", docs = {"codec.md"}, summary = "base64 and UTC times shared by several modules"},
+  {name = "digest", docs = {"digest.md"}, summary = "SHA-256 of strings and files (Nettle)"},
   {name = "diff", docs = {"diff.md"}, summary = "unified diffs of two texts (dry-run plans, doc:diff)"},
   {name = "progress", docs = {"progress.md"}, summary = "the live status line on a terminal"},
   {name = "exit", docs = {"deploy.md"}, summary = "the exit statuses of every command, in one table"},
