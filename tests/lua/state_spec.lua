@@ -218,6 +218,44 @@ local function push_record(bare, files)
   return c
 end
 
+T.test("git: the committer is the one git would use: GIT_COMMITTER_*, else user.name/email, else slipway", function()
+  local bare = remote()
+  local bin = BIN
+  local function write_with(env, id)
+    local r = clone(bare)
+    local e = {HOME = fs.tempdir(), GIT_CONFIG_NOSYSTEM = "1", GIT_COMMITTER_NAME = false,
+               GIT_COMMITTER_EMAIL = false, GIT_AUTHOR_NAME = false, GIT_AUTHOR_EMAIL = false}
+    for k, v in pairs(env) do e[k] = v end
+    local code = string.format([[require("slipway.state").open("git", {root = %q, log = function() end})
+      :write{runs = {{id = %q, command = "deploy"}}}]], r, id)
+    local res = proc.run({bin, "-e", code}, {env = e, check = false, echo = false})
+    T.eq(res.code, 0, res.stderr)
+    return git_out(r, "log", "-1", "--format=%cn <%ce> | %an <%ae>", "refs/slipway/state")
+  end
+  T.eq(write_with({GIT_COMMITTER_NAME = "CI Bot", GIT_COMMITTER_EMAIL = "ci@example.org"}, "r1"),
+    "CI Bot <ci@example.org> | CI Bot <ci@example.org>")
+  local r = clone(bare)
+  git(r, "config", "user.name", "Operator"); git(r, "config", "user.email", "op@example.org")
+  local res = proc.run({bin, "-e", string.format([[require("slipway.state").open("git", {root = %q,
+    log = function() end}):write{runs = {{id = "r2", command = "deploy"}}}]], r)},
+    {env = {HOME = fs.tempdir(), GIT_CONFIG_NOSYSTEM = "1", GIT_COMMITTER_NAME = false, GIT_COMMITTER_EMAIL = false},
+     check = false, echo = false})
+  T.eq(res.code, 0, res.stderr)
+  T.eq(git_out(r, "log", "-1", "--format=%cn <%ce>", "refs/slipway/state"), "Operator <op@example.org>")
+  T.match(write_with({}, "r3"), "^slipway <slipway@[^>]+> | slipway <slipway@")
+end)
+
+T.test("git: a directory that is not a git repository is an error saying so", function()
+  local dir = fs.tempdir()
+  local st = state.open("git", {root = dir, log = quiet})
+  local err = T.raises(function() st:write{runs = {summary("r1")}} end)
+  T.eq(err.code, "state")
+  T.match(err.message, "not a git repository")
+  T.match(err.message, "What to do: run slipway in the deployment repository, or set `state: local`")
+  err = T.raises(function() st:read() end)
+  T.match(err.message, "not a git repository")
+end)
+
 T.test("git: a torn record and a newer format are errors naming the store and what to do", function()
   local bare = remote()
   push_record(bare, {["format.json"] = '{"format":1}\n',

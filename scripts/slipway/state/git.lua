@@ -50,6 +50,10 @@ function Store:git(args, o)
   for k, v in pairs(o.env or {}) do env[k] = v end
   local r = proc.run(argv, {check = false, echo = false, readonly = true, dry_run = false,
                             stdin = o.stdin and {data = o.stdin} or nil, env = env, timeout = self.timeout})
+  if r.code ~= 0 and tostring(r.stderr):find("not a git repository", 1, true) then
+    R.fail("git", self.root, "not a git repository: " .. tail(r.stderr),
+      "run slipway in the deployment repository, or set `state: local` in slipway.yaml")
+  end
   if o.check ~= false and r.code ~= 0 then
     R.fail("git", self:where(), "git " .. args[1] .. " failed (exit " .. r.code .. "): " .. tail(r.stderr),
       "check the repository at " .. self.root .. " (git fsck), then run again")
@@ -64,18 +68,36 @@ end
 
 local function out1(r) return (r.stdout:gsub("%s+$", "")) end
 
--- does the named remote exist? (logs once per repository when it does not)
--- (`git remote` fails outside a repository: that is the error said)
-function Store:remote_exists()
-  if self.has_remote ~= nil then return self.has_remote end
-  local r = self:git({"remote"}, {check = false})
-  if r.code ~= 0 then
-    R.fail("git", self.root, "not a git repository: " .. tail(r.stderr),
+-- the repository's remotes and identity keys (remote.*, user.name,
+-- user.email), read once per store by one `git config`
+function Store:config()
+  if self.cfg then return self.cfg end
+  local r = self:git({"config", "-z", "--get-regexp", "^(remote\\..+|user\\.name|user\\.email)$"},
+    {check = false})
+  if r.code ~= 0 and r.code ~= 1 then
+    R.fail("git", self.root, "cannot read the repository's configuration: " .. tail(r.stderr),
       "run slipway in the deployment repository, or set `state: local` in slipway.yaml")
   end
-  local names = {}
-  for l in r.stdout:gmatch("[^\n]+") do names[l] = true end
-  self.has_remote = names[self.remote] == true
+  local cfg = {remotes = {}}
+  for key, v in r.stdout:gmatch("([^\n%z]+)\n?([^%z]*)%z") do
+    local name = key:match("^remote%.(.+)%.[^.]+$")
+    if name then cfg.remotes[name] = true
+    elseif v ~= "" then cfg[key] = v end
+  end
+  self.cfg = cfg
+  return cfg
+end
+
+-- does the named remote exist? (logs once per repository when it does not)
+-- (a remote only in the legacy .git/remotes/ files is asked `git remote`)
+function Store:remote_exists()
+  if self.has_remote ~= nil then return self.has_remote end
+  local has = self:config().remotes[self.remote] == true
+  if not has then
+    local r = self:git({"remote"}, {check = false})
+    for l in r.stdout:gmatch("[^\n]+") do if l == self.remote then has = true end end
+  end
+  self.has_remote = has
   if not self.has_remote and not said_local[self.root] then
     said_local[self.root] = true
     self.log("info", "state: %s has no remote %q; the record of deploys stays in %s of this " ..
@@ -113,7 +135,10 @@ end
 function Store:fetch()
   local r
   for attempt = 1, 5 do
-    r = self:git({"fetch", "--no-tags", "--prune", "--quiet", self.remote,
+    -- (no automatic maintenance after this refs-only fetch: it would start
+    -- one more git process on every record write; the repository's own
+    -- fetches and commits run it)
+    r = self:git({"-c", "maintenance.auto=false", "fetch", "--no-tags", "--prune", "--quiet", self.remote,
                   "+refs/slipway/*:refs/slipway-remotes/" .. self.remote .. "/*"}, {check = false})
     if r.code == 0 or not tostring(r.stderr):find("cannot lock ref", 1, true) then break end
     task.sleep(math.random() * 0.05 * attempt)
@@ -243,20 +268,28 @@ end
 
 -- ---- writing ------------------------------------------------------------------
 
+-- the committer, as git itself would pick it: GIT_COMMITTER_NAME and
+-- GIT_COMMITTER_EMAIL, else user.name and user.email, else slipway@HOST
 function Store:identity()
   if self.ident then return self.ident end
-  local r = self:git({"config", "-z", "--get-regexp", "^user\\.(name|email)$"}, {check = false})
-  local cfg = {}
-  for key, v in r.stdout:gmatch("([^\n%z]+)\n([^%z]*)%z") do
-    if v ~= "" then cfg[key:lower()] = v end
+  local function env(k)
+    local v = os.getenv(k)
+    return v ~= "" and v or nil
   end
-  local f = io.open("/proc/sys/kernel/hostname", "r")
-  local h = f and f:read("l")
-  if f then f:close() end
+  local name, email = env("GIT_COMMITTER_NAME"), env("GIT_COMMITTER_EMAIL")
+  if not (name and email) then
+    local cfg = self:config()
+    name, email = name or cfg["user.name"], email or cfg["user.email"]
+  end
+  if not email then
+    local f = io.open("/proc/sys/kernel/hostname", "r")
+    local h = f and f:read("l")
+    if f then f:close() end
+    email = "slipway@" .. (h or "localhost")
+  end
   -- (fast-import takes `NAME <EMAIL>`: no angle brackets or newlines inside)
   local function clean(v) return (v:gsub("[<>\n]", "")) end
-  self.ident = string.format("%s <%s>", clean(cfg["user.name"] or "slipway"),
-    clean(cfg["user.email"] or ("slipway@" .. (h or "localhost"))))
+  self.ident = string.format("%s <%s>", clean(name or "slipway"), clean(email))
   return self.ident
 end
 
