@@ -251,14 +251,28 @@ end
 -- run or in a read-only context), then keep it current in the background:
 -- after every step, when a revert starts, and every heartbeat. Idempotent.
 -- A store that cannot be written raises (code "state"): the run does not start.
-function M.record_start(ctx)
+-- opts.overlap: the first write runs in the background instead, while the
+-- run's build does (stage's build changes only the repository); the run
+-- waits for it, and raises its error, at `deploy.record_started(ctx)` --
+-- which `stage` calls after its build; taking a deploy lock and the end of
+-- the run wait for it too.
+function M.record_start(ctx, opts)
   if ctx.dry_run or ctx.readonly or ctx._heartbeat then return end
   local _, hb = state_setting(ctx)
   local st = M.store(ctx)
-  st:append_run(M.run_summary(ctx))
   local beat = {seen = progress_count(ctx)}
   ctx._heartbeat = beat
+  local first
+  if opts and opts.overlap then
+    first = task.spawn(function() st:append_run(M.run_summary(ctx)) end)
+    ctx._start = first
+  else
+    st:append_run(M.run_summary(ctx))
+  end
   beat.task = task.spawn(function()
+    -- (the heartbeat starts once the first write is in; a first write that
+    -- failed is the joiner's to raise: the heartbeat then stays quiet)
+    if first and not first:wait() then return end
     local last = task.now()
     while not beat.stop do
       task.sleep(math.min(0.2, hb))
@@ -278,12 +292,27 @@ function M.record_start(ctx)
   end)
 end
 
+--- Wait for the first write of ctx's run (record_start with overlap) to be
+-- in the shared record; raise its error (code "state"). No-op otherwise.
+function M.record_started(ctx)
+  local first = ctx._start
+  if not first then return end
+  ctx._start = nil
+  local ok, err = first:wait()
+  if not ok then error(err, 0) end
+end
+
 --- Write ctx's finished run (its summary and the environment fields it
 -- established) to the shared record. Returns true, or false and the error
 -- (logged: the run's own outcome stands).
 local function record_end(ctx, result)
   if ctx.dry_run or ctx.readonly or ctx._recorded then return true end
   ctx._recorded = true
+  -- (an overlapped first write still under way ends first; its error was
+  -- the run's to raise, the end is written regardless)
+  local first = ctx._start
+  ctx._start = nil
+  if first then first:wait() end
   local beat = ctx._heartbeat
   if beat then
     beat.stop = true
@@ -305,6 +334,7 @@ end
 local function hold_lock(ctx, env, driver, ectx)
   ctx._locks = ctx._locks or {}
   if ctx._locks[env.name] then return ctx._locks[env.name] end
+  M.record_started(ctx)  -- no lock before the run is in the shared record
   local lk = driver.lock(ectx, env, {break_lock = ctx.args.break_lock, wait = tonumber(ctx.args.lock_wait)})
   ctx._locks[env.name] = lk
   ctx._lock_order = ctx._lock_order or {}
@@ -356,6 +386,7 @@ function M.stage(ctx, name)
   local ectx = for_env(ctx, name)
   local built <close> = build.run(ctx, build.kind(ctx, name))
   local outputs = built and built.outputs
+  M.record_started(ctx)
   hold_lock(ctx, env, driver, ectx)
   local before = driver.status(ectx, env)
   ctx.journal:record{type = "state", env = name, before = {versions = before.versions,
@@ -1043,7 +1074,11 @@ function M.run_command(command, args, build, opts)
     local d = build(ctx, args)
     -- the commands that read the record do not start without it; others
     -- (stop: an emergency) go on and say so
-    local okr, err = pcall(M.record_start, ctx)
+    -- stage and deploy with a build: the first write goes on while the
+    -- build runs (stage waits for it before the deploy lock)
+    local overlap = (command == "stage" or command == "deploy") and not args.resume
+      and require("slipway.build").config(ctx.manifest) ~= nil
+    local okr, err = pcall(M.record_start, ctx, {overlap = overlap})
     if not okr then
       if M.RECORDED[command] then error(err, 0) end
       log.warn("the shared record cannot be written; going on without it: %s", errmsg(err))

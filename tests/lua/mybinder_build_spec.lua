@@ -215,4 +215,28 @@ T.test("build: mistakes name slipway.yaml's line", function()
   T.eq(build.sha256(string.rep("a", 1000)), "41edece42d63e8d9bf515a9ba6932e1c20cbc9f5a5d134645adb5db1b9737ea3")
 end)
 
+T.test("with a build, stage writes its start while the build runs, and takes no lock until it is in", function()
+  local dir = MB.repository()
+  local k = MB.standin()
+  -- a good stage: the run is in the remote's record (its start, then its end)
+  local r = D.slipway(dir, {"stage", "staging"}, {env = k.env})
+  T.eq(r.code, 0, r.stdout .. r.stderr)
+  local remote = fs.dirname(dir) .. "/remote.git"
+  local log = proc.run({"git", "-C", remote, "log", "--format=%s", "refs/slipway/state"}, {echo = false}).stdout
+  T.match(log, "^slipway state: run %S+ stage success[^\n]*\nslipway state: run %S+ stage\n",
+    "the end on top of the start, both on the remote")
+
+  -- the remote gone: the build runs, then the run stops before any lock or
+  -- cluster call, saying the record cannot be written
+  D.git(dir, "remote", "set-url", "origin", fs.dirname(dir) .. "/gone.git")
+  local k2 = MB.standin()
+  r = D.slipway(dir, {"stage", "staging"}, {env = k2.env})
+  T.eq(r.code, 1, r.stdout .. r.stderr)
+  T.match(r.stderr, "cannot fetch the record from remote origin")
+  T.eq(calls(k2, "chartpress"), {"--push"}, "the build ran beside the write")
+  for _, c in ipairs(k2:calls()) do
+    T.eq(c.tool, "chartpress", "no helm or kubectl call (no lock) without the record: " .. table.concat(c.argv, " "))
+  end
+end, {skip = skip})
+
 T.run()

@@ -115,8 +115,14 @@ function deploy.record(ctx, env) end
 function deploy.run_summary(ctx, result) end
 
 ---Write the run to the shared record as unfinished and keep it current (heartbeat). Idempotent.
+---With `opts.overlap` the first write runs in the background (see deploy.record_started).
 ---@param ctx slipway.Ctx
-function deploy.record_start(ctx) end
+---@param opts? {overlap?: boolean}
+function deploy.record_start(ctx, opts) end
+
+---Wait for the background first write of the run (record_start with overlap); raise its error.
+---@param ctx slipway.Ctx
+function deploy.record_started(ctx) end
 
 ---The end of a deploy run: exit 6 for an unpushed revert, the record written, the locks released.
 ---@param ctx slipway.Ctx
