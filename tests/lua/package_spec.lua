@@ -187,17 +187,23 @@ T.test("the dlopen'ed libraries are not linked: Nettle a Depends, libcurl a Reco
     T.nomatch(so, "curl", "libcurl is loaded with dlopen, not linked")
     T.nomatch(so, "nettle", "Nettle is loaded with dlopen, not linked")
   end
-  -- what the packaged binary maps once it has made a digest and asked for
-  -- libcurl's version (both dlopen'ed then): {soname = path}
+  -- what the packaged binary maps once it has made a digest, then once it
+  -- has asked for libcurl's version (each dlopen'ed then; libcurl's own
+  -- dependencies map libnettle too, hence the digest first):
+  -- {soname = path} from the snapshot taken after that library's use
   local r = run({p.root .. "/usr/bin/slipway", "-e", [[
+    local function maps() return io.open("/proc/self/maps"):read("a") end
     require("slipway.digest").sha256("")
+    local after_digest = maps()
     require("slipway.http").version()
-    io.write(io.open("/proc/self/maps"):read("a"))]]}, {check = false})
+    io.write(after_digest, "\0", maps())]]}, {check = false})
   T.eq(r.code, 0, r.stderr)
+  local snapshot = {}
+  snapshot["libnettle.so.8"], snapshot["libcurl.so.4"] = r.stdout:match("^(.-)%z(.*)$")
   -- the soname is a link to the file mapped: libnettle.so.8 -> libnettle.so.8.6
   local mapped = {}
-  for path in r.stdout:gmatch("%s(/%S+)\n") do
-    for so in pairs(DLOPENED) do
+  for so in pairs(DLOPENED) do
+    for path in snapshot[so]:gmatch("%s(/%S+)\n") do
       local base = fs.basename(path)
       if base == so or base:sub(1, #so + 1) == so .. "." then mapped[so] = path end
     end
