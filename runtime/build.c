@@ -6,23 +6,24 @@
  *                   tree had changes, "unknown" outside git), written at
  *                   build time by runtime/commit.cmake
  *   core.libs()     {lua =, libuv =, libyaml =, http_parser =, lua_cjson =,
- *                    nettle =, libcurl = version or nil, libcurl_error = why not}
+ *                    libcurl = version or nil, libcurl_error = why not,
+ *                    nettle = version or nil, nettle_error = why not}
  *   core.describe() the text of `slipway --version`
  *
- * libs() loads libcurl (through slipway.http.core, the loader HTTP uses), so
- * nothing pays for it unless asked: start-up stays without OpenSSL.
+ * libs() loads libcurl and Nettle (through slipway.http.core and
+ * slipway.digest.core, the loaders HTTP and digests use), so nothing pays for
+ * them unless asked: start-up maps neither.
  */
 #include "slipway.h"
 
 #include <string.h>
 
 #include <http_parser.h>
-#include <nettle/version.h>
 #include <yaml.h>
 
 extern const char sw_build_commit[];  /* build/build_commit.c */
 
-/* 1 when Lua, libyaml, http-parser and Nettle are linked from static archives
+/* 1 when Lua, libyaml and http-parser are linked from static archives
  * (CMakeLists.txt, option SLIPWAY_STATIC_LIBS) */
 #ifndef SLIPWAY_STATIC_LIBS
 #define SLIPWAY_STATIC_LIBS 0
@@ -32,7 +33,32 @@ extern const char sw_build_commit[];  /* build/build_commit.c */
 #define SLIPWAY_CJSON_VERSION "?"
 #endif
 
-/* push {lua=, libuv=, ...}; libcurl only when it loads */
+/* t[field] = MODULE.version().version when the library it loads on first use
+ * loads, else t[field .. "_error"] = why not (the message after "PREFIX: ");
+ * leaves the version table on top, or nothing; returns whether it loaded */
+static int loaded_lib(lua_State *L, int t, const char *module, const char *field,
+                      const char *prefix) {
+  lua_getglobal(L, "require");
+  lua_pushstring(L, module);
+  lua_call(L, 1, 1);
+  lua_getfield(L, -1, "version");
+  lua_remove(L, -2);
+  if (lua_pcall(L, 0, 1, 0) == LUA_OK) {
+    lua_getfield(L, -1, "version");
+    lua_setfield(L, t, field);
+    return 1;
+  }
+  /* "FILE:LINE: PREFIX: cannot load ... (...)": keep what follows "PREFIX: " */
+  const char *msg = luaL_tolstring(L, -1, NULL);
+  const char *why = strstr(msg, prefix);
+  lua_pushfstring(L, "%s_error", field);
+  lua_pushstring(L, why ? why + strlen(prefix) : msg);
+  lua_settable(L, t);
+  lua_pop(L, 2);
+  return 0;
+}
+
+/* push {lua=, libuv=, ...}; libcurl and Nettle only when they load */
 static int l_libs(lua_State *L) {
   unsigned long hp = http_parser_version();
   lua_createtable(L, 0, 8);
@@ -47,28 +73,15 @@ static int l_libs(lua_State *L) {
   lua_setfield(L, -2, "http_parser");
   lua_pushliteral(L, SLIPWAY_CJSON_VERSION);
   lua_setfield(L, -2, "lua_cjson");
-  /* Nettle says major.minor only ("3.8") */
-  lua_pushfstring(L, "%d.%d", nettle_version_major(), nettle_version_minor());
-  lua_setfield(L, -2, "nettle");
 
-  /* libcurl: ask the HTTP binding, which dlopens it the way requests do */
+  /* loaded with dlopen the way requests and digests load them */
   int t = lua_gettop(L);
-  lua_getglobal(L, "require");
-  lua_pushliteral(L, "slipway.http.core");
-  lua_call(L, 1, 1);
-  lua_getfield(L, -1, "version");
-  if (lua_pcall(L, 0, 1, 0) == LUA_OK) {
-    lua_getfield(L, -1, "version");
-    lua_setfield(L, t, "libcurl");
+  if (loaded_lib(L, t, "slipway.http.core", "libcurl", "http: ")) {
     lua_getfield(L, -1, "ssl");
     lua_setfield(L, t, "libcurl_ssl");
-  } else {
-    /* "FILE:LINE: http: cannot load libcurl (...)": keep what follows "http: " */
-    const char *msg = luaL_tolstring(L, -1, NULL);
-    const char *why = strstr(msg, "http: ");
-    lua_pushstring(L, why ? why + 6 : msg);
-    lua_setfield(L, t, "libcurl_error");
   }
+  lua_settop(L, t);
+  loaded_lib(L, t, "slipway.digest.core", "nettle", "digest: ");
   lua_settop(L, t);
   return 1;
 }
@@ -98,7 +111,6 @@ static int l_describe(lua_State *L) {
       {"libyaml", "libyaml", SLIPWAY_STATIC_LIBS},
       {"http_parser", "http-parser", SLIPWAY_STATIC_LIBS},
       {"lua_cjson", "lua-cjson", 1},
-      {"nettle", "Nettle", SLIPWAY_STATIC_LIBS},
   };
   for (size_t i = 0; i < sizeof linked / sizeof linked[0]; i++) {
     if (!push_lib(L, linked[i].field, linked[i].label)) continue;
@@ -108,17 +120,27 @@ static int l_describe(lua_State *L) {
       n++;
     }
   }
-  if (push_lib(L, "libcurl", "libcurl")) {
-    const char *ssl = (lua_getfield(L, 1, "libcurl_ssl"), lua_tostring(L, -1));
-    if (ssl && *ssl) lua_pushfstring(L, " (%s, loaded on first HTTP use)", ssl);
-    else lua_pushliteral(L, " (loaded on first HTTP use)");
-    lua_remove(L, -2);
-    n += 2;
-  } else {
-    lua_getfield(L, 1, "libcurl_error");
-    lua_pushfstring(L, "\n  libcurl not loadable: %s", lua_tostring(L, -1));
-    lua_remove(L, -2);
-    n++;
+  /* the libraries loaded on first use (dlopen), or why they cannot be */
+  static const struct { const char *field, *label, *use; } on_use[] = {
+      {"libcurl", "libcurl", "HTTP"},
+      {"nettle", "Nettle", "digest"},
+  };
+  for (size_t i = 0; i < sizeof on_use / sizeof on_use[0]; i++) {
+    const char *field = on_use[i].field;
+    if (push_lib(L, field, on_use[i].label)) {
+      lua_pushfstring(L, "%s_ssl", field);
+      const char *ssl = (lua_gettable(L, 1), lua_tostring(L, -1));
+      if (ssl && *ssl) lua_pushfstring(L, " (%s, loaded on first %s use)", ssl, on_use[i].use);
+      else lua_pushfstring(L, " (loaded on first %s use)", on_use[i].use);
+      lua_remove(L, -2);
+      n += 2;
+    } else {
+      lua_pushfstring(L, "%s_error", field);
+      lua_gettable(L, 1);
+      lua_pushfstring(L, "\n  %s not loadable: %s", on_use[i].label, lua_tostring(L, -1));
+      lua_remove(L, -2);
+      n++;
+    }
   }
   lua_concat(L, n);
   return 1;

@@ -512,51 +512,34 @@ static size_t cb_write(char *data, size_t size, size_t n, void *p) {
 
 static void http_shutdown(void *arg);
 
-static int load_sym(void *dst, const char *name) {
-  void *p = dlsym(C.dl, name);
-  if (p == NULL) {
-    snprintf(load_error, sizeof load_error, "%s has no symbol %s", "libcurl", name);
-    return -1;
-  }
-  memcpy(dst, &p, sizeof p);
-  return 0;
-}
-
-#define SYM(field, name) if (load_sym(&C.field, name)) goto fail
-
 static int load_curl(void) {
-  const char *lib = getenv("SLIPWAY_LIBCURL");
+  static const sw_dl_sym syms[] = {
+      {&C.global_init, "curl_global_init"},
+      {&C.global_cleanup, "curl_global_cleanup"},
+      {&C.version_info, "curl_version_info"},
+      {&C.easy_init, "curl_easy_init"},
+      {&C.easy_setopt, "curl_easy_setopt"},
+      {&C.easy_getinfo, "curl_easy_getinfo"},
+      {&C.easy_cleanup, "curl_easy_cleanup"},
+      {&C.easy_reset, "curl_easy_reset"},
+      {&C.easy_strerror, "curl_easy_strerror"},
+      {&C.easy_pause, "curl_easy_pause"},
+      {&C.multi_init, "curl_multi_init"},
+      {&C.multi_setopt, "curl_multi_setopt"},
+      {&C.multi_add_handle, "curl_multi_add_handle"},
+      {&C.multi_remove_handle, "curl_multi_remove_handle"},
+      {&C.multi_socket_action, "curl_multi_socket_action"},
+      {&C.multi_info_read, "curl_multi_info_read"},
+      {&C.multi_assign, "curl_multi_assign"},
+      {&C.multi_cleanup, "curl_multi_cleanup"},
+      {&C.multi_strerror, "curl_multi_strerror"},
+      {&C.slist_append, "curl_slist_append"},
+      {&C.slist_free_all, "curl_slist_free_all"},
+      {NULL, NULL}};
   curl_version_info_data *v;
-  if (lib == NULL || *lib == '\0') lib = "libcurl.so.4";
-  C.dl = dlopen(lib, RTLD_NOW | RTLD_LOCAL);
-  if (C.dl == NULL) {
-    const char *e = dlerror();
-    snprintf(load_error, sizeof load_error,
-             "cannot load libcurl (%s); install Debian's libcurl4 package",
-             e ? e : lib);
-    return -1;
-  }
-  SYM(global_init, "curl_global_init");
-  SYM(global_cleanup, "curl_global_cleanup");
-  SYM(version_info, "curl_version_info");
-  SYM(easy_init, "curl_easy_init");
-  SYM(easy_setopt, "curl_easy_setopt");
-  SYM(easy_getinfo, "curl_easy_getinfo");
-  SYM(easy_cleanup, "curl_easy_cleanup");
-  SYM(easy_reset, "curl_easy_reset");
-  SYM(easy_strerror, "curl_easy_strerror");
-  SYM(easy_pause, "curl_easy_pause");
-  SYM(multi_init, "curl_multi_init");
-  SYM(multi_setopt, "curl_multi_setopt");
-  SYM(multi_add_handle, "curl_multi_add_handle");
-  SYM(multi_remove_handle, "curl_multi_remove_handle");
-  SYM(multi_socket_action, "curl_multi_socket_action");
-  SYM(multi_info_read, "curl_multi_info_read");
-  SYM(multi_assign, "curl_multi_assign");
-  SYM(multi_cleanup, "curl_multi_cleanup");
-  SYM(multi_strerror, "curl_multi_strerror");
-  SYM(slist_append, "curl_slist_append");
-  SYM(slist_free_all, "curl_slist_free_all");
+  C.dl = sw_dl_load("SLIPWAY_LIBCURL", "libcurl.so.4", "libcurl", "libcurl4", syms,
+                    load_error, sizeof load_error);
+  if (C.dl == NULL) return -1;
   v = C.version_info(CURLVERSION_NOW);
   if (v == NULL || v->version_num < 0x075500) {
     snprintf(load_error, sizeof load_error, "libcurl %s is too old (7.85 or newer needed)",

@@ -164,6 +164,25 @@ size_t sw_secret_cut(const char *s, size_t len, int at_end);
 /* Allocation that raises "not enough memory" on failure. */
 void *sw_xmalloc(lua_State *L, size_t n);
 
+/* ---- libraries loaded on first use (dl.c) ------------------------------ */
+
+/* A function to resolve: the address of the function pointer to set, and
+ * the symbol's name. A table of them ends with {NULL, NULL}. */
+typedef struct {
+  void *fn;
+  const char *name;
+} sw_dl_sym;
+
+/* dlopen the file named by the environment variable env (when env is not
+ * NULL and the variable is set and not empty: tests name a missing file) or
+ * else soname, RTLD_NOW | RTLD_LOCAL, and resolve every symbol of syms.
+ * Returns the handle; or NULL with err holding "cannot load WHAT
+ * (DLERROR); install Debian's PACKAGE package" or "WHAT has no symbol NAME"
+ * (the library closed again: use none of the pointers). The caller keeps its own state (loaded or failed, and why) and
+ * raises with err: libcurl (http.c) and Nettle (digest.c) load this way. */
+void *sw_dl_load(const char *env, const char *soname, const char *what,
+                 const char *package, const sw_dl_sym *syms, char *err, size_t errlen);
+
 /* luaopen functions of the bindings (one file each). */
 int luaopen_slipway_task_core(lua_State *L);  /* sched.c */
 int luaopen_slipway_core(lua_State *L);       /* error.c: errors, secrets */

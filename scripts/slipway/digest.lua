@@ -6,7 +6,8 @@
 --   local hex, err, code = digest.sha256_file("mybinder/values.yaml")
 --
 -- The hashing is Nettle's (slipway.digest.core, runtime/digest.c; Debian's
--- nettle-dev, linked statically), which uses the CPU's SHA instructions
+-- libnettle8, loaded on the first digest: a missing library raises code
+-- "unavailable" naming it), which uses the CPU's SHA instructions
 -- where there are (1.6 GB/s here, 4.7x coreutils' sha256sum; without them
 -- about as fast as sha256sum: docs/digest.md). Both functions run to the
 -- end on the calling task without yielding, as slipway.fs reads files: a

@@ -1,10 +1,77 @@
 -- slipway.digest: SHA-256 on Nettle. The known answers of FIPS 180-2's
 -- examples (NIST), and agreement with coreutils' sha256sum (a real tool) on
--- random bytes around the 64-byte block and the 64 KiB read chunk.
+-- random bytes around the 64-byte block and the 64 KiB read chunk. Nettle
+-- is loaded with dlopen on the first digest (runtime/digest.c), never at
+-- start-up: checked in this process and in a fresh `slipway -e`.
 local T = require "slipway.testing"
 local digest = require "slipway.digest"
+local core = require "slipway.digest.core"
 local fs = require "slipway.fs"
 local proc = require "slipway.proc"
+local cmd = require "slipway_cmd"
+
+-- whether libnettle is mapped into this process
+local function maps_has_nettle()
+  return (fs.read("/proc/self/maps") or ""):find("libnettle", 1, true) ~= nil
+end
+
+-- Checked before anything else digests.
+T.test("Nettle is not loaded until the first digest", function()
+  T.falsy(core.loaded(), "loaded by require")
+  T.falsy(maps_has_nettle(), "libnettle mapped before the first digest")
+  T.eq(digest.sha256("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+  T.truthy(core.loaded())
+  T.truthy(maps_has_nettle(), "libnettle mapped once a digest was made")
+  T.match(core.version().version, "^%d+%.%d+$")
+end)
+
+-- a fresh process: start-up maps no libnettle (nor libcurl); one digest does
+T.test("a fresh slipway -e maps libnettle only after digest.sha256", function()
+  local r = cmd.run({"-e", [[
+    local function mapped(name)
+      local f = assert(io.open("/proc/self/maps"))
+      local maps = f:read("a")
+      f:close()
+      return maps:find(name, 1, true) ~= nil
+    end
+    print(mapped("libnettle"), mapped("libcurl"), mapped("libuv"))
+    require("slipway.digest").sha256("")
+    print(mapped("libnettle"), mapped("libcurl"))]]})
+  T.eq(r.code, 0, r.stderr)
+  T.eq(r.stdout, "false\tfalse\ttrue\ntrue\tfalse\n",
+       "not mapped at start-up (libuv is: the check sees linked libraries), mapped after one digest")
+end)
+
+-- SLIPWAY_LIBNETTLE names another file, as SLIPWAY_LIBCURL does for http
+T.test("a missing Nettle is a clear error naming the library and libnettle8", function()
+  local r = cmd.run({"-e", [[
+    local digest = require("slipway.digest")
+    for _, f in ipairs{function() return digest.sha256("abc") end,
+                       function() return digest.sha256_file("/etc/hostname") end} do
+      local ok, e = pcall(f)
+      print(ok, e.code, e.message)
+    end
+    print(require("slipway.digest.core").loaded())
+    print(require("slipway.build.core").describe())]]},
+    {env = {SLIPWAY_LIBNETTLE = "libnettle-missing.so.9"}})
+  T.eq(r.code, 0, r.stderr)
+  local lines = {}
+  for l in r.stdout:gmatch("[^\n]+") do lines[#lines + 1] = l end
+  for i = 1, 2 do
+    T.match(lines[i], "^false\tunavailable\t%(command line%):%d+: digest: cannot load Nettle " ..
+            "%(libnettle%-missing%.so%.9: [^)]*%); install Debian's libnettle8 package$")
+  end
+  T.eq(lines[3], "false", "not loaded")
+  T.match(r.stdout, "\n  Nettle not loadable: cannot load Nettle %(libnettle%-missing%.so%.9")
+  T.nomatch(r.stdout, "\n  Nettle %d", "--version names no Nettle version it could not load")
+end)
+
+T.test("the build info names the Nettle that digests: loaded on first use", function()
+  local build = require "slipway.build.core"
+  T.eq(build.libs().nettle, core.version().version)
+  T.match(build.describe(), "\n  Nettle " .. core.version().version:gsub("%.", "%%.") ..
+          " %(loaded on first digest use%)")
+end)
 
 -- random bytes, reproducible from the seed printed with a failure
 local SEED = os.time()
@@ -88,7 +155,6 @@ T.test("misuse raises with the caller's position", function()
   T.raises(function() digest.sha256_file({}) end, "bad argument #1 to 'sha256_file' %(path expected, got table%)")
   T.raises(function() digest.sha256_file("") end, "got empty string")
   -- the C core checks for itself as luaL_checklstring does
-  local core = require "slipway.digest.core"
   T.raises(function() core.sha256({}) end, "string expected, got table")
   T.raises(function() core.sha256_file(nil) end, "string expected, got nil")
 end)

@@ -1,9 +1,11 @@
 -- The Debian package and the tarball, built by cpack from this very build
 -- (what `make package` does): their contents, and the .deb's Depends checked
 -- against what the packaged binary really links (ldd + dpkg -S): every linked
--- library's package is a Depends and nothing else is; libcurl, dlopen'ed on
--- first HTTP use, is not linked and is a Recommends; vendor/deps-run.txt names
--- the same packages. Skips (saying so) only where dpkg-deb is missing.
+-- library's package is a Depends and, besides libnettle8, nothing else is;
+-- Nettle, dlopen'ed on the first digest (which stage and promote make), is not
+-- linked and is a Depends; libcurl, dlopen'ed on first HTTP use, is not linked
+-- and is a Recommends; vendor/deps-run.txt names the same packages. Skips
+-- (saying so) only where dpkg-deb is missing.
 local T = require "slipway.testing"
 local fs = require "slipway.fs"
 local proc = require "slipway.proc"
@@ -123,7 +125,10 @@ T.test("the .deb holds the binary, its docs and the copyright notice, under /usr
   T.nomatch(listing, "CMake", "no build-tree file leaks into the package")
   local notice = fs.read(p.root .. "/usr/share/doc/slipway/copyright")
   T.match(notice, "lua%-cjson", "the statically linked lua-cjson's notice is shipped")
-  T.match(notice, "GNU Nettle %(libnettle%.a", "and Nettle's")
+  -- Nettle (LGPL-3+ or GPL-2+) is loaded from Debian's libnettle8 at run time:
+  -- nothing of it is in the binary, and copyright does not say otherwise
+  T.nomatch(notice, "libnettle%.a", "Nettle is not linked statically")
+  T.match(notice, "libnettle8", "copyright says where Nettle comes from")
 end)
 
 T.test("the control fields name this build: version, architecture", function()
@@ -134,16 +139,23 @@ T.test("the control fields name this build: version, architecture", function()
   T.match(p.deb, "/slipway_" .. build.version:gsub("%p", "%%%0") .. "_")
 end)
 
-T.test("Depends is exactly the packages of the libraries the binary links", function()
+-- libraries slipway loads with dlopen on first use (dpkg-shlibdeps cannot see
+-- them): soname -> package, and whether the package is a Depends
+local DLOPENED = {
+  ["libnettle.so.8"] = {pkg = "libnettle8", depends = true},  -- digests: stage, promote
+  ["libcurl.so.4"] = {pkg = "libcurl4", depends = false},     -- HTTP only: a Recommends
+}
+
+T.test("Depends is exactly the packages of the libraries the binary links, and libnettle8", function()
   local p = package()
   local bin = p.root .. "/usr/bin/slipway"
   local depends = names(field(p.deb, "Depends"))
   local libs = linked(bin)
   T.truthy(libs["libuv.so.1"], "ldd sees libuv: " .. table.concat(sorted(libs), " "))
-  -- Lua, libyaml, http-parser and Nettle are inside the binary unless it was
-  -- built with -DSLIPWAY_STATIC_LIBS=OFF (its build info says which)
+  -- Lua, libyaml and http-parser are inside the binary unless it was built
+  -- with -DSLIPWAY_STATIC_LIBS=OFF (its build info says which)
   local static = build.describe():match("\n  Lua [%d.]+ %(static%)") ~= nil
-  for _, so in ipairs({"liblua5.4.so.0", "libyaml-0.so.2", "libhttp_parser.so.2.9", "libnettle.so.8"}) do
+  for _, so in ipairs({"liblua5.4.so.0", "libyaml-0.so.2", "libhttp_parser.so.2.9"}) do
     T.eq(libs[so] ~= nil, not static, so .. (static and " is linked statically, not loaded"
                                                       or " is loaded (SLIPWAY_STATIC_LIBS=OFF)"))
   end
@@ -156,22 +168,54 @@ T.test("Depends is exactly the packages of the libraries the binary links", func
     direct[pkg] = true
     T.truthy(depends[pkg], so .. " comes from " .. pkg .. ", which Depends must name")
   end
-  -- and Depends names only packages of libraries ldd shows loaded
+  -- and Depends names only packages of libraries ldd shows loaded, and those
+  -- of the dlopen'ed libraries that are dependencies
   local loaded = {}
   for _, path in pairs(libs) do loaded[owner(path)] = true end
+  for _, d in pairs(DLOPENED) do
+    if d.depends then loaded[d.pkg], direct[d.pkg] = true, true end
+  end
   for pkg in pairs(depends) do T.truthy(loaded[pkg], "Depends names " .. pkg .. ", which the binary does not load") end
-  T.eq(sorted(depends), sorted(direct), "Depends is the packages of the NEEDED libraries")
+  T.eq(sorted(depends), sorted(direct), "Depends is the packages of the NEEDED libraries and libnettle8")
   T.match(field(p.deb, "Depends"), "libc6 %(>= [%d.]+%)", "versioned from the symbols used")
 end)
 
-T.test("libcurl is not linked but recommended, with git", function()
+T.test("the dlopen'ed libraries are not linked: Nettle a Depends, libcurl a Recommends with git", function()
   local p = package()
-  for so in pairs(linked(p.root .. "/usr/bin/slipway")) do
+  local libs = linked(p.root .. "/usr/bin/slipway")
+  for so in pairs(libs) do
     T.nomatch(so, "curl", "libcurl is loaded with dlopen, not linked")
+    T.nomatch(so, "nettle", "Nettle is loaded with dlopen, not linked")
   end
-  T.falsy(names(field(p.deb, "Depends")).libcurl4, "libcurl4 is not a Depends")
-  local rec = names(field(p.deb, "Recommends"))
-  T.truthy(rec.libcurl4, "libcurl4 is a Recommends: " .. field(p.deb, "Recommends"))
+  -- what the packaged binary maps once it has made a digest, then once it
+  -- has asked for libcurl's version (each dlopen'ed then; libcurl's own
+  -- dependencies map libnettle too, hence the digest first):
+  -- {soname = path} from the snapshot taken after that library's use
+  local r = run({p.root .. "/usr/bin/slipway", "-e", [[
+    local function maps() return io.open("/proc/self/maps"):read("a") end
+    require("slipway.digest").sha256("")
+    local after_digest = maps()
+    require("slipway.http").version()
+    io.write(after_digest, "\0", maps())]]}, {check = false})
+  T.eq(r.code, 0, r.stderr)
+  local snapshot = {}
+  snapshot["libnettle.so.8"], snapshot["libcurl.so.4"] = r.stdout:match("^(.-)%z(.*)$")
+  -- the soname is a link to the file mapped: libnettle.so.8 -> libnettle.so.8.6
+  local mapped = {}
+  for so in pairs(DLOPENED) do
+    for path in snapshot[so]:gmatch("%s(/%S+)\n") do
+      local base = fs.basename(path)
+      if base == so or base:sub(1, #so + 1) == so .. "." then mapped[so] = path end
+    end
+  end
+  local depends, rec = names(field(p.deb, "Depends")), names(field(p.deb, "Recommends"))
+  for so, d in pairs(DLOPENED) do
+    T.falsy(libs[so], so .. " is not linked")
+    T.truthy(mapped[so], so .. " is loaded on use")
+    T.eq(owner(mapped[so]), d.pkg, so .. ", which slipway loads, is " .. d.pkg .. "'s")
+    T.eq(depends[d.pkg] == true, d.depends, d.pkg .. (d.depends and " is a Depends" or " is not a Depends"))
+    T.eq(rec[d.pkg] == true, not d.depends, d.pkg .. (d.depends and " is not a Recommends" or " is a Recommends"))
+  end
   T.truthy(rec.git, "git is a Recommends")
   -- the version slipway checks when it loads libcurl (runtime/http.c: 7.85)
   T.match(field(p.deb, "Recommends"), "libcurl4 %(>= 7%.85")
