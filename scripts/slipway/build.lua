@@ -17,6 +17,7 @@
 local diff = require "slipway.diff"
 local digest = require "slipway.digest"
 local fs = require "slipway.fs"
+local task = require "slipway.task"
 local errors = require "slipway.errors"
 
 local M = {}
@@ -82,15 +83,16 @@ local function committed(ctx, rels)
   return out
 end
 
---- build.digest(ctx) -> the outputs as they are in the working tree:
+--- build.digest(ctx [, head]) -> the outputs as they are in the working tree:
 -- {[file] = {sha256, changed = {"LINE: text"} (against HEAD), more = N?,
--- missing = true?}}; nil when slipway.yaml declares no build.
-function M.digest(ctx)
+-- missing = true?}}; nil when slipway.yaml declares no build. head: the
+-- outputs' committed texts {[rel] = text} when the caller read them already.
+function M.digest(ctx, head)
   local cfg = M.config(ctx.manifest)
   if not cfg then return nil end
   local out, rels = {}, {}
   for _, o in ipairs(cfg.outputs) do rels[#rels + 1] = o.rel end
-  local head = committed(ctx, rels)
+  head = head or committed(ctx, rels)
   for _, o in ipairs(cfg.outputs) do
     if fs.isfile(o.file) then
       local text = fs.read(o.file)
@@ -228,6 +230,9 @@ function M.run(ctx, kind)
   end
   ctx:log("info", "%s", what)
   local before = tracked(ctx)
+  -- the outputs' committed text does not depend on the build: read beside it
+  local reading = task.spawn(committed, ctx, rels)
+  local _ <close> = setmetatable({}, {__close = function(_, err) if err ~= nil then reading:cancel() end end})
   local declared = {}
   for _, o in ipairs(cfg.outputs) do declared[o.rel] = true end
   for _, c in ipairs(cmds) do
@@ -248,7 +253,7 @@ function M.run(ctx, kind)
     errors.fail("build", string.format("build %s (%s) changed files it does not declare in build.outputs: %s",
       cfg.name, kind, table.concat(bad, ", ")), {files = bad})
   end
-  b.outputs = M.digest(ctx)
+  b.outputs = M.digest(ctx, reading:join())
   if ctx.dry_run then
     for _, o in ipairs(cfg.outputs) do
       local old = b._restore[o.file]

@@ -35,8 +35,9 @@ function build.kind(ctx, env) end
 
 ---The declared outputs as they are in the working tree; nil without `build:`.
 ---@param ctx slipway.Ctx
+---@param head? table<string, string> the outputs' committed (HEAD) texts, when already read
 ---@return table<string, slipway.BuildOutput>?
-function build.digest(ctx) end
+function build.digest(ctx, head) end
 
 ---nil when the outputs are those tested, else a text naming each file that differs.
 ---@param tested table?
