@@ -3,14 +3,14 @@
 --
 --   SLIPWAY_SRC=. SLIPWAY_PATH=tests/lua/lib build/slipway tests/bench/deploy_clock.lua BIN RUNS
 --
--- Each round: for every member a fresh copy of the real mybinder.org-deploy
--- with the port (mybindertest.lua) and its own recording stand-in (own
--- state, HOME and kubeconfig: one CI runner each); then all members'
--- `slipway stage M` started at once (one process per member, as cd.yml's
--- matrix), and, on fresh copies, all members' chartpress + `CI=1 deploy.py M`
--- at once (cd.yml's stages 3 and 4; the port's build step is that chartpress);
--- the order of the two alternates between rounds. Every process runs under
--- ownclock.py (its own CPU from /proc, its wall time).
+-- Every deploy gets a fresh copy of the real mybinder.org-deploy with the
+-- port (mybindertest.lua) and its own recording stand-in (own state, HOME
+-- and kubeconfig: one CI runner each): `slipway stage M`, or chartpress +
+-- `CI=1 deploy.py M` (cd.yml's stages 3 and 4; the port's build step is that
+-- chartpress). Each round runs every member alone (both tools, one after the
+-- other), then all members at once for each tool; the tools' order
+-- alternates between rounds. Every process runs under ownclock.py (its own
+-- CPU from /proc, its wall time).
 local fs = require "slipway.fs"
 local proc = require "slipway.proc"
 local json = require "slipway.json"

@@ -8,8 +8,12 @@
 # `helm upgrade` and each `kubectl rollout status`. Against it, `CI=1
 # python3 deploy.py M ...` (after `. cert-manager.env`, with cd.yml's
 # arguments) for the same members with the same delays. Each tool runs as
-# cd.yml runs it: one job per member, all members at once (one process each,
-# its own copy of the repository and its own stand-in: one runner each).
+# cd.yml runs it: one job per member, its own copy of the repository and its
+# own stand-in. Each round runs every member ALONE (on GitHub Actions each job
+# of the matrix has a runner of its own: the goal is judged there), then all
+# members AT ONCE on this machine (six jobs on two cores: information).
+# DEPLOY_CLOCK_MEMBERS=a,b runs some members; DEPLOY_CLOCK_ONLY=alone|together
+# one half.
 #
 # Printed per member deploy, best (median) of N rounds, for both tools:
 #   own CPU    CPU of the deploy process itself, every thread, not its
@@ -54,7 +58,8 @@
 #     charts' namespaces too); a real kube-system has other workloads.
 #   - cd.yml itself runs staging first and then prod, hetzner-2i2c,
 #     hetzner-gesis and bids-ovh as one matrix; curvenote is not in this
-#     cd.yml. Here all six start at once, the harder case for a 2-core machine.
+#     cd.yml. In the "at once" half all six start together, the harder case
+#     for a 2-core machine.
 # Override with DEPLOY_CLOCK_HELM / DEPLOY_CLOCK_ROLLOUT (the stand-in's
 # "DEFAULT,NAME=SECONDS,..." format); BENCH_RUNS rounds (default 5).
 #
