@@ -23,7 +23,8 @@ local TOP = {name = true, state_dir = true, state = true, components = true, env
              stages = true, notify = true, templates = true, env_files = true, build = true}
 -- the `state:` setting: where the record of deploys lives (slipway.state)
 local STATE_OPTIONS = {
-  git = {remote = "string", ref = "string", retries = "number", timeout = "number", heartbeat = "number"},
+  git = {remote = "string", ref = "string", retries = "number", timeout = "number", keep_runs = "number",
+         heartbeat = "number"},
   kubernetes = {prefix = "string", keep_runs = "number", home = "string", retries = "number",
                 heartbeat = "number"},
   ["local"] = {wait = "number", heartbeat = "number"},

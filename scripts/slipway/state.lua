@@ -41,7 +41,7 @@ end
 -- repository), state_dir, envs (kubernetes: {NAME = {namespace, kubectl,
 -- context, env}}), log (fn(level, fmt, ...), default slipway.log).
 -- Options per backend: git: remote ("origin"), ref ("refs/slipway/state"),
--- retries (10), timeout (60); kubernetes: prefix ("slipway-state-"),
+-- retries (10), timeout (60), keep_runs (1000); kubernetes: prefix ("slipway-state-"),
 -- keep_runs (100), home (env of runs without one), retries; local: wait (30).
 function M.open(cfg, opts)
   opts = opts or {}

@@ -256,6 +256,34 @@ T.test("git: a directory that is not a git repository is an error saying so", fu
   T.match(err.message, "not a git repository")
 end)
 
+T.test("git: the tree keeps the newest keep_runs runs (and those being written); older ones stay in history", function()
+  local bare = remote()
+  local r = clone(bare)
+  local st = state.open("git", {root = r, log = quiet, keep_runs = 3})
+  for i = 1, 5 do st:write{runs = {summary(string.format("2026120%dT000000.000Z-a", i))}} end
+  local doc = state.open("git", {root = clone(bare), log = quiet}):read()
+  T.eq(ids(doc), {"20261203T000000.000Z-a", "20261204T000000.000Z-a", "20261205T000000.000Z-a"})
+  -- an old run written again (its end, late) is kept while it is written
+  st:write{runs = {summary("20261201T000000.000Z-a", "staging", {outcome = "failure"})}}
+  doc = state.open("git", {root = clone(bare), log = quiet}):read()
+  T.eq(ids(doc), {"20261201T000000.000Z-a", "20261203T000000.000Z-a", "20261204T000000.000Z-a",
+                  "20261205T000000.000Z-a"})
+  -- env fields are not runs: the runs stay as they are
+  st:write{envs = {staging = {good = {sha = "abc", run = "x"}}}}
+  doc = state.open("git", {root = clone(bare), log = quiet}):read()
+  T.eq(#ids(doc), 4)
+  T.eq(doc.envs.staging.good.sha, "abc")
+  -- the next new run: the newest three again
+  st:write{runs = {summary("20261206T000000.000Z-a")}}
+  doc = state.open("git", {root = clone(bare), log = quiet}):read()
+  T.eq(ids(doc), {"20261204T000000.000Z-a", "20261205T000000.000Z-a", "20261206T000000.000Z-a"})
+  -- the dropped runs are in the ref's history
+  local h = clone(bare)
+  git(h, "fetch", "-q", "origin", "refs/slipway/state")
+  T.match(git(h, "log", "--format=%s", "FETCH_HEAD", "--", "runs/20261202T000000.000Z-a.json").stdout,
+    "run 20261202T000000.000Z%-a deploy success")
+end)
+
 T.test("git: a torn record and a newer format are errors naming the store and what to do", function()
   local bare = remote()
   push_record(bare, {["format.json"] = '{"format":1}\n',

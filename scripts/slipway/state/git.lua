@@ -24,7 +24,9 @@ local said_local = {}
 local tail = R.tail
 
 --- open{root =, remote = "origin", ref = "refs/slipway/state", retries = 10,
--- timeout = 60, log = fn(level, fmt, ...)} -> store
+-- timeout = 60, keep_runs = 1000, log = fn(level, fmt, ...)} -> store
+-- (the tree keeps the newest keep_runs runs; older ones stay in the ref's
+-- history)
 function M.open(opts)
   if type(opts.root) ~= "string" then error("bad argument to 'state.open' (git: root expected)", 3) end
   local ref = opts.ref or "refs/slipway/state"
@@ -34,7 +36,7 @@ function M.open(opts)
   local self = setmetatable({
     root = opts.root, ref = ref, remote = remote,
     track = "refs/slipway-remotes/" .. remote .. "/" .. leaf,
-    retries = opts.retries or 10, timeout = opts.timeout or 60,
+    retries = opts.retries or 10, timeout = opts.timeout or 60, keep = opts.keep_runs or 1000,
     log = opts.log or function() end, backend = "git",
   }, Store)
   return self
@@ -172,10 +174,10 @@ function Store:blobs(names, what)
     if header == name .. " missing" then
       res[i], pos = false, header_end + 1
     else
-      local oid, size = header:match("^(%x+) blob (%d+)$")
+      local oid, typ, size = header:match("^(%x+) (%a+) (%d+)$")
       size = tonumber(size)
-      if not size then what(name) end
-      res[i] = {oid = oid, text = out:sub(header_end + 1, header_end + size)}
+      if not size or (typ ~= "blob" and typ ~= "tree") then what(name) end
+      res[i] = {oid = oid, text = out:sub(header_end + 1, header_end + size), tree = typ == "tree" or nil}
       pos = header_end + size + 2
     end
   end
@@ -204,6 +206,21 @@ function Store:load(commit, paths)
   local files = {}
   for i, path in ipairs(paths) do
     if got[i] then files[path] = got[i] end
+  end
+  -- a directory asked for (runs/): the names in it, from the tree object
+  -- ("MODE NAME\0" and the raw object id, 20 bytes for sha1, 32 for sha256)
+  local trees = {}
+  for path, f in pairs(files) do if f.tree then trees[path] = f end end
+  for path, f in pairs(trees) do
+    files[path] = nil
+    local names, pos, idlen = {}, 1, #f.oid // 2
+    while pos <= #f.text do
+      local z = f.text:find("\0", pos, true)
+      if not z then break end
+      names[#names + 1] = f.text:sub(pos, z - 1):match("^%d+ (.*)$")
+      pos = z + 1 + idlen
+    end
+    files[path .. "/"] = {names = names}
   end
   local doc = R.empty()
   local where = function(path) return self:where() .. " at " .. commit:sub(1, 12) .. ", " .. path end
@@ -298,7 +315,30 @@ local function delta_paths(delta)
   local paths = {"format.json"}
   for name in pairs(delta.envs) do paths[#paths + 1] = "envs/" .. name .. ".json" end
   for id in pairs(delta.runs) do paths[#paths + 1] = "runs/" .. id .. ".json" end
+  if next(delta.runs) then paths[#paths + 1] = "runs" end  -- to keep the newest keep_runs
   return paths
+end
+
+-- the runs beyond the newest `keep` (by id: ids begin with their start
+-- time) that the tree holds, never those delta writes
+local function to_drop(doc, files, delta, keep)
+  local listing = files["runs/"]
+  local ids, seen = {}, {}
+  local function add(id) if not seen[id] then seen[id] = true; ids[#ids + 1] = id end end
+  if listing then
+    for _, n in ipairs(listing.names) do
+      local id = n:match("^(.+)%.json$")
+      if id then add(id) end
+    end
+  end
+  for id in pairs(doc.runs) do add(id) end
+  if #ids <= keep then return {} end
+  table.sort(ids, function(a, b) return a > b end)
+  local drop = {}
+  for i = keep + 1, #ids do
+    if not delta.runs[ids[i]] then drop[#drop + 1] = ids[i] end
+  end
+  return drop
 end
 
 -- a commit holding doc on top of parents, where doc's files differ from
@@ -306,14 +346,19 @@ end
 -- One `git fast-import` writes the blobs, trees and the commit (no ref:
 -- the ref it needs is dropped again before it ends); parents[1] when
 -- nothing changed.
-function Store:commit(doc, files, parents, message)
+function Store:commit(doc, files, parents, message, drop)
   local changes = {}
   local function put(path, text)
     if not (files[path] and files[path].text == text) then changes[#changes + 1] = {path, text} end
   end
   put("format.json", R.encode_format())
   for name, st in pairs(doc.envs) do put("envs/" .. name .. ".json", R.encode_env(name, st)) end
-  for id, s in pairs(doc.runs) do put("runs/" .. id .. ".json", R.encode_run(s)) end
+  local dropped = {}
+  for _, id in ipairs(drop or {}) do dropped[id] = true end
+  for id, s in pairs(doc.runs) do
+    if not dropped[id] then put("runs/" .. id .. ".json", R.encode_run(s)) end
+  end
+  for id in pairs(dropped) do changes[#changes + 1] = {"runs/" .. id .. ".json"} end
   if #changes == 0 and #parents == 1 then return parents[1] end
   table.sort(changes, function(a, b) return a[1] < b[1] end)
   local scratch = "refs/slipway-tmp/" .. self.ref:sub(#"refs/slipway/" + 1)
@@ -322,9 +367,13 @@ function Store:commit(doc, files, parents, message)
   if parents[1] then s[#s + 1] = "from " .. parents[1] .. "\n" end
   if parents[2] then s[#s + 1] = "merge " .. parents[2] .. "\n" end
   for _, c in ipairs(changes) do
-    s[#s + 1] = string.format("M 100644 inline %s\ndata %d\n", c[1], #c[2])
-    s[#s + 1] = c[2]
-    s[#s + 1] = "\n"
+    if c[2] then
+      s[#s + 1] = string.format("M 100644 inline %s\ndata %d\n", c[1], #c[2])
+      s[#s + 1] = c[2]
+      s[#s + 1] = "\n"
+    else
+      s[#s + 1] = "D " .. c[1] .. "\n"
+    end
   end
   s[#s + 1] = "\nget-mark :1\nreset " .. scratch .. "\n\ndone\n"
   -- (its objects stay in one small pack: unpacking them runs one more
@@ -394,7 +443,9 @@ function Store:write(delta)
     self.known = nil
     local doc, files, parents, remote_tip, local_tip = self:current(paths, known)
     R.merge(doc, delta)
-    local commit = self:commit(doc, files, parents, message)
+    local drop = next(delta.runs) and to_drop(doc, files, delta, self.keep) or nil
+    for _, id in ipairs(drop or {}) do doc.runs[id] = nil end
+    local commit = self:commit(doc, files, parents, message, drop)
     if self.has_remote then
       if commit == remote_tip or self:push(commit) == "ok" then
         -- the tracking ref takes the commit; the local ref follows (unless
