@@ -154,20 +154,29 @@ end
 
 -- ---- running it ------------------------------------------------------------------
 
--- the tracked files that differ from HEAD, with their contents
-local function tracked(ctx)
-  local r = ctx:run({"git", "-C", ctx.root, "status", "--porcelain=v1", "-z", "--untracked-files=no"},
+--- build.changes(ctx, root [, {untracked = true}]) -> {[path] = text or
+-- false (deleted)}, res: the files `git status` reports as changed in root
+-- (tracked ones; untracked ones too when asked), with their contents now;
+-- res is the git run (res.code ~= 0: nothing could be read). What the
+-- build and a dry-run hook may change is checked against it.
+function M.changes(ctx, root, opts)
+  local res = ctx:run({"git", "-C", root, "status", "--porcelain=v1", "-z",
+    (opts and opts.untracked) and "--untracked-files=all" or "--untracked-files=no"},
     {readonly = true, check = false, echo = false})
   local out = {}
+  if res.code ~= 0 then return out, res end
   local rename = false
-  for entry in r.stdout:gmatch("([^%z]+)%z") do
+  for entry in res.stdout:gmatch("([^%z]+)%z") do
     local path = rename and entry or entry:sub(4)
     rename = not rename and entry:sub(1, 1) == "R"
-    local p = ctx.root .. "/" .. path
+    local p = root .. "/" .. path
     out[path] = fs.isfile(p) and fs.read(p) or false
   end
-  return out
+  return out, res
 end
+
+-- the tracked files that differ from HEAD, with their contents
+local function tracked(ctx) return (M.changes(ctx, ctx.root)) end
 
 local Built = {}
 Built.__index = Built

@@ -33,6 +33,15 @@ function build.config(m) end
 ---@return "staging"|"production"
 function build.kind(ctx, env) end
 
+---The files `git status` reports as changed in root (untracked ones too when asked), with
+---their contents (false: deleted), and the git run (code ~= 0: nothing read).
+---@param ctx slipway.Ctx
+---@param root string
+---@param opts? {untracked?: boolean}
+---@return table<string, string|false>
+---@return table
+function build.changes(ctx, root, opts) end
+
 ---The declared outputs as they are in the working tree; nil without `build:`.
 ---@param ctx slipway.Ctx
 ---@param head? table<string, string> the outputs' committed (HEAD) texts, when already read

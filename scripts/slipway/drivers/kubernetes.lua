@@ -245,19 +245,9 @@ local function root_of(ctx, env) return (env.manifest and env.manifest.root) or 
 -- the files git reports as changed or untracked (not ignored), with their
 -- contents: what a dry-run hook must leave as it found it
 local function tracked_state(ctx, root)
-  local fs = require "slipway.fs"
-  local res = ctx:run({"git", "-C", root, "status", "--porcelain=v1", "-z", "--untracked-files=all"},
-    {readonly = true, check = false})
+  local out, res = require("slipway.build").changes(ctx, root, {untracked = true})
   if res.code ~= 0 then
     error(failed("deploy", "cannot check what a dry-run hook writes: git status in " .. root .. " failed", res), 0)
-  end
-  local out = {}
-  local rename = false
-  for entry in res.stdout:gmatch("([^%z]+)%z") do
-    local path = rename and entry or entry:sub(4)
-    rename = not rename and entry:sub(1, 1) == "R"
-    local p = root .. "/" .. path
-    out[path] = fs.isfile(p) and fs.read(p) or false
   end
   return out
 end
