@@ -1074,10 +1074,11 @@ function M.run_command(command, args, build, opts)
     local d = build(ctx, args)
     -- the commands that read the record do not start without it; others
     -- (stop: an emergency) go on and say so
-    -- stage and deploy with a build: the first write goes on while the
-    -- build runs (stage waits for it before the deploy lock)
+    -- stage, and deploy's standard playbook, with a build: the first write
+    -- goes on while the build runs (stage waits for it before the deploy
+    -- lock; a playbook of the user's own may do anything first)
     local overlap = (command == "stage" or command == "deploy") and not args.resume
-      and require("slipway.build").config(ctx.manifest) ~= nil
+      and not args.playbook and require("slipway.build").config(ctx.manifest) ~= nil
     local okr, err = pcall(M.record_start, ctx, {overlap = overlap})
     if not okr then
       if M.RECORDED[command] then error(err, 0) end
