@@ -237,6 +237,20 @@ T.test("with a build, stage writes its start while the build runs, and takes no 
   for _, c in ipairs(k2:calls()) do
     T.eq(c.tool, "chartpress", "no helm or kubectl call (no lock) without the record: " .. table.concat(c.argv, " "))
   end
+
+  -- a playbook of one's own (--playbook) may do anything first: no overlap,
+  -- it does not start without the record
+  fs.write(dir .. "/own.lua", [[
+local playbook = require "slipway.playbook"
+return playbook.define{name = "own", steps = {
+  {name = "mark", run = function(ctx)
+    local f = assert(io.open(ctx.root .. "/MARKER", "w")); f:write("ran"); f:close()
+  end}}}
+]])
+  r = D.slipway(dir, {"deploy", "--playbook", dir .. "/own.lua"}, {env = k2.env})
+  T.eq(r.code, 1, r.stdout .. r.stderr)
+  T.match(r.stderr, "cannot fetch the record from remote origin")
+  T.falsy(fs.exists(dir .. "/MARKER"), "the playbook's first step ran without the record")
 end, {skip = skip})
 
 T.run()
