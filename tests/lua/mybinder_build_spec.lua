@@ -203,6 +203,9 @@ T.test("build: mistakes name slipway.yaml's line", function()
   T.eq(err("name: x\nbuild:\n  run: [make]\n"), "slipway.yaml:2:1: build.outputs: is required (the files the build may change)")
   T.eq(err("name: x\nbuild:\n  run: [make]\n  outputs: [../x]\n"),
     "slipway.yaml:4:13: build.outputs[0]: expected a file inside the repository (no globs or control characters), got ../x")
+  T.eq(err('name: x\nbuild:\n  run: [make]\n  outputs: ["a\\nb"]\n'),
+    "slipway.yaml:4:13: build.outputs[0]: expected a file inside the repository (no globs or control characters), got a\\nb",
+    "a name that would break git cat-file --batch's one name a line")
   T.eq(err("name: x\nbuild:\n  run: [make]\n  outputs: [a]\n  dry_run: sometimes\n"),
     "slipway.yaml:5:3: build.dry_run: expected true or false")
   T.match(err("name: x\nbuild:\n  run: [make]\n  outputs: [a]\n  prod: [x]\n"),
