@@ -403,6 +403,21 @@ T.test("append and insert in values.yaml match the hand-written expected file", 
   T.eq(doc:text(), want)
 end)
 
+T.test("a refused edit names a huge anchor and many aliases in a message of bounded length", function()
+  local name = string.rep("a", 70000)
+  local lines = {"base: &" .. name .. " {x: 1}"}
+  for i = 1, 8 do lines[#lines + 1] = "use" .. i .. ": *" .. name end
+  local doc = yaml.edit(table.concat(lines, "\n") .. "\n")
+  local e = T.raises(function() doc:set("base.x", 2) end)
+  T.truthy(#e.message < 1000, "a message of " .. #e.message .. " bytes")
+  T.match(e.message, "anchored node &a+%.%.%. %(70000 bytes%)")
+  T.match(e.message, "use5 %(line 6%) and 3 more")
+  T.eq(#e.aliases, 8, "the error's field keeps every alias")
+  e = T.raises(function() doc:set("use1.x", 2) end)
+  T.truthy(#e.message < 1000, "a message of " .. #e.message .. " bytes")
+  T.match(e.message, "is the alias %*a+%.%.%. %(70000 bytes%)")
+end)
+
 T.test("prod.yaml: anchors and aliases have defined edit behaviour", function()
   local path = MB .. "config/prod.yaml"
   local before = read(path)

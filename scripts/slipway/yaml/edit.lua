@@ -71,6 +71,22 @@ local parse_path = spath.parse
 E.parse_path = parse_path
 local path_text = spath.format
 
+-- a name for a message: at most 60 bytes (cut on a character boundary), so
+-- that a hostile 70,000-character anchor cannot fill the terminal
+local function cut(name)
+  name = tostring(name)
+  if #name <= 60 then return name end
+  local n = 57
+  while n > 0 and ((name:byte(n + 1) or 0) & 0xC0) == 0x80 do n = n - 1 end
+  return name:sub(1, n) .. "... (" .. #name .. " bytes)"
+end
+
+-- at most the first `max` items of a list, then "and N more"
+local function some(list, max)
+  if #list <= max then return table.concat(list, ", ") end
+  return table.concat(list, ", ", 1, max) .. string.format(" and %d more", #list - max)
+end
+
 -- ---- the document ------------------------------------------------------------
 
 -- the options of yaml.open/yaml.edit that core.index reads (thread: the
@@ -227,10 +243,10 @@ function Doc:resolve(path, opts, mode, level)
       if mode == "edit" then
         fail(si, string.format("%s (line %d) is the alias *%s: edits do not go through aliases; "
           .. "edit the anchored node &%s at %q (line %d) instead",
-          path_text(segs, si - 1), n.line, n.alias, n.alias, t and self:path_of(t) or "?",
+          cut(path_text(segs, si - 1)), n.line, cut(n.alias), cut(n.alias), t and cut(self:path_of(t)) or "?",
           t and self:node(t).line or 0))
       end
-      if not t then fail(si, "alias *" .. n.alias .. " has no anchor") end
+      if not t then fail(si, "alias *" .. cut(n.alias) .. " has no anchor") end
       cur = t
       n = self:node(cur)
     end
@@ -376,14 +392,14 @@ function Doc:check_shared(i, opts, what, level)
   if #users == 0 then return {} end
   local shared = (opts and opts.shared) or self.opts.shared
   local paths = {}
-  for _, u in ipairs(users) do paths[#paths + 1] = self:path_of(u.alias) .. " (line " .. u.line .. ")" end
+  for _, u in ipairs(users) do paths[#paths + 1] = cut(self:path_of(u.alias)) .. " (line " .. u.line .. ")" end
   if not shared then
     local u = users[1]
     raise("edit", string.format("%s: cannot %s %s: it is %s the anchored node &%s (line %d), "
       .. "which is also used through aliases at %s; that edit would change them too. "
       .. "Pass {shared = true} to edit the anchored node and every alias with it, or edit the alias sites",
-      self.file or "<yaml>", what, self:path_of(i), u.anchor == i and "" or "inside", u.name,
-      self:node(u.anchor).line, table.concat(paths, ", ")),
+      self.file or "<yaml>", what, cut(self:path_of(i)), u.anchor == i and "" or "inside", cut(u.name),
+      self:node(u.anchor).line, some(paths, 5)),
       {file = self.file, aliases = paths}, level + 1)
   end
   return paths
