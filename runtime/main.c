@@ -16,9 +16,13 @@
  */
 #include "slipway.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
 
 
 static const char *progname = "slipway";
@@ -46,6 +50,25 @@ static int l_use_script(lua_State *L) {
   return 0;
 }
 
+/* math.random seeded from the kernel's entropy: Lua's own seed is the time
+ * in seconds and the address of the state, which under ASan's allocator (or
+ * without ASLR) is the same in every process -- two slipway processes
+ * started in the same second then drew the same "random" run ids and retry
+ * jitter. */
+static void seed_random(lua_State *L) {
+  uint64_t s[2];
+  if (getrandom(s, sizeof s, GRND_NONBLOCK) != (ssize_t)sizeof s) {
+    s[0] = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
+    s[1] = uv_hrtime() ^ (uint64_t)(uintptr_t)&s;
+  }
+  lua_getglobal(L, "math");
+  lua_getfield(L, -1, "randomseed");
+  lua_pushinteger(L, (lua_Integer)s[0]);
+  lua_pushinteger(L, (lua_Integer)s[1]);
+  lua_call(L, 2, 0);
+  lua_pop(L, 1);
+}
+
 /* ---- the protected main ------------------------------------------------- */
 
 typedef struct {
@@ -63,6 +86,7 @@ static int pmain(lua_State *L) {
   char **argv = a->argv;
 
   sw_state_open(L, progname);
+  seed_random(L);
 
   if (sw_sched_init(L) != 0) {
     fprintf(stderr, "%s: cannot start the event loop\n", progname);

@@ -142,6 +142,14 @@ function M.open(state_dir, info, opts)
     if not opts.path then
       local ok, err = pcall(mkdir_p, M.dir(state_dir))
       if not ok then unwritable(self, err) end
+      -- two runs started in the same millisecond with the same suffix would
+      -- share one file (and one id): a new id then, a few times at most
+      local fs = require "slipway.fs"
+      for _ = 1, 8 do
+        if info.id or not self.path or not fs.exists(self.path) then break end
+        id = M.new_id()
+        self.id, self.path = id, M.dir(state_dir) .. "/" .. id .. ".jsonl"
+      end
     end
   end
   local rec = {type = "run"}

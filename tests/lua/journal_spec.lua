@@ -39,6 +39,35 @@ T.test("records are appended at once, with run id and time", function()
   T.eq(s.outcome, "success"); T.truthy(s.finished)
 end)
 
+T.test("two runs never share a journal: an id whose file exists is drawn again", function()
+  local dir = fs.tempdir()
+  local new_id, ids = journal.new_id, {"20260101T000000.000Z-aaaa", "20260101T000000.000Z-aaaa",
+                                       "20260101T000000.000Z-bbbb"}
+  local n = 0
+  journal.new_id = function() n = n + 1; return ids[n] end
+  local ok, err = pcall(function()
+    local a = journal.open(dir, {command = "deploy"})
+    local b = journal.open(dir, {command = "deploy"})
+    T.eq(a.id, "20260101T000000.000Z-aaaa")
+    T.eq(b.id, "20260101T000000.000Z-bbbb", "the second run drew again")
+    T.eq(#journal.read(dir .. "/journal/" .. a.id .. ".jsonl"), 1, "the first journal holds its own run only")
+  end)
+  journal.new_id = new_id
+  if not ok then error(err, 0) end
+end)
+
+T.test("separate processes draw different random numbers (the run id's suffix, retry jitter)", function()
+  local bin = os.getenv("SLIPWAY_BIN") or "build/slipway"
+  local seen = {}
+  for _ = 1, 4 do
+    local r = proc.run({bin, "-e", "print(math.random(0, 2^40))"}, {echo = false})
+    seen[r.stdout] = true
+  end
+  local distinct = 0
+  for _ in pairs(seen) do distinct = distinct + 1 end
+  T.eq(distinct, 4, "four processes started within a second drew four numbers")
+end)
+
 T.test("secrets never reach the journal", function()
   local dir = fs.tempdir()
   core.secret("hunter2-token")
