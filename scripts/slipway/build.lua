@@ -68,17 +68,10 @@ local function committed(ctx, rels)
   local r = ctx:run({"git", "-C", ctx.root, "cat-file", "--batch"},
     {readonly = true, check = false, echo = false, stdin = {data = table.concat(names, "\n") .. "\n"}})
   if r.code ~= 0 then return out end
-  local pos, text = 1, r.stdout
-  for _, rel in ipairs(rels) do
-    local nl = text:find("\n", pos, true)
-    if not nl then break end
-    -- "OID TYPE SIZE" and the object, or "HEAD:rel missing" alone
-    local typ, size = text:sub(pos, nl - 1):match("^%x+ (%S+) (%d+)$")
-    pos = nl + 1
-    if size then
-      if typ == "blob" then out[rel] = text:sub(pos, pos + size - 1) end
-      pos = pos + size + 1
-    end
+  local objs = require("slipway.state.git").batch(r.stdout, names) or {}
+  for i, rel in ipairs(rels) do
+    local o = objs[i]
+    if o and o.type == "blob" then out[rel] = o.text end
   end
   return out
 end

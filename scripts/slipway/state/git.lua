@@ -162,23 +162,42 @@ local function damaged_todo(self, commit, path)
     self.root, commit:sub(1, 12), path, self.remote, commit:sub(1, 12), self.ref)
 end
 
--- the blobs named (object ids, or COMMIT:PATH), in one `git cat-file
--- --batch`: {oid, text} each, false for a name that is not there
-function Store:blobs(names, what)
-  if #names == 0 then return {} end
-  local out = self:git({"cat-file", "--batch"}, {stdin = table.concat(names, "\n") .. "\n"}).stdout
+--- git.batch(out, names) -> the objects of `git cat-file --batch`'s output
+-- for names (one a line on its stdin), in order: {oid, type, text} each,
+-- false for a name git says is missing; nil, the name, where the output
+-- cannot be read. (build.lua reads its outputs' committed texts with it.)
+function M.batch(out, names)
   local res, pos = {}, 1
   for i, name in ipairs(names) do
     local header_end = out:find("\n", pos, true)
-    local header = header_end and out:sub(pos, header_end - 1) or ""
-    if header == name .. " missing" then
+    if not header_end then return nil, name end
+    local header = out:sub(pos, header_end - 1)
+    local oid, typ, size = header:match("^(%x+) (%a+) (%d+)$")
+    size = tonumber(size)
+    if size then
+      res[i] = {oid = oid, type = typ, text = out:sub(header_end + 1, header_end + size)}
+      pos = header_end + size + 2
+    elseif header:sub(-8) == " missing" then
       res[i], pos = false, header_end + 1
     else
-      local oid, typ, size = header:match("^(%x+) (%a+) (%d+)$")
-      size = tonumber(size)
-      if not size or (typ ~= "blob" and typ ~= "tree") then what(name) end
-      res[i] = {oid = oid, text = out:sub(header_end + 1, header_end + size), tree = typ == "tree" or nil}
-      pos = header_end + size + 2
+      return nil, name
+    end
+  end
+  return res
+end
+
+-- the blobs (and trees) named (object ids, or COMMIT:PATH), in one `git
+-- cat-file --batch`: {oid, text, tree} each, false for a name that is not
+-- there; what(name) for anything else
+function Store:blobs(names, what)
+  if #names == 0 then return {} end
+  local res, bad = M.batch(self:git({"cat-file", "--batch"}, {stdin = table.concat(names, "\n") .. "\n"}).stdout,
+    names)
+  if not res then what(bad) end
+  for i, o in ipairs(res) do
+    if o then
+      if o.type ~= "blob" and o.type ~= "tree" then what(names[i]) end
+      o.tree = o.type == "tree" or nil
     end
   end
   return res
