@@ -254,8 +254,8 @@ end
 -- opts.overlap: the first write runs in the background instead, while the
 -- run's build does (stage's build changes only the repository); the run
 -- waits for it, and raises its error, at `deploy.record_started(ctx)` --
--- which `stage` calls after its build; taking a deploy lock and the end of
--- the run wait for it too.
+-- which taking a deploy lock calls (stage takes it after its build); the
+-- end of the run waits for it too.
 function M.record_start(ctx, opts)
   if ctx.dry_run or ctx.readonly or ctx._heartbeat then return end
   local _, hb = state_setting(ctx)
@@ -386,8 +386,7 @@ function M.stage(ctx, name)
   local ectx = for_env(ctx, name)
   local built <close> = build.run(ctx, build.kind(ctx, name))
   local outputs = built and built.outputs
-  M.record_started(ctx)
-  hold_lock(ctx, env, driver, ectx)
+  hold_lock(ctx, env, driver, ectx)  -- (it waits for the run's start in the record)
   local before = driver.status(ectx, env)
   ctx.journal:record{type = "state", env = name, before = {versions = before.versions,
     revision = before.revision, sha = before.sha, running = before.running}, sha = ctx.sha}
