@@ -57,7 +57,10 @@ function Store:git(args, o)
       "run slipway in the deployment repository, or set `state: local` in slipway.yaml")
   end
   if o.check ~= false and r.code ~= 0 then
-    R.fail("git", self:where(), "git " .. args[1] .. " failed (exit " .. r.code .. "): " .. tail(r.stderr),
+    -- (named by its subcommand: `-c KEY=VALUE` options come before it)
+    local i = 1
+    while args[i] == "-c" do i = i + 2 end
+    R.fail("git", self:where(), "git " .. tostring(args[i]) .. " failed (exit " .. r.code .. "): " .. tail(r.stderr),
       "check the repository at " .. self.root .. " (git fsck), then run again")
   end
   return r
