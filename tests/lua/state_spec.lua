@@ -245,6 +245,22 @@ T.test("git: the committer is the one git would use: GIT_COMMITTER_*, else user.
   T.match(write_with({}, "r3"), "^slipway <slipway@[^>]+> | slipway <slipway@")
 end)
 
+T.test("git: a record write git cannot store names the command and the repository, and writes nothing", function()
+  local dir = fs.tempdir() .. "/repo"
+  proc.run({"git", "init", "-q", dir}, {echo = false})
+  git(dir, "commit", "-q", "--allow-empty", "-m", "x")
+  -- fast-import cannot create its pack: objects/pack is a file
+  proc.run({"rm", "-rf", dir .. "/.git/objects/pack"}, {echo = false})
+  fs.write(dir .. "/.git/objects/pack", "")
+  local err = T.raises(function()
+    state.open("git", {root = dir, log = quiet}):write{runs = {summary("r1")}}
+  end)
+  T.eq(err.code, "state")
+  T.match(err.message, "git fast%-import failed %(exit %d+%)")
+  T.match(err.message, "What to do: check the repository at " .. dir:gsub("%p", "%%%0"))
+  T.eq(git(dir, "for-each-ref", "refs/slipway").stdout, "", "no record ref written")
+end)
+
 T.test("git: a directory that is not a git repository is an error saying so", function()
   local dir = fs.tempdir()
   local st = state.open("git", {root = dir, log = quiet})
