@@ -386,8 +386,20 @@ function M.stage(ctx, name)
   local ectx = for_env(ctx, name)
   local built <close> = build.run(ctx, build.kind(ctx, name))
   local outputs = built and built.outputs
-  hold_lock(ctx, env, driver, ectx)  -- (it waits for the run's start in the record)
-  local before = driver.status(ectx, env)
+  -- what the driver does without the lock (files the repository ignores)
+  -- runs while the lock is taken and the status read; the lock is released
+  -- by the run's end whatever fails here
+  local files = driver.prepare_files and not ctx.dry_run and task.spawn(driver.prepare_files, ectx, env)
+  local locked, before = pcall(function()
+    hold_lock(ctx, env, driver, ectx)  -- (it waits for the run's start in the record)
+    return driver.status(ectx, env)
+  end)
+  if files then
+    if not locked then files:cancel() end
+    local ok, err = files:wait()
+    if locked and not ok then error(err, 0) end
+  end
+  if not locked then error(before, 0) end
   ctx.journal:record{type = "state", env = name, before = {versions = before.versions,
     revision = before.revision, sha = before.sha, running = before.running}, sha = ctx.sha}
   local versions = environments.versions(ctx.manifest)

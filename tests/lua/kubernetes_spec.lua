@@ -369,6 +369,57 @@ T.test("slipway stage through the kubernetes driver: lock, upgrade, rollouts; --
   end
 end, {skip = need_helm})
 
+T.test("stage: the before hooks marked dry_run run while the lock is taken, the others after it in order", function()
+  local sh = setup()
+  local k = S.new()
+  local dir = S.deployment(sh.url)
+  local yaml = require "slipway.yaml"
+  local proc = require "slipway.proc"
+  -- the Lease create is answered only once the dry_run hook is running too
+  -- (had the hook waited for the lock, the create would wait for it for ever)
+  local both = sync.proc_barrier(2, "the Lease create and the dry_run hook")
+  k:gate("create\\ *", both)
+  -- each hook logs its name and how many Lease creates and helm status
+  -- calls the stand-in had seen start by then
+  local seen = string.format([[$(grep -c '"argv": *\["create"' '%s') $(grep -c '"argv": *\["status"' '%s')]], k.log, k.log)
+  local function hook(name, first)
+    return {name = name, run = {"sh", "-c", (first or "") .. "echo " .. name .. " " .. seen .. " >> hooks.log"}}
+  end
+  local function manifest(barrier)
+    local bans = hook("bans", barrier and (both.sh .. "; ") or nil)
+    bans.dry_run = true
+    local env = {driver = "kubernetes", chart = "mybinder", values = {"config/staging.yaml"},
+      kubernetes = {helm = k.helm, kubectl = k.kubectl, env = k.env},
+      hooks = {before = {hook("coredns"), bans, hook("after-bans")}}}
+    fs.write(dir .. "/slipway.yaml", yaml.dump({name = "k8s-test", environments = {staging = env}}))
+  end
+  manifest(true)
+  fs.write(dir .. "/.gitignore", ".slipway/\nmybinder/charts/\nmybinder/Chart.lock\nhooks.log\n")
+  local genv = {GIT_AUTHOR_NAME = "T", GIT_AUTHOR_EMAIL = "t@example.org", GIT_COMMITTER_NAME = "T",
+                GIT_COMMITTER_EMAIL = "t@example.org", PWD = dir, NO_COLOR = "1"}
+  local function git(...) return proc.run({"git", "-C", dir, ...}, {env = genv}) end
+  git("init", "-q", "-b", "main"); git("add", "-A"); git("commit", "-q", "-m", "initial")
+  local bin = os.getenv("SLIPWAY_BIN")
+  local r = proc.run({bin, "stage", "staging"}, {cwd = dir, env = genv, check = false, timeout = 120})
+  both:check()
+  k:gate()
+  T.eq(r.code, 0, r.stderr)
+  local log = fs.read(dir .. "/hooks.log")
+  T.match(log, "^bans[^\n]*\ncoredns 1 1\nafter%-bans 1 1\n$",
+    "the dry_run hook beside the lock; the others after the lock and helm status, in their order")
+  -- the lock held elsewhere: the run stops there; no hook that needs it ran
+  fs.remove(dir .. "/hooks.log")
+  manifest(false)
+  git("commit", "-q", "-am", "no barrier")
+  local other = k8s.lock(context(dir, {name = "other"}), env_for(sh.dir, k), {})
+  r = proc.run({bin, "stage", "staging"}, {cwd = dir, env = genv, check = false, timeout = 120})
+  other:unlock()
+  T.ne(r.code, 0)
+  T.match(r.stderr, "is locked")
+  T.nomatch(fs.isfile(dir .. "/hooks.log") and fs.read(dir .. "/hooks.log") or "", "coredns",
+    "a hook not marked dry_run ran without the lock")
+end, {skip = need_helm})
+
 T.test("status and stop: nothing deployed is not an error; stop is idempotent", function()
   local k = S.new{helm = false}
   local dir = fs.tempdir()

@@ -65,6 +65,13 @@
 --   driver.stop(ctx, env)
 --       End everything of env (processes, releases). Idempotent.
 --
+--   driver.prepare_files(ctx, env)    (optional)
+--       The part of deploy that needs no deploy lock because it writes only
+--       files the repository ignores (kubernetes: the `before` hooks marked
+--       dry_run, which a dry run runs without a lock). stage runs it while it
+--       takes the lock and reads the status, not in a dry run; deploy must
+--       then skip what it did (and do it itself when it was not called).
+--
 --   driver.options (optional): the schema of its block in slipway.yaml,
 --       {NAME = {type =, min =, max =, above =, of =, ...}} as
 --       manifest.check_options reads it. When declared, env.options is

@@ -345,20 +345,41 @@ end
 -- (every other function calls it first): its `login.run` commands run, also
 -- in a dry run (they write credentials, which the dry run needs to read the
 -- cluster, and nothing in the repository); `login.kubeconfig` is the
--- KUBECONFIG of every command of env (kube.settings).
+-- KUBECONFIG of every command of env (kube.settings). Tasks of one run that
+-- call it at once (stage takes the lock while prepare_files runs) all wait
+-- for the one login, and all raise its error.
 function M.prepare(ctx, env)
   local p = prepared[ctx]
   if not p then p = {}; prepared[ctx] = p end
-  if p[env.name] then return end
-  p[env.name] = true
-  if not env.login then return end
-  if env.login.kubeconfig and ctx.dry_run then
-    ctx:plan("use KUBECONFIG=" .. (env.login.kubeconfig_rel or env.login.kubeconfig) .. " for every command (login)")
+  local login = p[env.name]
+  if not login then
+    if not env.login then p[env.name] = true; return end
+    if env.login.kubeconfig and ctx.dry_run then
+      ctx:plan("use KUBECONFIG=" .. (env.login.kubeconfig_rel or env.login.kubeconfig) .. " for every command (login)")
+    end
+    local s = kube.settings(env)
+    login = task.spawn(function()
+      for _, hook in ipairs(env.login.run or {}) do
+        run_hook(ctx, env, s, hook, {phase = "login", always = true})
+      end
+    end)
+    p[env.name] = login
   end
-  local s = kube.settings(env)
-  for _, hook in ipairs(env.login.run or {}) do
-    run_hook(ctx, env, s, hook, {phase = "login", always = true})
-  end
+  if login == true then return end
+  local waited, ok, err = pcall(login.wait, login)
+  if not waited then login:cancel(); error(ok, 0) end  -- (we were cancelled: so is the login)
+  if not ok then error(err, 0) end
+end
+
+--- kubernetes.prepare_files(ctx, env): the login, then the environment's
+-- `before` hooks marked dry_run (they write only files the repository
+-- ignores, such as generated values, and need no lock: a dry run runs them
+-- without one). stage runs it while it takes the deploy lock; deploy then
+-- runs the other `before` hooks, in their order. (A release's own hooks
+-- keep their place, just before its helm upgrade.)
+function M.prepare_files(ctx, env)
+  M.prepare(ctx, env)
+  if env.hooks then run_hooks(ctx, env, M.settings(env), env.hooks.before, "before", {only_dry = true}) end
 end
 
 -- ---- render ----------------------------------------------------------------

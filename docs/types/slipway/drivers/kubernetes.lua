@@ -93,10 +93,18 @@ function kubernetes.b64decode(s) end
 function kubernetes.holder_text(h) end
 
 ---The environment's login, once per context: its login.run commands (also in
----a dry run); login.kubeconfig is the KUBECONFIG of every command.
+---a dry run); login.kubeconfig is the KUBECONFIG of every command. Tasks that
+---call it at once all wait for the one login and raise its error.
 ---@param ctx table
 ---@param env table
 function kubernetes.prepare(ctx, env) end
+
+---The login, then the environment's `before` hooks marked dry_run (they write
+---only files the repository ignores and need no lock): stage runs it while it
+---takes the deploy lock; deploy then runs the other hooks.
+---@param ctx table
+---@param env table
+function kubernetes.prepare_files(ctx, env) end
 
 ---The releases of env in order, resolved now (values globs, optional files,
 ---${VAR} from env_files): kube.settings plus release, namespace, chart, repo,
