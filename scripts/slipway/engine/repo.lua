@@ -30,18 +30,26 @@ end
 -- tree is dirty (state_dir excluded: it is git-ignored; so are the paths of
 -- `exclude`: a build's declared outputs, whose content the promote gate
 -- compares by digest).
+-- (one git process: `status --branch` names HEAD's commit too; no
+-- ahead/behind count, which would walk the history to the upstream)
 function M.git_state(dir, exclude)
-  local ok, r = pcall(proc.run, {"git", "-C", dir, "rev-parse", "HEAD"}, {check = false, readonly = true})
-  if not ok or r.code ~= 0 then return nil, nil end
-  local sha = r.stdout:gsub("%s+$", "")
-  local argv = {"git", "-C", dir, "status", "--porcelain", "--untracked-files=no"}
+  local argv = {"git", "-C", dir, "status", "--porcelain=v2", "--branch", "--no-ahead-behind", "-z",
+                "--untracked-files=no"}
   if exclude and #exclude > 0 then
     argv[#argv + 1] = "--"
     argv[#argv + 1] = "."
     for _, p in ipairs(exclude) do argv[#argv + 1] = ":(exclude,literal)" .. p end
   end
-  local st = proc.run(argv, {check = false, readonly = true})
-  return sha, st.code == 0 and st.stdout ~= ""
+  local ok, st = pcall(proc.run, argv, {check = false, readonly = true})
+  if not ok or st.code ~= 0 then return nil, nil end
+  local sha = st.stdout:match("^# branch%.oid (%x+)%z") or st.stdout:match("%z# branch%.oid (%x+)%z")
+  if not sha then return nil, nil end  -- no commit yet
+  -- every entry that is not a "# " header is a change
+  local dirty = false
+  for entry in st.stdout:gmatch("([^%z]*)%z") do
+    if entry:sub(1, 2) ~= "# " then dirty = true; break end
+  end
+  return sha, dirty
 end
 
 --- The repository. opts: root (default: the manifest's root, else the
