@@ -390,16 +390,13 @@ function M.stage(ctx, name)
   -- runs while the lock is taken and the status read; the lock is released
   -- by the run's end whatever fails here
   local files = driver.prepare_files and not ctx.dry_run and task.spawn(driver.prepare_files, ectx, env)
-  local locked, before = pcall(function()
-    hold_lock(ctx, env, driver, ectx)  -- (it waits for the run's start in the record)
-    return driver.status(ectx, env)
-  end)
-  if files then
-    if not locked then files:cancel() end
-    local ok, err = files:wait()
-    if locked and not ok then error(err, 0) end
-  end
-  if not locked then error(before, 0) end
+  -- (it ends before the stage does: waited for by deploy, else cancelled)
+  local _ <close> = setmetatable({}, {__close = function()
+    if files and not files:done() then files:cancel() end
+    if files then files:wait() end
+  end})
+  hold_lock(ctx, env, driver, ectx)  -- (it waits for the run's start in the record)
+  local before = driver.status(ectx, env)
   ctx.journal:record{type = "state", env = name, before = {versions = before.versions,
     revision = before.revision, sha = before.sha, running = before.running}, sha = ctx.sha}
   local versions = environments.versions(ctx.manifest)
@@ -414,7 +411,11 @@ function M.stage(ctx, name)
         deployed or "", after)
     end
   end
-  local r = driver.deploy(ectx, env)
+  local r = driver.deploy(ectx, env, {files = files or nil})
+  if files then  -- (a driver's deploy waits for it; this raises its error if one did not)
+    local ok, err = files:wait()
+    if not ok then error(err, 0) end
+  end
   if not ctx.dry_run then
     ctx.journal:record{type = "deployed", env = name, sha = ctx.sha, dirty = ctx.dirty,
       versions = r.versions, revision = r.revision, url = r.url, outputs = outputs,

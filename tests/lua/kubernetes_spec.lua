@@ -369,28 +369,32 @@ T.test("slipway stage through the kubernetes driver: lock, upgrade, rollouts; --
   end
 end, {skip = need_helm})
 
-T.test("stage: the before hooks marked dry_run run while the lock is taken, the others after it in order", function()
+T.test("stage: the before hooks marked dry_run run while the lock is taken; the others after it, each after the hooks before it", function()
   local sh = setup()
   local k = S.new()
   local dir = S.deployment(sh.url)
   local yaml = require "slipway.yaml"
   local proc = require "slipway.proc"
   -- the Lease create is answered only once the dry_run hook is running too
-  -- (had the hook waited for the lock, the create would wait for it for ever)
+  -- (had the hook waited for the lock, the create would wait for it for ever);
+  -- then the dry_run hook waits for the hook listed before it (not marked
+  -- dry_run: it runs once the lock is held, beside the dry_run hook)
   local both = sync.proc_barrier(2, "the Lease create and the dry_run hook")
+  local beside = sync.proc_barrier(2, "the dry_run hook and the hook listed before it")
   k:gate("create\\ *", both)
-  -- each hook logs its name and how many Lease creates and helm status
-  -- calls the stand-in had seen start by then
-  local seen = string.format([[$(grep -c '"argv": *\["create"' '%s') $(grep -c '"argv": *\["status"' '%s')]], k.log, k.log)
+  -- each hook logs its name, how many Lease creates and helm status calls
+  -- the stand-in had seen start by then, and how many hooks had logged
+  local seen = string.format([[$(grep -c '"argv": *\["create"' '%s') $(grep -c '"argv": *\["status"' '%s') ]] ..
+    [[$(cat hooks.log 2>/dev/null | wc -l)]], k.log, k.log)
   local function hook(name, first)
     return {name = name, run = {"sh", "-c", (first or "") .. "echo " .. name .. " " .. seen .. " >> hooks.log"}}
   end
-  local function manifest(barrier)
-    local bans = hook("bans", barrier and (both.sh .. "; ") or nil)
+  local function manifest(barriers)
+    local bans = hook("bans", barriers and (both.sh .. "; " .. beside.sh .. "; ") or nil)
     bans.dry_run = true
     local env = {driver = "kubernetes", chart = "mybinder", values = {"config/staging.yaml"},
       kubernetes = {helm = k.helm, kubectl = k.kubectl, env = k.env},
-      hooks = {before = {hook("coredns"), bans, hook("after-bans")}}}
+      hooks = {before = {hook("coredns", barriers and (beside.sh .. "; ") or nil), bans, hook("after-bans")}}}
     fs.write(dir .. "/slipway.yaml", yaml.dump({name = "k8s-test", environments = {staging = env}}))
   end
   manifest(true)
@@ -402,11 +406,14 @@ T.test("stage: the before hooks marked dry_run run while the lock is taken, the 
   local bin = os.getenv("SLIPWAY_BIN")
   local r = proc.run({bin, "stage", "staging"}, {cwd = dir, env = genv, check = false, timeout = 120})
   both:check()
+  beside:check()
   k:gate()
   T.eq(r.code, 0, r.stderr)
-  local log = fs.read(dir .. "/hooks.log")
-  T.match(log, "^bans[^\n]*\ncoredns 1 1\nafter%-bans 1 1\n$",
-    "the dry_run hook beside the lock; the others after the lock and helm status, in their order")
+  local lines = {}
+  for line in fs.read(dir .. "/hooks.log"):gmatch("[^\n]+") do lines[#lines + 1] = line end
+  T.eq(#lines, 3, "each hook once")
+  T.match(lines[1] .. "|" .. lines[2], "coredns 1 1 [01]", "the hook before the dry_run one: after the lock and helm status")
+  T.eq(lines[3], "after-bans 1 1 2", "the hook after the dry_run one: after it and every hook before it")
   -- the lock held elsewhere: the run stops there; no hook that needs it ran
   fs.remove(dir .. "/hooks.log")
   manifest(false)

@@ -29,7 +29,7 @@
 --
 -- THE INTERFACE
 --
---   driver.deploy(ctx, env) -> {revision = n, versions = {component = version},
+--   driver.deploy(ctx, env, opts) -> {revision = n, versions = {component = version},
 --                               url = "http://..." (optional), detail = {...}}
 --       Deploy env's merged values (the working tree at ctx.sha) and return
 --       only when the rollout is complete (new version healthy, old one gone)
@@ -37,6 +37,9 @@
 --       by one per deploy (helm's release revision for kubernetes). In a dry run
 --       it runs only read-only commands and records plan entries; it returns
 --       {revision = nil, versions = <what would be deployed>, planned = true}.
+--       opts.files (stage, when the driver has prepare_files): the task
+--       running it; deploy skips what it did and waits for it before
+--       anything that may read what it writes.
 --
 --   driver.status(ctx, env) -> {running = bool, revision = n|nil,
 --                               versions = {...}|nil, url = "..."|nil,
@@ -68,9 +71,10 @@
 --   driver.prepare_files(ctx, env)    (optional)
 --       The part of deploy that needs no deploy lock because it writes only
 --       files the repository ignores (kubernetes: the `before` hooks marked
---       dry_run, which a dry run runs without a lock). stage runs it while it
---       takes the lock and reads the status, not in a dry run; deploy must
---       then skip what it did (and do it itself when it was not called).
+--       dry_run, which a dry run runs without a lock). stage runs it in a
+--       task while it takes the lock and reads the status (not in a dry run)
+--       and passes that task to deploy as opts.files; deploy skips what it
+--       did (and does it itself when it was not called).
 --
 --   driver.options (optional): the schema of its block in slipway.yaml,
 --       {NAME = {type =, min =, max =, above =, of =, ...}} as

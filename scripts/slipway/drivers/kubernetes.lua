@@ -328,16 +328,21 @@ local function run_hook(ctx, env, s, hook, opts)
   if snapshot then check_tracked(ctx, root, snapshot, label) end
 end
 
--- run a list of hooks once per context; only_dry: only those marked dry_run
+-- run a list of hooks once per context; only_dry: only those marked dry_run.
+-- opts.after_dry: called before a hook that follows a hook marked dry_run
+-- (it waits for prepare_files, which runs those)
 local function run_hooks(ctx, env, s, list, phase, opts)
   opts = opts or {}
   local done = hooks_done[ctx]
   if not done then done = {}; hooks_done[ctx] = done end
+  local dry_before = false
   for _, hook in ipairs(list or {}) do
     if not done[hook] and (not opts.only_dry or hook.dry_run) then
+      if dry_before and opts.after_dry then opts.after_dry() end
       done[hook] = true
       run_hook(ctx, env, s, hook, {phase = phase, release = opts.release})
     end
+    dry_before = dry_before or hook.dry_run
   end
 end
 
@@ -374,9 +379,11 @@ end
 --- kubernetes.prepare_files(ctx, env): the login, then the environment's
 -- `before` hooks marked dry_run (they write only files the repository
 -- ignores, such as generated values, and need no lock: a dry run runs them
--- without one). stage runs it while it takes the deploy lock; deploy then
--- runs the other `before` hooks, in their order. (A release's own hooks
--- keep their place, just before its helm upgrade.)
+-- without one). stage runs it while it takes the deploy lock and passes its
+-- task to deploy, which runs the other `before` hooks in their order: those
+-- listed before any dry_run hook at once, the rest after prepare_files has
+-- ended; the releases after it too. (A release's own hooks keep their
+-- place, just before its helm upgrade.)
 function M.prepare_files(ctx, env)
   M.prepare(ctx, env)
   if env.hooks then run_hooks(ctx, env, M.settings(env), env.hooks.before, "before", {only_dry = true}) end
@@ -592,17 +599,28 @@ local function deploy_release(ctx, env, r)
   return out
 end
 
---- driver.deploy(ctx, env) -> {revision, versions, detail = {release,
+--- driver.deploy(ctx, env [, opts]) -> {revision, versions, detail = {release,
 -- namespace, workloads, releases = {{release, namespace, chart, version,
 -- revision, workloads}}}}: the login, the `before` hooks, then every release
 -- in order (its own before hooks, helm upgrade, the rollouts of its
 -- namespace unless wait: false, its after hooks), then the `after` hooks.
+-- opts.files: the task running prepare_files (stage's): the hooks it ran
+-- are skipped, and it is waited for (its error raised) before a hook listed
+-- after one of them and before the releases.
 -- In a dry run: the read-only commands and the hooks marked dry_run run
 -- (helm dependency update, helm template for the diff), the rest are planned.
-function M.deploy(ctx, env)
+function M.deploy(ctx, env, opts)
   local s = M.settings(env)
   M.prepare(ctx, env)
-  if env.hooks then run_hooks(ctx, env, s, env.hooks.before, "before") end
+  local files = opts and opts.files
+  local function files_done()
+    if not files then return end
+    local ok, err = files:wait()
+    files = nil
+    if not ok then error(err, 0) end
+  end
+  if env.hooks then run_hooks(ctx, env, s, env.hooks.before, "before", {after_dry = files_done}) end
+  files_done()
   local results, main = {}, nil
   for i, r in ipairs(M.releases(ctx, env)) do
     results[i] = deploy_release(ctx, env, r)
