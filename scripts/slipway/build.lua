@@ -174,8 +174,9 @@ local function tracked(ctx) return (M.changes(ctx, ctx.root)) end
 local Built = {}
 Built.__index = Built
 -- (a dry run of a build marked dry_run puts its outputs back when the step
--- that ran it ends: `local b <close> = build.run(...)`)
-Built.__close = function(self)
+-- that ran it ends: `local b <close> = build.run(...)`; a deferred check
+-- still running then is cancelled)
+local function restore(self)
   local saved = self._restore
   if not saved then return end
   self._restore = nil
@@ -183,10 +184,19 @@ Built.__close = function(self)
     if text then fs.write(file, text) else fs.remove(file, {missing_ok = true}) end
   end
 end
+Built.__close = function(self)
+  local pending = self._finish
+  if pending then  -- (a deferred check the run never came back for)
+    self._finish = nil
+    pending:cancel()
+    pending:wait()
+  end
+  restore(self)
+end
 
 local function argv_text(argv) return table.concat(argv, " ") end
 
---- build.run(ctx, kind) -> {outputs, kind, ran} (a to-be-closed value):
+--- build.run(ctx, kind [, opts]) -> {outputs, kind, ran} (a to-be-closed value):
 -- run the build's commands for kind ("staging": `run`, "production":
 -- `production`) in the repository, once per context, kind and commit; check
 -- that they changed no tracked file but the declared outputs; journal a
@@ -194,8 +204,11 @@ local function argv_text(argv) return table.concat(argv, " ") end
 -- slipway.yaml. A failing command raises code "build". In a dry run the
 -- commands are planned (outputs nil) unless the build is marked dry_run:
 -- then they run, their outputs' diffs join the plan, and the files are put
--- back when the value is closed.
-function M.run(ctx, kind)
+-- back when the value is closed. opts.defer (not in a dry run): return once
+-- the commands ran; the check of what they changed and the outputs'
+-- digests go on in a task, which `built:settle()` waits for (raising the
+-- build's error) -- stage takes its lock meanwhile.
+function M.run(ctx, kind, opts)
   local cfg = M.config(ctx.manifest)
   if not cfg then return nil end
   ctx._built = ctx._built or {}
@@ -240,36 +253,55 @@ function M.run(ctx, kind)
   for _, c in ipairs(cmds) do
     local r = ctx:run(c, {cwd = ctx.root, check = false, readonly = ctx.dry_run or nil})
     if r.code ~= 0 then
-      b:__close()
+      restore(b)
       errors.fail("build", string.format("build %s (%s) failed: `%s` exited with %s%s", cfg.name, kind,
         argv_text(c), tostring(r.code), r.stderr ~= "" and (": " .. (r.stderr:gsub("%s+$", ""):match("[^\n]*$"))) or ""))
     end
   end
-  local after = tracked(ctx)
-  local bad = {}
-  for p, v in pairs(after) do if not declared[p] and before[p] ~= v then bad[#bad + 1] = p end end
-  for p in pairs(before) do if not declared[p] and after[p] == nil then bad[#bad + 1] = p end end
-  if #bad > 0 then
-    table.sort(bad)
-    b:__close()
-    errors.fail("build", string.format("build %s (%s) changed files it does not declare in build.outputs: %s",
-      cfg.name, kind, table.concat(bad, ", ")), {files = bad})
-  end
-  b.outputs = M.digest(ctx, reading:join())
-  if ctx.dry_run then
-    for _, o in ipairs(cfg.outputs) do
-      local old = b._restore[o.file]
-      ctx:diff("build " .. cfg.name .. ": " .. o.rel, old or "", fs.isfile(o.file) and fs.read(o.file) or "")
+  local function finish()
+    local after = tracked(ctx)
+    local bad = {}
+    for p, v in pairs(after) do if not declared[p] and before[p] ~= v then bad[#bad + 1] = p end end
+    for p in pairs(before) do if not declared[p] and after[p] == nil then bad[#bad + 1] = p end end
+    if #bad > 0 then
+      table.sort(bad)
+      restore(b)
+      errors.fail("build", string.format("build %s (%s) changed files it does not declare in build.outputs: %s",
+        cfg.name, kind, table.concat(bad, ", ")), {files = bad})
     end
+    b.outputs = M.digest(ctx, reading:join())
+    if ctx.dry_run then
+      for _, o in ipairs(cfg.outputs) do
+        local old = b._restore[o.file]
+        ctx:diff("build " .. cfg.name .. ": " .. o.rel, old or "", fs.isfile(o.file) and fs.read(o.file) or "")
+      end
+    end
+    ctx.journal:record{type = "build", name = cfg.name, kind = kind, sha = ctx.sha, outputs = b.outputs,
+                       dry_run = ctx.dry_run or nil}
+    for _, rel in ipairs(rels) do
+      local o = b.outputs[rel]
+      ctx:log("info", "build %s: %s %s (%d line(s) differ from HEAD)", cfg.name, rel, short(o), #o.changed + (o.more or 0))
+    end
+    ctx._built[key] = {outputs = b.outputs}
   end
-  ctx.journal:record{type = "build", name = cfg.name, kind = kind, sha = ctx.sha, outputs = b.outputs,
-                     dry_run = ctx.dry_run or nil}
-  for _, rel in ipairs(rels) do
-    local o = b.outputs[rel]
-    ctx:log("info", "build %s: %s %s (%d line(s) differ from HEAD)", cfg.name, rel, short(o), #o.changed + (o.more or 0))
+  if opts and opts.defer and not ctx.dry_run then
+    b._finish = task.spawn(finish)
+  else
+    finish()
   end
-  ctx._built[key] = {outputs = b.outputs}
   return b
+end
+
+--- built:settle() -> outputs: wait for a deferred build's check and
+-- digests (build.run with defer); raises the build's error (code "build").
+function Built:settle()
+  local pending = self._finish
+  if pending then
+    self._finish = nil
+    local ok, err = pending:wait()
+    if not ok then error(err, 0) end
+  end
+  return self.outputs
 end
 
 --- build.reset(ctx): put the declared outputs back to HEAD (`git checkout

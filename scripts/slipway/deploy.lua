@@ -384,8 +384,8 @@ function M.stage(ctx, name)
   local env = environments.get(ctx.envs, name)
   local driver = drivers.of(env)
   local ectx = for_env(ctx, name)
-  local built <close> = build.run(ctx, build.kind(ctx, name))
-  local outputs = built and built.outputs
+  -- (the check of what the build changed goes on while the lock is taken)
+  local built <close> = build.run(ctx, build.kind(ctx, name), {defer = true})
   -- what the driver does without the lock (files the repository ignores)
   -- runs while the lock is taken and the status read; the lock is released
   -- by the run's end whatever fails here
@@ -397,6 +397,7 @@ function M.stage(ctx, name)
   end})
   hold_lock(ctx, env, driver, ectx)  -- (it waits for the run's start in the record)
   local before = driver.status(ectx, env)
+  local outputs = built and built:settle()
   ctx.journal:record{type = "state", env = name, before = {versions = before.versions,
     revision = before.revision, sha = before.sha, running = before.running}, sha = ctx.sha}
   local versions = environments.versions(ctx.manifest)

@@ -12,6 +12,12 @@
 ---@field outputs? table<string, slipway.BuildOutput> nil when not run (a dry run)
 ---@field kind "staging"|"production"
 ---@field ran? boolean
+local Built = {}
+
+---Wait for a deferred build's check of what it changed and its outputs'
+---digests (build.run with defer); raise the build's error. Returns the outputs.
+---@return table<string, slipway.BuildOutput>?
+function Built:settle() end
 
 ---@class slipway.build
 ---@field MAX_CHANGED integer changed lines kept per output (40)
@@ -55,10 +61,12 @@ function build.digest(ctx, head) end
 function build.compare(tested, now) end
 
 ---Run the build's commands of kind once per context and commit (a to-be-closed value); nil without `build:`.
+---opts.defer (not in a dry run): return once the commands ran; the check and digests go on in a task (`built:settle()`).
 ---@param ctx slipway.Ctx
 ---@param kind "staging"|"production"
+---@param opts? {defer?: boolean}
 ---@return slipway.Built?
-function build.run(ctx, kind) end
+function build.run(ctx, kind, opts) end
 
 ---Put the declared outputs back to HEAD (before a revert).
 ---@param ctx slipway.Ctx

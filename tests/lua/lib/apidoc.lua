@@ -183,6 +183,18 @@ M.CLASSES = {
      return mt_index(require("slipway.dashboard").open(require("slipway.playbook").context{
        root = d, readonly = true, command = "probe"}))
    end},
+  {name = "slipway.Built", docs = {"deploy.md"}, source = "scripts/slipway/build.lua",
+   probe = function()
+     local d = tmpdir()
+     require("slipway.fs").write(d .. "/slipway.yaml", "name: probe\nbuild:\n  name: probe\n  run: [\"true\"]\n" ..
+       "  production: [\"true\"]\n  outputs: [out.txt]\nenvironments:\n  staging: {driver: local}\n")
+     local log = require "slipway.log"
+     log.configure{stream = false}
+     local ctx = require("slipway.playbook").context{root = d, dry_run = true, command = "probe"}
+     local b <close> = require("slipway.build").run(ctx, "staging")
+     log.reset()
+     return mt_index(b)
+   end},
   {name = "slipway.VersionConstraint", docs = {"version.md"}, source = "scripts/slipway/version.lua",
    probe = function() return require("slipway.version").constraint(">=1.0.0") end},
 }
