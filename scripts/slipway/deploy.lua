@@ -384,8 +384,10 @@ function M.stage(ctx, name)
   local env = environments.get(ctx.envs, name)
   local driver = drivers.of(env)
   local ectx = for_env(ctx, name)
-  -- (the check of what the build changed goes on while the lock is taken)
-  local built <close> = build.run(ctx, build.kind(ctx, name), {defer = true})
+  -- (the check of what the build changed goes on while the lock is taken --
+  -- unless --lock-wait may make that a long wait: a bad build is said first)
+  local wait = tonumber(ctx.args.lock_wait)
+  local built <close> = build.run(ctx, build.kind(ctx, name), {defer = not (wait and wait > 0)})
   -- what the driver does without the lock (files the repository ignores)
   -- runs while the lock is taken and the status read; the lock is released
   -- by the run's end whatever fails here

@@ -164,6 +164,13 @@ T.test("a build that changes a file it does not declare fails the stage, naming 
   T.eq(#k:argvs("helm", "upgrade"), 0, "nothing deployed")
   -- (the check runs while the deploy lock is taken: a lock it took is released)
   T.eq(#k:argvs("kubectl", "delete"), #k:argvs("kubectl", "create"), "every deploy lock taken is released")
+  -- with --lock-wait (the lock may take long) the check comes first: no lock is tried
+  D.git(dir, "checkout", "-q", "--", ".")  -- (the first build's changes undone)
+  local k2 = MB.standin()
+  r = D.slipway(dir, {"stage", "staging", "--lock-wait", "30"}, {env = k2.env})
+  T.eq(r.code, 1, r.stdout .. r.stderr)
+  T.match(r.stderr, "changed files it does not declare in build%.outputs: mybinder/Chart%.yaml")
+  T.eq(#k2:argvs("kubectl", "create"), 0, "no deploy lock tried")
 end, {skip = skip})
 
 T.test("a build marked dry_run runs in a dry run: its diffs and the manifests it changes are shown, its outputs put back", function()
