@@ -19,7 +19,7 @@ function kubernetes.deploy(ctx, env) end
 ---@return slipway.EnvStatus
 function kubernetes.status(ctx, env) end
 
----A ConfigMap lock (slipway-lock-RELEASE); raises "locked" with the holder.
+---The deploy lock: a Lease slipway-lock-RELEASE in the namespace (renewed while the run lives); raises "locked" with the holder.
 ---@param ctx slipway.Ctx
 ---@param env slipway.Environment
 ---@param opts? {break_lock?: boolean, wait?: number}
