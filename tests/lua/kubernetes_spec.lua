@@ -313,22 +313,31 @@ local function own_calls(k)
   return out
 end
 
+-- a deployment repository at dir with the .gitignore given, committed; returns
+-- git(...) and stage(args...) (the slipway binary run there)
+local function committed_repo(dir, ignore)
+  local proc = require "slipway.proc"
+  fs.write(dir .. "/.gitignore", ignore)
+  local genv = {GIT_AUTHOR_NAME = "T", GIT_AUTHOR_EMAIL = "t@example.org", GIT_COMMITTER_NAME = "T",
+                GIT_COMMITTER_EMAIL = "t@example.org", PWD = dir, NO_COLOR = "1"}
+  local function git(...) return proc.run({"git", "-C", dir, ...}, {env = genv}) end
+  git("init", "-q", "-b", "main"); git("add", "-A"); git("commit", "-q", "-m", "initial")
+  local function stage(...)
+    return proc.run({os.getenv("SLIPWAY_BIN"), "stage", ...}, {cwd = dir, env = genv, check = false, timeout = 120})
+  end
+  return git, stage
+end
+
 T.test("slipway stage through the kubernetes driver: lock, upgrade, rollouts; --dry-run prints the masked diff", function()
   local sh = setup()
   local k = S.new()
   local dir = S.deployment(sh.url)
   local yaml = require "slipway.yaml"
-  local proc = require "slipway.proc"
   fs.write(dir .. "/slipway.yaml", yaml.dump({name = "k8s-test", environments = {staging = {
     driver = "kubernetes", chart = "mybinder", values = {"config/staging.yaml"},
     kubernetes = {helm = k.helm, kubectl = k.kubectl, env = k.env}}}}))
-  fs.write(dir .. "/.gitignore", ".slipway/\nmybinder/charts/\nmybinder/Chart.lock\n")
-  local genv = {GIT_AUTHOR_NAME = "T", GIT_AUTHOR_EMAIL = "t@example.org", GIT_COMMITTER_NAME = "T",
-                GIT_COMMITTER_EMAIL = "t@example.org", PWD = dir, NO_COLOR = "1"}
-  local function git(...) return proc.run({"git", "-C", dir, ...}, {env = genv}) end
-  git("init", "-q", "-b", "main"); git("add", "-A"); git("commit", "-q", "-m", "initial")
-  local bin = os.getenv("SLIPWAY_BIN")
-  local r = proc.run({bin, "stage", "staging"}, {cwd = dir, env = genv, check = false, timeout = 120})
+  local git, stage = committed_repo(dir, ".slipway/\nmybinder/charts/\nmybinder/Chart.lock\n")
+  local r = stage("staging")
   T.eq(r.code, 0, r.stderr)
   T.eq(#k:argvs("helm", "upgrade"), 1)
   T.eq(#k:argvs("kubectl", "rollout"), 7)
@@ -346,7 +355,7 @@ T.test("slipway stage through the kubernetes driver: lock, upgrade, rollouts; --
   T.eq(lease(k), nil, "the Lease is gone: released")
   -- again, now that the release exists: the same three calls
   k:clear()
-  r = proc.run({bin, "stage", "staging"}, {cwd = dir, env = genv, check = false, timeout = 120})
+  r = stage("staging")
   T.eq(r.code, 0, r.stderr)
   T.eq(#own_calls(k), 3, table.concat(own_calls(k), "\n"))
   T.eq(#k:calls(), 3 + 1 + 1 + 7, "lock, status, upgrade, workloads, 7 rollouts, release")
@@ -355,7 +364,7 @@ T.test("slipway stage through the kubernetes driver: lock, upgrade, rollouts; --
     :gsub("staging%-grafana%-key%-do%-not%-print", "rotated-grafana-key-0001") .. "static:\n  replicas: 2\n")
   git("commit", "-q", "-am", "two static replicas, new key")
   k:clear()
-  r = proc.run({bin, "stage", "staging", "--dry-run"}, {cwd = dir, env = genv, check = false, timeout = 120})
+  r = stage("staging", "--dry-run")
   T.eq(r.code, 0, r.stderr)
   local out = r.stdout .. r.stderr
   T.match(out, "%+  replicas: 2")
@@ -374,7 +383,6 @@ T.test("stage: the before hooks marked dry_run run while the lock is taken; the 
   local k = S.new()
   local dir = S.deployment(sh.url)
   local yaml = require "slipway.yaml"
-  local proc = require "slipway.proc"
   -- the Lease create is answered only once the dry_run hook is running too
   -- (had the hook waited for the lock, the create would wait for it for ever);
   -- then the dry_run hook waits for the hook listed before it (not marked
@@ -398,13 +406,8 @@ T.test("stage: the before hooks marked dry_run run while the lock is taken; the 
     fs.write(dir .. "/slipway.yaml", yaml.dump({name = "k8s-test", environments = {staging = env}}))
   end
   manifest(true)
-  fs.write(dir .. "/.gitignore", ".slipway/\nmybinder/charts/\nmybinder/Chart.lock\nhooks.log\n")
-  local genv = {GIT_AUTHOR_NAME = "T", GIT_AUTHOR_EMAIL = "t@example.org", GIT_COMMITTER_NAME = "T",
-                GIT_COMMITTER_EMAIL = "t@example.org", PWD = dir, NO_COLOR = "1"}
-  local function git(...) return proc.run({"git", "-C", dir, ...}, {env = genv}) end
-  git("init", "-q", "-b", "main"); git("add", "-A"); git("commit", "-q", "-m", "initial")
-  local bin = os.getenv("SLIPWAY_BIN")
-  local r = proc.run({bin, "stage", "staging"}, {cwd = dir, env = genv, check = false, timeout = 120})
+  local git, stage = committed_repo(dir, ".slipway/\nmybinder/charts/\nmybinder/Chart.lock\nhooks.log\n")
+  local r = stage("staging")
   both:check()
   beside:check()
   k:gate()
@@ -419,7 +422,7 @@ T.test("stage: the before hooks marked dry_run run while the lock is taken; the 
   manifest(false)
   git("commit", "-q", "-am", "no barrier")
   local other = k8s.lock(context(dir, {name = "other"}), env_for(sh.dir, k), {})
-  r = proc.run({bin, "stage", "staging"}, {cwd = dir, env = genv, check = false, timeout = 120})
+  r = stage("staging")
   other:unlock()
   T.ne(r.code, 0)
   T.match(r.stderr, "is locked")
