@@ -125,9 +125,8 @@ static int l_sha256_file(lua_State *L) {
   if (fd < 0) return fail(L, errno);
   N.init(&ctx);
   for (;;) {
-    ssize_t r = read(fd, buf, sizeof buf);
+    ssize_t r = sw_read(fd, buf, sizeof buf);
     if (r < 0) {
-      if (errno == EINTR) continue;
       int e = errno;
       close(fd);
       return fail(L, e);

@@ -55,7 +55,15 @@ static int fail(lua_State *L, int err) {
   return 3;
 }
 
-static int write_all(int fd, const char *p, size_t n) {
+ssize_t sw_read(int fd, void *buf, size_t n) {
+  ssize_t r;
+  do r = read(fd, buf, n);
+  while (r < 0 && errno == EINTR);
+  return r;
+}
+
+int sw_write_all(int fd, const void *buf, size_t n) {
+  const char *p = buf;
   while (n > 0) {
     ssize_t w = write(fd, p, n);
     if (w < 0) {
@@ -93,9 +101,8 @@ static int l_read(lua_State *L) {
   luaL_buffinit(L, &b);
   for (;;) {
     char *p = luaL_prepbuffsize(&b, want);
-    ssize_t r = read(fd, p, want);
+    ssize_t r = sw_read(fd, p, want);
     if (r < 0) {
-      if (errno == EINTR) continue;
       int e = errno;
       close(fd);
       return fail(L, e);
@@ -155,7 +162,7 @@ static int l_write(lua_State *L) {
     return fail(L, ENAMETOOLONG);
   int fd = mkostemp(tmp, O_CLOEXEC);
   if (fd < 0) return fail(L, errno);
-  if (write_all(fd, data, len) != 0 || fchmod(fd, mode) != 0 || fsync(fd) != 0) {
+  if (sw_write_all(fd, data, len) != 0 || fchmod(fd, mode) != 0 || fsync(fd) != 0) {
     int e = errno;
     close(fd);
     unlink(tmp);

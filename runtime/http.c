@@ -463,19 +463,12 @@ static size_t cb_write(char *data, size_t size, size_t n, void *p) {
     return 0;
   }
   switch (x->kind) {
-  case K_DOWNLOAD: {
-    size_t off = 0;
-    while (off < len) {
-      ssize_t w = write(x->fd, data + off, len - off);
-      if (w < 0) {
-        if (errno == EINTR) continue;
-        x->write_errno = errno;
-        return 0;
-      }
-      off += (size_t)w;
+  case K_DOWNLOAD:
+    if (sw_write_all(x->fd, data, len) != 0) {
+      x->write_errno = errno;
+      return 0;
     }
     break;
-  }
   case K_STREAM:
     if (x->body_len - x->body_off >= STREAM_PAUSE_AT) {
       x->paused = 1;

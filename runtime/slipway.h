@@ -145,6 +145,16 @@ int sw_raise(lua_State *L, const char *code, const char *fmt, ...);
 /* Like sw_raise for an errno / libuv error number: code is its name. */
 int sw_raise_uv(lua_State *L, int uverr, const char *fmt, ...);
 
+/* ---- file descriptors (fs.c) ------------------------------------------ */
+
+/* read(2), again when a signal interrupted it: bytes read, 0 at the end,
+ * -1 with errno set. */
+ssize_t sw_read(int fd, void *buf, size_t n);
+
+/* Write all n bytes (again after a signal or a short write): 0, or -1 with
+ * errno set (some bytes may have been written). */
+int sw_write_all(int fd, const void *buf, size_t n);
+
 /* Secrets shorter than this are masked only where a whole string (a value
  * of the journal, a message, an argument) equals them, never as a part of
  * longer text (docs/errors.md). */
