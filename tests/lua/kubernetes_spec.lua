@@ -430,6 +430,28 @@ T.test("stage: the before hooks marked dry_run run while the lock is taken; the 
     "a hook not marked dry_run ran without the lock")
 end, {skip = need_helm})
 
+T.test("stage: the lock and the dry_run hooks both wait for the one login", function()
+  local sh = setup()
+  local k = S.new()
+  local dir = S.deployment(sh.url)
+  local yaml = require "slipway.yaml"
+  -- the login waits (a safety net of 3 s) for a line a hook writes: a hook
+  -- that did not wait for the login would write it while the login runs
+  local login = [[echo login >> order.log; i=0; while [ $i -lt 30 ] && ! grep -q hook order.log; do ]] ..
+    [[sleep 0.1; i=$((i+1)); done; echo login-done >> order.log]]
+  fs.write(dir .. "/slipway.yaml", yaml.dump({name = "k8s-test", environments = {staging = {
+    driver = "kubernetes", chart = "mybinder", values = {"config/staging.yaml"},
+    kubernetes = {helm = k.helm, kubectl = k.kubectl, env = k.env},
+    login = {run = {{"sh", "-c", login}}},
+    hooks = {before = {{name = "bans", run = {"sh", "-c", "echo hook >> order.log"}, dry_run = true}}}}}}))
+  local _, stage = committed_repo(dir, ".slipway/\nmybinder/charts/\nmybinder/Chart.lock\norder.log\n")
+  local r = stage("staging")
+  T.eq(r.code, 0, r.stderr)
+  T.eq(fs.read(dir .. "/order.log"), "login\nlogin-done\nhook\n", "the hook after the whole login, which ran once")
+  local first = k:calls()[1]
+  T.eq(first.argv[1], "create", "the lock, after the login")
+end, {skip = need_helm})
+
 T.test("status and stop: nothing deployed is not an error; stop is idempotent", function()
   local k = S.new{helm = false}
   local dir = fs.tempdir()

@@ -362,9 +362,10 @@ function M.prepare(ctx, env)
     if env.login.kubeconfig and ctx.dry_run then
       ctx:plan("use KUBECONFIG=" .. (env.login.kubeconfig_rel or env.login.kubeconfig) .. " for every command (login)")
     end
+    if not env.login.run or #env.login.run == 0 then p[env.name] = true; return end
     local s = kube.settings(env)
     login = task.spawn(function()
-      for _, hook in ipairs(env.login.run or {}) do
+      for _, hook in ipairs(env.login.run) do
         run_hook(ctx, env, s, hook, {phase = "login", always = true})
       end
     end)
