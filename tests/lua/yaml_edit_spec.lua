@@ -174,6 +174,37 @@ T.test("an empty table set over a scalar is written {} or [] (found by tests/fuz
   T.eq(yaml.load(edited("x: &y a\nz: 1\n", function(d) d:set("x", {}) end)), {x = {}, z = 1})
 end)
 
+T.test("an empty node's anchor does not take the next key's tag (found by tests/fuzz/yaml_edit.lua)", function()
+  -- raised "bad argument #3 to 'splice' (out of range)": the properties of
+  -- the empty value of a ran on into the "!" of the next line
+  T.eq(edited("a: &x\n! b: x\n", function(d) d:set("a", {x = 1}) end), "a: &x\n  x: 1\n! b: x\n")
+  T.eq(edited(BOM .. "a: &x\n!t b: x\n", function(d) d:set("a", {1}) end), BOM .. "a: &x\n  - 1\n!t b: x\n")
+end)
+
+T.test("a value written over an empty one leaves no trailing spaces and keeps the line's comment", function()
+  T.eq(edited("a: \nb: 2\n", function(d) d:set("a", "v") end), "a: v\nb: 2\n")
+  T.eq(edited("a: \nb: 2\n", function(d) d:set("a", {x = 1}) end), "a:\n  x: 1\nb: 2\n")
+  T.eq(edited("a:\t\r\nb: 2\r\n", function(d) d:set("a", {1, 2}) end), "a:\r\n  - 1\r\n  - 2\r\nb: 2\r\n")
+  T.eq(edited("a:  # c\nb: 2\n", function(d) d:set("a", "v") end), "a: v  # c\nb: 2\n")
+  T.eq(edited("a:  # c\nb: 2\n", function(d) d:set("a", {x = 1}) end), "a:  # c\n  x: 1\nb: 2\n")
+  -- an empty sequence item: the value after "- " (it was refused)
+  T.eq(edited("- \n- 2\n", function(d) d:set("[0]", {x = 1}) end), "- x: 1\n- 2\n")
+  T.eq(edited("- \r\n- 2\r\n", function(d) d:set("[0]", {1}) end), "- - 1\r\n- 2\r\n")
+  T.eq(edited("- # c\n- 2\n", function(d) d:set("[0]", {x = 1}) end), "- # c\n  x: 1\n- 2\n")
+  T.eq(edited("- \n", function(d) d:set("[0]", "v") end), "- v\n")
+end)
+
+T.test("comments between a key and its old block value stay when the value is replaced", function()
+  T.eq(edited("a: # c\n  b: 1\nz: 0\n", function(d) d:set("a", {x = 1}) end), "a: # c\n  x: 1\nz: 0\n")
+  T.eq(edited("a: # c\n\n  # d\n  b: 1\n", function(d) d:set("a", {x = 2}) end), "a: # c\n\n  # d\n  x: 2\n")
+  T.eq(edited("a:\n  # d\n  b: 1\n", function(d) d:set("a", {1}) end), "a:\n  # d\n  - 1\n")
+  -- a scalar goes below the comments, indented under the key
+  T.eq(edited("a: # c\n- 1\nz: 0\n", function(d) d:set("a", "v") end), "a: # c\n  v\nz: 0\n")
+  T.eq(edited("a:\n  # d\n  b: 1\n", function(d) d:set("a", 7) end), "a:\n  # d\n  7\n")
+  -- with nothing to keep, the scalar goes on the key's line
+  T.eq(edited("a:\n- 1\nz: 0\n", function(d) d:set("a", "v") end), "a: v\nz: 0\n")
+end)
+
 -- ---- the real files ------------------------------------------------------------------
 
 -- lines ending in white space, runs of blank lines, blank lines at the end

@@ -417,6 +417,14 @@ local function line_start(text, pos)
   return pos
 end
 
+-- the end of the line holding pos (where its "\r\n" or "\n" starts, or
+-- #text + 1) and whether the rest of that line from pos is blank: an empty
+-- value's line keeps its comment but not spaces after the new value
+local function line_rest(text, pos)
+  local eol = text:find("\r?\n", pos) or (#text + 1)
+  return eol, not text:sub(pos, eol - 1):find("[^ \t]")
+end
+
 -- position just after the line holding the end of node i's content
 function Doc:after_line(i)
   local n = self:node(i)
@@ -438,10 +446,11 @@ local function only_space_before(text, pos)
   return not text:sub(ls, pos - 1):find("[^ \t]")
 end
 
--- position just after node n's properties (its anchor and tag tokens)
+-- position just after node n's properties (its anchor and tag tokens, all
+-- before n.vstart: an empty node's "&x" must not take the next key's tag)
 local function props_end(text, n)
   local p, after = n.start, n.start
-  while true do
+  while p < n.vstart do
     local c = text:sub(p, p)
     if c ~= "&" and c ~= "!" then break end
     after = text:find("[ \t\r\n]", p) or (#text + 1)
@@ -455,14 +464,16 @@ end
 -- properties stay and the value follows them directly: replacing from the
 -- last line break before the old value keeps comments on the lines between
 -- and leaves no line of only spaces (or a space before the line break).
+-- (break_before: where the line break before the line holding pos starts)
+local function break_before(text, pos)
+  local from = line_start(text, pos) - 1
+  if text:byte(from - 1) == 13 then from = from - 1 end
+  return from
+end
+
 local function block_from(text, n)
   local pe = props_end(text, n)
-  local ls = line_start(text, n.vstart)
-  if n.vstart > pe and ls > pe then
-    local from = ls - 1
-    if text:byte(from - 1) == 13 then from = from - 1 end
-    return from
-  end
+  if n.vstart > pe and line_start(text, n.vstart) > pe then return break_before(text, n.vstart) end
   return pe
 end
 
@@ -827,6 +838,12 @@ function Doc:replace_text(i, v)
       -- a block collection under a key: the value goes after the colon
       local colon = self:value_colon(self:key_of(i))
       if not colon then self:unsupported(i, "cannot find the ':' before this value", 2) end
+      if text:sub(colon + 1, n.vstart - 1):find("#", 1, true) then
+        -- comments between the key and the old value stay ("key: # c");
+        -- the value goes below them, indented under the key
+        local ind = math.max(col_of(text, n.vstart), col_of(text, self:node(self:key_of(i)).start) + self:indent_unit())
+        return break_before(text, n.vstart), stop, nl .. (" "):rep(ind) .. body
+      end
       return colon + 1, stop, " " .. body
     end
     return n.vstart, stop, body
@@ -844,7 +861,16 @@ function Doc:replace_text(i, v)
       return block_from(text, n), stop, nl .. table.concat(lines, nl)
     end
     local colon = self:value_colon(k)
-    if colon then return colon + 1, stop, nl .. table.concat(lines, nl) end
+    if colon and n.stop < n.vstart then
+      -- an empty value: the lines go after the key's line (and its comment)
+      local eol, blank = line_rest(text, colon + 1)
+      return blank and colon + 1 or eol, eol - 1, nl .. table.concat(lines, nl)
+    end
+    if colon then
+      -- comments between the key and the old value stay
+      local from = line_rest(text, colon + 1) < n.vstart and break_before(text, n.vstart) or colon + 1
+      return from, stop, nl .. table.concat(lines, nl)
+    end
     if n.stop < n.vstart then
       -- an explicit "? key" without a value: add ":" and the value below it
       local at, had_nl = self:after_line(k)
@@ -856,6 +882,15 @@ function Doc:replace_text(i, v)
   elseif p and p.kind == "sequence" then
     -- content column of the item: after "- " (or where the node starts)
     local dash = self:dash_pos(i)
+    if dash and n.stop < n.vstart and not n.anchor and not n.tag then
+      -- an empty item: "- " then the value, or below a comment on its line
+      local ind = col_of(text, dash) + 2
+      local lines = self:block_lines(v, ind)
+      local eol, blank = line_rest(text, dash + 1)
+      if not blank then return eol, eol - 1, nl .. table.concat(lines, nl) end
+      lines[1] = lines[1]:sub(ind + 1)
+      return dash + 1, eol - 1, " " .. table.concat(lines, nl)
+    end
     local ind = col_of(text, n.vstart)
     if dash and not text:sub(dash, n.vstart):find("\n") then ind = col_of(text, dash) + (n.vstart - dash) end
     local lines = self:block_lines(v, ind)
@@ -886,6 +921,8 @@ function Doc:empty_value(i, body)
   local c = q >= 1 and text:sub(q, q) or ""
   local prev = q >= 1 and text:sub(q - 1, q - 1) or ""
   if c == ":" or (c == "-" and (prev == "" or prev:match("[ \t\r\n%-]"))) then
+    local eol, blank = line_rest(text, q + 1)
+    if blank then return q + 1, eol - 1, " " .. body end
     return q + 1, q, " " .. body
   end
   local par = self:node(n.parent)
