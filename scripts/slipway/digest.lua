@@ -3,7 +3,7 @@
 --   local digest = require "slipway.digest"
 --   digest.sha256("abc")
 --     --> "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
---   local hex, err, code = digest.sha256_file("mybinder/values.yaml")
+--   digest.sha256_file("mybinder/values.yaml")  --> 64 hex digits
 --
 -- The hashing is Nettle's (slipway.digest.core, runtime/digest.c; Debian's
 -- libnettle8, loaded on the first digest: a missing library raises code
@@ -15,6 +15,8 @@
 -- with the SHA instructions). Digests are 64 lowercase hex digits, as
 -- sha256sum prints them.
 local core = require "slipway.digest.core"
+local sw = require "slipway.core"
+local errors = require "slipway.errors"
 
 local M = {}
 
@@ -28,10 +30,11 @@ function M.sha256(s)
 end
 
 --- digest.sha256_file(path) -> the SHA-256 of the file's content, read in
--- chunks (never whole in memory); or nil, message, code when it cannot be
--- read: the message names the path ("digest.sha256_file: cannot read
--- PATH: No such file or directory"), code is the errno name ("ENOENT",
--- "EACCES", "EISDIR"). A path that is not a string raises (misuse).
+-- chunks (never whole in memory). A file that cannot be read raises a
+-- structured error as fs.read does: code the errno name ("ENOENT",
+-- "EACCES", "EISDIR"), fields path and op ("sha256_file"), the message
+-- naming the path ("digest.sha256_file: cannot read PATH: No such file or
+-- directory"). A path that is not a non-empty string raises (misuse).
 function M.sha256_file(path)
   if type(path) ~= "string" or path == "" then
     error("bad argument #1 to 'sha256_file' (path expected, got " ..
@@ -39,7 +42,8 @@ function M.sha256_file(path)
   end
   local hex, code, msg = core.sha256_file(path)
   if hex == nil then
-    return nil, string.format("digest.sha256_file: cannot read %s: %s", path, msg), code
+    sw.raise(code, string.format("digest.sha256_file: cannot read %s: %s", path, msg),
+      {path = path, op = "sha256_file", retryable = errors.retryable_code(code)})
   end
   return hex
 end

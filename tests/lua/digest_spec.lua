@@ -6,6 +6,7 @@
 local T = require "slipway.testing"
 local digest = require "slipway.digest"
 local core = require "slipway.digest.core"
+local sw = require "slipway.core"
 local fs = require "slipway.fs"
 local proc = require "slipway.proc"
 local cmd = require "slipway_cmd"
@@ -135,16 +136,18 @@ T.test("sha256_file reads in chunks and agrees with sha256sum and sha256", funct
   end
 end)
 
-T.test("sha256_file of a missing file or a directory: nil, a message naming the path, the errno name", function()
+T.test("sha256_file of a missing file or a directory raises as fs.read does: code, path, op", function()
   local missing = dir .. "/no such file"
-  local hex, msg, code = digest.sha256_file(missing)
-  T.eq(hex, nil)
-  T.eq(msg, "digest.sha256_file: cannot read " .. missing .. ": No such file or directory")
-  T.eq(code, "ENOENT")
-  hex, msg, code = digest.sha256_file(dir)
-  T.eq(hex, nil)
-  T.match(msg, "cannot read " .. dir:gsub("%p", "%%%0"), "names the directory")
-  T.eq(code, "EISDIR")
+  local ok, err = pcall(digest.sha256_file, missing)
+  T.eq(ok, false)
+  T.truthy(sw.is_error(err), "a structured error")
+  T.match(err.message, "digest_spec%.lua:%d+: digest%.sha256_file: cannot read " .. missing:gsub("%p", "%%%0")
+    .. ": No such file or directory$", "the caller's position, the path")
+  T.eq({err.code, err.path, err.op, err.retryable}, {"ENOENT", missing, "sha256_file", false})
+  ok, err = pcall(digest.sha256_file, dir)
+  T.eq(ok, false)
+  T.match(err.message, "cannot read " .. dir:gsub("%p", "%%%0"), "names the directory")
+  T.eq(err.code, "EISDIR")
 end)
 
 T.test("misuse raises with the caller's position", function()

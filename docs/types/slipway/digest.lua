@@ -9,11 +9,9 @@ local digest = {}
 ---@return string
 function digest.sha256(s) end
 
----The SHA-256 of a file's content, read in chunks; or nil, a message naming the path, the errno name ("ENOENT").
+---The SHA-256 of a file's content, read in chunks. A file that cannot be read raises a structured error (code the errno name, fields path, op), as fs.read does.
 ---@param path string
----@return string? hex
----@return string? message
----@return string? code
+---@return string hex
 function digest.sha256_file(path) end
 
 return digest
