@@ -129,7 +129,7 @@ function M.run_summary(ctx, result)
   local recs = ctx.journal.records
   local info = recs[1] or {}
   local js = journal.summary(recs)
-  local s = {id = ctx.run_id, command = ctx.command, envs = js.envs, started = info.ts,
+  local s = {id = ctx.run_id, command = ctx.command, args = info.args, envs = js.envs, started = info.ts,
              sha = info.sha, head = ctx.sha ~= info.sha and ctx.sha or nil, dirty = info.dirty or nil,
              user = info.user, host = info.host, pid = info.pid, ci_url = state.ci_url(),
              journal = {host = info.host, path = ctx.journal.path}, resume_of = info.resume_of,
@@ -167,9 +167,19 @@ function M.run_summary(ctx, result)
       revert_failed = r.error
     elseif r.type == "answer" and r.kind == "confirm" then
       s.confirmed_by = tostring(r.user) .. " (" .. tostring(r.how) .. ")"
+    elseif r.type == "changed" then  -- (a runbook's summary lines)
+      s.changes = s.changes or {}
+      s.changes[#s.changes + 1] = r.text
     end
   end
   if next(versions) then s.versions = versions end
+  -- the answers a runbook was given (who confirmed what, and how); what was
+  -- typed at a prompt stays in the local journal, out of a record others read
+  for _, a in ipairs(js.answers or {}) do
+    s.answers = s.answers or {}
+    s.answers[#s.answers + 1] = {kind = a.kind, question = a.question, user = a.user, how = a.how, ts = a.ts,
+                                 answer = a.kind ~= "input" and a.answer or nil}
+  end
   if s.revert and revert_failed then s.revert.ok, s.revert.error = false, revert_failed end
   if result then
     s.ended = journal.now()

@@ -463,6 +463,16 @@ function M.run(name, argv, opts)
   local rb = setmetatable({ctx = ctx, args = args, dry_run = ctx.dry_run, root = ctx.root,
                            manifest = ctx.manifest, journal = ctx.journal, name = name, def = def,
                            changes = {}, out = opts.out}, RB)
+  -- the run goes to the shared record of slipway.yaml's `state:` as a
+  -- deploy does (not under --dry-run), so whoever looks next -- from another
+  -- machine, `slipway history`, the dashboard -- sees who ran what and what
+  -- it changed. The first write goes on while the runbook starts; a record
+  -- that cannot be written is said, and never stops an incident runbook.
+  local deploy = require "slipway.deploy"
+  local rok, rerr = pcall(deploy.record_start, ctx, {overlap = true})
+  if not rok then
+    require("slipway.log").warn("state: runbook %s is not in the shared record: %s", name, playbook.errmsg(rerr))
+  end
   local prev = ui.setup{yes = flags.yes or nil, dry_run = ctx.dry_run, input = opts.input,
                         out = opts.ui_out, tty = opts.tty, journal = ctx.journal,
                         name = "runbook " .. name}
@@ -497,6 +507,9 @@ function M.run(name, argv, opts)
     for _, c in ipairs(rb.changes) do f:write("  - ", core.redact(c), "\n") end
   end
   if f.flush then f:flush() end
+  -- (its end, with what changed, to the shared record; an error there is
+  -- logged, the runbook's outcome stands)
+  deploy.finish(ctx, {ok = status == 0, status = status, outcome = outcome, error = not ok3 and res or nil})
   ctx.journal:finish{ok = status == 0, status = status, outcome = outcome, changes = rb.changes,
                      error = not ok3 and playbook.errmsg(res) or nil}
   return status, rb

@@ -210,4 +210,44 @@ T.test("a protected branch refuses the revert: exit 6, the revert on slipway/rev
   end)
 end, {timeout = 240})
 
+T.test("an SRE's runbook run on one machine is in the next machine's history: arguments, who confirmed, what changed", function()
+  with_runners(function(track)
+    local bare = remote(function(dir)
+      fs.mkdir(dir .. "/runbooks")
+      fs.write(dir .. "/runbooks/note.lua", [[
+return {
+  description = "write a note for an environment",
+  args = {{name = "env", positional = true, required = true}, {name = "text", default = "hello"}},
+  run = function(rb, args)
+    local env = rb:environment(args.env)
+    if not rb:confirm("Write the note for " .. env.name .. "?", {plan = {{text = "write note"}}}) then
+      return false
+    end
+    rb:changed("noted " .. args.text .. " for " .. env.name)
+  end,
+}
+]])
+    end)
+    local r1, h1 = runner(bare); track(r1)
+    local r = slipway(r1, h1, {"runbook", "note", "staging", "--text=drain b", "--yes"})
+    T.eq(r.code, 0, r.stderr)
+    -- a dry run is not recorded (it changed nothing)
+    r = slipway(r1, h1, {"runbook", "note", "prod", "--dry-run"})
+    T.eq(r.code, 0, r.stderr)
+    local r2, h2 = runner(bare); track(r2)
+    r = slipway(r2, h2, {"-q", "history"})
+    T.eq(r.code, 0, r.stderr)
+    local lines = {}
+    for l in r.stdout:gmatch("[^\n]+") do lines[#lines + 1] = l end
+    T.eq(#lines, 2, r.stdout)
+    T.match(lines[2], "runbook%s+done%s+note staging '%-%-text=drain b'; yes by ")
+    local id = lines[2]:match("^(%S+)")
+    r = slipway(r2, h2, {"history", id})
+    T.eq(r.code, 0, r.stderr)
+    T.match(r.stdout, "changed\n    %- noted drain b for staging")
+    T.match(r.stdout, "confirm Write the note for staging%?: yes, by %S+ %(%-%-yes%)")
+    T.match(r.stdout, "%(not on this machine%)")
+  end)
+end, {timeout = 120})
+
 T.run()
