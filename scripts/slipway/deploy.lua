@@ -341,11 +341,13 @@ end
 -- ---- the deploy locks -----------------------------------------------------------
 
 -- the environment's deploy lock, taken once per run and held until it ends
-local function hold_lock(ctx, env, driver, ectx)
+-- (give_up: the driver's give_up option, see stage)
+local function hold_lock(ctx, env, driver, ectx, give_up)
   ctx._locks = ctx._locks or {}
   if ctx._locks[env.name] then return ctx._locks[env.name] end
   M.record_started(ctx)  -- no lock before the run is in the shared record
-  local lk = driver.lock(ectx, env, {break_lock = ctx.args.break_lock, wait = tonumber(ctx.args.lock_wait)})
+  local lk = driver.lock(ectx, env, {break_lock = ctx.args.break_lock, wait = tonumber(ctx.args.lock_wait),
+                                     give_up = give_up})
   ctx._locks[env.name] = lk
   ctx._lock_order = ctx._lock_order or {}
   ctx._lock_order[#ctx._lock_order + 1] = env.name
@@ -407,7 +409,15 @@ function M.stage(ctx, name)
     if files and not files:done() then files:cancel() end
     if files then files:wait() end
   end})
-  hold_lock(ctx, env, driver, ectx)  -- (it waits for the run's start in the record)
+  -- while --lock-wait waits for another run's lock, a failed hook ends the
+  -- wait: its error then, not minutes later (or never: "locked" hid it)
+  local give_up = files and wait and wait > 0 and function()
+    if files:done() then
+      local ok, err = files:wait()
+      if not ok then return err end
+    end
+  end
+  hold_lock(ctx, env, driver, ectx, give_up or nil)  -- (it waits for the run's start in the record)
   local before = driver.status(ectx, env)
   local outputs = built and built:settle()
   ctx.journal:record{type = "state", env = name, before = {versions = before.versions,

@@ -177,12 +177,14 @@ local function iso(t)
   return t and os.date("!%Y-%m-%dT%H:%M:%SZ", t) or "?"
 end
 
---- fs.lock(path [, {wait = seconds, note = "why"}]) -> lock: an exclusive
+--- fs.lock(path [, {wait = seconds, note = "why", give_up = fn}]) -> lock: an exclusive
 -- lock (flock) on path, created if needed. The file records the holder
 -- (pid, host, since, note). When another process (or another lock object
 -- in this one) holds it, raises a structured error with code "locked" and
 -- field `holder = {pid, host, since, note}`; with wait, first retries
--- (task.sleep) for up to that many seconds. The lock is released by
+-- (task.sleep) for up to that many seconds; give_up() is called before
+-- each pause, and an error value it returns is raised instead of waiting
+-- on (another task's failure ends the wait). The lock is released by
 -- lock:unlock(), at the end of a `local lk <close> = fs.lock(...)` scope,
 -- when the lock object is garbage collected, or when the process exits.
 -- lock:held() tells whether it is still held.
@@ -192,6 +194,9 @@ function M.lock(path, opts)
   local wait = opts.wait or 0
   if type(wait) ~= "number" or wait < 0 then
     error("bad argument #2 to 'lock' (wait must be a number of seconds >= 0)", 2)
+  end
+  if opts.give_up ~= nil and type(opts.give_up) ~= "function" then
+    error("bad argument #2 to 'lock' (give_up must be a function)", 2)
   end
   local task
   local deadline, pause
@@ -212,6 +217,8 @@ function M.lock(path, opts)
         wait > 0 and string.format("; gave up after %g s", wait) or ""),
         {path = path, op = "lock", holder = holder})
     end
+    local stop = opts.give_up and opts.give_up()
+    if stop then error(stop, 0) end
     task.sleep(math.min(pause, math.max(deadline - task.now(), 0.001)))
   end
 end

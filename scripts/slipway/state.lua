@@ -152,7 +152,7 @@ FileLock.__index = FileLock
 --     = 120, renew = 30, poll = 2, identity, info = {user, host, pid, run,
 --     command}, log); renewed in the background while the process lives.
 --   "file": the flock of path (dies with its holder; cannot be broken).
--- Every lock: lock:acquire{wait =, break_lock =} -> lock (raises "locked"
+-- Every lock: lock:acquire{wait =, break_lock =, give_up =} -> lock (raises "locked"
 -- with field holder when busy; lock.broke is the holder it broke, for the
 -- caller to journal), lock:holder() -> holder or nil, lock:renew(),
 -- lock:release() (also at the end of a `<close>` scope).
@@ -176,7 +176,7 @@ function FileLock:acquire(opts)
     error(require("slipway.core").error("usage", "a file lock (" .. self.path .. ") cannot be broken: " ..
       "it is released when its holder's process ends"), 0)
   end
-  self.lk = require("slipway.fs").lock(self.path, {wait = opts.wait, note = self.note})
+  self.lk = require("slipway.fs").lock(self.path, {wait = opts.wait, note = self.note, give_up = opts.give_up})
   return self
 end
 

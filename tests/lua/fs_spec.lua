@@ -310,6 +310,34 @@ T.test("lock with wait gets it once released; <close> releases", function()
   busy:unlock()
 end)
 
+T.test("lock with wait: an error give_up returns ends the wait, raised as it is", function()
+  local d = dir()
+  local busy = fs.lock(d .. "/lock")
+  -- another task fails while the lock is awaited; the wait would otherwise
+  -- last 600 s and end in "locked", with the other failure unsaid
+  local other = task.spawn(function() task.sleep(0.05); error(sw.error("hook", "the hook failed"), 0) end)
+  local asked = 0
+  local err = T.raises(function()
+    fs.lock(d .. "/lock", {wait = 600, give_up = function()
+      asked = asked + 1
+      if other:done() then
+        local ok, e = other:wait()
+        if not ok then return e end
+      end
+    end})
+  end)
+  T.eq(err.code, "hook")
+  T.eq(err.message, "the hook failed")
+  T.truthy(asked >= 1)
+  T.truthy(busy:held(), "the holder's lock is untouched")
+  -- a give_up that returns nothing lets the wait go on to the lock
+  task.spawn(function() task.sleep(0.05); busy:unlock() end)
+  local lk = fs.lock(d .. "/lock", {wait = 600, give_up = function() end})
+  T.truthy(lk:held())
+  lk:unlock()
+  T.raises(function() fs.lock(d .. "/lock", {give_up = true}) end, "give_up must be a function")
+end)
+
 T.test("lock contention between two slipway processes", function()
   local d = dir()
   local script = d .. "/holder.lua"

@@ -430,6 +430,30 @@ T.test("stage: the before hooks marked dry_run run while the lock is taken; the 
     "a hook not marked dry_run ran without the lock")
 end, {skip = need_helm})
 
+T.test("stage --lock-wait: a dry_run hook that fails ends the wait for another run's lock, with its own error", function()
+  local sh = setup()
+  local k = S.new()
+  local dir = S.deployment(sh.url)
+  local yaml = require "slipway.yaml"
+  fs.write(dir .. "/slipway.yaml", yaml.dump({name = "k8s-test", environments = {staging = {
+    driver = "kubernetes", chart = "mybinder", values = {"config/staging.yaml"},
+    kubernetes = {helm = k.helm, kubectl = k.kubectl, env = k.env},
+    hooks = {before = {{name = "bans", dry_run = true,
+                        run = {"sh", "-c", "echo 'cannot fetch the ban list' >&2; exit 3"}}}}}}}))
+  local _, stage = committed_repo(dir, ".slipway/\nmybinder/charts/\nmybinder/Chart.lock\n")
+  -- another run holds the lock for longer than the wait: without giving up,
+  -- the stage would wait 30 s and say "is locked", the hook's failure unsaid
+  local other = k8s.lock(context(dir, {name = "other"}), env_for(sh.dir, k), {})
+  k:clear()
+  local r = stage("staging", "--lock-wait", "30")
+  other:unlock()
+  T.ne(r.code, 0)
+  T.match(r.stderr, "cannot fetch the ban list")
+  T.nomatch(r.stderr, "is locked")
+  T.eq(#k:argvs("helm", "upgrade"), 0, "nothing deployed")
+  T.eq(#k:argvs("kubectl", "create"), 1, "one try at the lock, no second")
+end, {skip = need_helm})
+
 T.test("stage: the lock and the dry_run hooks both wait for the one login", function()
   local sh = setup()
   local k = S.new()

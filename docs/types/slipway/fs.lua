@@ -88,9 +88,10 @@ function fs.remove(path, opts) end
 function fs.tempdir(opts) end
 
 ---An exclusive lock; raises code "locked" with `holder = {pid, host, since, note}`
----when held (after retrying for `wait` seconds).
+---when held (after retrying for `wait` seconds; an error `give_up()` returns
+---before a pause is raised instead).
 ---@param path string
----@param opts? {wait?: number, note?: string}
+---@param opts? {wait?: number, note?: string, give_up?: fun(): any}
 ---@return slipway.Lock
 function fs.lock(path, opts) end
 

@@ -127,7 +127,7 @@ function state.ci_url(getenv) end
 local Lease = {}
 
 ---Take the lease (waiting up to opts.wait seconds); starts renewing it.
----@param opts? {wait?: number, break_lock?: boolean}
+---@param opts? {wait?: number, break_lock?: boolean, give_up?: fun(): any}
 ---@return slipway.StateLease
 function Lease:acquire(opts) end
 
@@ -153,7 +153,7 @@ function Lease:release() end
 local FileLock = {}
 
 ---Take the lock (waiting up to opts.wait seconds); break_lock raises.
----@param opts? {wait?: number, break_lock?: boolean}
+---@param opts? {wait?: number, break_lock?: boolean, give_up?: fun(): any}
 ---@return slipway.StateFileLock
 function FileLock:acquire(opts) end
 

@@ -47,11 +47,13 @@
 --       What runs now. Read-only; never raises for "nothing deployed"
 --       (running = false), raises only when the target cannot be asked.
 --
---   driver.lock(ctx, env, {break_lock = bool, wait = seconds|nil}) -> lock
+--   driver.lock(ctx, env, {break_lock = bool, wait = seconds|nil, give_up = fn|nil}) -> lock
 --       The environment's deploy lock; lock:unlock() releases it. When someone
 --       else holds it, raise code "locked" with field holder = {pid, host,
 --       since, run_id, command} (as fs.lock does). break_lock = true takes over
 --       a lock whose holder is gone or that the operator breaks on purpose.
+--       give_up() is called before each pause of a wait: an error it returns
+--       ends the wait, raised as it is (fs.lock's and lk:acquire's option).
 --       In a dry run a driver returns a no-op lock (it must not create files)
 --       after checking, read-only, whether the lock is busy.
 --

@@ -697,11 +697,12 @@ local function holder_text(h)
 end
 M.holder_text = holder_text
 
---- driver.lock(ctx, env, {break_lock =, wait =}) -> lock with :unlock().
+--- driver.lock(ctx, env, {break_lock =, wait =, give_up =}) -> lock with :unlock().
 -- Busy: raises code "locked" with holder = {identity, user, host, pid, run,
 -- command, since, renewed, expires}. An expired Lease is taken over (logged
--- and journalled); break_lock takes a live holder's (journalled). Options:
--- lock_duration (120), lock_renew (30).
+-- and journalled); break_lock takes a live holder's (journalled). give_up:
+-- a function called before each pause of the wait; an error it returns
+-- ends the wait, raised as it is. Options: lock_duration (120), lock_renew (30).
 function M.lock(ctx, env, opts)
   opts = opts or {}
   local s = M.settings(env)
@@ -723,7 +724,7 @@ function M.lock(ctx, env, opts)
     ctx:plan("take the deploy lock: Lease " .. where)
     return {unlock = function() end}
   end
-  local ok, err = pcall(lk.acquire, lk, {wait = opts.wait, break_lock = opts.break_lock})
+  local ok, err = pcall(lk.acquire, lk, {wait = opts.wait, break_lock = opts.break_lock, give_up = opts.give_up})
   if not ok and type(err) == "table" and err.code == "state"
      and tostring(err.message):find('namespaces "' .. s.namespace .. '" not found', 1, true) then
     -- first deploy: create the namespace helm would create, then take the lock
@@ -731,7 +732,7 @@ function M.lock(ctx, env, opts)
     if r.code ~= 0 and not (r.stderr or ""):find("already exists", 1, true) then
       error(failed("lock", "kubectl create namespace " .. s.namespace .. " failed", r), 0)
     end
-    ok, err = pcall(lk.acquire, lk, {wait = opts.wait, break_lock = opts.break_lock})
+    ok, err = pcall(lk.acquire, lk, {wait = opts.wait, break_lock = opts.break_lock, give_up = opts.give_up})
   end
   if not ok then
     if type(err) == "table" and err.code == "locked" then

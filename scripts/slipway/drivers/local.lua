@@ -212,7 +212,7 @@ function M.lock(ctx, env, opts)
   end
   local ok, lk = pcall(function()
     fs.mkdir(env_dir(ctx, env))
-    return fs.lock(path, {wait = opts.wait, note = string.format("run %s: slipway %s %s",
+    return fs.lock(path, {wait = opts.wait, give_up = opts.give_up, note = string.format("run %s: slipway %s %s",
       tostring(ctx.run_id), tostring(ctx.command), env.name)})
   end)
   if ok then return lk end

@@ -320,11 +320,12 @@ function Lease:_claim(obj, now, keep_acquire)
   return new
 end
 
---- lock:acquire{wait = seconds, break_lock = false} -> lock. Takes the
+--- lock:acquire{wait = seconds, break_lock = false, give_up = fn} -> lock. Takes the
 -- Lease when there is none, when it is free or expired, or (break_lock)
 -- from a live holder -- then lock.broke is that holder, for the caller to
 -- journal. Busy: waits up to `wait` seconds (polling), then raises code
--- "locked" with field holder. Starts the renewal task.
+-- "locked" with field holder; give_up() is called before each pause, and an
+-- error it returns is raised instead of waiting on. Starts the renewal task.
 -- One call when the Lease does not exist (a released lock is deleted):
 -- `create` (of two, one gets AlreadyExists); else get, then `replace`
 -- with the resourceVersion read (of two, one gets 409 Conflict).
@@ -355,6 +356,8 @@ function Lease:acquire(opts)
           self.where, h.identity, tostring(h.run or "?"), now - (h.renewed or now), h.expires - now),
           {holder = h, where = self.where}), 0)
       end
+      local stop = opts.give_up and opts.give_up()
+      if stop then error(stop, 0) end
       task.sleep(math.max(0.01, math.min(self.poll, deadline - now, h.expires - now + 0.01)))
       obj, known = self:_read(), true
     end
