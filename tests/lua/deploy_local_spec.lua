@@ -130,17 +130,14 @@ T.test("promote refuses what did not pass test on staging", function()
 end, {timeout = 60})
 
 T.test("kill -9 in the middle of stage, then --resume", function()
-  D.with_repo(function(dir)
-    -- a slow rollout: the service answers /health only after 2 s
-    local p = dir .. "/config/staging.yaml"
-    fs.write(p, fs.read(p) .. "\nservice:\n  startup_delay: 2\n")
-  end, function(dir)
+  -- a held rollout: the service answers /health only once the spec lets it
+  D.with_repo(D.hold_service("staging"), function(dir)
     local h = D.spawn(dir, {"stage", "staging"})
     local deadline = task.now() + 20
     local pidfile = dir .. "/.slipway/envs/staging/releases/000001/pid"
     while not fs.exists(pidfile) and task.now() < deadline do task.sleep(0.02) end
     T.truthy(fs.exists(pidfile), "the stage started a service")
-    -- (not a sleep: the journal has the start; stage waits 2 s for health)
+    -- (not a sleep: the journal has the start; stage waits for health)
     local started = false
     while not started and task.now() < deadline do
       for _, x in ipairs(D.last_run(dir, "stage") or {}) do
@@ -152,6 +149,7 @@ T.test("kill -9 in the middle of stage, then --resume", function()
     h:kill("KILL")
     local res = h:wait()
     T.eq(res.signal, 9)
+    fs.write(D.hold_file(dir, "staging"), "")  -- (for the resume)
     -- the killed run's journal is valid JSON lines and has no end
     D.journals(dir)
     local recs = D.last_run(dir, "stage")
@@ -180,10 +178,7 @@ T.test("kill -9 in the middle of stage, then --resume", function()
 end, {timeout = 90})
 
 T.test("SIGTERM in the middle of stage: journal ends 'interrupted', nothing half-started", function()
-  D.with_repo(function(dir)
-    local p = dir .. "/config/staging.yaml"
-    fs.write(p, fs.read(p) .. "\nservice:\n  startup_delay: 5\n")
-  end, function(dir)
+  D.with_repo(D.hold_service("staging"), function(dir)
     local h = D.spawn(dir, {"deploy"})
     local pidfile = dir .. "/.slipway/envs/staging/releases/000001/pid"
     local deadline = task.now() + 20
@@ -205,10 +200,7 @@ T.test("SIGTERM in the middle of stage: journal ends 'interrupted', nothing half
 end, {timeout = 60})
 
 T.test("resume refuses when the repository moved", function()
-  D.with_repo(function(dir)
-    local p = dir .. "/config/staging.yaml"
-    fs.write(p, fs.read(p) .. "\nservice:\n  startup_delay: 2\n")
-  end, function(dir)
+  D.with_repo(D.hold_service("staging"), function(dir)
     local h = D.spawn(dir, {"stage", "staging"})
     local pidfile = dir .. "/.slipway/envs/staging/releases/000001/pid"
     local deadline = task.now() + 20

@@ -74,10 +74,8 @@ T.test("4: the revert fails", function()
 end, {timeout = 90})
 
 T.test("5 while another run holds the lock; 143 on SIGTERM, 130 on SIGINT", function()
-  D.with_repo(function(dir)
-    local p = dir .. "/config/staging.yaml"
-    fs.write(p, fs.read(p) .. "\nservice:\n  startup_delay: 5\n")
-  end, function(dir)
+  -- staging's rollout is held (never healthy) until the deploy is killed
+  D.with_repo(D.hold_service("staging"), function(dir)
     local function started()
       local h = D.spawn(dir, {"deploy"})
       local deadline = task.now() + 20

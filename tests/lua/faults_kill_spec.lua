@@ -8,16 +8,23 @@
 local T = require "slipway.testing"
 local D = require "deploytest"
 local F = require "faulttest"
+local fs = require "slipway.fs"
+local task = require "slipway.task"
 
 local ALL = {"staging", "prod", "prod-b"}
 
--- kill -9 a green deploy once the journal says `step` started, then resume
-local function kill_at_step(step, edit)
-  F.case(edit, function(dir, track)
+-- kill -9 a green deploy once the journal says `step` started, then resume.
+-- The step cannot end before the kill: env's service is held (its health,
+-- or a launch: D.hold_service) until the kill is done.
+local function kill_at_step(step, env, what)
+  F.case(D.hold_service(env, what), function(dir, track)
     local h, before = F.start(dir, {"deploy"})
     track(h.pid)
     local rec = F.wait_record(dir, h, before, F.step_start(step), "step_start " .. step)
+    -- (held, the step is still there to kill however late the kill comes)
+    task.sleep(0.5)
     F.kill9(h)
+    fs.write(D.hold_file(dir, env), "")
     local killed = rec.run
     -- the killed run: no end anywhere, abandoned in history (its pid is gone)
     local runs = F.check_journals(dir, {killed})
@@ -51,15 +58,15 @@ local function kill_at_step(step, edit)
 end
 
 T.test("kill -9 during stage, then deploy --resume", function()
-  kill_at_step("stage", F.config("staging", "service:\n  startup_delay: 1.5"))
+  kill_at_step("stage", "staging", "health")
 end, {timeout = 120})
 
 T.test("kill -9 during test, then deploy --resume", function()
-  kill_at_step("test", F.config("staging", "service:\n  launch_time: 3"))
+  kill_at_step("test", "staging", "launch")
 end, {timeout = 120})
 
 T.test("kill -9 during promote, then deploy --resume", function()
-  kill_at_step("promote", F.config("prod", "service:\n  startup_delay: 1.5"))
+  kill_at_step("promote", "prod", "health")
 end, {timeout = 120})
 
 T.run()

@@ -78,6 +78,11 @@ local started = task.now()
 local base_url     -- where we listen (set once serving)
 local delay = tonumber(svc.startup_delay) or 0
 local launch_time = tonumber(svc.launch_time) or 0.2
+-- (tests) not healthy / no launch past "fetching" until this file exists: a
+-- rollout or a launch held for as long as a test needs, not for a guess of
+-- seconds that a loaded machine may outrun
+local hold = type(svc.hold_until) == "table" and svc.hold_until or {}
+local function held(what) return hold[what] ~= nil and not fs.exists(tostring(hold[what])) end
 
 local function reply(status, body, ctype)
   return {status = status, headers = {["Content-Type"] = ctype or "application/json"}, body = body}
@@ -108,7 +113,7 @@ local function handler(req)
       "collection of interactive notebooks</p></body></html>", "text/html")
   elseif path == "/health" then
     local bad = affected("health")
-    if task.now() - started < delay then
+    if task.now() - started < delay or held("health") then
       return reply(503, json.encode{status = "starting"})
     elseif bad then
       return reply(503, json.encode{status = "error", checks = {{service = "Hub", ok = false,
@@ -132,6 +137,7 @@ local function handler(req)
         local function ev(t) write("data: " .. json.encode(t) .. "\n\n") end
         ev{phase = "waiting", message = "Waiting for build to start...\n"}
         ev{phase = "fetching", message = "Fetching " .. path:sub(8) .. "\n"}
+        while held("launch") do task.sleep(0.02) end
         task.sleep(launch_time / 2)
         ev{phase = "building", message = "Building with " .. tostring(builder) .. "\n"}
         task.sleep(launch_time / 2)

@@ -73,6 +73,24 @@ return "released"
   end
 end
 
+--- An edit for D.repo / D.with_repo: env's example service answers /health
+-- 503 "starting" (what = "health", the default) or holds a launch after
+-- "fetching" (what = "launch") until the file D.hold_file(dir, env) exists
+-- (service.hold_until in its values): a rollout held for as long as the
+-- spec needs -- killed inside it, however late the kill -- not a guess of
+-- seconds (startup_delay) that a loaded machine may outrun.
+function D.hold_service(env, what)
+  return function(dir)
+    local p = dir .. "/config/" .. env .. ".yaml"
+    fs.write(p, fs.read(p) .. string.format("\nservice:\n  hold_until: {%s: %s}\n", what or "health",
+      D.hold_file(dir, env)))
+  end
+end
+
+--- The file whose creation releases D.hold_service(env) (in .git/: no
+-- change to the working tree).
+function D.hold_file(dir, env) return dir .. "/.git/hold-" .. env end
+
 --- Wait until path exists (an event another process makes); `seconds` (60)
 -- is only a safety net against a hang. Returns whether it appeared.
 function D.wait_file(path, seconds)
