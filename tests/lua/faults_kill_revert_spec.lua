@@ -59,8 +59,15 @@ local AT_STAGED = {
   end,
 }
 
+-- staging's releases held per revision (D.hold_service): 1 (green) and 2
+-- (the bump) go through, 3 (the revert's redeploy) is held until the kill
+local function release(dir, ...)
+  for _, rev in ipairs{...} do fs.write(D.hold_file(dir, "staging", rev), "") end
+end
+
 -- a green deploy, a broken bump, its deploy killed -9 at `at`
 local function killed_at_revert(dir, track, at)
+  release(dir, 1, 2)
   local r = D.slipway(dir, {"deploy"})
   T.eq(r.code, 0, r.stderr)
   local good = F.head(dir)
@@ -70,6 +77,7 @@ local function killed_at_revert(dir, track, at)
   track(h.pid)
   local rec = at.wait(dir, h, before)
   F.kill9(h)
+  release(dir, 3, 4, 5, 6)  -- (what finishes it redeploys)
   at.after(dir, bad)
   local runs = F.check_journals(dir, {rec.run})
   F.check_record(dir, runs)
@@ -90,7 +98,7 @@ local function reverted(dir, good, bad, prod_before)
   F.only_current(dir, ALL)
 end
 
-local SLOW_STAGING = F.config("staging", "service:\n  startup_delay: 1")
+local HELD_STAGING = D.hold_service("staging", "health", true)
 
 -- each kill point, finished by --resume of the killed run or by a plain revert
 for _, point in ipairs{{AT_START, "at the start of the revert"},
@@ -98,7 +106,7 @@ for _, point in ipairs{{AT_START, "at the start of the revert"},
   local at, what = point[1], point[2]
 
   T.test("kill -9 " .. what .. ", then deploy --resume: reverted (exit 3)", function()
-    F.case(SLOW_STAGING, function(dir, track)
+    F.case(HELD_STAGING, function(dir, track)
       local killed, good, bad = killed_at_revert(dir, track, at)
       local prod_before = D.current(dir, "prod")
       local r = D.slipway(dir, {"deploy", "--resume"})
@@ -114,7 +122,7 @@ for _, point in ipairs{{AT_START, "at the start of the revert"},
   end, {timeout = 150})
 
   T.test("kill -9 " .. what .. ", then a plain slipway revert (exit 0)", function()
-    F.case(SLOW_STAGING, function(dir, track)
+    F.case(HELD_STAGING, function(dir, track)
       local killed, good, bad = killed_at_revert(dir, track, at)
       local prod_before = D.current(dir, "prod")
       local r = D.slipway(dir, {"revert"})

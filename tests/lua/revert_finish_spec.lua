@@ -15,11 +15,11 @@ local function trim(s) return (s:gsub("%s+$", "")) end
 local function head(dir) return trim(D.git(dir, "rev-parse", "HEAD").stdout) end
 local function versions_of(url) return json.decode(http.get(url .. "/versions", {timeout = 5}).body) end
 
-local function slow(seconds)
-  return function(dir)
-    local p = dir .. "/config/staging.yaml"
-    fs.write(p, fs.read(p) .. "\nservice:\n  startup_delay: " .. seconds .. "\n")
-  end
+-- staging's releases held per revision (D.hold_service): 1 (green) and 2
+-- (the bump) go through, 3 (the revert's redeploy) is held until the kill
+local HELD = D.hold_service("staging", "health", true)
+local function release(dir, ...)
+  for _, rev in ipairs{...} do fs.write(D.hold_file(dir, "staging", rev), "") end
 end
 
 -- the journal of the newest deploy run holds a record of type `kind`
@@ -32,6 +32,7 @@ end
 -- a deploy of a broken bump killed with kill -9 after its revert commit,
 -- during the redeploy of staging
 local function killed_during_revert(dir)
+  release(dir, 1, 2)
   local first = D.slipway(dir, {"deploy"})
   T.eq(first.code, 0, "the green deploy\n" .. first.stderr)
   local good = head(dir)
@@ -47,13 +48,14 @@ local function killed_during_revert(dir)
   T.truthy(fs.exists(pidfile), "the revert's redeploy started")
   h:kill("KILL")
   T.eq(h:wait().signal, 9)
+  release(dir, 3, 4, 5, 6)  -- (what finishes it redeploys)
   T.truthy(head(dir) ~= bad, "the revert commit was made")
   T.eq(trim(D.git(dir, "rev-parse", "HEAD^").stdout), bad)
   return good, bad
 end
 
 T.test("a run killed during its revert is finished by --resume", function()
-  D.with_repo(slow(1.5), function(dir)
+  D.with_repo(HELD, function(dir)
     local good = killed_during_revert(dir)
     local rc = head(dir)
     local r = D.slipway(dir, {"deploy", "--resume"})
@@ -72,7 +74,7 @@ T.test("a run killed during its revert is finished by --resume", function()
 end, {timeout = 150})
 
 T.test("a run killed during its revert is finished by a plain `slipway revert`", function()
-  D.with_repo(slow(1.5), function(dir)
+  D.with_repo(HELD, function(dir)
     killed_during_revert(dir)
     local rc = head(dir)
     local r = D.slipway(dir, {"revert"})

@@ -78,11 +78,15 @@ local started = task.now()
 local base_url     -- where we listen (set once serving)
 local delay = tonumber(svc.startup_delay) or 0
 local launch_time = tonumber(svc.launch_time) or 0.2
--- (tests) not healthy / no launch past "fetching" until this file exists: a
--- rollout or a launch held for as long as a test needs, not for a guess of
--- seconds that a loaded machine may outrun
+-- (tests) not healthy / no launch past "fetching" until this file exists
+-- ("{revision}" in its name: this release's revision): a rollout or a launch
+-- held for as long as a test needs, not for a guess of seconds that a loaded
+-- machine may outrun
 local hold = type(svc.hold_until) == "table" and svc.hold_until or {}
-local function held(what) return hold[what] ~= nil and not fs.exists(tostring(hold[what])) end
+local function held(what)
+  if hold[what] == nil then return false end
+  return not fs.exists((tostring(hold[what]):gsub("{revision}", tostring(release.revision))))
+end
 
 local function reply(status, body, ctype)
   return {status = status, headers = {["Content-Type"] = ctype or "application/json"}, body = body}

@@ -79,17 +79,21 @@ end
 -- (service.hold_until in its values): a rollout held for as long as the
 -- spec needs -- killed inside it, however late the kill -- not a guess of
 -- seconds (startup_delay) that a loaded machine may outrun.
-function D.hold_service(env, what)
+-- With per_revision, each release (local driver revision) of env is held
+-- until its own D.hold_file(dir, env, revision) exists.
+function D.hold_service(env, what, per_revision)
   return function(dir)
     local p = dir .. "/config/" .. env .. ".yaml"
-    fs.write(p, fs.read(p) .. string.format("\nservice:\n  hold_until: {%s: %s}\n", what or "health",
-      D.hold_file(dir, env)))
+    fs.write(p, fs.read(p) .. string.format("\nservice:\n  hold_until: {%s: '%s'}\n", what or "health",
+      D.hold_file(dir, env, per_revision and "{revision}" or nil)))
   end
 end
 
 --- The file whose creation releases D.hold_service(env) (in .git/: no
--- change to the working tree).
-function D.hold_file(dir, env) return dir .. "/.git/hold-" .. env end
+-- change to the working tree); of one revision, when held per revision.
+function D.hold_file(dir, env, revision)
+  return dir .. "/.git/hold-" .. env .. (revision and ("-" .. revision) or "")
+end
 
 --- Wait until path exists (an event another process makes); `seconds` (60)
 -- is only a safety net against a hang. Returns whether it appeared.
