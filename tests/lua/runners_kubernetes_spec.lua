@@ -117,7 +117,10 @@ T.test("two runners at once: one is refused (exit 5), one waits for the lease; n
   -- machine (each stand-in call a few processes) missed a renewal and b
   -- took the lease over as expired: "took over the expired deploy lock"
   local k, bare, stop = cluster(30)
-  k:set{delay = 1}  -- each rollout and upgrade takes a second: the first deploy holds the lease a while
+  -- a's rollouts wait for the file `go` (the stand-in's kubectl gated): a
+  -- holds the lease until the spec lets it go on, however slow b is to come
+  local go = fs.tempdir() .. "/go"
+  k:gate("rollout\\ *", {sh = string.format("while [ ! -e '%s' ]; do sleep 0.05; done", go)})
   local a, b, c = runner(bare), runner(bare), runner(bare)
   local ha = spawn(a, {"deploy"})
   local ea = collect(ha)
@@ -125,8 +128,10 @@ T.test("two runners at once: one is refused (exit 5), one waits for the lease; n
   local rb = slipway(b, {"deploy"})
   T.eq(rb.code, 5, "runner b: the lease is held\n" .. rb.stderr)
   T.match(rb.stderr, "Lease staging/slipway%-lock%-staging is held by")
+  T.eq(#k:argvs("kubectl", "rollout"), 0, "a's rollouts wait at the gate")
   local hc = spawn(c, {"deploy", "--lock-wait", "120"})
   local ec = collect(hc)
+  fs.write(go, "")
   ea.task:join(); ec.task:join()
   T.eq(ha:wait().code, 0, "runner a\n" .. ea.text)
   T.eq(hc:wait().code, 0, "runner c waited for the lease\n" .. ec.text)
