@@ -205,7 +205,9 @@ end
 
 -- lua-cjson 2.1.0 gives a plain empty table for both [] and {}. When the
 -- text has an empty array, walk it once more alongside the decoded value and
--- mark the empty arrays (json.array), so that they encode back as [].
+-- mark the empty arrays (json.array), so that they encode back as []. A key
+-- that comes twice in an object holds its last value (cjson's rule): an
+-- earlier "[]" marks only a table still empty, and a later "{}" unmarks it.
 local function skip_ws(s, pos)
   return s:find("[^ \t\r\n]", pos) or #s + 1
 end
@@ -225,7 +227,10 @@ local function mark_arrays(s, pos, v)
   local c = s:byte(pos)
   if c == 123 then  -- {
     pos = skip_ws(s, pos + 1)
-    if s:byte(pos) == 125 then return pos + 1 end
+    if s:byte(pos) == 125 then
+      if type(v) == "table" and getmetatable(v) == array_mt then setmetatable(v, nil) end
+      return pos + 1
+    end
     while true do
       local kend = skip_string(s, pos)
       local key = decoder.decode(s:sub(pos, kend - 1))
@@ -238,7 +243,7 @@ local function mark_arrays(s, pos, v)
   elseif c == 91 then  -- [
     pos = skip_ws(s, pos + 1)
     if s:byte(pos) == 93 then
-      if type(v) == "table" then setmetatable(v, array_mt) end
+      if type(v) == "table" and next(v) == nil then setmetatable(v, array_mt) end
       return pos + 1
     end
     local i = 1

@@ -87,6 +87,20 @@ T.test("empty arrays survive a round trip", function()
   T.eq(json.encode(m), '{"labels":{"app":"binder"}}')
 end)
 
+T.test("a key given twice holds its last value, marked as that value is (found by tests/fuzz/json.lua)", function()
+  -- the first "[]" marked the last value as an array: an object or a
+  -- non-empty array carried the mark, and {} encoded as []
+  local v = json.decode('{"a": [], "a": {"x": 1}, "b": [], "b": {}, "c": {}, "c": [], "d": [], "d": [1]}')
+  T.falsy(json.is_array(v.a))
+  T.falsy(json.is_array(v.b))
+  T.truthy(json.is_array(v.c))
+  T.falsy(json.is_array(v.d))
+  T.eq(json.encode(v), '{"a":{"x":1},"b":{},"c":[],"d":[1]}')
+  v = json.decode('{"a": {"b": []}, "a": {"b": {}}}')
+  T.falsy(json.is_array(v.a.b))
+  T.eq(json.encode(v), '{"a":{"b":{}}}')
+end)
+
 T.test("encode refuses what JSON cannot hold", function()
   T.raises(function() json.encode({f = print}) end, "cannot encode a value of type function")
   T.raises(function() json.encode(0 / 0) end, "NaN or infinity")
