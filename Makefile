@@ -8,7 +8,7 @@
 #   make package-check  the .deb installed into a fresh Debian bookworm root
 #                       (debootstrap; needs root and the Debian mirror)
 #   make fuzz   each libFuzzer harness (tests/fuzz/) for FUZZ_SECONDS (60);
-#               make fuzz-smoke: 10 s each (CI). Needs clang (docs/fuzzing.md)
+#               make fuzz-smoke: seed 1, 20000 inputs each (CI). Needs clang (docs/fuzzing.md)
 BUILD ?= build
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_FLAGS ?=
