@@ -1008,6 +1008,7 @@ static int deep_copy(lua_State *L, int idx, int depth, lua_Integer *budget) {
 #define S_DOCS 6
 #define S_CKEY 8   /* map -> canonical text of its collection keys -> line */
 #define S_KEYS 9   /* the key cache's strings (loader.kc) */
+#define S_CANON 10 /* table -> its canonical text (canon), once per load */
 
 static void seq_mark(lua_State *L);
 
@@ -1065,7 +1066,21 @@ static int cstr_cmp(const void *a, const void *b) {
  * string quoted, floats with a point or exponent and a mapping's entries sorted, so that two
  * values give the same text exactly when they are equal (sequences item by
  * item, mappings whatever their key order, scalars by type and value).
- * Returns -1 when too deep for the C stack. */
+ * Returns -1 when too deep for the C stack.
+ *
+ * A table's text is kept in S_CANON for the rest of the load (a collection
+ * key is complete when it is used, and so is all it holds): nested
+ * collection keys (`? ? ? ...`, up to max_depth) reuse the texts of the
+ * keys inside them instead of making them again at every level -- work and
+ * garbage that grew with the cube of the depth (4 KB of input took a
+ * second and a gigabyte while the collector is paused for the load). */
+/* S_CANON[table at idx] = the text on top (left there) */
+static void canon_keep(lua_State *L, int idx) {
+  lua_pushvalue(L, idx);
+  lua_pushvalue(L, -2);
+  lua_rawset(L, S_CANON);
+}
+
 static int canon(lua_State *L, int idx, int depth) {
   char buf[64];
   idx = lua_absindex(L, idx);
@@ -1110,6 +1125,9 @@ static int canon(lua_State *L, int idx, int depth) {
       int seq = len > 0, list;
       luaL_Buffer b;
       cstr *v;
+      lua_pushvalue(L, idx);
+      if (lua_rawget(L, S_CANON) == LUA_TSTRING) return 0;
+      lua_pop(L, 1);
       if (!seq && lua_getmetatable(L, idx)) {
         luaL_getmetatable(L, "slipway.yaml.sequence");
         seq = lua_rawequal(L, -1, -2);
@@ -1127,6 +1145,7 @@ static int canon(lua_State *L, int idx, int depth) {
         }
         luaL_addchar(&b, ']');
         luaL_pushresult(&b);
+        canon_keep(L, idx);
         return 0;
       }
       lua_newtable(L);  /* "key:value" of each entry */
@@ -1157,6 +1176,7 @@ static int canon(lua_State *L, int idx, int depth) {
       luaL_pushresult(&b);
       lua_replace(L, list);
       lua_pop(L, 1);
+      canon_keep(L, idx);
       return 0;
     }
     default:  /* null */
@@ -1406,6 +1426,7 @@ static int l_load(lua_State *L) {
   ld = new_loader(L);  /* slot 7 */
   lua_newtable(L);  /* S_CKEY */
   lua_createtable(L, KCACHE + VCACHE, 0);  /* S_KEYS */
+  lua_newtable(L);  /* S_CANON */
   if (!lua_checkstack(L, 64)) return luaL_error(L, "yaml: out of memory");
   ld->room = lua_gettop(L) + 64;
   if (src_open(&ld->src, text, len, o.thread)) return luaL_error(L, "yaml: out of memory");

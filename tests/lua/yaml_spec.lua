@@ -231,6 +231,26 @@ T.test("every truncation of a real file loads or fails cleanly", function()
   T.truthy(loaded > 0 and failed > 0, "both outcomes seen")
 end)
 
+T.test("collection keys nested to max_depth load in memory that grows with the text, not its cube (found by make fuzz)", function()
+  -- "- ? - ? ... a": each level's key is all the levels inside it; their
+  -- canonical texts (for duplicate keys) were made again at every level:
+  -- 2 KB of text took 564 MB (the collector is paused for a load)
+  local text = string.rep("- ? ", 499) .. "a\n"
+  collectgarbage()
+  local before = collectgarbage("count")
+  collectgarbage("stop")
+  local ok, v = pcall(yaml.load, text)
+  local grew = collectgarbage("count") - before
+  collectgarbage("restart")
+  T.truthy(ok, tostring(v))
+  T.truthy(grew < 32 * 1024, string.format("%.1f MB for %d bytes of YAML", grew / 1024, #text))
+  -- the keys are still told apart by value, however deep
+  local e = T.raises(function() yaml.load("? [[a], {b: [c]}]\n: 1\n? [[a], {b: [c]}]\n: 2\n") end,
+    "duplicate key")
+  T.eq(e.code, "yaml")
+  T.eq(yaml.load("? [[a], {b: [c]}]\n: 1\n? [[a], {b: [d]}]\n: 2\n") ~= nil, true)
+end)
+
 T.test("billion laughs fails fast", function()
   local lines = {"a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]"}
   for i = 1, 9 do
