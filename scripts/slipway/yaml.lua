@@ -299,6 +299,10 @@ local function sorted_keys(t, order)
   return keys
 end
 
+-- bytes of a key's text above which it is written as an explicit key
+-- (the limit is 1024 characters; bytes are never fewer)
+local EXPLICIT_KEY = 1024
+
 -- Append the lines of value v at indentation `ind` (a number) to out.
 local function emit(v, ind, out, opts, seen)
   local pad = (" "):rep(ind)
@@ -330,6 +334,13 @@ local function emit(v, ind, out, opts, seen)
       local x = v[k]
       local kt = str_text(k)
       if k == "<<" then kt = core.quote(k) end
+      -- an implicit key is at most 1024 characters (YAML 1.2, 7.4.2;
+      -- libyaml: "mapping values are not allowed" past it): a longer one is
+      -- written as an explicit "? KEY" line, the value on a ": " line
+      if #kt > EXPLICIT_KEY then
+        out[#out + 1] = pad .. "? " .. kt
+        kt = ""
+      end
       local s = scalar_text(x)
       if s or next(x) == nil then
         local lit = type(x) == "string" and literal(x, pad .. (" "):rep(unit))

@@ -335,6 +335,19 @@ z: null
   T.raises(function() yaml.dump({s = "\xff"}) end, "UTF%-8")
 end)
 
+T.test("dump writes a key longer than an implicit key may be as an explicit '? KEY' (found by make fuzz)", function()
+  -- past 1024 characters libyaml reads "KEY: value" as "mapping values are
+  -- not allowed in this context": the dump did not load back
+  local k = string.rep("k", 1025)
+  T.eq(yaml.dump({[k] = 1}), "? " .. k .. "\n: 1\n")
+  T.eq(yaml.dump({{[k] = {a = {1}}}}), "- ? " .. k .. "\n  :\n    a:\n      - 1\n")
+  T.eq(yaml.dump({[string.rep("k", 1024)] = 1}), string.rep("k", 1024) .. ": 1\n", "1024 still implicit")
+  for _, v in ipairs{{[k] = "x\ny\n"}, {x = {[k] = {}}}, {[string.rep("é", 600)] = {1, 2}}} do
+    T.eq(yaml.load(yaml.dump(v)), v)
+  end
+  T.eq(yaml.load(yaml.dump({{[k] = "x"}}))[1][k], "x")
+end)
+
 T.test("dump then load gives the same data for the real files", function()
   for _, f in ipairs {"mybinder/values.yaml", "mybinder/Chart.yaml", "config/prod.yaml",
                       "config/staging.yaml", "history/requirements-2020.yaml"} do
