@@ -205,6 +205,15 @@ T.test("comments between a key and its old block value stay when the value is re
   T.eq(edited("a:\n- 1\nz: 0\n", function(d) d:set("a", "v") end), "a: v\nz: 0\n")
 end)
 
+T.test("insert of a key longer than an implicit key may be writes '? KEY' (as yaml.dump does)", function()
+  local k = string.rep("q", 1100)
+  T.eq(edited("x:\n  a: 1\nz: 0\n", function(d) d:insert("x", k, 1) end), "x:\n  a: 1\n  ? " .. k .. "\n  : 1\nz: 0\n")
+  T.eq(edited("a: 1\n", function(d) d:insert("", k, {b = 2}) end), "a: 1\n? " .. k .. "\n:\n  b: 2\n")
+  T.eq(edited("{a: 1}\n", function(d) d:insert("", k, 1) end), "{a: 1, ? " .. k .. " : 1}\n")
+  local short = string.rep("q", 1024)
+  T.eq(edited("a: 1\n", function(d) d:insert("", short, 1) end), "a: 1\n" .. short .. ": 1\n")
+end)
+
 -- ---- the real files ------------------------------------------------------------------
 
 -- lines ending in white space, runs of blank lines, blank lines at the end

@@ -1065,9 +1065,13 @@ function Doc:insert(path, key, value, opts)
   local shared = self:check_shared(i, opts, "insert into", 2)
   local text, nl = self.src, self.nl
   local kt = key == "<<" and core.quote(key) or yaml._str_text(key)
+  -- an implicit key has at most 1024 characters: a longer one is written
+  -- "? KEY" with its ":" after it (on the next line in block style), as
+  -- yaml.dump writes it
+  local long = #kt > 1024
   local new
   if n.style == "flow" then
-    local entry = kt .. ": " .. self:text_like(value, kids[#kids])
+    local entry = (long and "? " .. kt .. " " or kt) .. ": " .. self:text_like(value, kids[#kids])
     if #kids == 0 then new = splice(text, n.stop, n.stop - 1, entry)
     else
       local last = self:node(kids[#kids])
@@ -1077,6 +1081,7 @@ function Doc:insert(path, key, value, opts)
     local first = self:node(kids[1])
     local kcol = col_of(text, first.start)
     local pad = (" "):rep(kcol)
+    if long then kt = "? " .. kt .. nl .. pad end
     local entry
     if is_collection(value) then
       local ind = kcol + (yaml.is_sequence(value) and self:seq_indent() or self:indent_unit())
