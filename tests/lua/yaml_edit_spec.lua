@@ -210,6 +210,9 @@ T.test("insert of a key longer than an implicit key may be writes '? KEY' (as ya
   T.eq(edited("x:\n  a: 1\nz: 0\n", function(d) d:insert("x", k, 1) end), "x:\n  a: 1\n  ? " .. k .. "\n  : 1\nz: 0\n")
   T.eq(edited("a: 1\n", function(d) d:insert("", k, {b = 2}) end), "a: 1\n? " .. k .. "\n:\n  b: 2\n")
   T.eq(edited("{a: 1}\n", function(d) d:insert("", k, 1) end), "{a: 1, ? " .. k .. " : 1}\n")
+  -- and inside a flow collection written by set or append
+  T.eq(edited("{a: 1}\n", function(d) d:set("a", {[k] = 1}) end), "{a: {? " .. k .. " : 1}}\n")
+  T.eq(edited("a: [1]\n", function(d) d:append("a", {[k] = 1}) end), "a: [1, {? " .. k .. " : 1}]\n")
   local short = string.rep("q", 1024)
   T.eq(edited("a: 1\n", function(d) d:insert("", short, 1) end), "a: 1\n" .. short .. ": 1\n")
 end)

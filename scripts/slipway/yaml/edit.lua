@@ -576,7 +576,9 @@ local function flow_text(v)
   end
   table.sort(keys)
   for _, k in ipairs(keys) do
-    parts[#parts + 1] = (k == "<<" and core.quote(k) or yaml._str_text(k)) .. ": " .. flow_text(v[k])
+    local kt = k == "<<" and core.quote(k) or yaml._str_text(k)
+    if #kt > 1024 then kt = "? " .. kt .. " " end  -- (an implicit key: 1024 characters at most)
+    parts[#parts + 1] = kt .. ": " .. flow_text(v[k])
   end
   return "{" .. table.concat(parts, ", ") .. "}"
 end
