@@ -299,9 +299,14 @@ local function sorted_keys(t, order)
   return keys
 end
 
--- bytes of a key's text above which it is written as an explicit key
--- (the limit is 1024 characters; bytes are never fewer)
-local EXPLICIT_KEY = 1024
+-- The text of mapping key k ("<<" quoted: it is no merge key here) and
+-- whether it must be written as an explicit "? KEY": an implicit key has at
+-- most 1024 characters (YAML 1.2, 7.4.2; libyaml: "mapping values are not
+-- allowed" past it), and bytes are never fewer than characters.
+local function key_text(k)
+  local kt = k == "<<" and core.quote(k) or str_text(k)
+  return kt, #kt > 1024
+end
 
 -- Append the lines of value v at indentation `ind` (a number) to out.
 local function emit(v, ind, out, opts, seen)
@@ -332,12 +337,8 @@ local function emit(v, ind, out, opts, seen)
   else
     for _, k in ipairs(sorted_keys(v, opts.order)) do
       local x = v[k]
-      local kt = str_text(k)
-      if k == "<<" then kt = core.quote(k) end
-      -- an implicit key is at most 1024 characters (YAML 1.2, 7.4.2;
-      -- libyaml: "mapping values are not allowed" past it): a longer one is
-      -- written as an explicit "? KEY" line, the value on a ": " line
-      if #kt > EXPLICIT_KEY then
+      local kt, explicit = key_text(k)
+      if explicit then  -- "? KEY" on its line, the value on a ": " line
         out[#out + 1] = pad .. "? " .. kt
         kt = ""
       end
@@ -402,6 +403,7 @@ end
 M._emit = emit
 M._literal = literal
 M._str_text = str_text
+M._key_text = key_text
 
 -- ---- merge ------------------------------------------------------------------
 

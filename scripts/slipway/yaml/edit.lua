@@ -576,9 +576,8 @@ local function flow_text(v)
   end
   table.sort(keys)
   for _, k in ipairs(keys) do
-    local kt = k == "<<" and core.quote(k) or yaml._str_text(k)
-    if #kt > 1024 then kt = "? " .. kt .. " " end  -- (an implicit key: 1024 characters at most)
-    parts[#parts + 1] = kt .. ": " .. flow_text(v[k])
+    local kt, explicit = yaml._key_text(k)
+    parts[#parts + 1] = (explicit and "? " .. kt .. " " or kt) .. ": " .. flow_text(v[k])
   end
   return "{" .. table.concat(parts, ", ") .. "}"
 end
@@ -1066,11 +1065,9 @@ function Doc:insert(path, key, value, opts)
   end
   local shared = self:check_shared(i, opts, "insert into", 2)
   local text, nl = self.src, self.nl
-  local kt = key == "<<" and core.quote(key) or yaml._str_text(key)
-  -- an implicit key has at most 1024 characters: a longer one is written
-  -- "? KEY" with its ":" after it (on the next line in block style), as
-  -- yaml.dump writes it
-  local long = #kt > 1024
+  -- (a key too long to be implicit is written "? KEY" with its ":" after
+  -- it, on the next line in block style, as yaml.dump writes it)
+  local kt, long = yaml._key_text(key)
   local new
   if n.style == "flow" then
     local entry = (long and "? " .. kt .. " " or kt) .. ": " .. self:text_like(value, kids[#kids])
