@@ -313,6 +313,18 @@ local function own_calls(k)
   return out
 end
 
+-- slipway.yaml of the deployment at dir: staging through this driver on the
+-- stand-in k, with the extra fields of the environment given (hooks, login)
+local function k8s_manifest(dir, k, extra)
+  local env = {driver = "kubernetes", chart = "mybinder", values = {"config/staging.yaml"},
+               kubernetes = {helm = k.helm, kubectl = k.kubectl, env = k.env}}
+  for key, v in pairs(extra or {}) do env[key] = v end
+  fs.write(dir .. "/slipway.yaml", require("slipway.yaml").dump({name = "k8s-test", environments = {staging = env}}))
+end
+
+-- what a deployment repository ignores (and `more`, more lines)
+local function ignored(more) return ".slipway/\nmybinder/charts/\nmybinder/Chart.lock\n" .. (more or "") end
+
 -- a deployment repository at dir with the .gitignore given, committed; returns
 -- git(...) and stage(args...) (the slipway binary run there)
 local function committed_repo(dir, ignore)
@@ -332,11 +344,8 @@ T.test("slipway stage through the kubernetes driver: lock, upgrade, rollouts; --
   local sh = setup()
   local k = S.new()
   local dir = S.deployment(sh.url)
-  local yaml = require "slipway.yaml"
-  fs.write(dir .. "/slipway.yaml", yaml.dump({name = "k8s-test", environments = {staging = {
-    driver = "kubernetes", chart = "mybinder", values = {"config/staging.yaml"},
-    kubernetes = {helm = k.helm, kubectl = k.kubectl, env = k.env}}}}))
-  local git, stage = committed_repo(dir, ".slipway/\nmybinder/charts/\nmybinder/Chart.lock\n")
+  k8s_manifest(dir, k)
+  local git, stage = committed_repo(dir, ignored())
   local r = stage("staging")
   T.eq(r.code, 0, r.stderr)
   T.eq(#k:argvs("helm", "upgrade"), 1)
@@ -382,7 +391,6 @@ T.test("stage: the before hooks marked dry_run run while the lock is taken; the 
   local sh = setup()
   local k = S.new()
   local dir = S.deployment(sh.url)
-  local yaml = require "slipway.yaml"
   -- the Lease create is answered only once the dry_run hook is running too
   -- (had the hook waited for the lock, the create would wait for it for ever);
   -- then the dry_run hook waits for the hook listed before it (not marked
@@ -400,13 +408,11 @@ T.test("stage: the before hooks marked dry_run run while the lock is taken; the 
   local function manifest(barriers)
     local bans = hook("bans", barriers and (both.sh .. "; " .. beside.sh .. "; ") or nil)
     bans.dry_run = true
-    local env = {driver = "kubernetes", chart = "mybinder", values = {"config/staging.yaml"},
-      kubernetes = {helm = k.helm, kubectl = k.kubectl, env = k.env},
-      hooks = {before = {hook("coredns", barriers and (beside.sh .. "; ") or nil), bans, hook("after-bans")}}}
-    fs.write(dir .. "/slipway.yaml", yaml.dump({name = "k8s-test", environments = {staging = env}}))
+    k8s_manifest(dir, k, {hooks = {before = {hook("coredns", barriers and (beside.sh .. "; ") or nil), bans,
+                                             hook("after-bans")}}})
   end
   manifest(true)
-  local git, stage = committed_repo(dir, ".slipway/\nmybinder/charts/\nmybinder/Chart.lock\nhooks.log\n")
+  local git, stage = committed_repo(dir, ignored("hooks.log\n"))
   local r = stage("staging")
   both:check()
   beside:check()
@@ -434,13 +440,9 @@ T.test("stage --lock-wait: a dry_run hook that fails ends the wait for another r
   local sh = setup()
   local k = S.new()
   local dir = S.deployment(sh.url)
-  local yaml = require "slipway.yaml"
-  fs.write(dir .. "/slipway.yaml", yaml.dump({name = "k8s-test", environments = {staging = {
-    driver = "kubernetes", chart = "mybinder", values = {"config/staging.yaml"},
-    kubernetes = {helm = k.helm, kubectl = k.kubectl, env = k.env},
-    hooks = {before = {{name = "bans", dry_run = true,
-                        run = {"sh", "-c", "echo 'cannot fetch the ban list' >&2; exit 3"}}}}}}}))
-  local _, stage = committed_repo(dir, ".slipway/\nmybinder/charts/\nmybinder/Chart.lock\n")
+  k8s_manifest(dir, k, {hooks = {before = {{name = "bans", dry_run = true,
+                                            run = {"sh", "-c", "echo 'cannot fetch the ban list' >&2; exit 3"}}}}})
+  local _, stage = committed_repo(dir, ignored())
   -- another run holds the lock for longer than the wait: without giving up,
   -- the stage would wait 30 s and say "is locked", the hook's failure unsaid
   local other = k8s.lock(context(dir, {name = "other"}), env_for(sh.dir, k), {})
@@ -458,17 +460,13 @@ T.test("stage: the lock and the dry_run hooks both wait for the one login", func
   local sh = setup()
   local k = S.new()
   local dir = S.deployment(sh.url)
-  local yaml = require "slipway.yaml"
   -- the login waits (a safety net of 3 s) for a line a hook writes: a hook
   -- that did not wait for the login would write it while the login runs
   local login = [[echo login >> order.log; i=0; while [ $i -lt 30 ] && ! grep -q hook order.log; do ]] ..
     [[sleep 0.1; i=$((i+1)); done; echo login-done >> order.log]]
-  fs.write(dir .. "/slipway.yaml", yaml.dump({name = "k8s-test", environments = {staging = {
-    driver = "kubernetes", chart = "mybinder", values = {"config/staging.yaml"},
-    kubernetes = {helm = k.helm, kubectl = k.kubectl, env = k.env},
-    login = {run = {{"sh", "-c", login}}},
-    hooks = {before = {{name = "bans", run = {"sh", "-c", "echo hook >> order.log"}, dry_run = true}}}}}}))
-  local _, stage = committed_repo(dir, ".slipway/\nmybinder/charts/\nmybinder/Chart.lock\norder.log\n")
+  k8s_manifest(dir, k, {login = {run = {{"sh", "-c", login}}},
+    hooks = {before = {{name = "bans", run = {"sh", "-c", "echo hook >> order.log"}, dry_run = true}}}})
+  local _, stage = committed_repo(dir, ignored("order.log\n"))
   local r = stage("staging")
   T.eq(r.code, 0, r.stderr)
   T.eq(fs.read(dir .. "/order.log"), "login\nlogin-done\nhook\n", "the hook after the whole login, which ran once")

@@ -115,19 +115,7 @@ T.test("runbook runs in history: environment, arguments, who confirmed; a refusa
   D.with_repo(nil, function(dir)
     -- the example's runbooks: a repository runbook that asks before it acts
     fs.mkdir(dir .. "/runbooks")
-    fs.write(dir .. "/runbooks/note.lua", [[
-return {
-  description = "write a note for an environment",
-  args = {{name = "env", positional = true, required = true}, {name = "text", default = "hello"}},
-  run = function(rb, args)
-    local env = rb:environment(args.env)
-    if not rb:confirm("Write the note for " .. env.name .. "?", {plan = {{text = "write note"}}}) then
-      return false
-    end
-    rb:changed("noted " .. args.text .. " for " .. env.name)
-  end,
-}
-]])
+    fs.write(dir .. "/runbooks/note.lua", D.NOTE_RUNBOOK)
     local r = D.slipway(dir, {"runbook", "note", "staging", "--text=a b", "--yes"})
     T.eq(r.code, 0, r.stderr)
     r = D.slipway(dir, {"runbook", "note", "prod"})  -- no terminal, no --yes

@@ -214,19 +214,7 @@ T.test("an SRE's runbook run on one machine is in the next machine's history: ar
   with_runners(function(track)
     local bare = remote(function(dir)
       fs.mkdir(dir .. "/runbooks")
-      fs.write(dir .. "/runbooks/note.lua", [[
-return {
-  description = "write a note for an environment",
-  args = {{name = "env", positional = true, required = true}, {name = "text", default = "hello"}},
-  run = function(rb, args)
-    local env = rb:environment(args.env)
-    if not rb:confirm("Write the note for " .. env.name .. "?", {plan = {{text = "write note"}}}) then
-      return false
-    end
-    rb:changed("noted " .. args.text .. " for " .. env.name)
-  end,
-}
-]])
+      fs.write(dir .. "/runbooks/note.lua", D.NOTE_RUNBOOK)
     end)
     local r1, h1 = runner(bare); track(r1)
     local r = slipway(r1, h1, {"runbook", "note", "staging", "--text=drain b", "--yes"})

@@ -95,6 +95,22 @@ function D.hold_file(dir, env, revision)
   return dir .. "/.git/hold-" .. env .. (revision and ("-" .. revision) or "")
 end
 
+--- A repository runbook (runbooks/note.lua) that asks before it acts:
+-- `note ENV [--text=T]` confirms, then says "noted T for ENV" as its change.
+D.NOTE_RUNBOOK = [[
+return {
+  description = "write a note for an environment",
+  args = {{name = "env", positional = true, required = true}, {name = "text", default = "hello"}},
+  run = function(rb, args)
+    local env = rb:environment(args.env)
+    if not rb:confirm("Write the note for " .. env.name .. "?", {plan = {{text = "write note"}}}) then
+      return false
+    end
+    rb:changed("noted " .. args.text .. " for " .. env.name)
+  end,
+}
+]]
+
 --- Wait until path exists (an event another process makes); `seconds` (60)
 -- is only a safety net against a hang. Returns whether it appeared.
 function D.wait_file(path, seconds)
