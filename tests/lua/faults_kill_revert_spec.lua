@@ -61,9 +61,7 @@ local AT_STAGED = {
 
 -- staging's releases held per revision (D.hold_service): 1 (green) and 2
 -- (the bump) go through, 3 (the revert's redeploy) is held until the kill
-local function release(dir, ...)
-  for _, rev in ipairs{...} do fs.write(D.hold_file(dir, "staging", rev), "") end
-end
+local function release(dir, ...) D.release_hold(dir, "staging", ...) end
 
 -- a green deploy, a broken bump, its deploy killed -9 at `at`
 local function killed_at_revert(dir, track, at)

@@ -8,7 +8,6 @@
 local T = require "slipway.testing"
 local D = require "deploytest"
 local F = require "faulttest"
-local fs = require "slipway.fs"
 local task = require "slipway.task"
 
 local ALL = {"staging", "prod", "prod-b"}
@@ -24,7 +23,7 @@ local function kill_at_step(step, env, what)
     -- (held, the step is still there to kill however late the kill comes)
     task.sleep(0.5)
     F.kill9(h)
-    fs.write(D.hold_file(dir, env), "")
+    D.release_hold(dir, env)
     local killed = rec.run
     -- the killed run: no end anywhere, abandoned in history (its pid is gone)
     local runs = F.check_journals(dir, {killed})

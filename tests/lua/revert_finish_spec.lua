@@ -18,9 +18,7 @@ local function versions_of(url) return json.decode(http.get(url .. "/versions", 
 -- staging's releases held per revision (D.hold_service): 1 (green) and 2
 -- (the bump) go through, 3 (the revert's redeploy) is held until the kill
 local HELD = D.hold_service("staging", "health", true)
-local function release(dir, ...)
-  for _, rev in ipairs{...} do fs.write(D.hold_file(dir, "staging", rev), "") end
-end
+local function release(dir, ...) D.release_hold(dir, "staging", ...) end
 
 -- the journal of the newest deploy run holds a record of type `kind`
 local function journal_has(dir, kind)

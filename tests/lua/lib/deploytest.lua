@@ -73,26 +73,34 @@ return "released"
   end
 end
 
+-- the file whose creation releases a hold of env's service (in .git/: no
+-- change to the working tree); of one revision, when held per revision
+local function hold_file(dir, env, revision)
+  return dir .. "/.git/hold-" .. env .. (revision and ("-" .. revision) or "")
+end
+
 --- An edit for D.repo / D.with_repo: env's example service answers /health
 -- 503 "starting" (what = "health", the default) or holds a launch after
--- "fetching" (what = "launch") until the file D.hold_file(dir, env) exists
--- (service.hold_until in its values): a rollout held for as long as the
+-- "fetching" (what = "launch") until D.release_hold(dir, env) (its
+-- service.hold_until in the values): a rollout held for as long as the
 -- spec needs -- killed inside it, however late the kill -- not a guess of
--- seconds (startup_delay) that a loaded machine may outrun.
--- With per_revision, each release (local driver revision) of env is held
--- until its own D.hold_file(dir, env, revision) exists.
+-- seconds (startup_delay) that a loaded machine may outrun. With
+-- per_revision, each release (local driver revision) of env is held until
+-- D.release_hold(dir, env, revision).
 function D.hold_service(env, what, per_revision)
   return function(dir)
     local p = dir .. "/config/" .. env .. ".yaml"
     fs.write(p, fs.read(p) .. string.format("\nservice:\n  hold_until: {%s: '%s'}\n", what or "health",
-      D.hold_file(dir, env, per_revision and "{revision}" or nil)))
+      hold_file(dir, env, per_revision and "{revision}" or nil)))
   end
 end
 
---- The file whose creation releases D.hold_service(env) (in .git/: no
--- change to the working tree); of one revision, when held per revision.
-function D.hold_file(dir, env, revision)
-  return dir .. "/.git/hold-" .. env .. (revision and ("-" .. revision) or "")
+--- Release what D.hold_service(env) holds at dir: everything, or (held per
+-- revision) the releases of the revisions given.
+function D.release_hold(dir, env, ...)
+  local revs = table.pack(...)
+  if revs.n == 0 then fs.write(hold_file(dir, env), "") end
+  for i = 1, revs.n do fs.write(hold_file(dir, env, revs[i]), "") end
 end
 
 --- A repository runbook (runbooks/note.lua) that asks before it acts:
